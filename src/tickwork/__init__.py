@@ -1,0 +1,1 @@
+"""tickwork: durable scheduled triggers for AI agents."""

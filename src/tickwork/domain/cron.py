@@ -1,0 +1,317 @@
+"""Cron expressions: validation, the DST rule of SPEC §3, and descriptions.
+
+This is the only module that imports the cron library. cronsim does the calendar work on
+*naive wall times* (no time zone at all); this adapter maps wall times to instants itself,
+so one rule holds for 5- and 6-field expressions alike:
+
+* A *wildcard* expression (its minute or hour field begins with ``*``) follows elapsed
+  time: it fires at every instant whose local wall time matches. Wall times inside a
+  spring-forward gap never occur, so they never fire; both copies of a repeated
+  fall-back hour fire.
+* Every other expression is *fixed-time*: each matching wall time fires once, at its first
+  occurrence when it occurs twice, and at the first instant after the gap when it does not
+  occur at all (several matching times in one gap collapse into one firing).
+
+Every answer is strictly after the instant asked about and has whole seconds.
+"""
+
+from __future__ import annotations
+
+import calendar
+import functools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+
+from cronsim import CronSim, CronSimError
+
+from tickwork.domain.zones import is_utc, offset_at
+from tickwork.errors import InvalidSchedule
+
+__all__ = ["CronExpression", "parse_cron"]
+
+ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+_MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"]
+_DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
+_MONTH_NAMES = [calendar.month_name[i] for i in range(13)]
+_MAX_DAYS = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+_ONE_SECOND = timedelta(seconds=1)
+# cronsim works on naive wall times here; this is one, not an instant.
+_WALL_EPOCH = datetime(2000, 1, 1)  # noqa: DTZ001
+# Longer than any gap between two offset changes that a probe could jump over unseen.
+_PROBE_STEP = timedelta(days=7)
+_EXPRESSION_FIELD = "cron_expression"
+
+
+@dataclass(frozen=True)
+class _FieldSpec:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()
+    name_base: int = 0
+
+
+_SECOND = _FieldSpec("second", 0, 59)
+_MINUTE = _FieldSpec("minute", 0, 59)
+_HOUR = _FieldSpec("hour", 0, 23)
+_DOM = _FieldSpec("day-of-month", 1, 31)
+_MONTH = _FieldSpec("month", 1, 12, tuple(_MONTHS), 1)
+_DOW = _FieldSpec("day-of-week", 0, 7, tuple(_DAYS), 0)
+
+
+def _bad(spec: _FieldSpec, message: str) -> InvalidSchedule:
+    return InvalidSchedule(_EXPRESSION_FIELD, f"{spec.name}: {message}")
+
+
+def _value(spec: _FieldSpec, text: str) -> int:
+    if spec.names and text in spec.names:
+        return spec.names.index(text) + spec.name_base
+    if not text:
+        raise _bad(spec, "empty value")
+    if not text.isdigit() or not text.isascii():
+        hint = f" (names: {', '.join(spec.names)})" if spec.names else ""
+        raise _bad(spec, f"{text!r} is not a number{hint}")
+    value = int(text)
+    if not spec.low <= value <= spec.high:
+        raise _bad(spec, f"{value} is out of range {spec.low}-{spec.high}")
+    return value
+
+
+def _term(spec: _FieldSpec, term: str) -> set[int] | None:
+    """Validate one comma-separated term; return its plain values (None for L/#/W forms)."""
+    if spec is _DOM and term in ("L", "LW"):
+        return None
+    if spec is _DOW and term.endswith("L") and len(term) > 1:
+        _value(spec, term[:-1]) if term[:-1].isdigit() else _raise_last(spec, term)
+        return None
+    if spec is _DOW and "#" in term:
+        day, _, nth = term.partition("#")
+        _value(spec, day)
+        if not nth.isdigit() or not 1 <= int(nth) <= 5:
+            raise _bad(spec, f"'#{nth}' must be #1 to #5 in {term!r}")
+        return None
+    step = 1
+    body = term
+    if "/" in term:
+        body, _, step_text = term.partition("/")
+        if not step_text.isdigit():
+            raise _bad(spec, f"step {step_text!r} in {term!r} is not a number")
+        step = int(step_text)
+        if step == 0:
+            raise _bad(spec, f"step 0 in {term!r} is not allowed")
+    if body == "*":
+        low, high = spec.low, spec.high
+    elif "-" in body:
+        first, _, last = body.partition("-")
+        low, high = _value(spec, first), _value(spec, last)
+        if high < low:
+            raise _bad(spec, f"range {body!r} runs backwards")
+    else:
+        low = _value(spec, body)
+        high = spec.high if "/" in term else low
+    return set(range(low, high + 1, step))
+
+
+def _raise_last(spec: _FieldSpec, term: str) -> None:
+    raise _bad(spec, f"{term!r}: use a weekday number before L (5L = last Friday)")
+
+
+def _field(spec: _FieldSpec, text: str) -> set[int] | None:
+    """Validate a field; return the plain values it names (None if it uses L/#/W)."""
+    values: set[int] = set()
+    special = False
+    for term in text.split(","):
+        if not term:
+            raise _bad(spec, f"empty list item in {text!r}")
+        got = _term(spec, term)
+        if got is None:
+            special = True
+        else:
+            values |= got
+    return None if special else values
+
+
+def _check_possible(dom: str, dom_values: set[int] | None, dow: str, months: set[int]) -> None:
+    """Reject day-of-month values that no selected month has (``0 0 31 2 *``)."""
+    if dom_values is None or not dom_values:
+        return
+    # With both day fields restricted, Vixie cron ORs them: the weekday can still fire.
+    if not (dom.startswith("*") or dow.startswith("*")):
+        return
+    longest = max(_MAX_DAYS[m] for m in months)
+    if min(dom_values) > longest:
+        names = ", ".join(_MONTH_NAMES[m] for m in sorted(months))
+        raise InvalidSchedule(
+            _EXPRESSION_FIELD,
+            f"day-of-month: {min(dom_values)} never occurs in {names}, so this never fires",
+        )
+
+
+@dataclass(frozen=True)
+class CronExpression:
+    """A validated cron expression. Build one with :func:`parse_cron`."""
+
+    source: str
+    expanded: str
+    has_seconds: bool
+    wildcard: bool
+
+    def next_after(self, after: datetime, zone: tzinfo) -> datetime | None:
+        """The first firing strictly after ``after`` (aware), as UTC; None if there is none."""
+        if after.tzinfo is None:
+            raise ValueError("next_after needs an aware datetime")
+        start = after.astimezone(UTC)
+        try:
+            if is_utc(zone):
+                wall = next(self._walls(start.replace(tzinfo=None)))
+                return wall.replace(tzinfo=UTC)
+            if self.wildcard:
+                return self._next_wildcard(start, zone)
+            return self._next_fixed(start, zone)
+        except StopIteration:
+            return None
+
+    def describe(self) -> str:
+        """A human-readable description, e.g. "At 09:30 on every day-of-week from Monday
+        through Friday"."""
+        return str(CronSim(self.expanded, _WALL_EPOCH).explain())
+
+    # -- internals -------------------------------------------------------------------
+
+    def _walls(self, after: datetime) -> Iterator[datetime]:
+        """Matching naive wall times strictly after the naive ``after``, in order."""
+        return CronSim(self.expanded, after)
+
+    def _next_fixed(self, start: datetime, zone: tzinfo) -> datetime:
+        # Map each matching wall time to the instant it fires at; that map never goes
+        # backwards, and no wall time earlier than start's own wall time can fire after
+        # start, so the first mapped instant after start is the answer. Wall times in the
+        # second copy of a repeated hour map to the first copy and are skipped here.
+        local = start.astimezone(zone).replace(tzinfo=None)
+        for wall in self._walls(local):
+            instant = _fixed_instant(wall, zone)
+            if instant > start:
+                return instant
+        raise StopIteration
+
+    def _next_wildcard(self, start: datetime, zone: tzinfo) -> datetime:
+        # Walk elapsed time in spans of constant UTC offset: inside a span, wall time is
+        # the instant plus that offset, so the next matching wall time gives the instant.
+        # When the offset changed before that instant, restart at the change.
+        t = start
+        inclusive = False
+        while True:
+            offset = offset_at(zone, t)
+            wall = (t + offset).replace(tzinfo=None)
+            if inclusive:
+                wall -= _ONE_SECOND
+            candidate = next(self._walls(wall))
+            instant = (candidate - offset).replace(tzinfo=UTC)
+            change = _first_change(zone, t, instant, offset)
+            if change is None:
+                return instant
+            t, inclusive = change, True
+
+
+def _fixed_instant(wall: datetime, zone: tzinfo) -> datetime:
+    """When a fixed-time wall time fires: its first occurrence, or the end of its gap."""
+    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if first.astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # In a gap, fold=1 applies the offset after the change (an instant before it) and
+    # fold=0 the offset before it (an instant after it): the change lies between.
+    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    change = _first_change(zone, before, first, offset_at(zone, before))
+    assert change is not None
+    return change
+
+
+def _first_change(
+    zone: tzinfo, start: datetime, end: datetime, offset: timedelta
+) -> datetime | None:
+    """The first instant in (start, end] whose offset differs from ``offset``, if any.
+
+    Offsets change on whole seconds. Long spans are probed weekly so that a change and
+    its reversal between the two ends are not missed.
+    """
+    probe = start
+    while True:
+        step_end = min(probe + _PROBE_STEP, end)
+        if offset_at(zone, step_end) != offset:
+            return _bisect_change(zone, probe, step_end, offset)
+        if step_end >= end:
+            return None
+        probe = step_end
+
+
+def _bisect_change(zone: tzinfo, lo: datetime, hi: datetime, offset: timedelta) -> datetime:
+    # Invariant: offset at lo == offset (or lo is the start), offset at hi != offset.
+    lo_s = int(lo.timestamp())
+    hi_s = int(hi.timestamp())
+    if hi.microsecond and hi_s < hi.timestamp():
+        hi_s += 1
+    while hi_s - lo_s > 1:
+        mid = (lo_s + hi_s) // 2
+        if offset_at(zone, datetime.fromtimestamp(mid, UTC)) == offset:
+            lo_s = mid
+        else:
+            hi_s = mid
+    return datetime.fromtimestamp(hi_s, UTC)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_cron(expression: str) -> CronExpression:
+    """Validate ``expression``; raise :class:`InvalidSchedule` naming the field at fault."""
+    if not isinstance(expression, str):
+        raise InvalidSchedule(_EXPRESSION_FIELD, "must be a string")
+    source = expression.strip()
+    if not source:
+        raise InvalidSchedule(_EXPRESSION_FIELD, "is empty")
+    text = source
+    if text.startswith("@"):
+        alias = text.lower()
+        if alias not in ALIASES:
+            raise InvalidSchedule(
+                _EXPRESSION_FIELD,
+                f"unknown alias {text!r} (known: {', '.join(ALIASES)})",
+            )
+        text = ALIASES[alias]
+    parts = text.upper().split()
+    if len(parts) not in (5, 6):
+        raise InvalidSchedule(
+            _EXPRESSION_FIELD,
+            f"expected 5 fields (minute hour day-of-month month day-of-week) or 6 with a "
+            f"leading second field, got {len(parts)}",
+        )
+    has_seconds = len(parts) == 6
+    fields = parts if has_seconds else ["0", *parts]
+    specs = (_SECOND, _MINUTE, _HOUR, _DOM, _MONTH, _DOW)
+    values = [_field(spec, text) for spec, text in zip(specs, fields, strict=True)]
+    months = values[4]
+    assert months is not None
+    _check_possible(fields[3], values[3], fields[5], months)
+    expanded = " ".join(parts)
+    try:
+        probe = CronSim(expanded, _WALL_EPOCH)
+    except CronSimError as exc:  # pragma: no cover - the checks above are stricter
+        raise InvalidSchedule(_EXPRESSION_FIELD, str(exc)) from exc
+    try:
+        next(probe)
+    except StopIteration:
+        raise InvalidSchedule(_EXPRESSION_FIELD, "this expression never fires") from None
+    return CronExpression(
+        source=source,
+        expanded=expanded,
+        has_seconds=has_seconds,
+        wildcard=fields[1].startswith("*") or fields[2].startswith("*"),
+    )

@@ -1,0 +1,46 @@
+"""The error hierarchy: what went wrong, and whether trying again can help."""
+
+from __future__ import annotations
+
+
+class TickworkError(Exception):
+    """Base of every error tickwork raises on purpose."""
+
+
+class ValidationError(TickworkError):
+    """Input that can never be accepted. ``field`` names where the problem is."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+
+
+class InvalidSchedule(ValidationError):
+    """A cron expression, time zone or one-time instant that cannot be scheduled."""
+
+
+class NotFound(TickworkError):
+    """The resource does not exist (or belongs to another tenant)."""
+
+
+class Conflict(TickworkError):
+    """The request conflicts with the current state of the resource."""
+
+
+class TargetError(TickworkError):
+    """A target call failed. Subclasses say whether a retry can help."""
+
+    transient: bool = True
+
+
+class TransientError(TargetError):
+    """A failure that may succeed on retry (timeouts, 5xx, connection errors)."""
+
+    transient = True
+
+
+class PermanentError(TargetError):
+    """A failure that will fail again the same way: the invocation fails at once."""
+
+    transient = False
