@@ -1,8 +1,14 @@
-"""The ``tickwork`` command line."""
+"""The ``tickwork`` command line.
+
+Each command lives in a module of its own that exposes ``register(app)``; this module
+creates the app and registers them.
+"""
 
 from __future__ import annotations
 
 import typer
+
+from tickwork.cli import preview, serve
 
 app = typer.Typer(
     name="tickwork",
@@ -11,6 +17,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Durable scheduled triggers for AI agents."""
+    # A callback makes the app a group even while it has a single command, so that
+    # `tickwork preview ...` always names its command.
+
+
+preview.register(app)
+serve.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Reproducible benchmarks of tickwork against its peers; ``python -m bench.run``."""

@@ -1,0 +1,29 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from tickwork.api import problems, routes_projects, routes_system, routes_triggers
+from tickwork.services.context import Context
+from tickwork.settings import package_version
+
+
+def create_app(ctx: Context) -> FastAPI:
+    app = FastAPI(
+        title="tickwork",
+        version=package_version(),
+        description=(
+            "Durable scheduled triggers for AI agents: cron with time zones and one-time "
+            "triggers, each occurrence executed as an idempotent invocation."
+        ),
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.ctx = ctx
+    problems.install(app)
+    app.include_router(routes_system.router)
+    app.include_router(routes_projects.router)
+    app.include_router(routes_triggers.router)
+    return app

@@ -1,0 +1,100 @@
+"""Projects, refs and agents."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from tickwork.api.deps import AgentId, Ctx, ProjectId, Tenant
+from tickwork.api.schemas import AgentIn, AgentOut, Page, ProjectIn, ProjectOut, RefOut
+from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
+from tickwork.services import resources
+
+router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["projects"])
+
+RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+Cursor = Annotated[str | None, Query(max_length=64, pattern=SLUG_PATTERN)]
+
+
+@router.get("/projects", response_model=Page[ProjectOut])
+def list_projects(
+    tenant: Tenant, ctx: Ctx, limit: Limit = 50, cursor: Cursor = None
+) -> Page[ProjectOut]:
+    items = resources.list_projects(ctx, tenant, cursor, limit)
+    next_cursor = items[-1].id if len(items) == limit else None
+    return Page[ProjectOut](items=[ProjectOut.of(p) for p in items], next_cursor=next_cursor)
+
+
+@router.put("/projects/{project}", response_model=ProjectOut)
+def put_project(
+    tenant: Tenant, project: ProjectId, ctx: Ctx, response: Response, body: ProjectIn | None = None
+) -> ProjectOut:
+    body = body or ProjectIn()
+    created_project, created = resources.put_project(
+        ctx, tenant, project, body.name, body.description
+    )
+    response.status_code = 201 if created else 200
+    return ProjectOut.of(created_project)
+
+
+@router.get("/projects/{project}", response_model=ProjectOut)
+def get_project(tenant: Tenant, project: ProjectId, ctx: Ctx) -> ProjectOut:
+    return ProjectOut.of(resources.get_project(ctx, tenant, project))
+
+
+@router.delete("/projects/{project}", status_code=204)
+def delete_project(tenant: Tenant, project: ProjectId, ctx: Ctx) -> Response:
+    resources.delete_project(ctx, tenant, project)
+    return Response(status_code=204)
+
+
+@router.get("/projects/{project}/refs", response_model=list[RefOut])
+def list_refs(tenant: Tenant, project: ProjectId, ctx: Ctx) -> list[RefOut]:
+    return [RefOut.of(r) for r in resources.list_refs(ctx, tenant, project)]
+
+
+@router.delete("/projects/{project}/refs/{ref:path}", status_code=204)
+def delete_ref(tenant: Tenant, project: ProjectId, ref: str, ctx: Ctx) -> Response:
+    resources.delete_ref(ctx, tenant, project, ref)
+    return Response(status_code=204)
+
+
+@router.get("/projects/{project}/agents", response_model=list[AgentOut])
+def list_agents(
+    tenant: Tenant, project: ProjectId, ctx: Ctx, ref: RefQuery = "main"
+) -> list[AgentOut]:
+    return [AgentOut.of(a) for a in resources.list_agents(ctx, tenant, project, ref)]
+
+
+@router.put("/projects/{project}/agents/{agent}", response_model=AgentOut)
+def put_agent(
+    tenant: Tenant,
+    project: ProjectId,
+    agent: AgentId,
+    body: AgentIn,
+    ctx: Ctx,
+    response: Response,
+    ref: RefQuery = "main",
+) -> AgentOut:
+    saved, created = resources.put_agent(
+        ctx, tenant, project, ref, agent, body.name, body.target.model_dump()
+    )
+    response.status_code = 201 if created else 200
+    return AgentOut.of(saved)
+
+
+@router.get("/projects/{project}/agents/{agent}", response_model=AgentOut)
+def get_agent(
+    tenant: Tenant, project: ProjectId, agent: AgentId, ctx: Ctx, ref: RefQuery = "main"
+) -> AgentOut:
+    return AgentOut.of(resources.get_agent(ctx, tenant, project, ref, agent))
+
+
+@router.delete("/projects/{project}/agents/{agent}", status_code=204)
+def delete_agent(
+    tenant: Tenant, project: ProjectId, agent: AgentId, ctx: Ctx, ref: RefQuery = "main"
+) -> Response:
+    resources.delete_agent(ctx, tenant, project, ref, agent)
+    return Response(status_code=204)

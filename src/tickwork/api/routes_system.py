@@ -1,0 +1,77 @@
+"""Health, tenants and API keys."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from fastapi.responses import JSONResponse
+
+from tickwork.api.deps import Admin, Ctx, Tenant, TenantId
+from tickwork.api.problems import problem
+from tickwork.api.schemas import KeyCreated, KeyIn, KeyOut, TenantIn
+from tickwork.services import tenants
+from tickwork.storage import migrate
+
+router = APIRouter()
+
+KeyId = Annotated[str, Path(pattern=r"^key_[0-9a-z]{26}$")]
+
+
+@router.get("/healthz", tags=["health"])
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
+def readyz(ctx: Ctx) -> JSONResponse:
+    """The database answers and its schema is at the version this release expects."""
+    try:
+        current = migrate.is_current(ctx.db.engine)
+    except Exception:  # the database is unreachable: not ready, and say so
+        return problem(503, "the database is not reachable")
+    if not current:
+        return problem(503, "the database schema is not current: run `tickwork db upgrade`")
+    return JSONResponse({"status": "ready"})
+
+
+@router.post("/api/v1/admin/tenants", status_code=201, tags=["admin"], dependencies=[Admin])
+def create_tenant(body: TenantIn, ctx: Ctx, response: Response) -> dict[str, str]:
+    created = tenants.create_tenant(ctx, body.id)
+    response.status_code = 201 if created else 200
+    return {"id": body.id}
+
+
+@router.post(
+    "/api/v1/admin/tenants/{tenant}/api-keys",
+    status_code=201,
+    tags=["admin"],
+    dependencies=[Admin],
+    response_model=KeyCreated,
+)
+def admin_create_key(tenant: TenantId, ctx: Ctx, body: KeyIn | None = None) -> KeyCreated:
+    key_id, key = tenants.create_key(ctx, tenant, (body.name if body else None) or "")
+    return KeyCreated(id=key_id, key=key)
+
+
+@router.get("/api/v1/tenants/{tenant}/api-keys", tags=["api keys"], response_model=list[KeyOut])
+def list_keys(tenant: Tenant, ctx: Ctx) -> list[KeyOut]:
+    return [KeyOut(**k) for k in tenants.list_keys(ctx, tenant)]
+
+
+@router.post(
+    "/api/v1/tenants/{tenant}/api-keys",
+    status_code=201,
+    tags=["api keys"],
+    response_model=KeyCreated,
+)
+def create_key(tenant: Tenant, ctx: Ctx, body: KeyIn | None = None) -> KeyCreated:
+    key_id, key = tenants.create_key(ctx, tenant, (body.name if body else None) or "")
+    return KeyCreated(id=key_id, key=key)
+
+
+@router.delete("/api/v1/tenants/{tenant}/api-keys/{key_id}", status_code=204, tags=["api keys"])
+def revoke_key(tenant: Tenant, key_id: KeyId, ctx: Ctx) -> Response:
+    tenants.revoke_key(ctx, tenant, key_id)
+    return Response(status_code=204)

@@ -1,0 +1,248 @@
+"""Scheduled triggers and their invocations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+
+from tickwork.api.deps import AgentId, Ctx, ObjectId, ProjectId, Tenant
+from tickwork.api.schemas import (
+    InvocationOut,
+    Page,
+    PreviewOut,
+    TriggerCreate,
+    TriggerOut,
+    TriggerPatch,
+)
+from tickwork.domain.names import REF_PATTERN
+from tickwork.errors import ValidationError
+from tickwork.services import invocations, triggers
+from tickwork.services.context import Context
+from tickwork.storage.records import STATUSES
+
+router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}")
+BASE = "/agents/{agent}/scheduled-triggers"
+
+Limit = Annotated[int, Query(ge=1, le=200)]
+IdCursor = Annotated[str | None, Query(pattern=r"^[a-z]{1,16}_[0-9a-z]{26}$", max_length=64)]
+Status = Annotated[
+    list[str] | None,
+    Query(
+        description="repeat to match several",
+        json_schema_extra={
+            "items": {
+                "enum": [
+                    "pending",
+                    "running",
+                    "completed",
+                    "failed",
+                    "cancelled",
+                    "missed",
+                    "skipped",
+                ]
+            }
+        },
+    ),
+]
+RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
+OptRefQuery = Annotated[str | None, Query(pattern=REF_PATTERN, max_length=128)]
+
+
+def _statuses(values: list[str] | None) -> list[str] | None:
+    for value in values or []:
+        if value not in STATUSES:
+            raise ValidationError("status", f"{value!r} is not one of {', '.join(STATUSES)}")
+    return values or None
+
+
+def _caller(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    return "api-key:" + auth[7:17] if auth.lower().startswith("bearer ") else None
+
+
+@router.get(BASE, response_model=Page[TriggerOut], tags=["scheduled triggers"])
+def list_triggers(
+    tenant: Tenant,
+    project: ProjectId,
+    agent: AgentId,
+    ctx: Ctx,
+    ref: OptRefQuery = None,
+    limit: Limit = 50,
+    cursor: IdCursor = None,
+) -> Page[TriggerOut]:
+    items = triggers.list_triggers(ctx, tenant, project, agent, ref, cursor, limit)
+    nxt = items[-1].id if len(items) == limit else None
+    return Page[TriggerOut](items=[TriggerOut.of(t) for t in items], next_cursor=nxt)
+
+
+@router.post(BASE, response_model=TriggerOut, status_code=201, tags=["scheduled triggers"])
+def create_trigger(
+    tenant: Tenant,
+    project: ProjectId,
+    agent: AgentId,
+    body: TriggerCreate,
+    ctx: Ctx,
+    request: Request,
+    ref: RefQuery = "main",
+) -> TriggerOut:
+    fields: dict[str, Any] = body.model_dump(exclude_none=True)
+    fields["ref"] = ref
+    created = triggers.create_trigger(ctx, tenant, project, agent, fields, _caller(request))
+    return TriggerOut.of(created)
+
+
+@router.get(BASE + "/{trigger_id}", response_model=TriggerOut, tags=["scheduled triggers"])
+def get_trigger(
+    tenant: Tenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
+) -> TriggerOut:
+    return TriggerOut.of(triggers.get_trigger(ctx, tenant, project, agent, trigger_id))
+
+
+@router.patch(BASE + "/{trigger_id}", response_model=TriggerOut, tags=["scheduled triggers"])
+def patch_trigger(
+    tenant: Tenant,
+    project: ProjectId,
+    agent: AgentId,
+    trigger_id: ObjectId,
+    body: TriggerPatch,
+    ctx: Ctx,
+) -> TriggerOut:
+    patch = {k: getattr(body, k) for k in body.model_fields_set}
+    updated = triggers.update_trigger(ctx, tenant, project, agent, trigger_id, patch)
+    return TriggerOut.of(updated)
+
+
+@router.delete(BASE + "/{trigger_id}", status_code=204, tags=["scheduled triggers"])
+def delete_trigger(
+    tenant: Tenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
+) -> Response:
+    triggers.delete_trigger(ctx, tenant, project, agent, trigger_id)
+    return Response(status_code=204)
+
+
+@router.get(BASE + "/{trigger_id}/preview", response_model=PreviewOut, tags=["scheduled triggers"])
+def preview_trigger(
+    tenant: Tenant,
+    project: ProjectId,
+    agent: AgentId,
+    trigger_id: ObjectId,
+    ctx: Ctx,
+    count: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> PreviewOut:
+    trigger = triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
+    instants, description = triggers.preview_trigger(ctx, tenant, project, agent, trigger_id, count)
+    return PreviewOut(description=description, timezone=trigger.timezone, next_runs=instants)
+
+
+@router.post(
+    BASE + "/{trigger_id}/run",
+    response_model=InvocationOut,
+    status_code=202,
+    tags=["invocations"],
+)
+def run_now(
+    tenant: Tenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
+) -> InvocationOut:
+    return InvocationOut.of(triggers.run_now(ctx, tenant, project, agent, trigger_id))
+
+
+@router.get(
+    BASE + "/{trigger_id}/invocations",
+    response_model=Page[InvocationOut],
+    tags=["invocations"],
+)
+def list_trigger_invocations(
+    tenant: Tenant,
+    project: ProjectId,
+    agent: AgentId,
+    trigger_id: ObjectId,
+    ctx: Ctx,
+    status: Status = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    limit: Limit = 50,
+    cursor: IdCursor = None,
+) -> Page[InvocationOut]:
+    triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
+    return _invocation_page(ctx, tenant, project, trigger_id, status, from_, to, limit, cursor)
+
+
+def _invocation_page(
+    ctx: Context,
+    tenant: str,
+    project: str,
+    trigger_id: str | None,
+    status: list[str] | None,
+    from_: datetime | None,
+    to: datetime | None,
+    limit: int,
+    cursor: str | None,
+) -> Page[InvocationOut]:
+    for name, value in (("from", from_), ("to", to)):
+        if value is not None and value.tzinfo is None:
+            raise ValidationError(name, "must be an instant with a UTC offset (e.g. ...Z)")
+    items = invocations.list_invocations(
+        ctx,
+        tenant,
+        project,
+        trigger_id=trigger_id,
+        statuses=_statuses(status),
+        scheduled_from=from_,
+        scheduled_to=to,
+        before=cursor,
+        limit=limit,
+    )
+    nxt = items[-1].id if len(items) == limit else None
+    return Page[InvocationOut](items=[InvocationOut.of(i) for i in items], next_cursor=nxt)
+
+
+@router.get(
+    BASE + "/{trigger_id}/invocations/{invocation_id}",
+    response_model=InvocationOut,
+    tags=["invocations"],
+)
+def get_invocation(
+    tenant: Tenant,
+    project: ProjectId,
+    agent: AgentId,
+    trigger_id: ObjectId,
+    invocation_id: ObjectId,
+    ctx: Ctx,
+) -> InvocationOut:
+    triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
+    inv, attempts = invocations.get_invocation(ctx, tenant, project, trigger_id, invocation_id)
+    return InvocationOut.of(inv, attempts)
+
+
+@router.post(
+    BASE + "/{trigger_id}/invocations/{invocation_id}/cancel",
+    response_model=InvocationOut,
+    tags=["invocations"],
+)
+def cancel_invocation(
+    tenant: Tenant,
+    project: ProjectId,
+    agent: AgentId,
+    trigger_id: ObjectId,
+    invocation_id: ObjectId,
+    ctx: Ctx,
+) -> InvocationOut:
+    triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
+    inv = invocations.cancel_invocation(ctx, tenant, project, trigger_id, invocation_id)
+    return InvocationOut.of(inv)
+
+
+@router.get("/invocations", response_model=Page[InvocationOut], tags=["invocations"])
+def list_project_invocations(
+    tenant: Tenant,
+    project: ProjectId,
+    ctx: Ctx,
+    status: Status = None,
+    from_: Annotated[datetime | None, Query(alias="from")] = None,
+    to: datetime | None = None,
+    limit: Limit = 50,
+    cursor: IdCursor = None,
+) -> Page[InvocationOut]:
+    return _invocation_page(ctx, tenant, project, None, status, from_, to, limit, cursor)

@@ -1,0 +1,319 @@
+"""Request and response bodies. Constraints here are the real ones, so the OpenAPI
+document tells clients exactly what is accepted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from tickwork.domain.names import HANDLER_PATTERN, MAX_DESCRIPTION, MAX_NAME
+from tickwork.domain.target_spec import MAX_SECRET, MAX_URL, public_target
+from tickwork.storage.records import Agent, Attempt, Invocation, Project, Ref, Trigger
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+Description = Annotated[str, Field(max_length=MAX_DESCRIPTION)]
+
+
+class ProjectIn(Strict):
+    name: Name | None = None
+    description: Description | None = None
+
+
+class ProjectOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, p: Project) -> ProjectOut:
+        return cls(
+            id=p.id,
+            name=p.name,
+            description=p.description,
+            created_at=p.created_at,
+            updated_at=p.updated_at,
+        )
+
+
+class WebhookTargetIn(Strict):
+    type: Literal["webhook"]
+    url: Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=r"^https?://\S+$")]
+    secret: Annotated[str, Field(min_length=1, max_length=MAX_SECRET)] | None = None
+
+
+class PythonTargetIn(Strict):
+    type: Literal["python"]
+    handler: Annotated[str, Field(pattern=HANDLER_PATTERN)]
+
+
+TargetIn = Annotated[WebhookTargetIn | PythonTargetIn, Field(discriminator="type")]
+
+
+class AgentIn(Strict):
+    name: Name | None = None
+    target: TargetIn
+
+
+class AgentOut(BaseModel):
+    id: str
+    ref: str
+    name: str
+    target: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, a: Agent) -> AgentOut:
+        return cls(
+            id=a.id,
+            ref=a.ref,
+            name=a.name,
+            target=public_target(a.target),
+            created_at=a.created_at,
+            updated_at=a.updated_at,
+        )
+
+
+class RefOut(BaseModel):
+    name: str
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, r: Ref) -> RefOut:
+        return cls(
+            name=r.name, revision=r.revision, created_at=r.created_at, updated_at=r.updated_at
+        )
+
+
+CatchupPolicy = Literal["latest", "all", "none"]
+OverlapPolicy = Literal["allow", "skip", "buffer_one", "cancel_previous"]
+CronText = Annotated[str, Field(min_length=1, max_length=200)]
+ZoneName = Annotated[str, Field(min_length=1, max_length=64)]
+Template = Annotated[str, Field(max_length=64 * 1024)]
+MaxRetries = Annotated[int, Field(ge=0, le=10)]
+RetryDelay = Annotated[int, Field(ge=1, le=3600)]
+Timeout = Annotated[int, Field(ge=1, le=86400)]
+Window = Annotated[int, Field(ge=0, le=31 * 86400)]
+Jitter = Annotated[int, Field(ge=0, le=3600)]
+
+
+class TriggerCreate(Strict):
+    name: Name
+    description: Description | None = None
+    enabled: bool | None = None
+    cron_expression: CronText | None = Field(
+        None, description="5 fields, or 6 with a leading seconds field, or an @alias"
+    )
+    run_at: AwareDatetime | None = Field(None, description="one-time instant, with an offset")
+    timezone: ZoneName | None = Field(None, description="IANA zone; default UTC")
+    payload: dict[str, Any] | None = None
+    message_template: Template | None = None
+    max_retries: MaxRetries | None = None
+    retry_delay_seconds: RetryDelay | None = None
+    timeout_seconds: Timeout | None = None
+    catchup: CatchupPolicy | None = None
+    catchup_window_seconds: Window | None = None
+    overlap: OverlapPolicy | None = None
+    jitter_seconds: Jitter | None = None
+
+
+class TriggerPatch(Strict):
+    """Only the fields present change; an explicit null restores a field's default."""
+
+    name: Name | None = None
+    description: Description | None = None
+    enabled: bool | None = None
+    cron_expression: CronText | None = None
+    run_at: AwareDatetime | None = None
+    timezone: ZoneName | None = None
+    payload: dict[str, Any] | None = None
+    message_template: Template | None = None
+    max_retries: MaxRetries | None = None
+    retry_delay_seconds: RetryDelay | None = None
+    timeout_seconds: Timeout | None = None
+    catchup: CatchupPolicy | None = None
+    catchup_window_seconds: Window | None = None
+    overlap: OverlapPolicy | None = None
+    jitter_seconds: Jitter | None = None
+
+
+class TriggerOut(BaseModel):
+    id: str
+    tenant: str
+    project: str
+    agent: str
+    ref: str
+    name: str
+    description: str
+    enabled: bool
+    cron_expression: str | None
+    run_at: datetime | None
+    timezone: str
+    payload: dict[str, Any]
+    message_template: str | None
+    max_retries: int
+    retry_delay_seconds: int
+    timeout_seconds: int
+    catchup: str
+    catchup_window_seconds: int
+    overlap: str
+    jitter_seconds: int
+    next_run_at: datetime | None
+    last_error: str | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, t: Trigger) -> TriggerOut:
+        data = dict(t.__dict__)
+        data["tenant"] = data.pop("tenant_id")
+        data["project"] = data.pop("project_id")
+        data["agent"] = data.pop("agent_id")
+        return cls(**data)
+
+
+class PreviewOut(BaseModel):
+    description: str
+    timezone: str
+    next_runs: list[datetime]
+
+
+class AttemptOut(BaseModel):
+    attempt: int
+    deployment_id: str | None
+    worker_id: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+    error: str | None
+
+    @classmethod
+    def of(cls, a: Attempt) -> AttemptOut:
+        return cls(
+            attempt=a.attempt,
+            deployment_id=a.deployment_id,
+            worker_id=a.worker_id,
+            started_at=a.started_at,
+            ended_at=a.ended_at,
+            outcome=a.outcome,
+            error=a.error,
+        )
+
+
+class RefRun(BaseModel):
+    name: str
+    revision: int | None
+
+
+class InvocationOut(BaseModel):
+    id: str
+    trigger_id: str
+    trigger_name: str
+    tenant: str
+    project: str
+    agent: str
+    agent_name: str | None
+    ref: RefRun
+    origin: str
+    scheduled_for: datetime
+    idempotency_key: str
+    status: str
+    status_reason: str | None
+    attempt: int
+    not_before: datetime
+    deployment_id: str | None
+    payload: dict[str, Any]
+    message: str | None
+    result: Any
+    conversation_id: str | None
+    last_error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+    attempts: list[AttemptOut] | None = None
+
+    @classmethod
+    def of(cls, i: Invocation, attempts: list[Attempt] | None = None) -> InvocationOut:
+        return cls(
+            id=i.id,
+            trigger_id=i.trigger_id,
+            trigger_name=i.trigger_name,
+            tenant=i.tenant_id,
+            project=i.project_id,
+            agent=i.agent_id,
+            agent_name=i.agent_name,
+            ref=RefRun(name=i.ref, revision=i.ref_revision),
+            origin=i.origin,
+            scheduled_for=i.scheduled_for,
+            idempotency_key=i.idempotency_key,
+            status=i.status,
+            status_reason=i.status_reason,
+            attempt=i.attempt,
+            not_before=i.not_before,
+            deployment_id=i.deployment_id,
+            payload=i.payload,
+            message=i.message,
+            result=i.result,
+            conversation_id=i.conversation_id,
+            last_error=i.last_error,
+            created_at=i.created_at,
+            started_at=i.started_at,
+            completed_at=i.completed_at,
+            attempts=None if attempts is None else [AttemptOut.of(a) for a in attempts],
+        )
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        None, description="pass as ?cursor= for the next page; null on the last page"
+    )
+
+
+class ProblemError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[ProblemError] | None = None
+
+
+class TenantIn(Strict):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+class KeyIn(Strict):
+    name: Annotated[str, Field(max_length=200)] | None = None
+
+
+class KeyCreated(BaseModel):
+    id: str
+    key: str = Field(description="shown once; only its hash is stored")
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None

@@ -1,0 +1,252 @@
+"""``tickwork serve``, ``tickwork db upgrade``, ``tickwork tenants`` and ``tickwork keys``.
+
+This module is the composition root: it reads settings, builds the engine, the context,
+the HTTP app and the background roles, and runs them in one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from tickwork import logging as tlog
+from tickwork.api.app import create_app
+from tickwork.clock import SystemClock, pause
+from tickwork.errors import NotFound, TickworkError, ValidationError
+from tickwork.runtime.node import ROLES, Node
+from tickwork.runtime.notify import LocalNotifier
+from tickwork.services import tenants
+from tickwork.services.context import Context
+from tickwork.settings import Settings
+from tickwork.storage import migrate
+from tickwork.storage.engine import create_engine, is_sqlite
+from tickwork.storage.sql import Database
+from tickwork.targets.python import AppLoadError, load_app
+
+__all__ = ["register"]
+
+EXIT_INVALID = 2
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Database URL (default: TICKWORK_DATABASE_URL, else sqlite:///./tickwork.db).",
+        show_default=False,
+    ),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+    app.add_typer(db_app, name="db")
+    app.add_typer(tenants_app, name="tenants")
+    app.add_typer(keys_app, name="keys")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(EXIT_INVALID)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except ValidationError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _open(settings: Settings, *, upgrade: bool) -> Context:
+    try:
+        engine = create_engine(settings.database_url)
+        if upgrade:
+            migrate.upgrade(engine)
+    except Exception as exc:
+        raise _fail(f"cannot open the database {_safe_url(settings.database_url)}: {exc}") from None
+    return Context(db=Database(engine), clock=SystemClock(), settings=settings)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
+
+
+def serve_command(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (default 8080).")] = None,
+    database_url: DatabaseOpt = None,
+    app_module: Annotated[
+        str | None,
+        typer.Option(
+            "--app", help="Python module to import: it registers @tickwork.handler functions."
+        ),
+    ] = None,
+    role: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Run only these roles: api, scheduler, worker (repeatable; default all)."
+        ),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=0, max=10000, help="Worker concurrency (default 10).")
+    ] = None,
+) -> None:
+    """Run tickwork: the HTTP API and docs, the scheduler and the workers."""
+    roles = set(role or ROLES)
+    unknown = roles - set(ROLES)
+    if unknown:
+        raise _fail(f"--role: unknown role {sorted(unknown)[0]!r} (use api, scheduler or worker)")
+    settings = _settings(
+        host=host,
+        port=port,
+        database_url=database_url,
+        app_module=app_module,
+        worker_concurrency=concurrency,
+    )
+    tlog.configure(settings.log_level, settings.log_format, settings.deployment_id)
+    if settings.app_module:
+        try:
+            load_app(settings.app_module)
+        except AppLoadError as exc:
+            raise _fail(str(exc)) from None
+    ctx = _open(settings, upgrade=True)
+    first_key = _bootstrap(ctx)
+    asyncio.run(_serve(ctx, roles, first_key))
+
+
+def _bootstrap(ctx: Context) -> str | None:
+    """On the first start of an empty embedded database: a tenant and one key for it."""
+    if not is_sqlite(ctx.settings.database_url):
+        return None
+    with ctx.db.read() as tx:
+        if tx.count_tenants():
+            return None
+    tenants.create_tenant(ctx, "default")
+    _, key = tenants.create_key(ctx, "default", "created at first start")
+    return key
+
+
+async def _serve(ctx: Context, roles: set[str], first_key: str | None) -> None:
+    settings = ctx.settings
+    notifier = LocalNotifier()
+    ctx.notifier = notifier
+    node = Node(ctx, notifier, roles)
+    server: uvicorn.Server | None = None
+    if "api" in roles:
+        config = uvicorn.Config(
+            create_app(ctx),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+        )
+        server = _Server(config)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    await node.start()
+    serving: asyncio.Task[None] | None = None
+    if server is not None:
+        serving = asyncio.create_task(server.serve())
+        while not server.started and not serving.done():
+            await pause(0.01)  # waiting for the socket to bind
+        if serving.done():
+            await node.stop()
+            serving.result()
+            raise SystemExit(1)
+        base = f"http://{_display_host(settings.host)}:{_bound_port(server, settings.port)}"
+        print(f"tickwork {settings.version} serving on {base}", flush=True)
+        print(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)", flush=True)
+    print(f"  database:  {_safe_url(settings.database_url)}", flush=True)
+    print(
+        f"  roles:     {', '.join(sorted(roles))}   deployment: {settings.deployment_id}",
+        flush=True,
+    )
+    if first_key:
+        print(
+            "  first start: created tenant 'default' with this API key (shown once):\n"
+            f"    {first_key}",
+            flush=True,
+        )
+    await stop.wait()
+    print("tickwork: shutting down (running attempts finish first)", file=sys.stderr, flush=True)
+    if server is not None:
+        server.should_exit = True
+    await node.stop()
+    if serving is not None:
+        await serving
+    ctx.db.dispose()
+
+
+class _Server(uvicorn.Server):
+    # tickwork handles SIGINT/SIGTERM itself, to stop the scheduler and workers too.
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _display_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _bound_port(server: uvicorn.Server, default: int) -> int:
+    for srv in getattr(server, "servers", []):
+        for sock in getattr(srv, "sockets", []):
+            return int(sock.getsockname()[1])
+    return default
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseOpt = None) -> None:
+    """Bring the database schema up to date."""
+    settings = _settings(database_url=database_url)
+    ctx = _open(settings, upgrade=True)
+    typer.echo(f"database at revision {migrate.current_revision(ctx.db.engine)}")
+    ctx.db.dispose()
+
+
+@tenants_app.command("create")
+def tenants_create(
+    tenant: Annotated[str, typer.Argument(metavar="TENANT")], database_url: DatabaseOpt = None
+) -> None:
+    """Create a tenant."""
+    ctx = _open(_settings(database_url=database_url), upgrade=True)
+    try:
+        created = tenants.create_tenant(ctx, tenant)
+    except TickworkError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"tenant {tenant} {'created' if created else 'already exists'}", err=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="The tenant the key belongs to.")],
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Create an API key; prints the key alone on stdout (it is shown only once)."""
+    ctx = _open(_settings(database_url=database_url), upgrade=True)
+    try:
+        _, key = tenants.create_key(ctx, tenant, name)
+    except (TickworkError, NotFound) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(key)

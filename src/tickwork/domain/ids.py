@@ -1,0 +1,74 @@
+"""Identifiers: sortable unique ids, and the canonical idempotency key of a slot.
+
+An id is a short type prefix, an underscore and 26 characters of lower-case Crockford
+base32 (the ULID layout): 48 bits of milliseconds since the Unix epoch, then 80 random
+bits. Ids therefore sort by creation time to the millisecond as plain strings (in SQL
+too); within one millisecond their order is arbitrary. The instant is a parameter: this
+module never reads the clock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime, timedelta
+
+from tickwork.domain.schedule import format_instant
+
+__all__ = ["id_timestamp", "new_id", "schedule_key"]
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+_DECODE = {c: i for i, c in enumerate(_ALPHABET)}
+_PREFIX = re.compile(r"[a-z][a-z0-9]{0,15}")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_BODY_LENGTH = 26
+_RANDOM_BYTES = 10
+_MAX_MILLIS = (1 << 48) - 1
+
+
+def new_id(prefix: str, now: datetime, entropy: bytes | None = None) -> str:
+    """A new id such as ``trg_01jnv3x7k2q9c8d4f6g5h3j2kq``.
+
+    ``prefix`` is a short lower-case word (``trg``; a trailing ``_`` is tolerated).
+    ``now`` (aware) fixes the time part; ``entropy`` (10 bytes) fixes the random part
+    for tests and defaults to :func:`os.urandom`.
+    """
+    word = prefix[:-1] if prefix.endswith("_") else prefix
+    if not _PREFIX.fullmatch(word):
+        raise ValueError(f"id prefix {prefix!r} must be a short lower-case word such as 'trg'")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be an aware datetime")
+    millis = (now - _EPOCH) // timedelta(milliseconds=1)
+    if not 0 <= millis <= _MAX_MILLIS:
+        raise ValueError("now is outside the range an id can encode")
+    if entropy is None:
+        entropy = os.urandom(_RANDOM_BYTES)
+    if len(entropy) != _RANDOM_BYTES:
+        raise ValueError(f"entropy must be {_RANDOM_BYTES} bytes")
+    number = (millis << 80) | int.from_bytes(entropy, "big")
+    chars = []
+    for _ in range(_BODY_LENGTH):
+        number, digit = divmod(number, 32)
+        chars.append(_ALPHABET[digit])
+    return f"{word}_{''.join(reversed(chars))}"
+
+
+def id_timestamp(value: str) -> datetime:
+    """The instant (millisecond precision, UTC) encoded in an id made by :func:`new_id`."""
+    _, sep, body = value.rpartition("_")
+    if not sep or len(body) != _BODY_LENGTH or any(c not in _DECODE for c in body):
+        raise ValueError(f"{value!r} is not a tickwork id")
+    number = 0
+    for c in body:
+        number = number * 32 + _DECODE[c]
+    return _EPOCH + timedelta(milliseconds=number >> 80)
+
+
+def schedule_key(trigger_id: str, scheduled_for: datetime) -> str:
+    """The idempotency key of a scheduled slot: ``sched:{trigger_id}:{scheduled_for}``.
+
+    ``scheduled_for`` is written as ISO-8601 UTC with a ``Z``, e.g.
+    ``sched:trg_01j…:2026-03-08T07:00:00Z`` (see :func:`format_instant` for instants
+    with a fraction of a second). The same slot gives the same key in every process.
+    """
+    return f"sched:{trigger_id}:{format_instant(scheduled_for)}"

@@ -1,0 +1,109 @@
+"""The scheduler loop: sleep until the earliest ``next_run_at`` or a wake-up, then
+dispatch everything due (SPEC §4)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import datetime, timedelta
+
+from tickwork.clock import pause
+from tickwork.logging import get_logger
+from tickwork.services import dispatch, leadership
+from tickwork.services.context import Context
+from tickwork.services.dispatch import Fence, Superseded
+
+log = get_logger("tickwork.scheduler")
+
+ERROR_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10)
+
+
+class Scheduler:
+    """One scheduler per process; at most one of them is active per database."""
+
+    def __init__(self, ctx: Context, wake: asyncio.Event) -> None:
+        self.ctx = ctx
+        self.wake = wake
+        self.run_id = "run_" + secrets.token_hex(8)
+        self.fence: Fence | None = None
+        self.ticks = 0
+        self.ticked = asyncio.Event()
+
+    @property
+    def active(self) -> bool:
+        return self.fence is not None
+
+    async def take_over(self, *, force: bool = False) -> Fence | None:
+        self.fence = await asyncio.to_thread(leadership.acquire, self.ctx, self.run_id, force=force)
+        if self.fence is not None:
+            log.info("scheduler active", run_id=self.run_id, generation=self.fence.generation)
+        self.wake.set()
+        return self.fence
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Dispatch everything due at ``now``, batch by batch. Returns invocations created."""
+        if self.fence is None:
+            return 0
+        now = now or self.ctx.clock.now()
+        created = 0
+        while True:
+            result = await asyncio.to_thread(
+                dispatch.dispatch_batch,
+                self.ctx,
+                now,
+                self.ctx.settings.scheduler_batch_size,
+                self.fence,
+            )
+            created += result.created
+            if not result.full_batch:
+                return created
+
+    async def run(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            self.wake.clear()
+            try:
+                if self.fence is None:
+                    await self.take_over()
+                await self.tick()
+                deadline = await self._next_deadline()
+                failures = 0
+            except Superseded:
+                log.warning("scheduler superseded; standing by", run_id=self.run_id)
+                self.fence = None
+                deadline = self._standby_deadline()
+            except Exception:  # the loop must outlive a database outage
+                delay = ERROR_BACKOFF_SECONDS[min(failures, len(ERROR_BACKOFF_SECONDS) - 1)]
+                failures += 1
+                log.exception("scheduler tick failed; retrying", retry_in_seconds=delay)
+                await pause(delay)
+                continue
+            self.ticks += 1
+            self.ticked.set()
+            if stop.is_set():
+                break
+            # Whoever sets ``stop`` sets ``wake`` too.
+            await self.ctx.clock.sleep_until(deadline, self.wake)
+
+    async def _next_deadline(self) -> datetime:
+        now = self.ctx.clock.now()
+        settings = self.ctx.settings
+        cap = now + timedelta(seconds=settings.scheduler_max_sleep_seconds)
+        if self.fence is None:
+            return self._standby_deadline()
+        # Renew the lease well before it runs out, even when nothing is due.
+        cap = min(cap, now + timedelta(seconds=settings.scheduler_lease_seconds / 3))
+        earliest = await asyncio.to_thread(dispatch.earliest_due, self.ctx)
+        return cap if earliest is None else min(cap, earliest)
+
+    def _standby_deadline(self) -> datetime:
+        lease = self.ctx.settings.scheduler_lease_seconds
+        return self.ctx.clock.now() + timedelta(seconds=max(lease / 3, 0.2))
+
+    async def stop(self) -> None:
+        if self.fence is not None:
+            fence, self.fence = self.fence, None
+            try:
+                await asyncio.to_thread(leadership.release, self.ctx, fence)
+            except Exception:  # shutting down; the lease just expires
+                log.exception("could not release the scheduler lease")

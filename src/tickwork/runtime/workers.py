@@ -1,0 +1,365 @@
+"""The worker pool: claim attempts, call targets under a timeout, record outcomes
+(SPEC §5). Concurrency is bounded per process; leases are renewed while calls run;
+cancels reach a running attempt within about a second."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from tickwork.clock import pause
+from tickwork.errors import PermanentError, TargetError
+from tickwork.logging import get_logger
+from tickwork.runtime.notify import LocalNotifier
+from tickwork.services import execution
+from tickwork.services.context import Context
+from tickwork.services.execution import Job, Outcome, fields_of
+from tickwork.storage.records import CANCELLED, COMPLETED, FAILED
+from tickwork.targets.base import Target, TargetCall, TargetResult
+from tickwork.targets.python import HandlerRegistry, PythonTarget, default_registry
+from tickwork.targets.webhook import WebhookTarget
+
+log = get_logger("tickwork.worker")
+
+CLAIM_BATCH = 100
+# How often running attempts are checked for a cancel made by another process.
+CANCEL_CHECK_SECONDS = 1.0
+RECOVERY_SECONDS = 5.0
+ERROR_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10)
+
+
+class Targets:
+    """Builds the target for a job; owns the shared HTTP client."""
+
+    def __init__(self, ctx: Context, registry: HandlerRegistry | None = None) -> None:
+        self.ctx = ctx
+        self.registry = registry or default_registry
+        self.client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx.Timeout(None, connect=30.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            trust_env=False,
+        )
+
+    def for_job(self, job: Job) -> Target:
+        spec = job.agent.target
+        max_bytes = self.ctx.settings.webhook_max_response_bytes
+        if spec.get("type") == "webhook":
+            return WebhookTarget(
+                spec["url"],
+                spec.get("secret"),
+                self.client,
+                self.ctx.clock,
+                self.ctx.settings.allow_private_targets,
+                max_bytes,
+            )
+        if spec.get("type") == "python":
+            return PythonTarget(self.registry, str(spec.get("handler")), max_bytes)
+        raise PermanentError(f"unknown target type {spec.get('type')!r}")
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        ctx: Context,
+        notifier: LocalNotifier,
+        targets: Targets,
+        worker_id: str | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.notifier = notifier
+        self.targets = targets
+        self.worker_id = worker_id or f"{ctx.settings.deployment_id}/w_{secrets.token_hex(4)}"
+        self.concurrency = ctx.settings.worker_concurrency
+        self.wake = notifier.invocations
+        self.inflight: dict[str, tuple[Job, asyncio.Task[None]]] = {}
+        self.draining = False
+        self._outcomes: list[Outcome] = []
+        self._outcome_ready = asyncio.Event()
+        self._settled = asyncio.Event()
+        self._lease_renew_at: datetime | None = None
+        notifier.on_cancel(self._cancel_local)
+
+    # -- public ---------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set, then let running attempts finish."""
+        flusher = asyncio.create_task(self._flush_loop(stop))
+        maintenance = asyncio.create_task(self._maintenance_loop(stop))
+        try:
+            await self._claim_loop(stop)
+            await self.drain()
+        finally:
+            maintenance.cancel()
+            self._outcome_ready.set()
+            await asyncio.gather(maintenance, return_exceptions=True)
+            await flusher
+
+    async def drain(self) -> None:
+        """Claim nothing more; wait for the attempts in flight."""
+        self.draining = True
+        tasks = [task for _, task in self.inflight.values()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def run_once(self) -> int:
+        """Claim what is due now and start it (for tests and benchmarks)."""
+        return len(await self._claim())
+
+    async def wait_idle(self) -> None:
+        """Wait until no attempt is in flight and every outcome is recorded."""
+        while self.inflight:
+            await asyncio.gather(
+                *[task for _, task in self.inflight.values()], return_exceptions=True
+            )
+        await self.flush()
+
+    async def flush(self) -> None:
+        if self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            await asyncio.to_thread(execution.settle, self.ctx, batch)
+            self._settled.set()
+
+    # -- loops ----------------------------------------------------------------------------
+
+    async def _claim_loop(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            self.wake.clear()
+            try:
+                claimed = await self._claim()
+                failures = 0
+            except Exception:  # keep working through a database outage
+                delay = ERROR_BACKOFF_SECONDS[min(failures, len(ERROR_BACKOFF_SECONDS) - 1)]
+                failures += 1
+                log.exception("claiming invocations failed; retrying", retry_in_seconds=delay)
+                await pause(delay)
+                continue
+            if claimed and self._free() > 0:
+                continue  # there may be more due right now
+            deadline = await self._next_deadline()
+            await self.ctx.clock.sleep_until(deadline, self.wake)
+
+    async def _claim(self) -> list[Job]:
+        free = self._free()
+        if free <= 0 or self.draining:
+            return []
+        jobs = await asyncio.to_thread(
+            execution.claim_jobs, self.ctx, self.worker_id, min(free, CLAIM_BATCH)
+        )
+        for job in jobs:
+            task = asyncio.create_task(self._attempt(job))
+            self.inflight[job.invocation.id] = (job, task)
+            task.add_done_callback(self._done_callback(job.invocation.id))
+        return jobs
+
+    def _free(self) -> int:
+        return self.concurrency - len(self.inflight)
+
+    def _done_callback(self, invocation_id: str) -> Callable[[asyncio.Task[None]], None]:
+        def done(_task: asyncio.Task[None]) -> None:
+            self.inflight.pop(invocation_id, None)
+            self.wake.set()
+
+        return done
+
+    async def _next_deadline(self) -> datetime:
+        now = self.ctx.clock.now()
+        cap = now + timedelta(seconds=self.ctx.settings.worker_poll_seconds)
+        if self._free() <= 0 or self.draining:
+            return cap
+        try:
+            earliest = await asyncio.to_thread(execution.next_wakeup, self.ctx)
+        except Exception:  # the next claim reports the outage
+            return cap
+        return cap if earliest is None else max(now, min(cap, earliest))
+
+    async def _maintenance_loop(self, stop: asyncio.Event) -> None:
+        """Renew leases, notice cancels from other processes, recover lost attempts."""
+        clock = self.ctx.clock
+        next_recovery = clock.now()
+        while True:
+            now = clock.now()
+            try:
+                if self.inflight:
+                    await self._check_inflight(now)
+                if now >= next_recovery and not stop.is_set():
+                    next_recovery = now + timedelta(seconds=RECOVERY_SECONDS)
+                    await asyncio.to_thread(execution.recover_expired_leases, self.ctx)
+            except Exception:  # retried on the next round
+                log.exception("worker maintenance failed; retrying")
+            await clock.sleep_until(now + timedelta(seconds=CANCEL_CHECK_SECONDS))
+
+    async def _check_inflight(self, now: datetime) -> None:
+        ids = list(self.inflight)
+        gone = set(await asyncio.to_thread(execution.no_longer_running, self.ctx, ids))
+        lease = self.ctx.settings.worker_lease_seconds
+        if self._lease_renew_at is None or now >= self._lease_renew_at:
+            held, _ = await asyncio.to_thread(execution.renew_leases, self.ctx, self.worker_id, ids)
+            gone |= set(ids) - set(held)
+            self._lease_renew_at = now + timedelta(seconds=lease / 3)
+        if gone:
+            self._cancel_local(sorted(gone))
+
+    def _cancel_local(self, ids: list[str]) -> None:
+        for invocation_id in ids:
+            entry = self.inflight.get(invocation_id)
+            if entry is not None and not entry[1].done():
+                log.info("stopping a cancelled attempt", **fields_of(entry[0].invocation))
+                entry[1].cancel()
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        # Outcomes are written in batches: one transaction for all attempts that ended
+        # since the last write.
+        while True:
+            await self._outcome_ready.wait()
+            self._outcome_ready.clear()
+            try:
+                await self.flush()
+            except Exception:  # keep the outcomes and retry
+                log.exception("recording outcomes failed; retrying")
+                await pause(1.0)
+                self._outcome_ready.set()
+            if stop.is_set() and not self.inflight and not self._outcomes:
+                return
+
+    # -- one attempt ----------------------------------------------------------------------
+
+    async def _attempt(self, job: Job) -> None:
+        inv = job.invocation
+        trigger = job.trigger
+        call = TargetCall(
+            invocation_id=inv.id,
+            idempotency_key=inv.idempotency_key,
+            trigger_id=trigger.id,
+            trigger_name=trigger.name,
+            tenant=inv.tenant_id,
+            project=inv.project_id,
+            agent=inv.agent_id,
+            ref_name=trigger.ref,
+            ref_revision=job.ref_revision,
+            scheduled_for=inv.scheduled_for,
+            attempt=inv.attempt,
+            origin=inv.origin,
+            message=job.message,
+            payload=inv.payload,
+            timezone=trigger.timezone,
+        )
+        log.info("attempt started", **fields_of(inv), agent_name=job.agent.name)
+        clock = self.ctx.clock
+        deadline = clock.now() + timedelta(seconds=trigger.timeout_seconds)
+        try:
+            target = self.targets.for_job(job)
+            outcome = await self._call_with_timeout(target, call, deadline, job)
+        except asyncio.CancelledError:
+            call.cancelled.set()
+            # The invocation was cancelled (or the lease lost): the database already
+            # says so; nothing more to record.
+            log.info("attempt cancelled", **fields_of(inv))
+            return
+        except PermanentError as exc:
+            outcome = self._failure(job, str(exc), transient=False)
+        self._record(outcome)
+
+    async def _call_with_timeout(
+        self, target: Target, call: TargetCall, deadline: datetime, job: Job
+    ) -> Outcome:
+        clock = self.ctx.clock
+        call_task: asyncio.Task[TargetResult] = asyncio.create_task(target.call(call))
+        timer = asyncio.create_task(clock.sleep_until(deadline))
+        try:
+            await asyncio.wait({call_task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            call.cancelled.set()
+            call_task.cancel()
+            timer.cancel()
+            await asyncio.gather(call_task, timer, return_exceptions=True)
+            raise
+        timer.cancel()
+        if not call_task.done():
+            call.cancelled.set()
+            call_task.cancel()
+            await asyncio.gather(call_task, return_exceptions=True)
+            seconds = job.trigger.timeout_seconds
+            return self._failure(job, f"timed out after {seconds} s", True, "timeout")
+        try:
+            result = call_task.result()
+        except TargetError as exc:
+            return self._failure(job, str(exc) or type(exc).__name__, exc.transient)
+        except asyncio.CancelledError:
+            return self._failure(job, "the target call was cancelled", True)
+        except Exception as exc:  # a target's bug is a transient failure
+            return self._failure(job, f"{type(exc).__name__}: {exc}", True)
+        return Outcome(
+            job.invocation.id,
+            job.invocation.attempt,
+            self.worker_id,
+            COMPLETED,
+            clock.now(),
+            result=_result_doc(result),
+            conversation_id=result.conversation_id,
+        )
+
+    def _failure(
+        self, job: Job, error: str, transient: bool, attempt_outcome: str | None = None
+    ) -> Outcome:
+        now = self.ctx.clock.now()
+        kind, not_before = execution.decide_failure(
+            job.invocation.attempt,
+            job.trigger.max_retries,
+            job.trigger.retry_delay_seconds,
+            now,
+            transient=transient,
+        )
+        return Outcome(
+            job.invocation.id,
+            job.invocation.attempt,
+            self.worker_id,
+            kind,
+            now,
+            error=error[:4000],
+            not_before=not_before,
+            attempt_outcome=attempt_outcome,
+        )
+
+    def _record(self, outcome: Outcome) -> None:
+        job = self.inflight.get(outcome.invocation_id)
+        fields = fields_of(job[0].invocation) if job else {"invocation": outcome.invocation_id}
+        if outcome.kind == COMPLETED:
+            log.info("attempt completed", **fields)
+        elif outcome.kind == FAILED:
+            log.warning("invocation failed", **fields, error=outcome.error)
+        elif outcome.kind == CANCELLED:
+            log.info("attempt cancelled", **fields)
+        else:
+            log.warning(
+                "attempt failed; will retry",
+                **fields,
+                error=outcome.error,
+                retry_at=outcome.not_before,
+            )
+        self._outcomes.append(outcome)
+        self._outcome_ready.set()
+
+
+def _result_doc(result: TargetResult) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    if result.status_code is not None:
+        doc["status_code"] = result.status_code
+    if result.conversation_id is not None:
+        doc["conversation_id"] = result.conversation_id
+    if result.response is not None:
+        try:
+            doc["response"] = json.loads(result.response)
+        except ValueError:
+            doc["response"] = result.response
+    return doc

@@ -1,0 +1,43 @@
+"""What every use-case needs: the database, the clock, settings, and who to wake."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from tickwork.clock import Clock
+from tickwork.settings import Settings
+from tickwork.storage.sql import Database
+
+
+class Notifier(Protocol):
+    """Wakes the scheduler and workers when the data they wait on changes.
+
+    Calls may come from any thread and must not block.
+    """
+
+    def triggers_changed(self) -> None: ...
+
+    def invocations_ready(self) -> None: ...
+
+    def invocations_cancelled(self, ids: Iterable[str]) -> None: ...
+
+
+class NullNotifier:
+    def triggers_changed(self) -> None:
+        pass
+
+    def invocations_ready(self) -> None:
+        pass
+
+    def invocations_cancelled(self, ids: Iterable[str]) -> None:
+        pass
+
+
+@dataclass
+class Context:
+    db: Database
+    clock: Clock
+    settings: Settings
+    notifier: Notifier = field(default_factory=NullNotifier)

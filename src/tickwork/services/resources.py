@@ -1,0 +1,130 @@
+"""Projects, refs and agents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_slug, check_text
+from tickwork.domain.target_spec import normalise_target
+from tickwork.errors import Conflict, NotFound
+from tickwork.services.context import Context
+from tickwork.storage.records import Agent, Project, Ref
+from tickwork.storage.sql import Tx
+
+
+def require_project(tx: Tx, tenant_id: str, project_id: str) -> Project:
+    project = tx.get_project(tenant_id, project_id)
+    if project is None:
+        raise NotFound(f"project {project_id!r} not found")
+    return project
+
+
+def put_project(
+    ctx: Context, tenant_id: str, project_id: str, name: str | None, description: str | None
+) -> tuple[Project, bool]:
+    check_slug(project_id, "project")
+    name = check_text(name, "name", MAX_NAME) or project_id
+    description = check_text(description, "description", MAX_DESCRIPTION)
+    with ctx.db.write() as tx:
+        if not tx.tenant_exists(tenant_id):
+            raise NotFound(f"tenant {tenant_id!r} not found")
+        return tx.upsert_project(tenant_id, project_id, name, description, ctx.clock.now())
+
+
+def get_project(ctx: Context, tenant_id: str, project_id: str) -> Project:
+    with ctx.db.read() as tx:
+        return require_project(tx, tenant_id, project_id)
+
+
+def list_projects(ctx: Context, tenant_id: str, after: str | None, limit: int) -> list[Project]:
+    with ctx.db.read() as tx:
+        return tx.list_projects(tenant_id, after, limit)
+
+
+def cancel_for_triggers(ctx: Context, tx: Tx, trigger_ids: list[str], reason: str) -> list[str]:
+    """Cancel every pending or running invocation of these triggers (history stays)."""
+    ids = tx.active_invocation_ids(trigger_ids)
+    return tx.cancel_invocations(ids, ctx.clock.now(), reason)
+
+
+def delete_project(ctx: Context, tenant_id: str, project_id: str) -> None:
+    with ctx.db.write() as tx:
+        require_project(tx, tenant_id, project_id)
+        triggers = tx.trigger_ids_in_scope(tenant_id, project_id)
+        cancelled = cancel_for_triggers(ctx, tx, triggers, "project deleted")
+        tx.delete_project(tenant_id, project_id)
+    ctx.notifier.invocations_cancelled(cancelled)
+    ctx.notifier.triggers_changed()
+
+
+def list_refs(ctx: Context, tenant_id: str, project_id: str) -> list[Ref]:
+    with ctx.db.read() as tx:
+        require_project(tx, tenant_id, project_id)
+        return tx.list_refs(tenant_id, project_id)
+
+
+def delete_ref(ctx: Context, tenant_id: str, project_id: str, ref: str) -> None:
+    check_ref(ref)
+    if ref == "main":
+        raise Conflict("the main ref cannot be deleted")
+    with ctx.db.write() as tx:
+        require_project(tx, tenant_id, project_id)
+        if tx.get_ref(tenant_id, project_id, ref) is None:
+            raise NotFound(f"ref {ref!r} not found")
+        triggers = tx.trigger_ids_in_scope(tenant_id, project_id, ref=ref)
+        cancelled = cancel_for_triggers(ctx, tx, triggers, f"ref {ref} deleted")
+        tx.delete_ref(tenant_id, project_id, ref)
+    ctx.notifier.invocations_cancelled(cancelled)
+    ctx.notifier.triggers_changed()
+
+
+def put_agent(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    ref: str,
+    agent_id: str,
+    name: str | None,
+    target: Any,
+) -> tuple[Agent, bool]:
+    check_slug(agent_id, "agent")
+    check_ref(ref)
+    name = check_text(name, "name", MAX_NAME) or agent_id
+    spec = normalise_target(target)
+    with ctx.db.write() as tx:
+        require_project(tx, tenant_id, project_id)
+        return tx.upsert_agent(tenant_id, project_id, ref, agent_id, name, spec, ctx.clock.now())
+
+
+def get_agent(ctx: Context, tenant_id: str, project_id: str, ref: str, agent_id: str) -> Agent:
+    check_ref(ref)
+    with ctx.db.read() as tx:
+        require_project(tx, tenant_id, project_id)
+        return require_agent(tx, tenant_id, project_id, ref, agent_id)
+
+
+def require_agent(tx: Tx, tenant_id: str, project_id: str, ref: str, agent_id: str) -> Agent:
+    agent = tx.get_agent(tenant_id, project_id, ref, agent_id)
+    if agent is None:
+        raise NotFound(f"agent {agent_id!r} not found on ref {ref!r}")
+    return agent
+
+
+def list_agents(ctx: Context, tenant_id: str, project_id: str, ref: str) -> list[Agent]:
+    check_ref(ref)
+    with ctx.db.read() as tx:
+        require_project(tx, tenant_id, project_id)
+        return tx.list_agents(tenant_id, project_id, ref)
+
+
+def delete_agent(ctx: Context, tenant_id: str, project_id: str, ref: str, agent_id: str) -> None:
+    check_ref(ref)
+    with ctx.db.write() as tx:
+        require_project(tx, tenant_id, project_id)
+        require_agent(tx, tenant_id, project_id, ref, agent_id)
+        triggers = tx.trigger_ids_in_scope(tenant_id, project_id, ref=ref, agent_id=agent_id)
+        cancelled = cancel_for_triggers(ctx, tx, triggers, f"agent {agent_id} deleted")
+        tx.delete_agent(tenant_id, project_id, ref, agent_id)
+        tx.bump_ref(tenant_id, project_id, ref, ctx.clock.now())
+    ctx.notifier.invocations_cancelled(cancelled)
+    ctx.notifier.triggers_changed()

@@ -1,0 +1,335 @@
+"""Scheduled triggers: create, change, delete, preview, run now."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+from tickwork.domain import schedule as sched
+from tickwork.domain.ids import new_id
+from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_text
+from tickwork.errors import Conflict, NotFound, ValidationError
+from tickwork.services.context import Context
+from tickwork.services.resources import cancel_for_triggers, require_agent, require_project
+from tickwork.storage.records import PENDING, Invocation, Trigger
+from tickwork.storage.sql import Tx
+
+CATCHUP_POLICIES = ("latest", "all", "none")
+OVERLAP_POLICIES = ("allow", "skip", "buffer_one", "cancel_previous")
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_TEMPLATE_CHARS = 64 * 1024
+
+# Fields a client may set, with the default used on create and restored by an explicit
+# null on update.
+DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "enabled": True,
+    "timezone": "UTC",
+    "payload": {},
+    "message_template": None,
+    "max_retries": 1,
+    "retry_delay_seconds": 60,
+    "timeout_seconds": 780,
+    "catchup": "latest",
+    "catchup_window_seconds": 3600,
+    "overlap": "allow",
+    "jitter_seconds": 0,
+}
+RANGES: dict[str, tuple[int, int]] = {
+    "max_retries": (0, 10),
+    "retry_delay_seconds": (1, 3600),
+    "timeout_seconds": (1, 86400),
+    "catchup_window_seconds": (0, 31 * 86400),
+    "jitter_seconds": (0, 3600),
+}
+SCHEDULE_FIELDS = ("cron_expression", "run_at", "timezone")
+EDITABLE = ("name", "cron_expression", "run_at", *DEFAULTS)
+
+
+class PayloadTooLarge(ValidationError):
+    """A payload or template above the documented size limit (HTTP 413)."""
+
+
+def _check_fields(values: dict[str, Any]) -> None:
+    """Check every field of a complete trigger definition (names as in the API)."""
+    values["name"] = check_text(values.get("name"), "name", MAX_NAME, required=True)
+    values["description"] = check_text(values.get("description"), "description", MAX_DESCRIPTION)
+    if not isinstance(values["enabled"], bool):
+        raise ValidationError("enabled", "must be true or false")
+    for key, (low, high) in RANGES.items():
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValidationError(key, f"must be an integer from {low} to {high}")
+    if values["catchup"] not in CATCHUP_POLICIES:
+        raise ValidationError("catchup", f"must be one of {', '.join(CATCHUP_POLICIES)}")
+    if values["overlap"] not in OVERLAP_POLICIES:
+        raise ValidationError("overlap", f"must be one of {', '.join(OVERLAP_POLICIES)}")
+    payload = values["payload"]
+    if not isinstance(payload, dict):
+        raise ValidationError("payload", "must be a JSON object")
+    size = len(json.dumps(payload, separators=(",", ":")).encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge("payload", f"is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    template = values["message_template"]
+    if template is not None:
+        if not isinstance(template, str):
+            raise ValidationError("message_template", "must be a string")
+        if len(template) > MAX_TEMPLATE_CHARS:
+            raise PayloadTooLarge(
+                "message_template",
+                f"is {len(template)} characters; the limit is {MAX_TEMPLATE_CHARS}",
+            )
+
+
+def build_schedule(values: Mapping[str, Any]) -> sched.Schedule:
+    cron, run_at = values.get("cron_expression"), values.get("run_at")
+    if (cron is None) == (run_at is None):
+        raise ValidationError("cron_expression", "give exactly one of cron_expression or run_at")
+    timezone = values.get("timezone") or "UTC"
+    if not isinstance(timezone, str):
+        raise ValidationError("timezone", "must be an IANA time zone name")
+    if cron is not None:
+        if not isinstance(cron, str):
+            raise ValidationError("cron_expression", "must be a string")
+        return sched.cron_schedule(cron, timezone)
+    if isinstance(run_at, str):
+        run_at = sched.parse_instant(run_at)
+    if not isinstance(run_at, datetime):
+        raise ValidationError("run_at", "must be an ISO-8601 instant with a UTC offset")
+    return sched.once_schedule(run_at, timezone)
+
+
+def schedule_of(trigger: Trigger) -> sched.Schedule:
+    return build_schedule(
+        {
+            "cron_expression": trigger.cron_expression,
+            "run_at": trigger.run_at,
+            "timezone": trigger.timezone,
+        }
+    )
+
+
+def require_trigger(
+    tx: Tx, tenant_id: str, project_id: str, agent_id: str | None, trigger_id: str
+) -> Trigger:
+    trigger = tx.get_trigger(trigger_id)
+    if (
+        trigger is None
+        or trigger.tenant_id != tenant_id
+        or trigger.project_id != project_id
+        or (agent_id is not None and trigger.agent_id != agent_id)
+    ):
+        raise NotFound(f"scheduled trigger {trigger_id!r} not found")
+    return trigger
+
+
+def create_trigger(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    agent_id: str,
+    fields: Mapping[str, Any],
+    created_by: str | None = None,
+) -> Trigger:
+    unknown = set(fields) - {*EDITABLE, "ref"}
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], "is not a scheduled trigger field")
+    ref = check_ref(fields.get("ref") or "main")
+    values = dict(DEFAULTS) | {k: v for k, v in fields.items() if v is not None}
+    values.pop("ref", None)
+    values.setdefault("cron_expression", None)
+    values.setdefault("run_at", None)
+    _check_fields(values)
+    schedule = build_schedule(values)
+    now = ctx.clock.now()
+    if isinstance(schedule, sched.OnceSchedule):
+        sched.check_run_at_not_past(schedule.run_at, now)
+        values["run_at"] = schedule.run_at
+    trigger = Trigger(
+        id=new_id("trg", now),
+        tenant_id=tenant_id,
+        project_id=project_id,
+        ref=ref,
+        agent_id=agent_id,
+        next_run_at=sched.initial_next_run(schedule, now) if values["enabled"] else None,
+        last_error=None,
+        created_by=created_by,
+        created_at=now,
+        updated_at=now,
+        **{k: values[k] for k in EDITABLE},
+    )
+    with ctx.db.write() as tx:
+        require_project(tx, tenant_id, project_id)
+        require_agent(tx, tenant_id, project_id, ref, agent_id)
+        tx.insert_trigger(trigger)
+    ctx.notifier.triggers_changed()
+    return trigger
+
+
+def get_trigger(
+    ctx: Context, tenant_id: str, project_id: str, agent_id: str | None, trigger_id: str
+) -> Trigger:
+    with ctx.db.read() as tx:
+        return require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+
+
+def list_triggers(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    agent_id: str | None,
+    ref: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Trigger]:
+    with ctx.db.read() as tx:
+        require_project(tx, tenant_id, project_id)
+        return tx.list_triggers(
+            tenant_id, project_id, ref=ref, agent_id=agent_id, after=after, limit=limit
+        )
+
+
+def update_trigger(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    agent_id: str | None,
+    trigger_id: str,
+    patch: Mapping[str, Any],
+) -> Trigger:
+    """Apply a partial update. An explicit null restores a field's default.
+
+    ``next_run_at`` is recomputed only when the schedule changes or the trigger is
+    enabled, from now: re-enabling never runs the slots that passed while disabled.
+    Disabling cancels the trigger's pending and running invocations.
+    """
+    unknown = set(patch) - set(EDITABLE)
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], "is not a field that can be changed")
+    now = ctx.clock.now()
+    with ctx.db.write() as tx:
+        current = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        values = {k: getattr(current, k) for k in EDITABLE}
+        for key, value in patch.items():
+            values[key] = DEFAULTS.get(key) if value is None else value
+        # Naming one kind of schedule replaces the other.
+        if patch.get("cron_expression") is not None and "run_at" not in patch:
+            values["run_at"] = None
+        if patch.get("run_at") is not None and "cron_expression" not in patch:
+            values["cron_expression"] = None
+        _check_fields(values)
+        schedule = build_schedule(values)
+        schedule_changed = any(
+            key in patch and values[key] != getattr(current, key) for key in SCHEDULE_FIELDS
+        )
+        if isinstance(schedule, sched.OnceSchedule):
+            values["run_at"] = schedule.run_at
+            if schedule_changed:
+                sched.check_run_at_not_past(schedule.run_at, now)
+        enabling = values["enabled"] and not current.enabled
+        next_run_at = current.next_run_at
+        if not values["enabled"]:
+            next_run_at = None
+        elif schedule_changed or enabling:
+            next_run_at = sched.initial_next_run(schedule, now)
+        changes = {k: v for k, v in values.items() if v != getattr(current, k)}
+        cancelled: list[str] = []
+        if current.enabled and not values["enabled"]:
+            cancelled = cancel_for_triggers(ctx, tx, [trigger_id], "trigger disabled")
+        if not changes and next_run_at == current.next_run_at:
+            return current
+        changes |= {"next_run_at": next_run_at, "updated_at": now}
+        if schedule_changed or enabling:
+            changes["last_error"] = None
+        tx.update_trigger(trigger_id, changes)
+        updated = replace(current, **changes)
+    ctx.notifier.invocations_cancelled(cancelled)
+    ctx.notifier.triggers_changed()
+    return updated
+
+
+def delete_trigger(
+    ctx: Context, tenant_id: str, project_id: str, agent_id: str | None, trigger_id: str
+) -> None:
+    with ctx.db.write() as tx:
+        require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        cancelled = cancel_for_triggers(ctx, tx, [trigger_id], "trigger deleted")
+        tx.delete_trigger(trigger_id)
+    ctx.notifier.invocations_cancelled(cancelled)
+    ctx.notifier.triggers_changed()
+
+
+def preview_trigger(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    agent_id: str | None,
+    trigger_id: str,
+    count: int,
+) -> tuple[list[datetime], str]:
+    trigger = get_trigger(ctx, tenant_id, project_id, agent_id, trigger_id)
+    schedule = schedule_of(trigger)
+    return sched.preview(schedule, ctx.clock.now(), count), sched.describe(schedule)
+
+
+def invocation_row(
+    trigger: Trigger,
+    *,
+    origin: str,
+    scheduled_for: datetime,
+    key: str,
+    now: datetime,
+    status: str = PENDING,
+    not_before: datetime | None = None,
+    reason: str | None = None,
+    invocation_id: str | None = None,
+) -> dict[str, Any]:
+    """A new invocation of ``trigger``, with the payload as it is now."""
+    final = status != PENDING
+    return {
+        "id": invocation_id or new_id("inv", now),
+        "trigger_id": trigger.id,
+        "trigger_name": trigger.name,
+        "tenant_id": trigger.tenant_id,
+        "project_id": trigger.project_id,
+        "ref": trigger.ref,
+        "agent_id": trigger.agent_id,
+        "origin": origin,
+        "scheduled_for": scheduled_for,
+        "idempotency_key": key,
+        "status": status,
+        "status_reason": reason,
+        "attempt": 0,
+        "not_before": not_before or scheduled_for,
+        "payload": trigger.payload,
+        "created_at": now,
+        "completed_at": now if final else None,
+    }
+
+
+def run_now(
+    ctx: Context, tenant_id: str, project_id: str, agent_id: str | None, trigger_id: str
+) -> Invocation:
+    """Start an invocation at once, executed by the workers like any other."""
+    now = ctx.clock.now()
+    with ctx.db.write() as tx:
+        trigger = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        if not trigger.enabled:
+            raise Conflict("the trigger is disabled; enable it before running it")
+        inv_id = new_id("inv", now)
+        row = invocation_row(
+            trigger,
+            origin="manual",
+            scheduled_for=now,
+            key=f"manual:{trigger.id}:{inv_id}",
+            now=now,
+            invocation_id=inv_id,
+        )
+        tx.insert_invocations([row])
+        invocation = tx.get_invocation(inv_id)
+        assert invocation is not None
+    ctx.notifier.invocations_ready()
+    return invocation

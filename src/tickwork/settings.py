@@ -1,0 +1,107 @@
+"""Settings, from ``TICKWORK_*`` environment variables (flags override them)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from tickwork.errors import ValidationError
+
+DEFAULT_DATABASE_URL = "sqlite:///./tickwork.db"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValidationError(name, f"expected 1/0, true/false, yes/no or on/off, got {raw!r}")
+
+
+def _env_number(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError(name, f"expected a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ValidationError(name, f"{raw} is out of range {low:g}-{high:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = 8080
+    deployment_id: str = field(default_factory=lambda: "dep_" + secrets.token_hex(6))
+    version: str = "dev"
+    # Workers.
+    worker_concurrency: int = 10
+    worker_lease_seconds: float = 30.0
+    worker_poll_seconds: float = 5.0
+    # Scheduler.
+    scheduler_max_sleep_seconds: float = 30.0
+    scheduler_batch_size: int = 500
+    scheduler_lease_seconds: float = 10.0
+    # Targets.
+    allow_private_targets: bool = False
+    webhook_max_response_bytes: int = 64 * 1024
+    # Security.
+    deploy_secret: str | None = None
+    admin_token: str | None = None
+    # Operations.
+    log_format: str = "text"
+    log_level: str = "INFO"
+    app_module: str | None = None
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        env = os.environ
+        values: dict[str, Any] = {
+            "database_url": env.get("TICKWORK_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            "host": env.get("TICKWORK_HOST") or "127.0.0.1",
+            "port": int(_env_number("TICKWORK_PORT", 8080, 0, 65535)),
+            "version": env.get("TICKWORK_VERSION") or package_version(),
+            "worker_concurrency": int(_env_number("TICKWORK_WORKER_CONCURRENCY", 10, 0, 10_000)),
+            "worker_lease_seconds": _env_number("TICKWORK_WORKER_LEASE_SECONDS", 30, 2, 3600),
+            "scheduler_max_sleep_seconds": _env_number(
+                "TICKWORK_SCHEDULER_MAX_SLEEP_SECONDS", 30, 0.05, 3600
+            ),
+            "scheduler_batch_size": int(
+                _env_number("TICKWORK_SCHEDULER_BATCH_SIZE", 500, 1, 100_000)
+            ),
+            "scheduler_lease_seconds": _env_number("TICKWORK_SCHEDULER_LEASE_SECONDS", 10, 1, 3600),
+            "allow_private_targets": _env_bool("TICKWORK_ALLOW_PRIVATE_TARGETS", False),
+            "deploy_secret": env.get("TICKWORK_DEPLOY_SECRET") or None,
+            "admin_token": env.get("TICKWORK_ADMIN_TOKEN") or None,
+            "log_format": env.get("TICKWORK_LOG_FORMAT") or "text",
+            "log_level": (env.get("TICKWORK_LOG_LEVEL") or "INFO").upper(),
+            "app_module": env.get("TICKWORK_APP") or None,
+        }
+        if env.get("TICKWORK_DEPLOYMENT_ID"):
+            values["deployment_id"] = env["TICKWORK_DEPLOYMENT_ID"]
+        if values["log_format"] not in ("text", "json"):
+            raise ValidationError("TICKWORK_LOG_FORMAT", "expected 'text' or 'json'")
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tickwork")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "dev"

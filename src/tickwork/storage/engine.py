@@ -1,0 +1,72 @@
+"""Engines for the two backends, configured for a scheduler's access pattern."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def normalise_url(url: str) -> str:
+    """Accept the plain ``postgresql://`` form users write; psycopg 3 is the driver."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
+    url = normalise_url(url)
+    if is_sqlite(url):
+        return _sqlite_engine(url, **kwargs)
+    engine = sa.create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        **kwargs,
+    )
+    return engine
+
+
+def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
+    memory = url in ("sqlite://", "sqlite:///:memory:")
+    pooling: dict[str, Any] = (
+        {"poolclass": sa.pool.StaticPool}
+        if memory
+        else {"poolclass": sa.pool.QueuePool, "pool_size": 8, "max_overflow": 8}
+    )
+    engine = sa.create_engine(
+        url,
+        # The driver's own transaction handling is off: we issue BEGIN ourselves, so
+        # that writers can take the lock up front (BEGIN IMMEDIATE) and never deadlock
+        # upgrading a read lock, which busy_timeout cannot resolve.
+        connect_args={"isolation_level": None, "check_same_thread": False},
+        **(pooling | kwargs),
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        if not memory:
+            cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        mode = "DEFERRED" if conn.get_execution_options().get("tickwork_readonly") else "IMMEDIATE"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+    return engine

@@ -1,0 +1,142 @@
+"""Rows as the rest of tickwork sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# Invocation statuses (SPEC §2).
+PENDING = "pending"
+RUNNING = "running"
+COMPLETED = "completed"
+FAILED = "failed"
+CANCELLED = "cancelled"
+MISSED = "missed"
+SKIPPED = "skipped"
+FINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, MISSED, SKIPPED})
+ACTIVE_STATUSES = frozenset({PENDING, RUNNING})
+STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, MISSED, SKIPPED)
+
+ORIGINS = ("schedule", "manual", "rerun", "backfill")
+
+
+@dataclass(frozen=True)
+class Project:
+    tenant_id: str
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Ref:
+    tenant_id: str
+    project_id: str
+    name: str
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Agent:
+    tenant_id: str
+    project_id: str
+    ref: str
+    id: str
+    name: str
+    target: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Trigger:
+    id: str
+    tenant_id: str
+    project_id: str
+    ref: str
+    agent_id: str
+    name: str
+    description: str
+    enabled: bool
+    cron_expression: str | None
+    run_at: datetime | None
+    timezone: str
+    payload: dict[str, Any]
+    message_template: str | None
+    max_retries: int
+    retry_delay_seconds: int
+    timeout_seconds: int
+    catchup: str
+    catchup_window_seconds: int
+    overlap: str
+    jitter_seconds: int
+    next_run_at: datetime | None
+    last_error: str | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Invocation:
+    id: str
+    trigger_id: str
+    trigger_name: str
+    tenant_id: str
+    project_id: str
+    ref: str
+    agent_id: str
+    origin: str
+    scheduled_for: datetime
+    idempotency_key: str
+    status: str
+    status_reason: str | None
+    attempt: int
+    not_before: datetime
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    deployment_id: str | None
+    agent_name: str | None
+    ref_revision: int | None
+    payload: dict[str, Any]
+    message: str | None
+    result: Any
+    conversation_id: str | None
+    last_error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    invocation_id: str
+    attempt: int
+    deployment_id: str | None
+    worker_id: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SchedulerState:
+    run_id: str | None
+    deployment_id: str | None
+    generation: int
+    lease_expires_at: datetime | None
+    heartbeat_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Deployment:
+    id: str
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime

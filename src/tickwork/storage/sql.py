@@ -1,0 +1,745 @@
+"""The SQL store: one implementation for SQLite and PostgreSQL.
+
+Every method runs inside a transaction opened by the caller (:meth:`Database.write` or
+:meth:`Database.read`); services decide where transactions begin and end. The current
+instant is always a bound parameter: the store never asks the database for the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from tickwork.storage import tables as t
+from tickwork.storage.records import (
+    ACTIVE_STATUSES,
+    CANCELLED,
+    PENDING,
+    RUNNING,
+    Agent,
+    Attempt,
+    Deployment,
+    Invocation,
+    Project,
+    Ref,
+    SchedulerState,
+    Trigger,
+)
+
+_R = TypeVar("_R")
+
+
+class Database:
+    """An engine plus the transactions tickwork runs on it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        """A read-write transaction (on SQLite it takes the write lock at BEGIN)."""
+        with self.engine.connect() as conn, conn.begin():
+            yield Tx(conn, self.is_postgres)
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        """A transaction that only reads (never blocks writers on SQLite)."""
+        with (
+            self.engine.connect().execution_options(tickwork_readonly=True) as conn,
+            conn.begin(),
+        ):
+            yield Tx(conn, self.is_postgres)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _record(cls: type[_R], row: Any) -> _R:
+    return cls(**row._mapping)
+
+
+class Tx:
+    """Queries and commands inside one transaction."""
+
+    def __init__(self, conn: sa.Connection, postgres: bool) -> None:
+        self.conn = conn
+        self.postgres = postgres
+
+    def _insert(self, table: sa.Table) -> Any:
+        return postgresql.insert(table) if self.postgres else sqlite.insert(table)
+
+    # -- tenants and keys ---------------------------------------------------------------
+
+    def create_tenant(self, tenant_id: str, now: datetime) -> bool:
+        stmt = self._insert(t.tenants).values(id=tenant_id, created_at=now)
+        result = self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
+        return bool(result.rowcount)
+
+    def tenant_exists(self, tenant_id: str) -> bool:
+        q = sa.select(t.tenants.c.id).where(t.tenants.c.id == tenant_id)
+        return self.conn.execute(q).first() is not None
+
+    def count_tenants(self) -> int:
+        return int(
+            self.conn.execute(sa.select(sa.func.count()).select_from(t.tenants)).scalar_one()
+        )
+
+    def insert_api_key(
+        self, key_id: str, tenant_id: str, name: str, key_hash: str, prefix: str, now: datetime
+    ) -> None:
+        self.conn.execute(
+            t.api_keys.insert().values(
+                id=key_id,
+                tenant_id=tenant_id,
+                name=name,
+                key_hash=key_hash,
+                prefix=prefix,
+                created_at=now,
+            )
+        )
+
+    def tenant_for_key(self, key_hash: str) -> str | None:
+        q = sa.select(t.api_keys.c.tenant_id).where(
+            t.api_keys.c.key_hash == key_hash, t.api_keys.c.revoked_at.is_(None)
+        )
+        row = self.conn.execute(q).first()
+        return None if row is None else str(row.tenant_id)
+
+    def list_api_keys(self, tenant_id: str) -> list[dict[str, Any]]:
+        q = (
+            sa.select(
+                t.api_keys.c.id,
+                t.api_keys.c.name,
+                t.api_keys.c.prefix,
+                t.api_keys.c.created_at,
+                t.api_keys.c.revoked_at,
+            )
+            .where(t.api_keys.c.tenant_id == tenant_id)
+            .order_by(t.api_keys.c.id)
+        )
+        return [dict(r._mapping) for r in self.conn.execute(q)]
+
+    def revoke_api_key(self, tenant_id: str, key_id: str, now: datetime) -> bool:
+        stmt = (
+            t.api_keys.update()
+            .where(
+                t.api_keys.c.tenant_id == tenant_id,
+                t.api_keys.c.id == key_id,
+                t.api_keys.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=now)
+        )
+        return bool(self.conn.execute(stmt).rowcount)
+
+    # -- projects and refs --------------------------------------------------------------
+
+    def get_project(self, tenant_id: str, project_id: str) -> Project | None:
+        q = sa.select(t.projects).where(
+            t.projects.c.tenant_id == tenant_id, t.projects.c.id == project_id
+        )
+        row = self.conn.execute(q).first()
+        return None if row is None else _record(Project, row)
+
+    def upsert_project(
+        self, tenant_id: str, project_id: str, name: str, description: str, now: datetime
+    ) -> tuple[Project, bool]:
+        existing = self.get_project(tenant_id, project_id)
+        if existing is None:
+            self.conn.execute(
+                t.projects.insert().values(
+                    tenant_id=tenant_id,
+                    id=project_id,
+                    name=name,
+                    description=description,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            self.ensure_ref(tenant_id, project_id, "main", now)
+        elif (existing.name, existing.description) != (name, description):
+            self.conn.execute(
+                t.projects.update()
+                .where(t.projects.c.tenant_id == tenant_id, t.projects.c.id == project_id)
+                .values(name=name, description=description, updated_at=now)
+            )
+        project = self.get_project(tenant_id, project_id)
+        assert project is not None
+        return project, existing is None
+
+    def list_projects(self, tenant_id: str, after: str | None, limit: int) -> list[Project]:
+        q = sa.select(t.projects).where(t.projects.c.tenant_id == tenant_id)
+        if after is not None:
+            q = q.where(t.projects.c.id > after)
+        q = q.order_by(t.projects.c.id).limit(limit)
+        return [_record(Project, r) for r in self.conn.execute(q)]
+
+    def delete_project(self, tenant_id: str, project_id: str) -> bool:
+        stmt = t.projects.delete().where(
+            t.projects.c.tenant_id == tenant_id, t.projects.c.id == project_id
+        )
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def get_ref(self, tenant_id: str, project_id: str, name: str) -> Ref | None:
+        q = sa.select(t.refs).where(
+            t.refs.c.tenant_id == tenant_id,
+            t.refs.c.project_id == project_id,
+            t.refs.c.name == name,
+        )
+        row = self.conn.execute(q).first()
+        return None if row is None else _record(Ref, row)
+
+    def ensure_ref(self, tenant_id: str, project_id: str, name: str, now: datetime) -> Ref:
+        stmt = self._insert(t.refs).values(
+            tenant_id=tenant_id,
+            project_id=project_id,
+            name=name,
+            revision=0,
+            created_at=now,
+            updated_at=now,
+        )
+        self.conn.execute(stmt.on_conflict_do_nothing())
+        ref = self.get_ref(tenant_id, project_id, name)
+        assert ref is not None
+        return ref
+
+    def bump_ref(self, tenant_id: str, project_id: str, name: str, now: datetime) -> int:
+        """Record a write to the ref: its revision goes up by one."""
+        self.ensure_ref(tenant_id, project_id, name, now)
+        stmt = (
+            t.refs.update()
+            .where(
+                t.refs.c.tenant_id == tenant_id,
+                t.refs.c.project_id == project_id,
+                t.refs.c.name == name,
+            )
+            .values(revision=t.refs.c.revision + 1, updated_at=now)
+            .returning(t.refs.c.revision)
+        )
+        return int(self.conn.execute(stmt).scalar_one())
+
+    def list_refs(self, tenant_id: str, project_id: str) -> list[Ref]:
+        q = (
+            sa.select(t.refs)
+            .where(t.refs.c.tenant_id == tenant_id, t.refs.c.project_id == project_id)
+            .order_by(t.refs.c.name)
+        )
+        return [_record(Ref, r) for r in self.conn.execute(q)]
+
+    def delete_ref(self, tenant_id: str, project_id: str, name: str) -> bool:
+        stmt = t.refs.delete().where(
+            t.refs.c.tenant_id == tenant_id,
+            t.refs.c.project_id == project_id,
+            t.refs.c.name == name,
+        )
+        return bool(self.conn.execute(stmt).rowcount)
+
+    # -- agents -------------------------------------------------------------------------
+
+    def get_agent(self, tenant_id: str, project_id: str, ref: str, agent_id: str) -> Agent | None:
+        q = sa.select(t.agents).where(
+            t.agents.c.tenant_id == tenant_id,
+            t.agents.c.project_id == project_id,
+            t.agents.c.ref == ref,
+            t.agents.c.id == agent_id,
+        )
+        row = self.conn.execute(q).first()
+        return None if row is None else _record(Agent, row)
+
+    def upsert_agent(
+        self,
+        tenant_id: str,
+        project_id: str,
+        ref: str,
+        agent_id: str,
+        name: str,
+        target: dict[str, Any],
+        now: datetime,
+    ) -> tuple[Agent, bool]:
+        existing = self.get_agent(tenant_id, project_id, ref, agent_id)
+        if existing is None:
+            self.ensure_ref(tenant_id, project_id, ref, now)
+            self.conn.execute(
+                t.agents.insert().values(
+                    tenant_id=tenant_id,
+                    project_id=project_id,
+                    ref=ref,
+                    id=agent_id,
+                    name=name,
+                    target=target,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        elif (existing.name, existing.target) != (name, target):
+            self.conn.execute(
+                t.agents.update()
+                .where(
+                    t.agents.c.tenant_id == tenant_id,
+                    t.agents.c.project_id == project_id,
+                    t.agents.c.ref == ref,
+                    t.agents.c.id == agent_id,
+                )
+                .values(name=name, target=target, updated_at=now)
+            )
+        else:
+            return existing, False
+        self.bump_ref(tenant_id, project_id, ref, now)
+        agent = self.get_agent(tenant_id, project_id, ref, agent_id)
+        assert agent is not None
+        return agent, existing is None
+
+    def list_agents(self, tenant_id: str, project_id: str, ref: str) -> list[Agent]:
+        q = (
+            sa.select(t.agents)
+            .where(
+                t.agents.c.tenant_id == tenant_id,
+                t.agents.c.project_id == project_id,
+                t.agents.c.ref == ref,
+            )
+            .order_by(t.agents.c.id)
+        )
+        return [_record(Agent, r) for r in self.conn.execute(q)]
+
+    def delete_agent(self, tenant_id: str, project_id: str, ref: str, agent_id: str) -> bool:
+        stmt = t.agents.delete().where(
+            t.agents.c.tenant_id == tenant_id,
+            t.agents.c.project_id == project_id,
+            t.agents.c.ref == ref,
+            t.agents.c.id == agent_id,
+        )
+        return bool(self.conn.execute(stmt).rowcount)
+
+    # -- triggers -----------------------------------------------------------------------
+
+    def insert_trigger(self, trigger: Trigger) -> None:
+        self.conn.execute(t.scheduled_triggers.insert().values(**trigger.__dict__))
+
+    def get_trigger(self, trigger_id: str, *, for_update: bool = False) -> Trigger | None:
+        q = sa.select(t.scheduled_triggers).where(t.scheduled_triggers.c.id == trigger_id)
+        if for_update and self.postgres:
+            q = q.with_for_update()
+        row = self.conn.execute(q).first()
+        return None if row is None else _record(Trigger, row)
+
+    def list_triggers(
+        self,
+        tenant_id: str,
+        project_id: str,
+        *,
+        ref: str | None = None,
+        agent_id: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[Trigger]:
+        c = t.scheduled_triggers.c
+        q = sa.select(t.scheduled_triggers).where(
+            c.tenant_id == tenant_id, c.project_id == project_id
+        )
+        if ref is not None:
+            q = q.where(c.ref == ref)
+        if agent_id is not None:
+            q = q.where(c.agent_id == agent_id)
+        if after is not None:
+            q = q.where(c.id > after)
+        q = q.order_by(c.id).limit(limit)
+        return [_record(Trigger, r) for r in self.conn.execute(q)]
+
+    def trigger_ids_in_scope(
+        self,
+        tenant_id: str,
+        project_id: str,
+        ref: str | None = None,
+        agent_id: str | None = None,
+    ) -> list[str]:
+        c = t.scheduled_triggers.c
+        q = sa.select(c.id).where(c.tenant_id == tenant_id, c.project_id == project_id)
+        if ref is not None:
+            q = q.where(c.ref == ref)
+        if agent_id is not None:
+            q = q.where(c.agent_id == agent_id)
+        return [str(r.id) for r in self.conn.execute(q)]
+
+    def update_trigger(self, trigger_id: str, values: Mapping[str, Any]) -> None:
+        self.conn.execute(
+            t.scheduled_triggers.update()
+            .where(t.scheduled_triggers.c.id == trigger_id)
+            .values(**values)
+        )
+
+    def delete_trigger(self, trigger_id: str) -> bool:
+        stmt = t.scheduled_triggers.delete().where(t.scheduled_triggers.c.id == trigger_id)
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def due_triggers(self, now: datetime, limit: int) -> list[Trigger]:
+        """Enabled triggers whose next run is due, oldest first, locked for this
+        transaction (other schedulers skip them on PostgreSQL)."""
+        c = t.scheduled_triggers.c
+        q = (
+            sa.select(t.scheduled_triggers)
+            .where(c.next_run_at.is_not(None), c.next_run_at <= now)
+            .order_by(c.next_run_at)
+            .limit(limit)
+        )
+        if self.postgres:
+            q = q.with_for_update(skip_locked=True)
+        return [_record(Trigger, r) for r in self.conn.execute(q)]
+
+    def set_next_runs(self, updates: Sequence[Mapping[str, Any]]) -> None:
+        """Apply ``{"id", "next_run_at", "enabled", "last_error", "updated_at"}`` rows."""
+        if not updates:
+            return
+        c = t.scheduled_triggers.c
+        stmt = (
+            t.scheduled_triggers.update()
+            .where(c.id == sa.bindparam("b_id"))
+            .values(
+                next_run_at=sa.bindparam("b_next_run_at"),
+                enabled=sa.bindparam("b_enabled"),
+                last_error=sa.bindparam("b_last_error"),
+                updated_at=sa.bindparam("b_updated_at"),
+            )
+        )
+        self.conn.execute(stmt, [{f"b_{k}": v for k, v in u.items()} for u in updates])
+
+    def earliest_next_run_at(self) -> datetime | None:
+        c = t.scheduled_triggers.c
+        row = self.conn.execute(
+            sa.select(c.next_run_at)
+            .where(c.next_run_at.is_not(None))
+            .order_by(c.next_run_at)
+            .limit(1)
+        ).first()
+        return None if row is None else row[0]
+
+    def active_counts(self, trigger_ids: Iterable[str]) -> dict[str, int]:
+        ids = list(trigger_ids)
+        if not ids:
+            return {}
+        c = t.invocations.c
+        q = (
+            sa.select(c.trigger_id, sa.func.count())
+            .where(c.trigger_id.in_(ids), c.status.in_(sorted(ACTIVE_STATUSES)))
+            .group_by(c.trigger_id)
+        )
+        return {str(r[0]): int(r[1]) for r in self.conn.execute(q)}
+
+    # -- invocations --------------------------------------------------------------------
+
+    def insert_invocations(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Insert; a row whose idempotency key exists already is silently skipped.
+        Returns the ids actually inserted."""
+        if not rows:
+            return []
+        stmt = (
+            self._insert(t.invocations)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(t.invocations.c.id)
+        )
+        result = self.conn.execute(stmt, list(rows))
+        return [str(r[0]) for r in result]
+
+    def get_invocation(self, invocation_id: str) -> Invocation | None:
+        q = sa.select(t.invocations).where(t.invocations.c.id == invocation_id)
+        row = self.conn.execute(q).first()
+        return None if row is None else _record(Invocation, row)
+
+    def get_invocation_by_key(self, key: str) -> Invocation | None:
+        q = sa.select(t.invocations).where(t.invocations.c.idempotency_key == key)
+        row = self.conn.execute(q).first()
+        return None if row is None else _record(Invocation, row)
+
+    def list_invocations(
+        self,
+        tenant_id: str,
+        project_id: str,
+        *,
+        trigger_id: str | None = None,
+        statuses: Sequence[str] | None = None,
+        scheduled_from: datetime | None = None,
+        scheduled_to: datetime | None = None,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> list[Invocation]:
+        """Newest first; ``before`` is the cursor (an id from the previous page)."""
+        c = t.invocations.c
+        q = sa.select(t.invocations).where(c.tenant_id == tenant_id, c.project_id == project_id)
+        if trigger_id is not None:
+            q = q.where(c.trigger_id == trigger_id)
+        if statuses:
+            q = q.where(c.status.in_(list(statuses)))
+        if scheduled_from is not None:
+            q = q.where(c.scheduled_for >= scheduled_from)
+        if scheduled_to is not None:
+            q = q.where(c.scheduled_for < scheduled_to)
+        if before is not None:
+            q = q.where(c.id < before)
+        q = q.order_by(c.id.desc()).limit(limit)
+        return [_record(Invocation, r) for r in self.conn.execute(q)]
+
+    def list_attempts(self, invocation_id: str) -> list[Attempt]:
+        q = (
+            sa.select(t.invocation_attempts)
+            .where(t.invocation_attempts.c.invocation_id == invocation_id)
+            .order_by(t.invocation_attempts.c.attempt)
+        )
+        return [_record(Attempt, r) for r in self.conn.execute(q)]
+
+    def claim_invocations(
+        self,
+        now: datetime,
+        limit: int,
+        worker_id: str,
+        lease_until: datetime,
+        deployment_id: str,
+    ) -> list[Invocation]:
+        """Take up to ``limit`` due pending invocations: each becomes ``running`` under
+        this worker's lease with its attempt number raised, and its attempt is recorded."""
+        c = t.invocations.c
+        pick = (
+            sa.select(c.id)
+            .where(c.status == PENDING, c.not_before <= now)
+            .order_by(c.not_before)
+            .limit(limit)
+        )
+        if self.postgres:
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            t.invocations.update()
+            .where(c.id.in_(pick.scalar_subquery()), c.status == PENDING)
+            .values(
+                status=RUNNING,
+                attempt=c.attempt + 1,
+                lease_owner=worker_id,
+                lease_expires_at=lease_until,
+                deployment_id=deployment_id,
+                started_at=sa.func.coalesce(c.started_at, now),
+            )
+            .returning(*t.invocations.c)
+        )
+        claimed = [_record(Invocation, r) for r in self.conn.execute(stmt)]
+        if claimed:
+            self.conn.execute(
+                t.invocation_attempts.insert(),
+                [
+                    {
+                        "invocation_id": inv.id,
+                        "attempt": inv.attempt,
+                        "deployment_id": deployment_id,
+                        "worker_id": worker_id,
+                        "started_at": now,
+                    }
+                    for inv in claimed
+                ],
+            )
+        claimed.sort(key=lambda inv: inv.not_before)
+        return claimed
+
+    def record_resolution(
+        self, invocation_id: str, agent_name: str, ref_revision: int, message: str
+    ) -> None:
+        self.conn.execute(
+            t.invocations.update()
+            .where(t.invocations.c.id == invocation_id)
+            .values(agent_name=agent_name, ref_revision=ref_revision, message=message)
+        )
+
+    def finish_attempts(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Close attempts: ``{"invocation_id", "attempt", "ended_at", "outcome", "error"}``."""
+        if not rows:
+            return
+        c = t.invocation_attempts.c
+        stmt = (
+            t.invocation_attempts.update()
+            .where(c.invocation_id == sa.bindparam("b_invocation_id"))
+            .where(c.attempt == sa.bindparam("b_attempt"))
+            .where(c.ended_at.is_(None))
+            .values(
+                ended_at=sa.bindparam("b_ended_at"),
+                outcome=sa.bindparam("b_outcome"),
+                error=sa.bindparam("b_error"),
+            )
+        )
+        self.conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
+
+    def settle_invocations(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Move running invocations held by ``worker_id`` to their next state.
+
+        Each row: ``id``, ``worker_id``, ``status``, ``not_before``, ``last_error``,
+        ``result``, ``conversation_id``, ``completed_at``. A row whose invocation is no
+        longer running under that worker (cancelled meanwhile, lease lost) is left as it
+        is; returns the ids that were updated.
+        """
+        done: list[str] = []
+        c = t.invocations.c
+        for r in rows:
+            values: dict[str, Any] = {
+                "status": r["status"],
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "last_error": r.get("last_error"),
+            }
+            for key in ("not_before", "result", "conversation_id", "completed_at"):
+                if r.get(key) is not None:
+                    values[key] = r[key]
+            stmt = (
+                t.invocations.update()
+                .where(c.id == r["id"], c.status == RUNNING, c.lease_owner == r["worker_id"])
+                .values(**values)
+            )
+            if self.conn.execute(stmt).rowcount:
+                done.append(str(r["id"]))
+        return done
+
+    def renew_leases(self, ids: Sequence[str], worker_id: str, until: datetime) -> list[str]:
+        """Extend this worker's leases; returns the ids it still holds while running."""
+        if not ids:
+            return []
+        c = t.invocations.c
+        stmt = (
+            t.invocations.update()
+            .where(c.id.in_(list(ids)), c.status == RUNNING, c.lease_owner == worker_id)
+            .values(lease_expires_at=until)
+            .returning(c.id)
+        )
+        return [str(r.id) for r in self.conn.execute(stmt)]
+
+    def expired_leases(self, now: datetime, limit: int) -> list[Invocation]:
+        c = t.invocations.c
+        q = (
+            sa.select(t.invocations)
+            .where(c.status == RUNNING, c.lease_expires_at < now)
+            .order_by(c.lease_expires_at)
+            .limit(limit)
+        )
+        if self.postgres:
+            q = q.with_for_update(skip_locked=True)
+        return [_record(Invocation, r) for r in self.conn.execute(q)]
+
+    def cancel_invocations(self, ids: Sequence[str], now: datetime, reason: str) -> list[str]:
+        """Cancel those still pending or running; returns the ids cancelled."""
+        if not ids:
+            return []
+        c = t.invocations.c
+        stmt = (
+            t.invocations.update()
+            .where(c.id.in_(list(ids)), c.status.in_(sorted(ACTIVE_STATUSES)))
+            .values(
+                status=CANCELLED,
+                status_reason=reason,
+                completed_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            .returning(c.id)
+        )
+        cancelled = [str(r.id) for r in self.conn.execute(stmt)]
+        if cancelled:
+            a = t.invocation_attempts.c
+            self.conn.execute(
+                t.invocation_attempts.update()
+                .where(a.invocation_id.in_(cancelled), a.ended_at.is_(None))
+                .values(ended_at=now, outcome=CANCELLED, error=reason)
+            )
+        return cancelled
+
+    def active_invocation_ids(
+        self, trigger_ids: Sequence[str], statuses: Iterable[str] = ACTIVE_STATUSES
+    ) -> list[str]:
+        if not trigger_ids:
+            return []
+        c = t.invocations.c
+        q = (
+            sa.select(c.id)
+            .where(c.trigger_id.in_(list(trigger_ids)), c.status.in_(sorted(statuses)))
+            .order_by(c.id)
+        )
+        return [str(r.id) for r in self.conn.execute(q)]
+
+    def not_running(self, ids: Sequence[str]) -> list[str]:
+        """Of these ids, those no longer running (cancelled meanwhile, for example)."""
+        if not ids:
+            return []
+        c = t.invocations.c
+        q = sa.select(c.id).where(c.id.in_(list(ids)), c.status != RUNNING)
+        return [str(r.id) for r in self.conn.execute(q)]
+
+    def earliest_claimable(self) -> datetime | None:
+        c = t.invocations.c
+        row = self.conn.execute(
+            sa.select(c.not_before).where(c.status == PENDING).order_by(c.not_before).limit(1)
+        ).first()
+        return None if row is None else row[0]
+
+    def earliest_lease_expiry(self) -> datetime | None:
+        c = t.invocations.c
+        row = self.conn.execute(
+            sa.select(c.lease_expires_at)
+            .where(c.status == RUNNING)
+            .order_by(c.lease_expires_at)
+            .limit(1)
+        ).first()
+        return None if row is None else row[0]
+
+    # -- scheduler state and deployments ------------------------------------------------
+
+    def scheduler_state(self, *, for_update: bool = False) -> SchedulerState:
+        q = sa.select(
+            t.scheduler_state.c.run_id,
+            t.scheduler_state.c.deployment_id,
+            t.scheduler_state.c.generation,
+            t.scheduler_state.c.lease_expires_at,
+            t.scheduler_state.c.heartbeat_at,
+        ).where(t.scheduler_state.c.id == 1)
+        if for_update and self.postgres:
+            q = q.with_for_update()
+        row = self.conn.execute(q).first()
+        if row is None:
+            self.conn.execute(t.scheduler_state.insert().values(id=1, generation=0))
+            return SchedulerState(None, None, 0, None, None)
+        return _record(SchedulerState, row)
+
+    def write_scheduler_state(self, state: SchedulerState) -> None:
+        self.conn.execute(
+            t.scheduler_state.update().where(t.scheduler_state.c.id == 1).values(**state.__dict__)
+        )
+
+    def hold_fence(
+        self, run_id: str, generation: int, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Renew the scheduler lease if ``run_id`` still holds ``generation``.
+
+        Dispatch calls this first in its transaction: on PostgreSQL it locks the state
+        row, so a takeover either happened before (and this returns False) or waits
+        until the dispatch commits.
+        """
+        c = t.scheduler_state.c
+        stmt = (
+            t.scheduler_state.update()
+            .where(c.id == 1, c.run_id == run_id, c.generation == generation)
+            .values(heartbeat_at=now, lease_expires_at=lease_until)
+        )
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def upsert_deployment(self, deployment_id: str, version: str, now: datetime) -> None:
+        stmt = self._insert(t.deployments).values(
+            id=deployment_id, version=version, started_at=now, heartbeat_at=now
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"], set_={"heartbeat_at": now, "version": version}
+        )
+        self.conn.execute(stmt)
+
+    def list_deployments(self) -> list[Deployment]:
+        q = sa.select(t.deployments).order_by(t.deployments.c.started_at)
+        return [_record(Deployment, r) for r in self.conn.execute(q)]

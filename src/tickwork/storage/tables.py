@@ -1,0 +1,210 @@
+"""The schema, as SQLAlchemy Core tables. Migrations must produce exactly this."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from tickwork.storage.types import JSONDoc, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = sa.String(64)
+Slug = sa.String(128)
+
+tenants = sa.Table(
+    "tenants",
+    metadata,
+    sa.Column("id", Slug, primary_key=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", Slug, sa.ForeignKey("tenants.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, server_default=""),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Index(None, "tenant_id"),
+)
+
+projects = sa.Table(
+    "projects",
+    metadata,
+    sa.Column("tenant_id", Slug, sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("id", Slug, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+refs = sa.Table(
+    "refs",
+    metadata,
+    sa.Column("tenant_id", Slug, primary_key=True),
+    sa.Column("project_id", Slug, primary_key=True),
+    sa.Column("name", Slug, primary_key=True),
+    sa.Column("revision", sa.BigInteger(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "project_id"], ["projects.tenant_id", "projects.id"], ondelete="CASCADE"
+    ),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("tenant_id", Slug, primary_key=True),
+    sa.Column("project_id", Slug, primary_key=True),
+    sa.Column("ref", Slug, primary_key=True),
+    sa.Column("id", Slug, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("target", JSONDoc, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "project_id", "ref"],
+        ["refs.tenant_id", "refs.project_id", "refs.name"],
+        ondelete="CASCADE",
+    ),
+)
+
+scheduled_triggers = sa.Table(
+    "scheduled_triggers",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", Slug, nullable=False),
+    sa.Column("project_id", Slug, nullable=False),
+    sa.Column("ref", Slug, nullable=False),
+    sa.Column("agent_id", Slug, nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text(), nullable=False, server_default=""),
+    sa.Column("enabled", sa.Boolean(), nullable=False),
+    sa.Column("cron_expression", sa.String(200), nullable=True),
+    sa.Column("run_at", UTCDateTime(), nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("payload", JSONDoc, nullable=False),
+    sa.Column("message_template", sa.Text(), nullable=True),
+    sa.Column("max_retries", sa.Integer(), nullable=False),
+    sa.Column("retry_delay_seconds", sa.Integer(), nullable=False),
+    sa.Column("timeout_seconds", sa.Integer(), nullable=False),
+    sa.Column("catchup", sa.String(16), nullable=False),
+    sa.Column("catchup_window_seconds", sa.Integer(), nullable=False),
+    sa.Column("overlap", sa.String(16), nullable=False),
+    sa.Column("jitter_seconds", sa.Integer(), nullable=False),
+    sa.Column("next_run_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_by", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "project_id", "ref", "agent_id"],
+        ["agents.tenant_id", "agents.project_id", "agents.ref", "agents.id"],
+        ondelete="CASCADE",
+    ),
+    # "What is due" is a range scan of this index, whatever the number of triggers.
+    sa.Index(
+        "ix_scheduled_triggers_due",
+        "next_run_at",
+        postgresql_where=sa.text("next_run_at IS NOT NULL"),
+        sqlite_where=sa.text("next_run_at IS NOT NULL"),
+    ),
+    sa.Index(None, "tenant_id", "project_id", "ref", "agent_id", "id"),
+)
+
+invocations = sa.Table(
+    "invocations",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    # No foreign key to the trigger: history outlives a deleted trigger.
+    sa.Column("trigger_id", Id, nullable=False),
+    sa.Column("trigger_name", sa.String(200), nullable=False),
+    sa.Column("tenant_id", Slug, nullable=False),
+    sa.Column("project_id", Slug, nullable=False),
+    sa.Column("ref", Slug, nullable=False),
+    sa.Column("agent_id", Slug, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("scheduled_for", UTCDateTime(), nullable=False),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_reason", sa.Text(), nullable=True),
+    sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("not_before", UTCDateTime(), nullable=False),
+    sa.Column("lease_owner", sa.String(128), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("deployment_id", sa.String(128), nullable=True),
+    sa.Column("agent_name", sa.String(200), nullable=True),
+    sa.Column("ref_revision", sa.BigInteger(), nullable=True),
+    sa.Column("payload", JSONDoc, nullable=False),
+    sa.Column("message", sa.Text(), nullable=True),
+    sa.Column("result", JSONDoc, nullable=True),
+    sa.Column("conversation_id", sa.String(200), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=True),
+    sa.Column("completed_at", UTCDateTime(), nullable=True),
+    # "What may a worker claim" and "whose lease ran out" are range scans of these.
+    sa.Index(
+        "ix_invocations_claimable",
+        "not_before",
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index(
+        "ix_invocations_leases",
+        "lease_expires_at",
+        postgresql_where=sa.text("status = 'running'"),
+        sqlite_where=sa.text("status = 'running'"),
+    ),
+    sa.Index(None, "trigger_id", "id"),
+    sa.Index(None, "tenant_id", "project_id", "id"),
+)
+
+invocation_attempts = sa.Table(
+    "invocation_attempts",
+    metadata,
+    sa.Column(
+        "invocation_id", Id, sa.ForeignKey("invocations.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("attempt", sa.Integer(), primary_key=True),
+    sa.Column("deployment_id", sa.String(128), nullable=True),
+    sa.Column("worker_id", sa.String(128), nullable=True),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("error", sa.Text(), nullable=True),
+)
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.String(128), primary_key=True),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+)
+
+scheduler_state = sa.Table(
+    "scheduler_state",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("deployment_id", sa.String(128), nullable=True),
+    sa.Column("generation", sa.BigInteger(), nullable=False),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=True),
+    sa.CheckConstraint("id = 1", name="singleton"),
+)
