@@ -111,7 +111,7 @@ def _croniter(
     expression: str, starts: list[datetime]
 ) -> tuple[dict[str, float], list[datetime]] | str:
     try:
-        from croniter import croniter
+        from croniter import croniter  # type: ignore[import-untyped]
     except ImportError:
         return "croniter is not installed"
     zone = get_zone(ZONE)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterator
@@ -120,6 +121,9 @@ def serve_command(
     )
     tlog.configure(settings.log_level, settings.log_format, settings.deployment_id)
     if settings.app_module:
+        # Like `python -m`, find the user's module in the current directory.
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
         try:
             load_app(settings.app_module)
         except AppLoadError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 from tickwork.logging import get_logger
 from tickwork.runtime.notify import LocalNotifier
@@ -36,7 +37,12 @@ class Node:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        self.notifier.bind(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        # Database calls and sync handlers both run in threads: size the pool so that
+        # handlers which block (up to the worker concurrency) never starve the database.
+        workers = self.ctx.settings.worker_concurrency if self.workers is not None else 0
+        loop.set_default_executor(ThreadPoolExecutor(max_workers=workers + 16))
+        self.notifier.bind(loop)
         await asyncio.to_thread(leadership.register_deployment, self.ctx)
         if self.scheduler is not None:
             self._tasks.append(asyncio.create_task(self.scheduler.run(self.stop_event)))

@@ -39,7 +39,7 @@ class Targets:
 
     def __init__(self, ctx: Context, registry: HandlerRegistry | None = None) -> None:
         self.ctx = ctx
-        self.registry = registry or default_registry
+        self.registry = registry if registry is not None else default_registry
         self.client = httpx.AsyncClient(
             follow_redirects=False,
             timeout=httpx.Timeout(None, connect=30.0),
