@@ -65,12 +65,36 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
-def _field(loc: Sequence[Any]) -> str:
+_ABSENT = object()
+
+
+def _child(value: Any, part: Any) -> Any:
+    if isinstance(value, dict):
+        return value.get(part, _ABSENT)
+    if isinstance(value, list) and isinstance(part, int) and 0 <= part < len(value):
+        return value[part]
+    return _ABSENT
+
+
+def _field(loc: Sequence[Any], body: Any = _ABSENT) -> str:
+    """The field as the client wrote it: ``target.url``, ``payload``, ``query.limit``."""
     parts = list(loc)
+    where: Any = _ABSENT
     if parts and parts[0] == "body":
         parts = parts[1:]
+        where = body
     out = ""
     for part in parts:
+        # A tagged union (an agent's target) puts the tag into the location
+        # (target.webhook.url); the client never wrote that segment, so drop it.
+        if (
+            isinstance(where, dict)
+            and isinstance(part, str)
+            and part not in where
+            and where.get("type") == part
+        ):
+            continue
+        where = _child(where, part)
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -99,7 +123,7 @@ def install(app: FastAPI) -> None:
             message = str(err.get("msg", "invalid"))
             if err.get("type") == "json_invalid":
                 return problem(400, "the request body is not valid JSON")
-            errors.append({"field": _field(err.get("loc", ())), "message": message})
+            errors.append({"field": _field(err.get("loc", ()), exc.body), "message": message})
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(422, detail, errors)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -53,7 +53,7 @@ OptRefQuery = Annotated[str | None, Query(pattern=REF_PATTERN, max_length=128)]
 def _statuses(values: list[str] | None) -> list[str] | None:
     for value in values or []:
         if value not in STATUSES:
-            raise ValidationError("status", f"{value!r} is not one of {', '.join(STATUSES)}")
+            raise ValidationError("query.status", f"{value!r} is not one of {', '.join(STATUSES)}")
     return values or None
 
 
@@ -180,9 +180,15 @@ def _invocation_page(
     limit: int,
     cursor: str | None,
 ) -> Page[InvocationOut]:
-    for name, value in (("from", from_), ("to", to)):
+    bounds: list[datetime | None] = []
+    for name, value in (("query.from", from_), ("query.to", to)):
         if value is not None and value.tzinfo is None:
             raise ValidationError(name, "must be an instant with a UTC offset (e.g. ...Z)")
+        try:
+            bounds.append(None if value is None else value.astimezone(UTC))
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00
+            raise ValidationError(name, "is out of the supported range of instants") from None
+    from_, to = bounds
     items = invocations.list_invocations(
         ctx,
         tenant,

@@ -3,18 +3,56 @@ document tells clients exactly what is accepted."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import math
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from tickwork.domain.names import HANDLER_PATTERN, MAX_DESCRIPTION, MAX_NAME
 from tickwork.domain.target_spec import MAX_SECRET, MAX_URL, public_target
 from tickwork.storage.records import Agent, Attempt, Invocation, Project, Ref, Trigger
 
 
+def check_storable(value: Any) -> None:
+    """Reject what JSON parsing lets through but no database (or webhook body) can hold:
+    NUL characters (PostgreSQL text and JSONB refuse them), lone surrogates (not
+    encodable as UTF-8), NaN and infinities (not JSON; ``1e400`` parses as infinity) and
+    instants that overflow when converted to UTC. Raises ValueError, which pydantic
+    reports as a 422 naming the field."""
+    stack = [value]
+    while stack:  # iterative: a deeply nested payload must not exhaust the stack
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("must not contain NUL (\\u0000) characters")
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise ValueError("must not contain unpaired surrogates") from None
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError("must not contain NaN or infinite numbers")
+        elif isinstance(item, datetime):
+            try:
+                item.astimezone(UTC)
+            except OverflowError:
+                raise ValueError("is out of the supported range of instants") from None
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        check_storable(value)
+        return value
 
 
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]

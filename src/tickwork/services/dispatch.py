@@ -19,7 +19,7 @@ from tickwork.domain.schedule import OnceSchedule
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
 from tickwork.services.triggers import invocation_row, schedule_of
-from tickwork.storage.records import MISSED, PENDING, SKIPPED, Trigger
+from tickwork.storage.records import CANCELLED, MISSED, PENDING, SKIPPED, Trigger
 
 log = get_logger("tickwork.scheduler")
 
@@ -95,7 +95,7 @@ def dispatch_batch(
         final = [r for r in rows if r["status"] != PENDING]
         tx.insert_invocations(final)
         result.missed = sum(1 for r in final if r["status"] == MISSED)
-        result.skipped = len(final) - result.missed
+        result.skipped = sum(1 for r in final if r["status"] == SKIPPED)
         tx.set_next_runs(updates)
     for row in rows:
         if row["status"] == PENDING:
@@ -153,10 +153,24 @@ def _plan_trigger(
             estimated=plan.missed_estimated,
         )
     decisions = catchup.plan_overlap_many(trigger.overlap, active, len(plan.run))
-    for slot, decision in zip(plan.run, decisions, strict=True):
+    for index, (slot, decision) in enumerate(zip(plan.run, decisions, strict=True)):
         if decision.cancel_active:
             to_cancel.append(trigger.id)
         key = schedule_key(trigger.id, slot)
+        if trigger.overlap == "cancel_previous" and index < len(plan.run) - 1:
+            # A later slot of this same pass replaces it before it could start.
+            rows.append(
+                invocation_row(
+                    trigger,
+                    origin="schedule",
+                    scheduled_for=slot,
+                    key=key,
+                    now=now,
+                    status=CANCELLED,
+                    reason="overlap=cancel_previous: replaced by a later slot",
+                )
+            )
+            continue
         if decision.action == "skip":
             rows.append(
                 invocation_row(

@@ -82,9 +82,15 @@ class Tx:
     # -- tenants and keys ---------------------------------------------------------------
 
     def create_tenant(self, tenant_id: str, now: datetime) -> bool:
-        stmt = self._insert(t.tenants).values(id=tenant_id, created_at=now)
-        result = self.conn.execute(stmt.on_conflict_do_nothing(index_elements=["id"]))
-        return bool(result.rowcount)
+        stmt = (
+            self._insert(t.tenants)
+            .values(id=tenant_id, created_at=now)
+            .on_conflict_do_nothing(index_elements=["id"])
+            .returning(t.tenants.c.id)
+        )
+        # RETURNING, not rowcount: SQLAlchemy does not keep an INSERT's rowcount with
+        # psycopg (it reads -1), so a conflict looked like a new tenant on PostgreSQL.
+        return self.conn.execute(stmt).first() is not None
 
     def tenant_exists(self, tenant_id: str) -> bool:
         q = sa.select(t.tenants.c.id).where(t.tenants.c.id == tenant_id)
@@ -514,16 +520,23 @@ class Tx:
         )
         if self.postgres:
             pick = pick.with_for_update(skip_locked=True)
+        # The pick is a CTE, evaluated once. As ``id IN (subquery)`` PostgreSQL may plan a
+        # semi-join that re-runs the subquery for every row: each run skips the rows this
+        # statement has just updated and locks ``limit`` more, so the limit is ignored.
+        picked = pick.cte("picked")
         stmt = (
             t.invocations.update()
-            .where(c.id.in_(pick.scalar_subquery()), c.status == PENDING)
+            .where(c.id == picked.c.id, c.status == PENDING)
             .values(
                 status=RUNNING,
                 attempt=c.attempt + 1,
                 lease_owner=worker_id,
                 lease_expires_at=lease_until,
                 deployment_id=deployment_id,
-                started_at=sa.func.coalesce(c.started_at, now),
+                # A bare ``now`` inside a function would bind as a plain DateTime: on
+                # SQLite that stores a non-UTC instant's wall time and accepts naive
+                # ones. Typing it as the column keeps UTC at rest.
+                started_at=sa.func.coalesce(c.started_at, sa.literal(now, c.started_at.type)),
             )
             .returning(*t.invocations.c)
         )

@@ -1,0 +1,176 @@
+"""The hot queries are index range scans, whatever the number of rows (SPEC §4, §5).
+
+The statements checked are the ones ``Tx`` really sends: each query runs once while a
+listener records its SQL and parameters, and the database then explains that same SQL
+with those same parameters. The tables hold many rows of which few are due, and have
+fresh statistics, so the plan is the one the planner would choose in production, not one
+forced on it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from tickwork.storage import tables
+from tickwork.storage.records import COMPLETED, PENDING, RUNNING
+from tickwork.storage.sql import Database, Tx
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+ROWS = 20_000
+DUE = 20
+TENANT, PROJECT, AGENT = "acme", "web", "bot"
+
+
+def _trigger(i: int) -> dict[str, Any]:
+    # Most triggers are due some time in the next month, one in ten has nothing
+    # scheduled, and DUE of them are due now.
+    if i < DUE:
+        next_run_at: datetime | None = NOW - timedelta(seconds=i + 1)
+    elif i % 10 == 0:
+        next_run_at = None
+    else:
+        next_run_at = NOW + timedelta(seconds=97 * i % (30 * 86400) + 1)
+    return {
+        "id": f"trg_{i:06d}",
+        "tenant_id": TENANT,
+        "project_id": PROJECT,
+        "ref": "main",
+        "agent_id": AGENT,
+        "name": f"trigger {i}",
+        "description": "",
+        "enabled": next_run_at is not None,
+        "cron_expression": "*/5 * * * *",
+        "timezone": "UTC",
+        "payload": {},
+        "max_retries": 1,
+        "retry_delay_seconds": 60,
+        "timeout_seconds": 780,
+        "catchup": "latest",
+        "catchup_window_seconds": 3600,
+        "overlap": "allow",
+        "jitter_seconds": 0,
+        "next_run_at": next_run_at,
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
+
+
+def _invocation(i: int) -> dict[str, Any]:
+    # History is mostly finished; DUE invocations may start now, a few hundred wait for
+    # a retry, a few hundred run under a lease.
+    scheduled_for = NOW - timedelta(minutes=i)
+    status, not_before, lease = COMPLETED, scheduled_for, None
+    if i < DUE:
+        status = PENDING
+    elif i < 300:
+        status, not_before = PENDING, NOW + timedelta(seconds=i)
+    elif i < 600:
+        status, lease = RUNNING, NOW + timedelta(seconds=i)
+    return {
+        "id": f"inv_{i:06d}",
+        "trigger_id": f"trg_{i % 1000:06d}",
+        "trigger_name": "trigger",
+        "tenant_id": TENANT,
+        "project_id": PROJECT,
+        "ref": "main",
+        "agent_id": AGENT,
+        "origin": "schedule",
+        "scheduled_for": scheduled_for,
+        "idempotency_key": f"sched:{i}",
+        "status": status,
+        "attempt": 1 if status != PENDING else 0,
+        "not_before": not_before,
+        "lease_owner": "w0" if lease else None,
+        "lease_expires_at": lease,
+        "payload": {},
+        "created_at": scheduled_for,
+        "completed_at": scheduled_for if status == COMPLETED else None,
+    }
+
+
+@pytest.fixture
+def loaded(db: Database) -> Database:
+    with db.write() as tx:
+        tx.create_tenant(TENANT, NOW)
+        tx.upsert_project(TENANT, PROJECT, "Web", "", NOW)
+        tx.upsert_agent(TENANT, PROJECT, "main", AGENT, "Bot", {"type": "python"}, NOW)
+        tx.conn.execute(tables.scheduled_triggers.insert(), [_trigger(i) for i in range(ROWS)])
+        tx.conn.execute(tables.invocations.insert(), [_invocation(i) for i in range(ROWS)])
+    # Fresh statistics, as autovacuum (PostgreSQL) or ``PRAGMA optimize`` would give.
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in ("scheduled_triggers", "invocations"):
+            conn.exec_driver_sql(f"ANALYZE {table}")
+    return db
+
+
+@contextmanager
+def recorded(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
+    statements: list[tuple[str, Any]] = []
+
+    def record(
+        conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool
+    ) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def plan_of(db: Database, query: Callable[[Tx], Any]) -> list[str]:
+    """The plan of the first statement ``query`` sends, one line per node."""
+    with db.engine.connect() as conn:
+        with conn.begin() as transaction:
+            with recorded(db.engine) as statements:
+                query(Tx(conn, db.is_postgres))
+            transaction.rollback()
+        statement, parameters = statements[0]
+        explain = "EXPLAIN " if db.is_postgres else "EXPLAIN QUERY PLAN "
+        with conn.begin():
+            rows = conn.exec_driver_sql(explain + statement, parameters).all()
+    return [str(row[0]) if db.is_postgres else str(row[-1]) for row in rows]
+
+
+def assert_index_range_scan(
+    db: Database, plan: list[str], table: str, index: str, column: str
+) -> None:
+    text = "\n".join(plan)
+    if db.is_postgres:
+        assert re.search(rf"Index Scan using {index} on {table}\b", text), text
+        assert re.search(rf"Index Cond: .*\b{column} <=? ", text), text
+        assert "Seq Scan" not in text, text
+        return
+    # SQLite: SEARCH is a range or key lookup; SCAN reads the whole table (or index).
+    range_scan = rf"SEARCH {table} USING INDEX {index} \(({column}>\? AND )?{column}<\?\)"
+    assert any(re.fullmatch(range_scan, line) for line in plan), text
+    assert not any(re.match(rf"SCAN {table}\b", line) for line in plan), text
+
+
+def test_the_hot_queries_are_range_scans_of_their_indexes(loaded: Database) -> None:
+    # One test for the three queries: loading the rows is what takes the time.
+    due = plan_of(loaded, lambda tx: tx.due_triggers(NOW, 100))
+    assert_index_range_scan(
+        loaded, due, "scheduled_triggers", "ix_scheduled_triggers_due", "next_run_at"
+    )
+    claim = plan_of(loaded, lambda tx: tx.claim_invocations(NOW, 10, "w1", NOW, "dep_a"))
+    assert_index_range_scan(loaded, claim, "invocations", "ix_invocations_claimable", "not_before")
+    expired = plan_of(loaded, lambda tx: tx.expired_leases(NOW + timedelta(seconds=320), 100))
+    assert_index_range_scan(
+        loaded, expired, "invocations", "ix_invocations_leases", "lease_expires_at"
+    )
+    # The data is what the comment on ``_trigger`` and ``_invocation`` says.
+    with loaded.read() as tx:
+        assert len(tx.due_triggers(NOW, 100)) == DUE
+        assert len(tx.expired_leases(NOW + timedelta(seconds=320), 100)) == 20
+    with loaded.write() as tx:
+        assert len(tx.claim_invocations(NOW, 100, "w1", NOW, "dep_a")) == DUE
