@@ -47,8 +47,10 @@ _MAX_DAYS = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 _ONE_SECOND = timedelta(seconds=1)
 # cronsim works on naive wall times here; this is one, not an instant.
 _WALL_EPOCH = datetime(2000, 1, 1)  # noqa: DTZ001
-# Longer than any gap between two offset changes that a probe could jump over unseen.
-_PROBE_STEP = timedelta(days=7)
+# Shorter than any stay at one offset, so that a change and its reversal can never both
+# fall between two probes. tzdata's shortest stays are just under seven days (Brazil in
+# October 2000; Gaza and Hebron in predicted future Ramadans), hence one day, not a week.
+_PROBE_STEP = timedelta(days=1)
 _EXPRESSION_FIELD = "cron_expression"
 
 
@@ -241,8 +243,8 @@ def _first_change(
 ) -> datetime | None:
     """The first instant in (start, end] whose offset differs from ``offset``, if any.
 
-    Offsets change on whole seconds. Long spans are probed weekly so that a change and
-    its reversal between the two ends are not missed.
+    Offsets change on whole seconds. Long spans are probed every ``_PROBE_STEP`` so that
+    a change and its reversal between the two ends are not missed.
     """
     probe = start
     while True:

@@ -254,7 +254,7 @@ class WorkerPool:
             payload=inv.payload,
             timezone=trigger.timezone,
         )
-        log.info("attempt started", **fields_of(inv), agent_name=job.agent.name)
+        log.debug("attempt started", **fields_of(inv), agent_name=job.agent.name)
         clock = self.ctx.clock
         deadline = clock.now() + timedelta(seconds=trigger.timeout_seconds)
         try:

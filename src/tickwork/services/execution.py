@@ -95,8 +95,14 @@ def claim_jobs(ctx: Context, worker_id: str, limit: int) -> list[Job]:
         )
         failures: list[Outcome] = []
         cancel: dict[str, list[str]] = {}
+        resolutions: list[dict[str, Any]] = []
+        # One lookup per trigger and per agent, however many invocations share them.
+        trigger_cache: dict[str, Trigger | None] = {}
+        agent_cache: dict[tuple[str, str, str, str], tuple[Agent | None, int | None]] = {}
         for inv in claimed:
-            trigger = tx.get_trigger(inv.trigger_id)
+            if inv.trigger_id not in trigger_cache:
+                trigger_cache[inv.trigger_id] = tx.get_trigger(inv.trigger_id)
+            trigger = trigger_cache[inv.trigger_id]
             if trigger is None or not trigger.enabled:
                 reason = "trigger deleted" if trigger is None else "trigger disabled"
                 cancel.setdefault(reason, []).append(inv.id)
@@ -104,11 +110,12 @@ def claim_jobs(ctx: Context, worker_id: str, limit: int) -> list[Job]:
             if inv.status_reason == BUFFERED and _others_running(tx, inv):
                 _release(tx, inv, now + BUFFER_RECHECK)
                 continue
-            agent = tx.get_agent(
-                trigger.tenant_id, trigger.project_id, trigger.ref, trigger.agent_id
-            )
-            ref = tx.get_ref(trigger.tenant_id, trigger.project_id, trigger.ref)
-            if agent is None or ref is None:
+            scope = (trigger.tenant_id, trigger.project_id, trigger.ref, trigger.agent_id)
+            if scope not in agent_cache:
+                ref = tx.get_ref(*scope[:3])
+                agent_cache[scope] = (tx.get_agent(*scope), ref.revision if ref else None)
+            agent, revision = agent_cache[scope]
+            if agent is None or revision is None:
                 failures.append(
                     Outcome(
                         inv.id,
@@ -121,8 +128,16 @@ def claim_jobs(ctx: Context, worker_id: str, limit: int) -> list[Job]:
                 )
                 continue
             message = render_message(trigger.message_template, inv.payload)
-            tx.record_resolution(inv.id, agent.name, ref.revision, message)
-            jobs.append(Job(inv, trigger, agent, ref.revision, message, lease_until))
+            resolutions.append(
+                {
+                    "id": inv.id,
+                    "agent_name": agent.name,
+                    "ref_revision": revision,
+                    "message": message,
+                }
+            )
+            jobs.append(Job(inv, trigger, agent, revision, message, lease_until))
+        tx.record_resolutions(resolutions)
         for reason, ids in cancel.items():
             cancelled += tx.cancel_invocations(ids, now, reason)
         _apply(tx, failures)

@@ -7,6 +7,7 @@ instant is always a bound parameter: the store never asks the database for the t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -41,6 +42,7 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self._write_lock = threading.Lock() if self.dialect == "sqlite" else None
 
     @property
     def is_postgres(self) -> bool:
@@ -49,7 +51,13 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Tx]:
         """A read-write transaction (on SQLite it takes the write lock at BEGIN)."""
-        with self.engine.connect() as conn, conn.begin():
+        if self._write_lock is None:
+            with self.engine.connect() as conn, conn.begin():
+                yield Tx(conn, self.is_postgres)
+            return
+        # SQLite has one writer at a time. Threads of this process queue here rather
+        # than in SQLite's busy handler, which polls with sleeps of up to 100 ms.
+        with self._write_lock, self.engine.connect() as conn, conn.begin():
             yield Tx(conn, self.is_postgres)
 
     @contextmanager
@@ -558,14 +566,22 @@ class Tx:
         claimed.sort(key=lambda inv: inv.not_before)
         return claimed
 
-    def record_resolution(
-        self, invocation_id: str, agent_name: str, ref_revision: int, message: str
-    ) -> None:
-        self.conn.execute(
+    def record_resolutions(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Store what each attempt resolved: ``{"id", "agent_name", "ref_revision",
+        "message"}``."""
+        if not rows:
+            return
+        c = t.invocations.c
+        stmt = (
             t.invocations.update()
-            .where(t.invocations.c.id == invocation_id)
-            .values(agent_name=agent_name, ref_revision=ref_revision, message=message)
+            .where(c.id == sa.bindparam("b_id"))
+            .values(
+                agent_name=sa.bindparam("b_agent_name"),
+                ref_revision=sa.bindparam("b_ref_revision"),
+                message=sa.bindparam("b_message"),
+            )
         )
+        self.conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
 
     def finish_attempts(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Close attempts: ``{"invocation_id", "attempt", "ended_at", "outcome", "error"}``."""
