@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from tickwork.api import problems, routes_projects, routes_system, routes_triggers
+from tickwork.api import problems, routes_deploy, routes_projects, routes_system, routes_triggers
 from tickwork.services.context import Context
 from tickwork.settings import package_version
 
@@ -24,6 +24,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.state.ctx = ctx
     problems.install(app)
     app.include_router(routes_system.router)
+    app.include_router(routes_deploy.router)
     app.include_router(routes_projects.router)
     app.include_router(routes_triggers.router)
     return app

@@ -13,16 +13,20 @@ from tickwork.domain.names import HANDLER_PATTERN, MAX_DESCRIPTION, MAX_NAME
 from tickwork.domain.target_spec import MAX_SECRET, MAX_URL, public_target
 from tickwork.storage.records import Agent, Attempt, Invocation, Project, Ref, Trigger
 
+# Deeper JSON than this cannot be written back out (pydantic's serializer stops near 255
+# levels), and no real payload needs it.
+MAX_JSON_DEPTH = 64
+
 
 def check_storable(value: Any) -> None:
-    """Reject what JSON parsing lets through but no database (or webhook body) can hold:
-    NUL characters (PostgreSQL text and JSONB refuse them), lone surrogates (not
-    encodable as UTF-8), NaN and infinities (not JSON; ``1e400`` parses as infinity) and
-    instants that overflow when converted to UTC. Raises ValueError, which pydantic
-    reports as a 422 naming the field."""
-    stack = [value]
-    while stack:  # iterative: a deeply nested payload must not exhaust the stack
-        item = stack.pop()
+    """Reject what JSON parsing lets through but tickwork cannot store or send back:
+    NUL characters (PostgreSQL text and JSONB refuse them), unpaired surrogates (not
+    encodable as UTF-8), NaN and infinities (not JSON; ``1e400`` parses as infinity),
+    nesting deeper than MAX_JSON_DEPTH, and instants that overflow when converted to
+    UTC. Raises ValueError, which pydantic reports as a 422 naming the field."""
+    stack = [(value, 0)]
+    while stack:  # iterative: nesting must not exhaust the Python stack
+        item, depth = stack.pop()
         if isinstance(item, str):
             if "\x00" in item:
                 raise ValueError("must not contain NUL (\\u0000) characters")
@@ -38,11 +42,11 @@ def check_storable(value: Any) -> None:
                 item.astimezone(UTC)
             except OverflowError:
                 raise ValueError("is out of the supported range of instants") from None
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+        elif isinstance(item, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                raise ValueError(f"must not be nested more than {MAX_JSON_DEPTH} levels deep")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 class Strict(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from tickwork.cli import preview, serve
+from tickwork.cli import deploy, preview, serve
 
 app = typer.Typer(
     name="tickwork",
@@ -28,6 +28,7 @@ def _root() -> None:
 
 preview.register(app)
 serve.register(app)
+deploy.register(app)
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from tickwork.clock import SystemClock, pause
 from tickwork.errors import NotFound, TickworkError, ValidationError
 from tickwork.runtime.node import ROLES, Node
 from tickwork.runtime.notify import LocalNotifier
+from tickwork.runtime.pgnotify import PgNotifier
 from tickwork.services import tenants
 from tickwork.services.context import Context
 from tickwork.settings import Settings
@@ -106,6 +107,13 @@ def serve_command(
     concurrency: Annotated[
         int | None, typer.Option(min=0, max=10000, help="Worker concurrency (default 10).")
     ] = None,
+    exit_when_superseded: Annotated[
+        bool,
+        typer.Option(
+            "--exit-when-superseded",
+            help="Exit once a newer deployment has taken over and running attempts are done.",
+        ),
+    ] = False,
 ) -> None:
     """Run tickwork: the HTTP API and docs, the scheduler and the workers."""
     roles = set(role or ROLES)
@@ -130,7 +138,12 @@ def serve_command(
             raise _fail(str(exc)) from None
     ctx = _open(settings, upgrade=True)
     first_key = _bootstrap(ctx)
-    asyncio.run(_serve(ctx, roles, first_key))
+    exit_flag = exit_when_superseded or _env_flag("TICKWORK_EXIT_WHEN_SUPERSEDED")
+    asyncio.run(_serve(ctx, roles, first_key, exit_flag))
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _bootstrap(ctx: Context) -> str | None:
@@ -145,15 +158,31 @@ def _bootstrap(ctx: Context) -> str | None:
     return key
 
 
-async def _serve(ctx: Context, roles: set[str], first_key: str | None) -> None:
+async def _serve(
+    ctx: Context, roles: set[str], first_key: str | None, exit_when_superseded: bool
+) -> None:
     settings = ctx.settings
+    stop = asyncio.Event()
     notifier = LocalNotifier()
-    ctx.notifier = notifier
-    node = Node(ctx, notifier, roles)
+    bridge: PgNotifier | None = None
+    if not is_sqlite(settings.database_url):
+        bridge = PgNotifier(settings.database_url, notifier)
+        ctx.notifier = bridge
+    else:
+        ctx.notifier = notifier
+    node = Node(
+        ctx,
+        notifier,
+        roles,
+        exit_when_superseded=exit_when_superseded,
+        on_exit=stop.set,
+    )
     server: uvicorn.Server | None = None
     if "api" in roles:
+        app = create_app(ctx)
+        app.state.node = node
         config = uvicorn.Config(
-            create_app(ctx),
+            app,
             host=settings.host,
             port=settings.port,
             log_level="warning",
@@ -162,11 +191,12 @@ async def _serve(ctx: Context, roles: set[str], first_key: str | None) -> None:
         )
         server = _Server(config)
 
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    if bridge is not None:
+        bridge.start()
     await node.start()
     serving: asyncio.Task[None] | None = None
     if server is not None:
@@ -198,6 +228,8 @@ async def _serve(ctx: Context, roles: set[str], first_key: str | None) -> None:
     await node.stop()
     if serving is not None:
         await serving
+    if bridge is not None:
+        bridge.stop()
     ctx.db.dispose()
 
 

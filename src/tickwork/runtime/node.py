@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from tickwork.logging import get_logger
 from tickwork.runtime.notify import LocalNotifier
@@ -26,10 +27,16 @@ class Node:
         notifier: LocalNotifier,
         roles: Iterable[str] = ROLES,
         registry: HandlerRegistry | None = None,
+        *,
+        exit_when_superseded: bool = False,
+        on_exit: Callable[[], None] | None = None,
     ) -> None:
         self.ctx = ctx
         self.notifier = notifier
         self.roles = set(roles)
+        self.exit_when_superseded = exit_when_superseded
+        self.on_exit = on_exit
+        self.superseded = False
         self.stop_event = asyncio.Event()
         self.scheduler = Scheduler(ctx, notifier.triggers) if "scheduler" in self.roles else None
         self.targets = Targets(ctx, registry) if "worker" in self.roles else None
@@ -48,6 +55,41 @@ class Node:
             self._tasks.append(asyncio.create_task(self.scheduler.run(self.stop_event)))
         if self.workers is not None:
             self._tasks.append(asyncio.create_task(self.workers.run(self.stop_event)))
+        self._tasks.append(asyncio.create_task(self._watch()))
+
+    async def _watch(self) -> None:
+        """Beat the deployment's heart; notice when a newer deployment takes over."""
+        clock = self.ctx.clock
+        next_beat = clock.now()
+        while not self.stop_event.is_set():
+            now = clock.now()
+            try:
+                if now >= next_beat:
+                    await asyncio.to_thread(leadership.register_deployment, self.ctx)
+                    next_beat = now + timedelta(seconds=leadership.HEARTBEAT_SECONDS)
+                current = await asyncio.to_thread(leadership.is_current, self.ctx)
+            except Exception:
+                log.exception("deployment heartbeat failed; retrying")
+                current = not self.superseded
+            if self.superseded != (not current):
+                self.superseded = not current
+                if self.superseded:
+                    log.warning("a newer deployment took over: draining (no new attempts)")
+                else:
+                    log.info("this deployment takes new work again")
+            if self.workers is not None:
+                self.workers.superseded = self.superseded
+            if self.superseded and self.exit_when_superseded and self._drained():
+                log.info("drained after being superseded; exiting")
+                if self.on_exit is not None:
+                    self.on_exit()
+                return
+            await clock.sleep_until(now + timedelta(seconds=1), self.stop_event)
+
+    def _drained(self) -> bool:
+        busy_workers = self.workers is not None and bool(self.workers.inflight)
+        active_scheduler = self.scheduler is not None and self.scheduler.active
+        return not busy_workers and not active_scheduler
 
     async def stop(self) -> None:
         """Stop claiming; let running attempts finish; give the scheduler lease up."""

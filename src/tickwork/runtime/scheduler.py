@@ -28,6 +28,7 @@ class Scheduler:
         self.fence: Fence | None = None
         self.ticks = 0
         self.ticked = asyncio.Event()
+        self._restart_lock = asyncio.Lock()
 
     @property
     def active(self) -> bool:
@@ -39,6 +40,25 @@ class Scheduler:
             log.info("scheduler active", run_id=self.run_id, generation=self.fence.generation)
         self.wake.set()
         return self.fence
+
+    async def restart(self) -> tuple[str, str | None]:
+        """Take the lease at once under a new run id, whoever holds it (the deploy
+        restart call). Returns the new run id and the one it replaced."""
+        async with self._restart_lock:
+            previous = await asyncio.to_thread(leadership.state, self.ctx)
+            self.run_id = "run_" + secrets.token_hex(8)
+            self.fence = await asyncio.to_thread(
+                leadership.acquire, self.ctx, self.run_id, force=True
+            )
+            assert self.fence is not None
+            log.info(
+                "scheduler restarted",
+                run_id=self.run_id,
+                previous_run_id=previous.run_id,
+                generation=self.fence.generation,
+            )
+            self.wake.set()
+            return self.run_id, previous.run_id
 
     async def tick(self, now: datetime | None = None) -> int:
         """Dispatch everything due at ``now``, batch by batch. Returns invocations created."""
@@ -62,15 +82,18 @@ class Scheduler:
         failures = 0
         while not stop.is_set():
             self.wake.clear()
+            fence = self.fence
             try:
-                if self.fence is None:
-                    await self.take_over()
+                if fence is None:
+                    fence = await self.take_over()
                 await self.tick()
                 deadline = await self._next_deadline()
                 failures = 0
             except Superseded:
-                log.warning("scheduler superseded; standing by", run_id=self.run_id)
-                self.fence = None
+                # A restart in this process may have replaced the fence meanwhile.
+                if self.fence is fence:
+                    log.warning("scheduler superseded; standing by", run_id=self.run_id)
+                    self.fence = None
                 deadline = self._standby_deadline()
             except Exception:  # the loop must outlive a database outage
                 delay = ERROR_BACKOFF_SECONDS[min(failures, len(ERROR_BACKOFF_SECONDS) - 1)]

@@ -83,6 +83,8 @@ class WorkerPool:
         self.wake = notifier.invocations
         self.inflight: dict[str, tuple[Job, asyncio.Task[None]]] = {}
         self.draining = False
+        # Set while a newer deployment is current: claim nothing, finish what we hold.
+        self.superseded = False
         self._outcomes: list[Outcome] = []
         self._outcome_ready = asyncio.Event()
         self._settled = asyncio.Event()
@@ -151,7 +153,7 @@ class WorkerPool:
 
     async def _claim(self) -> list[Job]:
         free = self._free()
-        if free <= 0 or self.draining:
+        if free <= 0 or self.draining or self.superseded:
             return []
         jobs = await asyncio.to_thread(
             execution.claim_jobs, self.ctx, self.worker_id, min(free, CLAIM_BATCH)

@@ -14,6 +14,7 @@ from tickwork.domain.template import render_message
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
 from tickwork.services.dispatch import BUFFERED
+from tickwork.services.leadership import DEPLOYMENT_STALE
 from tickwork.storage import tables
 from tickwork.storage.records import (
     CANCELLED,
@@ -90,6 +91,11 @@ def claim_jobs(ctx: Context, worker_id: str, limit: int) -> list[Job]:
     jobs: list[Job] = []
     cancelled: list[str] = []
     with ctx.db.write() as tx:
+        # Only the current deployment's workers start new attempts (SPEC §5); a
+        # superseded one finishes what it holds and claims nothing more.
+        current = tx.current_deployment(now - DEPLOYMENT_STALE)
+        if current not in (None, ctx.settings.deployment_id):
+            return []
         claimed = tx.claim_invocations(
             now, limit, worker_id, lease_until, ctx.settings.deployment_id
         )

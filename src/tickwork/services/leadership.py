@@ -7,12 +7,30 @@ from datetime import datetime, timedelta
 from tickwork.services.context import Context
 from tickwork.services.dispatch import Fence
 from tickwork.storage.records import SchedulerState
+from tickwork.storage.sql import Tx
+
+# A deployment whose processes have not beaten their heart for this long is gone: it no
+# longer holds back older deployments (a new release whose processes all crashed lets
+# the previous one carry on).
+DEPLOYMENT_STALE = timedelta(seconds=30)
+HEARTBEAT_SECONDS = 5.0
 
 
 def register_deployment(ctx: Context) -> None:
     """Record this process's deployment (first start kept) and beat its heart."""
     with ctx.db.write() as tx:
         tx.upsert_deployment(ctx.settings.deployment_id, ctx.settings.version, ctx.clock.now())
+
+
+def current_deployment(tx: Tx, now: datetime) -> str | None:
+    return tx.current_deployment(now - DEPLOYMENT_STALE)
+
+
+def is_current(ctx: Context) -> bool:
+    """Whether this process's deployment is the one that takes new work."""
+    with ctx.db.read() as tx:
+        current = current_deployment(tx, ctx.clock.now())
+    return current in (None, ctx.settings.deployment_id)
 
 
 def acquire(ctx: Context, run_id: str, *, force: bool = False) -> Fence | None:
@@ -41,6 +59,11 @@ def acquire(ctx: Context, run_id: str, *, force: bool = False) -> Fence | None:
             holder = starts.get(state.deployment_id or "")
             mine = starts.get(ctx.settings.deployment_id)
             newer = holder is None or (mine is not None and mine > holder)
+        # A superseded deployment never takes the lease back while a newer one is alive,
+        # even when the lease is free (between a crash and the newer standby's takeover).
+        current = current_deployment(tx, now)
+        if current not in (None, ctx.settings.deployment_id) and not force:
+            return None
         if not (free or newer or force):
             return None
         generation = state.generation + 1

@@ -769,6 +769,18 @@ class Tx:
         )
         self.conn.execute(stmt)
 
+    def current_deployment(self, fresh_since: datetime) -> str | None:
+        """The newest deployment (by first start) whose heartbeat is at or after
+        ``fresh_since``: the one whose workers claim new work."""
+        d = t.deployments.c
+        row = self.conn.execute(
+            sa.select(d.id)
+            .where(d.heartbeat_at >= fresh_since)
+            .order_by(d.started_at.desc(), d.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else str(row.id)
+
     def list_deployments(self) -> list[Deployment]:
         q = sa.select(t.deployments).order_by(t.deployments.c.started_at)
         return [_record(Deployment, r) for r in self.conn.execute(q)]
