@@ -106,15 +106,18 @@ def receiver() -> Iterator[Receiver]:
 class Server:
     """A ``tickwork serve`` process."""
 
+    started = 0
+
     def __init__(self, database_url: str, workdir: Path, extra_env: dict[str, str]) -> None:
         self.database_url = database_url
         self.workdir = workdir
         self.extra_env = extra_env
         self.proc: subprocess.Popen[str] | None = None
         self.base = ""
-        self.log = workdir / "server.log"
+        Server.started += 1
+        self.log = workdir / f"server-{Server.started}.log"
 
-    def start(self) -> None:
+    def start(self, *args: str) -> None:
         env = {
             **os.environ,
             "TICKWORK_DATABASE_URL": self.database_url,
@@ -125,7 +128,7 @@ class Server:
         }
         log = self.log.open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tickwork", "serve", "--port", "0"],
+            [sys.executable, "-m", "tickwork", "serve", "--port", "0", *args],
             cwd=self.workdir,
             env=env,
             stdout=subprocess.PIPE,
@@ -223,9 +226,9 @@ def tickwork(
     servers: list[Server] = []
     clients: list[httpx.Client] = []
 
-    def start(**env: str) -> tuple[Server, Api]:
+    def start(*args: str, **env: str) -> tuple[Server, Api]:
         server = Server(database_url, tmp_path, env)
-        server.start()
+        server.start(*args)
         servers.append(server)
         client = httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=10)
         clients.append(client)
@@ -236,3 +239,7 @@ def tickwork(
         client.close()
     for server in servers:
         server.kill()
+    # Logs of every process, for a failing test's report.
+    for server in servers:
+        if server.log.exists():
+            print(f"--- {server.log.name}\n{server.log.read_text()[-4000:]}")
