@@ -58,7 +58,10 @@ def _database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
         yield str(path)
         return
     name = "tickwork_test_" + secrets.token_hex(4)
-    admin = sa.create_engine(normalise_url(TEST_DATABASE), isolation_level="AUTOCOMMIT")
+    # No pooled connection: a test may restart the server under it.
+    admin = sa.create_engine(
+        normalise_url(TEST_DATABASE), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     url = sa.make_url(normalise_url(TEST_DATABASE)).set(database=name)

@@ -27,9 +27,25 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 
+@pytest.fixture(scope="session")
+def _shared_app() -> dict[str, FastAPI]:
+    return {}
+
+
 @pytest.fixture
-def app(ctx: Context) -> FastAPI:
-    return create_app(ctx)
+def app(ctx: Context, _shared_app: dict[str, FastAPI]) -> FastAPI:
+    """``create_app(ctx)`` for this test's ctx.
+
+    One app serves the whole session and is pointed at each test's ctx: FastAPI
+    prepares a route on its first request (tens of ms each), which repeated for every
+    test would make up most of this suite's run time. The guard below fails the moment
+    create_app keeps anything but the ctx, where sharing would stop being safe."""
+    app = _shared_app.get("app")
+    if app is None:
+        app = _shared_app["app"] = create_app(ctx)
+        assert set(vars(app.state)["_state"]) == {"ctx"}, "create_app keeps more than ctx"
+    app.state.ctx = ctx
+    return app
 
 
 @pytest.fixture

@@ -4,6 +4,9 @@ leases allow (scheduler lease 2 s, worker lease 3 s)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -241,3 +244,39 @@ def test_racing_restart_calls_leave_exactly_one_active_scheduler(
     items = api_a.invocations(steady["id"])
     slots = [i["scheduled_for"] for i in items]
     assert len(slots) == len(set(slots))
+
+
+def _restart_postgres() -> None:
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.skipif(
+    shutil.which("pg_ctlcluster") is None or os.geteuid() != 0,
+    reason="needs to restart the local PostgreSQL cluster",
+)
+def test_a_postgres_restart_is_survived_without_losing_a_slot(
+    tickwork: Start, ctx: Context, receiver: Receiver
+) -> None:
+    server, api = tickwork(**FAST, TICKWORK_DEPLOYMENT_ID="dep_pg_restart")
+    steady = api.create_trigger(cron_expression="* * * * * *", catchup="all")
+    wait_until(lambda: len(receiver.received("/ok")) >= 2, 20, "slots before the restart")
+    _restart_postgres()
+    before = len(receiver.received("/ok"))
+    wait_until(lambda: len(receiver.received("/ok")) >= before + 4, 60, "slots after the restart")
+    assert server.proc is not None
+    assert server.proc.poll() is None, "the server must not crash"
+    r = api.client.patch(
+        api.url(f"/agents/bot/scheduled-triggers/{steady['id']}"), json={"enabled": False}
+    )
+    assert r.status_code == 200
+    items = api.invocations(steady["id"])
+    slots = sorted(datetime.fromisoformat(str(i["scheduled_for"])) for i in items)
+    # catchup=all: every second from the first slot to the last has exactly one invocation.
+    assert slots == [slots[0] + timedelta(seconds=n) for n in range(len(slots))]
+    assert "reconnecting" in server.log.read_text() or "retrying" in server.log.read_text()
