@@ -209,9 +209,14 @@ class _Slots:
     def __init__(self, schedule: Schedule, first: datetime) -> None:
         self.schedule = schedule
         self.first = first
+        # The same instants are asked about more than once in one plan (the common case,
+        # one slot due, asks for the firing after ``first`` twice): remember them.
+        self._memo: dict[datetime, datetime | None] = {}
 
     def after(self, instant: datetime) -> datetime | None:
-        return next_run_after(self.schedule, instant)
+        if instant not in self._memo:
+            self._memo[instant] = next_run_after(self.schedule, instant)
+        return self._memo[instant]
 
     def last_at_or_before(self, bound: datetime) -> datetime:
         """The latest slot at or before ``bound`` (requires ``first <= bound``).
