@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
+from tickwork import metrics
 from tickwork.api.deps import Admin, Ctx, Tenant, TenantId
 from tickwork.api.problems import problem
 from tickwork.api.schemas import KeyCreated, KeyIn, KeyOut, TenantIn
@@ -34,6 +35,12 @@ def readyz(ctx: Ctx) -> JSONResponse:
     if not current:
         return problem(503, "the database schema is not current: run `tickwork db upgrade`")
     return JSONResponse({"status": "ready"})
+
+
+@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+def metrics_text() -> PlainTextResponse:
+    """Prometheus metrics of this process."""
+    return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
 
 @router.post("/api/v1/admin/tenants", status_code=201, tags=["admin"], dependencies=[Admin])

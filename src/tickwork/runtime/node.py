@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+from tickwork import metrics
 from tickwork.logging import get_logger
 from tickwork.runtime.notify import LocalNotifier
 from tickwork.runtime.scheduler import Scheduler
@@ -77,6 +78,7 @@ class Node:
                     log.warning("a newer deployment took over: draining (no new attempts)")
                 else:
                     log.info("this deployment takes new work again")
+            metrics.superseded.set(1 if self.superseded else 0)
             if self.workers is not None:
                 self.workers.superseded = self.superseded
             if self.superseded and self.exit_when_superseded and self._drained():

@@ -7,6 +7,7 @@ import asyncio
 import secrets
 from datetime import datetime, timedelta
 
+from tickwork import metrics
 from tickwork.clock import pause
 from tickwork.logging import get_logger
 from tickwork.services import dispatch, leadership
@@ -102,6 +103,8 @@ class Scheduler:
                 await pause(delay)
                 continue
             self.ticks += 1
+            metrics.ticks.inc()
+            metrics.scheduler_active.set(1 if self.fence is not None else 0)
             self.ticked.set()
             if stop.is_set():
                 break

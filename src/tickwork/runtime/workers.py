@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from tickwork import metrics
 from tickwork.clock import pause
 from tickwork.errors import PermanentError, TargetError
 from tickwork.logging import get_logger
@@ -90,6 +91,7 @@ class WorkerPool:
         self._settled = asyncio.Event()
         self._lease_renew_at: datetime | None = None
         notifier.on_cancel(self._cancel_local)
+        metrics.inflight.read = lambda: float(len(self.inflight))
 
     # -- public ---------------------------------------------------------------------------
 
@@ -258,7 +260,10 @@ class WorkerPool:
         )
         log.debug("attempt started", **fields_of(inv), agent_name=job.agent.name)
         clock = self.ctx.clock
-        deadline = clock.now() + timedelta(seconds=trigger.timeout_seconds)
+        started = clock.now()
+        if inv.attempt == 1:
+            metrics.fire_lag.observe(max(0.0, (started - inv.scheduled_for).total_seconds()))
+        deadline = started + timedelta(seconds=trigger.timeout_seconds)
         try:
             target = self.targets.for_job(job)
             outcome = await self._call_with_timeout(target, call, deadline, job)
@@ -270,6 +275,7 @@ class WorkerPool:
             return
         except PermanentError as exc:
             outcome = self._failure(job, str(exc), transient=False)
+        metrics.attempt_seconds.observe((clock.now() - started).total_seconds())
         self._record(outcome)
 
     async def _call_with_timeout(
@@ -349,6 +355,7 @@ class WorkerPool:
                 error=outcome.error,
                 retry_at=outcome.not_before,
             )
+        metrics.attempts.inc(outcome=outcome.attempt_outcome or outcome.kind)
         self._outcomes.append(outcome)
         self._outcome_ready.set()
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from tickwork import metrics
 from tickwork.domain import catchup
 from tickwork.domain.ids import schedule_key
 from tickwork.domain.schedule import OnceSchedule
@@ -109,6 +110,10 @@ def dispatch_batch(
             skipped=result.skipped,
             disabled=result.disabled,
         )
+    metrics.dispatched.inc(result.created)
+    metrics.missed.inc(result.missed)
+    metrics.skipped.inc(result.skipped)
+    metrics.disabled.inc(result.disabled)
     if result.created:
         ctx.notifier.invocations_ready()
     if result.cancelled:

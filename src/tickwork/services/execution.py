@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tickwork import metrics
 from tickwork.domain.retry import can_retry, retry_delay
 from tickwork.domain.template import render_message
 from tickwork.logging import get_logger
@@ -279,6 +280,7 @@ def recover_expired_leases(ctx: Context, limit: int = 500) -> list[Invocation]:
                 )
             )
         _apply(tx, outcomes)
+    metrics.lost.inc(len(expired))
     for inv in expired:
         log.warning("lease expired; attempt lost", **fields_of(inv))
     if any(o.kind == "retry" for o in outcomes):

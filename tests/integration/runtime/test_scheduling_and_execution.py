@@ -353,3 +353,25 @@ def test_the_scheduler_loop_sleeps_until_the_next_run_and_wakes_on_create(world:
         await asyncio.wait_for(loop, 5)
 
     run(scenario())
+
+
+def test_metrics_count_dispatches_attempts_and_fire_lag(world: Make) -> None:
+    from tickwork import metrics
+
+    async def scenario() -> None:
+        w = await world()
+        before = metrics.dispatched.values.get((), 0.0)
+        completed = metrics.attempts.values.get((("outcome", "completed"),), 0.0)
+        lags = metrics.fire_lag.n
+        w.trigger(run_at=T0 + timedelta(seconds=1))
+        w.advance(1)
+        await w.dispatch()
+        await w.work()
+        assert metrics.dispatched.values[()] == before + 1
+        assert metrics.attempts.values[(("outcome", "completed"),)] == completed + 1
+        assert metrics.fire_lag.n == lags + 1
+        text = metrics.render()
+        assert "# TYPE tickwork_fire_lag_seconds histogram" in text
+        assert 'tickwork_attempts_total{outcome="completed"}' in text
+
+    run(scenario())
