@@ -86,6 +86,7 @@ class WorkerPool:
         self.draining = False
         # Set while a newer deployment is current: claim nothing, finish what we hold.
         self.superseded = False
+        self._backlog = False
         self._outcomes: list[Outcome] = []
         self._outcome_ready = asyncio.Event()
         self._settled = asyncio.Event()
@@ -148,18 +149,21 @@ class WorkerPool:
                 log.exception("claiming invocations failed; retrying", retry_in_seconds=delay)
                 await pause(delay)
                 continue
-            if claimed and self._free() > 0:
+            if claimed and self._free() > 0 and not self._backlog:
                 continue  # there may be more due right now
             deadline = await self._next_deadline()
             await self.ctx.clock.sleep_until(deadline, self.wake)
 
     async def _claim(self) -> list[Job]:
         free = self._free()
-        if free <= 0 or self.draining or self.superseded:
+        # Under a backlog, wait until half the slots are free and claim them in one
+        # transaction, rather than one transaction per finished attempt.
+        threshold = max(1, self.concurrency // 2) if self._backlog and self.inflight else 1
+        if free < threshold or self.draining or self.superseded:
             return []
-        jobs = await asyncio.to_thread(
-            execution.claim_jobs, self.ctx, self.worker_id, min(free, CLAIM_BATCH)
-        )
+        wanted = min(free, CLAIM_BATCH)
+        jobs = await asyncio.to_thread(execution.claim_jobs, self.ctx, self.worker_id, wanted)
+        self._backlog = len(jobs) == wanted
         for job in jobs:
             task = asyncio.create_task(self._attempt(job))
             self.inflight[job.invocation.id] = (job, task)

@@ -104,12 +104,10 @@ def claim_jobs(ctx: Context, worker_id: str, limit: int) -> list[Job]:
         cancel: dict[str, list[str]] = {}
         resolutions: list[dict[str, Any]] = []
         # One lookup per trigger and per agent, however many invocations share them.
-        trigger_cache: dict[str, Trigger | None] = {}
+        triggers = tx.get_triggers(inv.trigger_id for inv in claimed)
         agent_cache: dict[tuple[str, str, str, str], tuple[Agent | None, int | None]] = {}
         for inv in claimed:
-            if inv.trigger_id not in trigger_cache:
-                trigger_cache[inv.trigger_id] = tx.get_trigger(inv.trigger_id)
-            trigger = trigger_cache[inv.trigger_id]
+            trigger = triggers.get(inv.trigger_id)
             if trigger is None or not trigger.enabled:
                 reason = "trigger deleted" if trigger is None else "trigger disabled"
                 cancel.setdefault(reason, []).append(inv.id)

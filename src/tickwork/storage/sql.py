@@ -204,12 +204,18 @@ class Tx:
         )
         return bool(self.conn.execute(stmt).rowcount)
 
-    def get_ref(self, tenant_id: str, project_id: str, name: str) -> Ref | None:
+    def get_ref(
+        self, tenant_id: str, project_id: str, name: str, *, for_update: bool = False
+    ) -> Ref | None:
+        """``for_update`` locks the row on PostgreSQL: writers of one ref go one at a time
+        (on SQLite the write transaction already holds the database lock)."""
         q = sa.select(t.refs).where(
             t.refs.c.tenant_id == tenant_id,
             t.refs.c.project_id == project_id,
             t.refs.c.name == name,
         )
+        if for_update and self.postgres:
+            q = q.with_for_update()
         row = self.conn.execute(q).first()
         return None if row is None else _record(Ref, row)
 
@@ -279,7 +285,11 @@ class Tx:
         name: str,
         target: dict[str, Any],
         now: datetime,
+        *,
+        bump: bool = True,
     ) -> tuple[Agent, bool]:
+        """Create or change an agent; a real change bumps the ref's revision unless
+        ``bump`` is false (a caller writing several things bumps once itself)."""
         existing = self.get_agent(tenant_id, project_id, ref, agent_id)
         if existing is None:
             self.ensure_ref(tenant_id, project_id, ref, now)
@@ -308,7 +318,8 @@ class Tx:
             )
         else:
             return existing, False
-        self.bump_ref(tenant_id, project_id, ref, now)
+        if bump:
+            self.bump_ref(tenant_id, project_id, ref, now)
         agent = self.get_agent(tenant_id, project_id, ref, agent_id)
         assert agent is not None
         return agent, existing is None
@@ -345,6 +356,13 @@ class Tx:
             q = q.with_for_update()
         row = self.conn.execute(q).first()
         return None if row is None else _record(Trigger, row)
+
+    def get_triggers(self, trigger_ids: Iterable[str]) -> dict[str, Trigger]:
+        ids = list(dict.fromkeys(trigger_ids))
+        if not ids:
+            return {}
+        q = sa.select(t.scheduled_triggers).where(t.scheduled_triggers.c.id.in_(ids))
+        return {str(r.id): _record(Trigger, r) for r in self.conn.execute(q)}
 
     def list_triggers(
         self,
@@ -436,6 +454,21 @@ class Tx:
         ).first()
         return None if row is None else row[0]
 
+    def scheduled_triggers(self, tenant_id: str, project_id: str, limit: int) -> list[Trigger]:
+        """The project's triggers that have a next run, soonest first (ties by id)."""
+        c = t.scheduled_triggers.c
+        q = (
+            sa.select(t.scheduled_triggers)
+            .where(
+                c.tenant_id == tenant_id,
+                c.project_id == project_id,
+                c.next_run_at.is_not(None),
+            )
+            .order_by(c.next_run_at, c.id)
+            .limit(limit)
+        )
+        return [_record(Trigger, r) for r in self.conn.execute(q)]
+
     def active_counts(self, trigger_ids: Iterable[str]) -> dict[str, int]:
         ids = list(trigger_ids)
         if not ids:
@@ -499,6 +532,17 @@ class Tx:
         if before is not None:
             q = q.where(c.id < before)
         q = q.order_by(c.id.desc()).limit(limit)
+        return [_record(Invocation, r) for r in self.conn.execute(q)]
+
+    def pending_invocations(self, tenant_id: str, project_id: str, limit: int) -> list[Invocation]:
+        """The project's pending invocations, in the order workers may start them."""
+        c = t.invocations.c
+        q = (
+            sa.select(t.invocations)
+            .where(c.tenant_id == tenant_id, c.project_id == project_id, c.status == PENDING)
+            .order_by(c.not_before, c.id)
+            .limit(limit)
+        )
         return [_record(Invocation, r) for r in self.conn.execute(q)]
 
     def list_attempts(self, invocation_id: str) -> list[Attempt]:
@@ -609,26 +653,52 @@ class Tx:
         longer running under that worker (cancelled meanwhile, lease lost) is left as it
         is; returns the ids that were updated.
         """
-        done: list[str] = []
+        if not rows:
+            return []
         c = t.invocations.c
-        for r in rows:
-            values: dict[str, Any] = {
-                "status": r["status"],
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "last_error": r.get("last_error"),
-            }
-            for key in ("not_before", "result", "conversation_id", "completed_at"):
-                if r.get(key) is not None:
-                    values[key] = r[key]
-            stmt = (
-                t.invocations.update()
-                .where(c.id == r["id"], c.status == RUNNING, c.lease_owner == r["worker_id"])
-                .values(**values)
+        # Which of them this worker still holds; on PostgreSQL the rows stay locked until
+        # commit, so a concurrent cancel waits and then finds them final.
+        held_q = sa.select(c.id, c.lease_owner).where(
+            c.id.in_([r["id"] for r in rows]), c.status == RUNNING
+        )
+        if self.postgres:
+            held_q = held_q.with_for_update()
+        owners = {str(r.id): r.lease_owner for r in self.conn.execute(held_q)}
+        keep = [r for r in rows if owners.get(str(r["id"]), object()) == r["worker_id"]]
+        if not keep:
+            return []
+        stmt = (
+            t.invocations.update()
+            .where(c.id == sa.bindparam("b_id"), c.status == RUNNING)
+            .values(
+                status=sa.bindparam("b_status"),
+                lease_owner=None,
+                lease_expires_at=None,
+                last_error=sa.bindparam("b_last_error"),
+                not_before=sa.func.coalesce(
+                    sa.bindparam("b_not_before", type_=c.not_before.type), c.not_before
+                ),
+                result=sa.bindparam("b_result", type_=c.result.type),
+                conversation_id=sa.bindparam("b_conversation_id"),
+                completed_at=sa.bindparam("b_completed_at", type_=c.completed_at.type),
             )
-            if self.conn.execute(stmt).rowcount:
-                done.append(str(r["id"]))
-        return done
+        )
+        self.conn.execute(
+            stmt,
+            [
+                {
+                    "b_id": r["id"],
+                    "b_status": r["status"],
+                    "b_last_error": r.get("last_error"),
+                    "b_not_before": r.get("not_before"),
+                    "b_result": r.get("result"),
+                    "b_conversation_id": r.get("conversation_id"),
+                    "b_completed_at": r.get("completed_at"),
+                }
+                for r in keep
+            ],
+        )
+        return [str(r["id"]) for r in keep]
 
     def renew_leases(self, ids: Sequence[str], worker_id: str, until: datetime) -> list[str]:
         """Extend this worker's leases; returns the ids it still holds while running."""
