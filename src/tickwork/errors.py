@@ -16,6 +16,17 @@ class ValidationError(TickworkError):
         self.message = message
 
 
+class ValidationErrors(ValidationError):
+    """Several invalid fields reported at once (a definition with many elements).
+    ``field`` and ``message`` are those of the first."""
+
+    def __init__(self, errors: list[ValidationError]) -> None:
+        if not errors:
+            raise ValueError("ValidationErrors needs at least one error")
+        super().__init__(errors[0].field, errors[0].message)
+        self.errors = errors
+
+
 class InvalidSchedule(ValidationError):
     """A cron expression, time zone or one-time instant that cannot be scheduled."""
 

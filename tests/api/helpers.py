@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from tickwork.services import dispatch, tenants
+from tickwork.services import dispatch, execution, tenants
 from tickwork.services.context import Context
 from tickwork.testing import FakeClock
 
@@ -119,3 +119,27 @@ def dispatch_at(ctx: Context, clock: FakeClock, minutes_after_start: float) -> i
     scheduler would; returns how many invocations it created."""
     clock.set(START + timedelta(minutes=minutes_after_start))
     return dispatch.dispatch_batch(ctx, clock.now(), 100).created
+
+
+def work_one(ctx: Context, outcome: str, error: str | None = None) -> str:
+    """A worker claims the oldest due invocation and ends its attempt with ``outcome``
+    (completed or failed); returns its id."""
+    jobs = execution.claim_jobs(ctx, "worker-1", 1)
+    assert len(jobs) == 1
+    job = jobs[0]
+    execution.settle(
+        ctx,
+        [
+            execution.Outcome(
+                job.invocation.id,
+                job.invocation.attempt,
+                "worker-1",
+                outcome,
+                ctx.clock.now(),
+                error=error,
+                result={"conversation_id": "c-1"} if outcome == "completed" else None,
+                conversation_id="c-1" if outcome == "completed" else None,
+            )
+        ],
+    )
+    return job.invocation.id

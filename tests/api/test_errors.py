@@ -123,7 +123,6 @@ HOSTILE_IDS = [
 ]
 
 
-@pytest.mark.parametrize("hostile", HOSTILE_IDS)
 @pytest.mark.parametrize(
     "template",
     [
@@ -139,19 +138,23 @@ HOSTILE_IDS = [
     ],
 )
 def test_hostile_ids_never_get_a_500(
-    lenient: TestClient, scope: Scope, trigger_url: str, template: str, hostile: str
+    lenient: TestClient, scope: Scope, trigger_url: str, template: str
 ) -> None:
-    url = template.format(
-        tenant_url=scope.tenant_url,
-        project_url=scope.project_url,
-        triggers=scope.triggers,
-        trigger_url=trigger_url,
-        x=hostile,
-    )
-    for method in ("GET", "DELETE", "PUT", "POST"):
-        response = lenient.request(method, url)
-        assert 400 <= response.status_code < 500, (method, url, response.text)
-        problem(response, response.status_code)
+    wrong = []
+    for hostile in HOSTILE_IDS:
+        url = template.format(
+            tenant_url=scope.tenant_url,
+            project_url=scope.project_url,
+            triggers=scope.triggers,
+            trigger_url=trigger_url,
+            x=hostile,
+        )
+        for method in ("GET", "DELETE", "PUT", "POST"):
+            response = lenient.request(method, url)
+            content_type = response.headers["content-type"]
+            if not 400 <= response.status_code < 500 or content_type != "application/problem+json":
+                wrong.append((method, url[:120], response.status_code, response.text[:200]))
+    assert wrong == []
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.helpers import Scope, at, dispatch_at, field_error, problem
+from tests.api.helpers import Scope, at, dispatch_at, field_error, problem, work_one
 from tickwork.services import execution
 from tickwork.services.context import Context
 from tickwork.testing import FakeClock
@@ -33,30 +33,6 @@ def quarter_hours(
 
 def slots(page: dict[str, Any]) -> list[str]:
     return [i["scheduled_for"] for i in page["items"]]
-
-
-def work_one(ctx: Context, outcome: str, error: str | None = None) -> str:
-    """A worker claims the oldest due invocation and ends its attempt with ``outcome``
-    (completed or failed); returns its id."""
-    jobs = execution.claim_jobs(ctx, "worker-1", 1)
-    assert len(jobs) == 1
-    job = jobs[0]
-    execution.settle(
-        ctx,
-        [
-            execution.Outcome(
-                job.invocation.id,
-                job.invocation.attempt,
-                "worker-1",
-                outcome,
-                ctx.clock.now(),
-                error=error,
-                result={"conversation_id": "c-1"} if outcome == "completed" else None,
-                conversation_id="c-1" if outcome == "completed" else None,
-            )
-        ],
-    )
-    return job.invocation.id
 
 
 # --- lists -------------------------------------------------------------------------------

@@ -44,7 +44,10 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", T + "/invocations", None),
     ("GET", T + "/invocations/{invocation}", None),
     ("POST", T + "/invocations/{invocation}/cancel", None),
+    ("POST", T + "/invocations/{invocation}/rerun", None),
     ("GET", P + "/invocations", None),
+    ("GET", P + "/upcoming-runs", None),
+    ("PUT", P + "/definition", {"agents": []}),
 ]
 ROUTE_IDS = [
     f"{method} {path.removeprefix('/api/v1/tenants/{tenant}')}" for method, path, _ in ROUTES

@@ -180,3 +180,16 @@ def test_the_docs_page_is_served(client: TestClient) -> None:
     response = client.get("/docs")
     assert response.status_code == 200
     assert "openapi.json" in response.text
+
+
+def test_openapi_documents_every_error_as_a_problem(spec: dict[str, Any]) -> None:
+    wrong = [
+        (method, path, code, list(answer.get("content", {})))
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        for code, answer in operation["responses"].items()
+        if code[0] in "45" and list(answer.get("content", {})) != ["application/problem+json"]
+    ]
+    assert wrong == []
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert set(_schema(spec, "Problem")["required"]) == {"type", "title", "status"}

@@ -141,9 +141,9 @@ class Server:
             line = self.proc.stdout.readline()
             if not line:
                 break
-            found = re.search(r"serving on (http://\S+)", line)
+            found = re.search(r"serving on (http://\S+)|running without the API", line)
             if found:
-                self.base = found.group(1)
+                self.base = found.group(1) or ""
                 threading.Thread(target=self._drain, daemon=True).start()
                 return
         raise AssertionError(f"tickwork serve did not start; log:\n{self.log.read_text()}")

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from tickwork.api import problems, routes_deploy, routes_projects, routes_system, routes_triggers
+from tickwork.api import (
+    problems,
+    routes_definitions,
+    routes_deploy,
+    routes_projects,
+    routes_system,
+    routes_triggers,
+)
 from tickwork.services.context import Context
 from tickwork.settings import package_version
 
@@ -27,4 +34,5 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(routes_deploy.router)
     app.include_router(routes_projects.router)
     app.include_router(routes_triggers.router)
+    app.include_router(routes_definitions.router)
     return app

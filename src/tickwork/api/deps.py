@@ -40,6 +40,12 @@ def get_ctx(request: Request) -> Context:
 Ctx = Annotated[Context, Depends(get_ctx)]
 
 
+def caller(request: Request) -> str | None:
+    """Who made the request, as recorded in ``created_by``: the key's public prefix."""
+    auth = request.headers.get("authorization", "")
+    return "api-key:" + auth[7:17] if auth.lower().startswith("bearer ") else None
+
+
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 

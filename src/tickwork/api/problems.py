@@ -10,7 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tickwork.errors import Conflict, NotFound, ValidationError
+from tickwork.api.schemas import Problem
+from tickwork.errors import Conflict, NotFound, ValidationError, ValidationErrors
 from tickwork.logging import get_logger
 from tickwork.services.triggers import PayloadTooLarge
 
@@ -67,6 +68,63 @@ def problem(
 
 _ABSENT = object()
 
+TENANT_ROUTES = "/api/v1/tenants/{tenant}"
+# Why each status happens, where a route does not say it more precisely.
+WHY = {
+    400: "The request body is not valid JSON.",
+    401: "The credentials are missing or not valid.",
+    404: "Not found, or it belongs to another tenant.",
+    422: "A parameter or field is invalid; `errors` lists each one.",
+    503: "Admin routes are off: TICKWORK_ADMIN_TOKEN is not set.",
+}
+
+
+def _document(app: FastAPI) -> None:
+    """Make the OpenAPI document say what the handlers below make true: every error
+    answer is problem+json. Each operation gets the statuses every route of its kind can
+    give (401 where credentials are needed, 400 and 422 where there is input, 404 where
+    the path names something, 503 on admin routes); a route declares its own further
+    ones (409, 413)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _declare_problems(build())  # build() caches the document it returns
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _declare_problems(spec: dict[str, Any]) -> None:
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(problem_schema.pop("$defs", {}))
+    schemas["Problem"] = problem_schema
+    content = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in spec.get("paths", {}).items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            statuses = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
+            schemes = {name for req in operation.get("security", []) for name in req}
+            if schemes:
+                statuses.add(401)
+            if "AdminToken" in schemes:
+                statuses.add(503)
+            if path.startswith(TENANT_ROUTES) or "{" in path:  # may name what is not there
+                statuses.add(404)
+            if "requestBody" in operation:
+                statuses |= {400, 422}
+            if operation.get("parameters"):
+                statuses.add(422)
+            for status in sorted(statuses):
+                response = responses.setdefault(str(status), {})
+                if not response.get("description") or status == 422:
+                    response["description"] = WHY.get(status, TITLES.get(status, "Error"))
+                response["content"] = content
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+
 
 def _child(value: Any, part: Any) -> Any:
     if isinstance(value, dict):
@@ -103,10 +161,18 @@ def _field(loc: Sequence[Any], body: Any = _ABSENT) -> str:
 
 
 def install(app: FastAPI) -> None:
+    _document(app)
+
     @app.exception_handler(ValidationError)
     async def _validation(_: Request, exc: ValidationError) -> JSONResponse:
-        status = 413 if isinstance(exc, PayloadTooLarge) else 422
-        return problem(status, str(exc), [{"field": exc.field, "message": exc.message}])
+        found = exc.errors if isinstance(exc, ValidationErrors) else [exc]
+        # Too large anywhere: the request cannot be accepted as it is, whatever else.
+        status = 413 if any(isinstance(e, PayloadTooLarge) for e in found) else 422
+        errors = [{"field": e.field, "message": e.message} for e in found]
+        detail = "; ".join(str(e) for e in found[:5])
+        if len(found) > 5:
+            detail += f"; and {len(found) - 5} more"
+        return problem(status, detail, errors)
 
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:

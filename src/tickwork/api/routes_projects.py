@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from tickwork.api.deps import AgentId, Ctx, ProjectId, Tenant
 from tickwork.api.schemas import AgentIn, AgentOut, Page, ProjectIn, ProjectOut, RefOut
@@ -14,6 +14,7 @@ from tickwork.services import resources
 router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["projects"])
 
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
+RefPath = Annotated[str, Path(pattern=REF_PATTERN, max_length=128)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=64, pattern=SLUG_PATTERN)]
 
@@ -27,7 +28,11 @@ def list_projects(
     return Page[ProjectOut](items=[ProjectOut.of(p) for p in items], next_cursor=next_cursor)
 
 
-@router.put("/projects/{project}", response_model=ProjectOut)
+@router.put(
+    "/projects/{project}",
+    response_model=ProjectOut,
+    responses={201: {"model": ProjectOut, "description": "The project was created."}},
+)
 def put_project(
     tenant: Tenant, project: ProjectId, ctx: Ctx, response: Response, body: ProjectIn | None = None
 ) -> ProjectOut:
@@ -55,8 +60,14 @@ def list_refs(tenant: Tenant, project: ProjectId, ctx: Ctx) -> list[RefOut]:
     return [RefOut.of(r) for r in resources.list_refs(ctx, tenant, project)]
 
 
-@router.delete("/projects/{project}/refs/{ref:path}", status_code=204)
-def delete_ref(tenant: Tenant, project: ProjectId, ref: str, ctx: Ctx) -> Response:
+@router.delete(
+    "/projects/{project}/refs/{ref:path}",
+    status_code=204,
+    responses={409: {"description": "The main ref cannot be deleted."}},
+)
+def delete_ref(tenant: Tenant, project: ProjectId, ref: RefPath, ctx: Ctx) -> Response:
+    """Delete the ref with its agents and their triggers; their pending and running
+    invocations are cancelled and every invocation stays as history."""
     resources.delete_ref(ctx, tenant, project, ref)
     return Response(status_code=204)
 
@@ -68,7 +79,11 @@ def list_agents(
     return [AgentOut.of(a) for a in resources.list_agents(ctx, tenant, project, ref)]
 
 
-@router.put("/projects/{project}/agents/{agent}", response_model=AgentOut)
+@router.put(
+    "/projects/{project}/agents/{agent}",
+    response_model=AgentOut,
+    responses={201: {"model": AgentOut, "description": "The agent was created."}},
+)
 def put_agent(
     tenant: Tenant,
     project: ProjectId,

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from tickwork import metrics
 from tickwork.api.deps import Admin, Ctx, Tenant, TenantId
 from tickwork.api.problems import problem
-from tickwork.api.schemas import KeyCreated, KeyIn, KeyOut, TenantIn
+from tickwork.api.schemas import KeyCreated, KeyIn, KeyOut, TenantIn, TenantOut
 from tickwork.services import tenants
 from tickwork.storage import migrate
 
@@ -43,11 +43,18 @@ def metrics_text() -> PlainTextResponse:
     return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-@router.post("/api/v1/admin/tenants", status_code=201, tags=["admin"], dependencies=[Admin])
-def create_tenant(body: TenantIn, ctx: Ctx, response: Response) -> dict[str, str]:
+@router.post(
+    "/api/v1/admin/tenants",
+    status_code=201,
+    tags=["admin"],
+    dependencies=[Admin],
+    response_model=TenantOut,
+    responses={200: {"model": TenantOut, "description": "The tenant existed already."}},
+)
+def create_tenant(body: TenantIn, ctx: Ctx, response: Response) -> TenantOut:
     created = tenants.create_tenant(ctx, body.id)
     response.status_code = 201 if created else 200
-    return {"id": body.id}
+    return TenantOut(id=body.id)
 
 
 @router.post(

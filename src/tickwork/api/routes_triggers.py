@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 
 from tickwork.api.deps import AgentId, Ctx, ObjectId, ProjectId, Tenant
+from tickwork.api.deps import caller as _caller
 from tickwork.api.schemas import (
     InvocationOut,
     Page,
@@ -15,6 +16,8 @@ from tickwork.api.schemas import (
     TriggerCreate,
     TriggerOut,
     TriggerPatch,
+    UpcomingRunOut,
+    UpcomingRunsOut,
 )
 from tickwork.domain.names import REF_PATTERN
 from tickwork.errors import ValidationError
@@ -47,6 +50,7 @@ Status = Annotated[
     ),
 ]
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
+TOO_LARGE = {"description": "The payload or the message template is above its size limit."}
 OptRefQuery = Annotated[str | None, Query(pattern=REF_PATTERN, max_length=128)]
 
 
@@ -55,11 +59,6 @@ def _statuses(values: list[str] | None) -> list[str] | None:
         if value not in STATUSES:
             raise ValidationError("query.status", f"{value!r} is not one of {', '.join(STATUSES)}")
     return values or None
-
-
-def _caller(request: Request) -> str | None:
-    auth = request.headers.get("authorization", "")
-    return "api-key:" + auth[7:17] if auth.lower().startswith("bearer ") else None
 
 
 @router.get(BASE, response_model=Page[TriggerOut], tags=["scheduled triggers"])
@@ -77,7 +76,13 @@ def list_triggers(
     return Page[TriggerOut](items=[TriggerOut.of(t) for t in items], next_cursor=nxt)
 
 
-@router.post(BASE, response_model=TriggerOut, status_code=201, tags=["scheduled triggers"])
+@router.post(
+    BASE,
+    response_model=TriggerOut,
+    status_code=201,
+    tags=["scheduled triggers"],
+    responses={413: TOO_LARGE},
+)
 def create_trigger(
     tenant: Tenant,
     project: ProjectId,
@@ -100,7 +105,12 @@ def get_trigger(
     return TriggerOut.of(triggers.get_trigger(ctx, tenant, project, agent, trigger_id))
 
 
-@router.patch(BASE + "/{trigger_id}", response_model=TriggerOut, tags=["scheduled triggers"])
+@router.patch(
+    BASE + "/{trigger_id}",
+    response_model=TriggerOut,
+    tags=["scheduled triggers"],
+    responses={413: TOO_LARGE},
+)
 def patch_trigger(
     tenant: Tenant,
     project: ProjectId,
@@ -141,6 +151,7 @@ def preview_trigger(
     response_model=InvocationOut,
     status_code=202,
     tags=["invocations"],
+    responses={409: {"description": "The trigger is disabled."}},
 )
 def run_now(
     tenant: Tenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
@@ -226,6 +237,7 @@ def get_invocation(
     BASE + "/{trigger_id}/invocations/{invocation_id}/cancel",
     response_model=InvocationOut,
     tags=["invocations"],
+    responses={409: {"description": "The invocation is already final."}},
 )
 def cancel_invocation(
     tenant: Tenant,
@@ -252,3 +264,38 @@ def list_project_invocations(
     cursor: IdCursor = None,
 ) -> Page[InvocationOut]:
     return _invocation_page(ctx, tenant, project, None, status, from_, to, limit, cursor)
+
+
+@router.post(
+    BASE + "/{trigger_id}/invocations/{invocation_id}/rerun",
+    response_model=InvocationOut,
+    status_code=202,
+    tags=["invocations"],
+    responses={409: {"description": "The invocation is not final, or the trigger is disabled."}},
+)
+def rerun_invocation(
+    tenant: Tenant,
+    project: ProjectId,
+    agent: AgentId,
+    trigger_id: ObjectId,
+    invocation_id: ObjectId,
+    ctx: Ctx,
+) -> InvocationOut:
+    """Run a finished invocation again as a new one (origin ``rerun``, key
+    ``rerun:{trigger_id}:{new invocation id}``): the same slot and payload, executed by
+    the workers with the trigger's retries, timeout and cancellation."""
+    inv = invocations.rerun_invocation(ctx, tenant, project, agent, trigger_id, invocation_id)
+    return InvocationOut.of(inv)
+
+
+@router.get("/upcoming-runs", response_model=UpcomingRunsOut, tags=["invocations"])
+def upcoming_runs(
+    tenant: Tenant,
+    project: ProjectId,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=invocations.MAX_UPCOMING)] = 50,
+) -> UpcomingRunsOut:
+    """What the project will run next, soonest first: the coming slots of every enabled
+    trigger on every ref, merged with the invocations waiting for a worker."""
+    as_of, runs = invocations.upcoming_runs(ctx, tenant, project, limit)
+    return UpcomingRunsOut(as_of=as_of, items=[UpcomingRunOut.of(r) for r in runs])

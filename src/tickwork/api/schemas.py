@@ -5,13 +5,24 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from tickwork.domain.names import HANDLER_PATTERN, MAX_DESCRIPTION, MAX_NAME
 from tickwork.domain.target_spec import MAX_SECRET, MAX_URL, public_target
-from tickwork.storage.records import Agent, Attempt, Invocation, Project, Ref, Trigger
+from tickwork.services.invocations import UpcomingRun
+from tickwork.services.triggers import MAX_TEMPLATE_CHARS
+from tickwork.storage.records import (
+    ORIGINS,
+    STATUSES,
+    Agent,
+    Attempt,
+    Invocation,
+    Project,
+    Ref,
+    Trigger,
+)
 
 # Deeper JSON than this cannot be written back out (pydantic's serializer stops near 255
 # levels), and no real payload needs it.
@@ -138,11 +149,17 @@ class RefOut(BaseModel):
         )
 
 
+Status = Literal["pending", "running", "completed", "failed", "cancelled", "missed", "skipped"]
+Origin = Literal["schedule", "manual", "rerun", "backfill"]
+# Spelled out for the OpenAPI document; kept equal to what the store writes.
+assert get_args(Status) == STATUSES
+assert get_args(Origin) == ORIGINS
 CatchupPolicy = Literal["latest", "all", "none"]
 OverlapPolicy = Literal["allow", "skip", "buffer_one", "cancel_previous"]
 CronText = Annotated[str, Field(min_length=1, max_length=200)]
 ZoneName = Annotated[str, Field(min_length=1, max_length=64)]
-Template = Annotated[str, Field(max_length=64 * 1024)]
+# Declared here, enforced by the service: above the limit is 413, not 422.
+Template = Annotated[str, Field(json_schema_extra={"maxLength": MAX_TEMPLATE_CHARS})]
 MaxRetries = Annotated[int, Field(ge=0, le=10)]
 RetryDelay = Annotated[int, Field(ge=1, le=3600)]
 Timeout = Annotated[int, Field(ge=1, le=86400)]
@@ -207,9 +224,9 @@ class TriggerOut(BaseModel):
     max_retries: int
     retry_delay_seconds: int
     timeout_seconds: int
-    catchup: str
+    catchup: CatchupPolicy
     catchup_window_seconds: int
-    overlap: str
+    overlap: OverlapPolicy
     jitter_seconds: int
     next_run_at: datetime | None
     last_error: str | None
@@ -268,10 +285,10 @@ class InvocationOut(BaseModel):
     agent: str
     agent_name: str | None
     ref: RefRun
-    origin: str
+    origin: Origin
     scheduled_for: datetime
     idempotency_key: str
-    status: str
+    status: Status
     status_reason: str | None
     attempt: int
     not_before: datetime
@@ -297,10 +314,10 @@ class InvocationOut(BaseModel):
             agent=i.agent_id,
             agent_name=i.agent_name,
             ref=RefRun(name=i.ref, revision=i.ref_revision),
-            origin=i.origin,
+            origin=cast(Origin, i.origin),
             scheduled_for=i.scheduled_for,
             idempotency_key=i.idempotency_key,
-            status=i.status,
+            status=cast(Status, i.status),
             status_reason=i.status_reason,
             attempt=i.attempt,
             not_before=i.not_before,
@@ -315,6 +332,60 @@ class InvocationOut(BaseModel):
             completed_at=i.completed_at,
             attempts=None if attempts is None else [AttemptOut.of(a) for a in attempts],
         )
+
+
+class UpcomingRunOut(BaseModel):
+    kind: Literal["scheduled", "pending"] = Field(
+        description="scheduled: a slot the scheduler has yet to dispatch; pending: an "
+        "invocation waiting for a worker (a dispatched slot, run now, rerun or retry)"
+    )
+    at: datetime = Field(
+        description="what the list is ordered by: the slot of a scheduled run (jitter, "
+        "if any, is added at dispatch), the not_before of a pending invocation"
+    )
+    scheduled_for: datetime
+    trigger_id: str
+    trigger_name: str
+    agent: str
+    ref: str
+    invocation_id: str | None = Field(description="null for a scheduled run")
+    origin: Origin | None = Field(description="of a pending invocation; null when scheduled")
+    attempt: int | None = Field(description="attempts made so far by a pending invocation")
+
+    @classmethod
+    def of(cls, run: UpcomingRun) -> UpcomingRunOut:
+        inv, trigger = run.invocation, run.trigger
+        if inv is not None:
+            return cls(
+                kind="pending",
+                at=run.at,
+                scheduled_for=run.scheduled_for,
+                trigger_id=inv.trigger_id,
+                trigger_name=inv.trigger_name,
+                agent=inv.agent_id,
+                ref=inv.ref,
+                invocation_id=inv.id,
+                origin=cast(Origin, inv.origin),
+                attempt=inv.attempt,
+            )
+        assert trigger is not None
+        return cls(
+            kind="scheduled",
+            at=run.at,
+            scheduled_for=run.scheduled_for,
+            trigger_id=trigger.id,
+            trigger_name=trigger.name,
+            agent=trigger.agent_id,
+            ref=trigger.ref,
+            invocation_id=None,
+            origin=None,
+            attempt=None,
+        )
+
+
+class UpcomingRunsOut(BaseModel):
+    as_of: datetime = Field(description="the instant the list was computed at")
+    items: list[UpcomingRunOut]
 
 
 T = TypeVar("T")
@@ -342,6 +413,10 @@ class Problem(BaseModel):
 
 class TenantIn(Strict):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+class TenantOut(BaseModel):
+    id: str
 
 
 class KeyIn(Strict):

@@ -210,6 +210,8 @@ async def _serve(
         base = f"http://{_display_host(settings.host)}:{_bound_port(server, settings.port)}"
         print(f"tickwork {settings.version} serving on {base}", flush=True)
         print(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)", flush=True)
+    else:
+        print(f"tickwork {settings.version} running without the API", flush=True)
     print(f"  database:  {_safe_url(settings.database_url)}", flush=True)
     print(
         f"  roles:     {', '.join(sorted(roles))}   deployment: {settings.deployment_id}",

@@ -51,6 +51,8 @@ _WALL_EPOCH = datetime(2000, 1, 1)  # noqa: DTZ001
 # fall between two probes. tzdata's shortest stays are just under seven days (Brazil in
 # October 2000; Gaza and Hebron in predicted future Ramadans), hence one day, not a week.
 _PROBE_STEP = timedelta(days=1)
+# Two UTC offsets always differ by less than this: datetime keeps each within ±24 hours.
+_MAX_SHIFT = timedelta(hours=48)
 _EXPRESSION_FIELD = "cron_expression"
 
 
@@ -75,12 +77,17 @@ def _bad(spec: _FieldSpec, message: str) -> InvalidSchedule:
     return InvalidSchedule(_EXPRESSION_FIELD, f"{spec.name}: {message}")
 
 
+def _is_number(text: str) -> bool:
+    # str.isdigit alone accepts "²" and "١", which int() then rejects or reads as digits.
+    return text.isascii() and text.isdigit()
+
+
 def _value(spec: _FieldSpec, text: str) -> int:
-    if spec.names and text in spec.names:
-        return spec.names.index(text) + spec.name_base
+    if spec.names and text.upper() in spec.names:
+        return spec.names.index(text.upper()) + spec.name_base
     if not text:
         raise _bad(spec, "empty value")
-    if not text.isdigit() or not text.isascii():
+    if not _is_number(text):
         hint = f" (names: {', '.join(spec.names)})" if spec.names else ""
         raise _bad(spec, f"{text!r} is not a number{hint}")
     value = int(text)
@@ -90,23 +97,27 @@ def _value(spec: _FieldSpec, text: str) -> int:
 
 
 def _term(spec: _FieldSpec, term: str) -> set[int] | None:
-    """Validate one comma-separated term; return its plain values (None for L/#/W forms)."""
-    if spec is _DOM and term in ("L", "LW"):
+    """Validate one comma-separated term; return its plain values (None for L/#/W forms).
+
+    Names and ``L`` may be written in either case; messages quote the term as written.
+    """
+    key = term.upper()
+    if spec is _DOM and key in ("L", "LW"):
         return None
-    if spec is _DOW and term.endswith("L") and len(term) > 1:
-        _value(spec, term[:-1]) if term[:-1].isdigit() else _raise_last(spec, term)
+    if spec is _DOW and key.endswith("L") and len(key) > 1:
+        _value(spec, term[:-1]) if _is_number(term[:-1]) else _raise_last(spec, term)
         return None
     if spec is _DOW and "#" in term:
         day, _, nth = term.partition("#")
         _value(spec, day)
-        if not nth.isdigit() or not 1 <= int(nth) <= 5:
+        if not _is_number(nth) or not 1 <= int(nth) <= 5:
             raise _bad(spec, f"'#{nth}' must be #1 to #5 in {term!r}")
         return None
     step = 1
     body = term
     if "/" in term:
         body, _, step_text = term.partition("/")
-        if not step_text.isdigit():
+        if not _is_number(step_text):
             raise _bad(spec, f"step {step_text!r} in {term!r} is not a number")
         step = int(step_text)
         if step == 0:
@@ -115,6 +126,8 @@ def _term(spec: _FieldSpec, term: str) -> set[int] | None:
         low, high = spec.low, spec.high
     elif "-" in body:
         first, _, last = body.partition("-")
+        if not first or not last:
+            raise _bad(spec, f"range {body!r} is missing a bound")
         low, high = _value(spec, first), _value(spec, last)
         if high < low:
             raise _bad(spec, f"range {body!r} runs backwards")
@@ -180,12 +193,13 @@ class CronExpression:
             if self.wildcard:
                 return self._next_wildcard(start, zone)
             return self._next_fixed(start, zone)
-        except StopIteration:
+        except (StopIteration, OverflowError):
+            # cronsim gives up after 50 years without a match; OverflowError means the
+            # next firing would lie beyond year 9999. Either way there is no answer.
             return None
 
     def describe(self) -> str:
-        """A human-readable description, e.g. "At 09:30 on every day-of-week from Monday
-        through Friday"."""
+        """A human-readable description, e.g. "At 09:30 on Monday through Friday"."""
         return str(CronSim(self.expanded, _WALL_EPOCH).explain())
 
     # -- internals -------------------------------------------------------------------
@@ -219,9 +233,21 @@ class CronExpression:
                 wall -= _ONE_SECOND
             candidate = next(self._walls(wall))
             instant = (candidate - offset).replace(tzinfo=UTC)
-            change = _first_change(zone, t, instant, offset)
-            if change is None:
-                return instant
+            if instant - t <= 2 * _MAX_SHIFT:
+                change = _first_change(zone, t, instant, offset)
+                if change is None:
+                    return instant
+            else:
+                # A distant candidate (rare day fields): no need to probe the whole span.
+                # Whatever the offsets in between, an instant more than _MAX_SHIFT after t
+                # and before the candidate's instant shows a wall time strictly between
+                # this wall time and the candidate, and nothing there matches. Only a
+                # change soon after t can bring back earlier wall times; without one,
+                # resume a safe distance before the candidate.
+                change = _first_change(zone, t, t + _MAX_SHIFT, offset)
+                if change is None:
+                    t, inclusive = instant - _MAX_SHIFT, False
+                    continue
             t, inclusive = change, True
 
 
@@ -288,7 +314,8 @@ def parse_cron(expression: str) -> CronExpression:
                 f"unknown alias {text!r} (known: {', '.join(ALIASES)})",
             )
         text = ALIASES[alias]
-    parts = text.upper().split()
+    # Validate the fields as written so that messages quote the user's own spelling.
+    parts = text.split()
     if len(parts) not in (5, 6):
         raise InvalidSchedule(
             _EXPRESSION_FIELD,
@@ -302,7 +329,7 @@ def parse_cron(expression: str) -> CronExpression:
     months = values[4]
     assert months is not None
     _check_possible(fields[3], values[3], fields[5], months)
-    expanded = " ".join(parts)
+    expanded = " ".join(parts).upper()
     try:
         probe = CronSim(expanded, _WALL_EPOCH)
     except CronSimError as exc:  # pragma: no cover - the checks above are stricter

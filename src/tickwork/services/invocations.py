@@ -1,15 +1,27 @@
-"""Reading and cancelling invocations."""
+"""Reading, cancelling and rerunning invocations; what runs next in a project."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import heapq
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from tickwork.errors import Conflict, NotFound
+from tickwork.domain import schedule as sched
+from tickwork.domain.ids import new_id
+from tickwork.errors import Conflict, NotFound, ValidationError
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
-from tickwork.storage.records import FINAL_STATUSES, Attempt, Invocation
+from tickwork.services.triggers import (
+    invocation_row,
+    require_enabled,
+    require_trigger,
+    schedule_of,
+)
+from tickwork.storage.records import FINAL_STATUSES, STATUSES, Attempt, Invocation, Trigger
 from tickwork.storage.sql import Tx
+
+MAX_UPCOMING = 200
 
 
 def require_invocation(
@@ -74,3 +86,120 @@ def cancel_invocation(
         assert updated is not None
     ctx.notifier.invocations_cancelled([inv.id])
     return updated
+
+
+def rerun_invocation(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    agent_id: str | None,
+    trigger_id: str,
+    invocation_id: str,
+) -> Invocation:
+    """A new invocation (origin ``rerun``) that repeats a finished one: the same slot
+    (``scheduled_for``) and payload snapshot, executed by the workers like any other run,
+    with the trigger's retries and timeout and the agent as it is at the ref's head when
+    it runs. Only a final invocation can be rerun, and only while its trigger is
+    enabled (409 otherwise)."""
+    now = ctx.clock.now()
+    with ctx.db.write() as tx:
+        trigger = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        original = require_invocation(tx, tenant_id, project_id, trigger_id, invocation_id)
+        if original.status not in FINAL_STATUSES:
+            *others, last = [s for s in STATUSES if s in FINAL_STATUSES]
+            finals = f"{', '.join(others)} or {last}"
+            raise Conflict(
+                f"invocation {original.id} is {original.status}; only a finished "
+                f"invocation ({finals}) can be rerun"
+            )
+        require_enabled(trigger, "rerunning its invocations")
+        new_inv = new_id("inv", now)
+        row = invocation_row(
+            trigger,
+            origin="rerun",
+            scheduled_for=original.scheduled_for,
+            key=f"rerun:{trigger.id}:{new_inv}",
+            now=now,
+            not_before=now,
+            invocation_id=new_inv,
+            payload=original.payload,
+        )
+        tx.insert_invocations([row])
+        created = tx.get_invocation(new_inv)
+        assert created is not None
+    ctx.notifier.invocations_ready()
+    return created
+
+
+@dataclass(frozen=True)
+class UpcomingRun:
+    """One run a project can expect. ``kind`` is ``scheduled`` (a slot the scheduler has
+    yet to dispatch; ``invocation`` is None) or ``pending`` (an invocation waiting for a
+    worker: a dispatched slot, a run now, a rerun or a retry). ``at`` orders the list:
+    the slot itself for a scheduled run (its jitter, if any, is drawn at dispatch), the
+    invocation's ``not_before`` for a pending one."""
+
+    kind: str
+    at: datetime
+    scheduled_for: datetime
+    trigger: Trigger | None
+    invocation: Invocation | None
+
+    @property
+    def sort_key(self) -> tuple[datetime, str, str]:
+        owner = self.invocation.id if self.invocation else ""
+        return (self.at, self.trigger.id if self.trigger else "", owner)
+
+
+def upcoming_runs(
+    ctx: Context, tenant_id: str, project_id: str, limit: int
+) -> tuple[datetime, list[UpcomingRun]]:
+    """The next ``limit`` runs of the project, soonest first: the fire instants of every
+    scheduled trigger merged with the pending invocations; with the instant they were
+    computed at.
+
+    Only the ``limit`` triggers that fire soonest can contribute (every other trigger's
+    first slot comes after all of theirs), and each instant is computed only when it is
+    the next one out of the merge, so the cost is bounded by ``limit`` whatever the
+    number of triggers or how often they fire. A trigger behind schedule shows its due
+    slot once, then slots after now (catch-up decides what happens to the ones between).
+    """
+    if isinstance(limit, bool) or not 1 <= limit <= MAX_UPCOMING:
+        raise ValidationError("limit", f"must be between 1 and {MAX_UPCOMING}")
+    now = ctx.clock.now()
+    with ctx.db.read() as tx:
+        require_project(tx, tenant_id, project_id)
+        triggers = tx.scheduled_triggers(tenant_id, project_id, limit)
+        pending = tx.pending_invocations(tenant_id, project_id, limit)
+    runs = [UpcomingRun("pending", inv.not_before, inv.scheduled_for, None, inv) for inv in pending]
+    streams = [_slots(trigger, now) for trigger in triggers]
+    merged = heapq.merge(*streams, key=lambda run: run.sort_key)
+    scheduled = [run for _, run in zip(range(limit), merged, strict=False)]
+    return now, sorted(runs + scheduled, key=lambda run: run.sort_key)[:limit]
+
+
+def _slots(trigger: Trigger, now: datetime) -> Iterator[UpcomingRun]:
+    """The trigger's coming slots, lazily: its ``next_run_at``, then the slots after
+    ``max(next_run_at, now)``."""
+    slot = trigger.next_run_at
+    assert slot is not None
+    yield _scheduled(trigger, slot)
+    try:
+        schedule = schedule_of(trigger)
+    except ValidationError:  # no longer computable: the scheduler will disable it
+        return
+    cursor = max(slot, now)
+    while (following := _next(schedule, cursor)) is not None:
+        yield _scheduled(trigger, following)
+        cursor = following
+
+
+def _next(schedule: sched.Schedule, after: datetime) -> datetime | None:
+    try:
+        return sched.next_run_after(schedule, after)
+    except (ValidationError, ValueError, OverflowError):  # the end of representable time
+        return None
+
+
+def _scheduled(trigger: Trigger, slot: datetime) -> UpcomingRun:
+    return UpcomingRun("scheduled", slot, slot, trigger, None)

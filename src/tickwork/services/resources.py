@@ -51,7 +51,10 @@ def delete_project(ctx: Context, tenant_id: str, project_id: str) -> None:
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
         triggers = tx.trigger_ids_in_scope(tenant_id, project_id)
+        # Running attempts are told to stop; then everything under the project goes,
+        # its invocation history included, so a project re-created later starts empty.
         cancelled = cancel_for_triggers(ctx, tx, triggers, "project deleted")
+        tx.delete_project_invocations(tenant_id, project_id)
         tx.delete_project(tenant_id, project_id)
     ctx.notifier.invocations_cancelled(cancelled)
     ctx.notifier.triggers_changed()

@@ -126,29 +126,39 @@ def require_trigger(
     return trigger
 
 
-def create_trigger(
-    ctx: Context,
-    tenant_id: str,
-    project_id: str,
-    agent_id: str,
-    fields: Mapping[str, Any],
-    created_by: str | None = None,
-) -> Trigger:
-    unknown = set(fields) - {*EDITABLE, "ref"}
+def validate_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], sched.Schedule]:
+    """Check a complete trigger definition; absent or null fields take their defaults.
+
+    Returns every editable field's value and the schedule. Pure: reads neither the
+    clock nor the database (whether a one-time instant is past is checked later).
+    """
+    unknown = set(fields) - set(EDITABLE)
     if unknown:
         raise ValidationError(sorted(unknown)[0], "is not a scheduled trigger field")
-    ref = check_ref(fields.get("ref") or "main")
     values = dict(DEFAULTS) | {k: v for k, v in fields.items() if v is not None}
-    values.pop("ref", None)
     values.setdefault("cron_expression", None)
     values.setdefault("run_at", None)
     _check_fields(values)
     schedule = build_schedule(values)
-    now = ctx.clock.now()
+    if isinstance(schedule, sched.OnceSchedule):
+        values["run_at"] = schedule.run_at
+    return values, schedule
+
+
+def new_trigger(
+    now: datetime,
+    tenant_id: str,
+    project_id: str,
+    ref: str,
+    agent_id: str,
+    fields: Mapping[str, Any],
+    created_by: str | None = None,
+) -> Trigger:
+    """A new trigger row, checked, with ``next_run_at`` computed from ``now``."""
+    values, schedule = validate_fields(fields)
     if isinstance(schedule, sched.OnceSchedule):
         sched.check_run_at_not_past(schedule.run_at, now)
-        values["run_at"] = schedule.run_at
-    trigger = Trigger(
+    return Trigger(
         id=new_id("trg", now),
         tenant_id=tenant_id,
         project_id=project_id,
@@ -161,6 +171,19 @@ def create_trigger(
         updated_at=now,
         **{k: values[k] for k in EDITABLE},
     )
+
+
+def create_trigger(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    agent_id: str,
+    fields: Mapping[str, Any],
+    created_by: str | None = None,
+) -> Trigger:
+    fields = dict(fields)
+    ref = check_ref(fields.pop("ref", None) or "main")
+    trigger = new_trigger(ctx.clock.now(), tenant_id, project_id, ref, agent_id, fields, created_by)
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
         require_agent(tx, tenant_id, project_id, ref, agent_id)
@@ -200,55 +223,78 @@ def update_trigger(
     trigger_id: str,
     patch: Mapping[str, Any],
 ) -> Trigger:
-    """Apply a partial update. An explicit null restores a field's default.
+    """Apply a partial update (see :func:`apply_update`)."""
+    with ctx.db.write() as tx:
+        current = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        updated, cancelled = apply_update(ctx, tx, current, patch)
+    if updated is not current:
+        ctx.notifier.invocations_cancelled(cancelled)
+        ctx.notifier.triggers_changed()
+    return updated
+
+
+def apply_update(
+    ctx: Context,
+    tx: Tx,
+    current: Trigger,
+    patch: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+) -> tuple[Trigger, list[str]]:
+    """Apply a partial update inside ``tx``. An explicit null restores a field's default.
 
     ``next_run_at`` is recomputed only when the schedule changes or the trigger is
     enabled, from now: re-enabling never runs the slots that passed while disabled.
-    Disabling cancels the trigger's pending and running invocations.
+    Disabling cancels the trigger's pending and running invocations. Returns the
+    trigger as it now is (``current`` itself when nothing changed) and the ids of the
+    invocations cancelled.
     """
     unknown = set(patch) - set(EDITABLE)
     if unknown:
         raise ValidationError(sorted(unknown)[0], "is not a field that can be changed")
-    now = ctx.clock.now()
-    with ctx.db.write() as tx:
-        current = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
-        values = {k: getattr(current, k) for k in EDITABLE}
-        for key, value in patch.items():
-            values[key] = DEFAULTS.get(key) if value is None else value
-        # Naming one kind of schedule replaces the other.
-        if patch.get("cron_expression") is not None and "run_at" not in patch:
-            values["run_at"] = None
-        if patch.get("run_at") is not None and "cron_expression" not in patch:
-            values["cron_expression"] = None
-        _check_fields(values)
-        schedule = build_schedule(values)
-        schedule_changed = any(
-            key in patch and values[key] != getattr(current, key) for key in SCHEDULE_FIELDS
-        )
-        if isinstance(schedule, sched.OnceSchedule):
-            values["run_at"] = schedule.run_at
-            if schedule_changed:
-                sched.check_run_at_not_past(schedule.run_at, now)
-        enabling = values["enabled"] and not current.enabled
-        next_run_at = current.next_run_at
-        if not values["enabled"]:
-            next_run_at = None
-        elif schedule_changed or enabling:
-            next_run_at = sched.initial_next_run(schedule, now)
-        changes = {k: v for k, v in values.items() if v != getattr(current, k)}
-        cancelled: list[str] = []
-        if current.enabled and not values["enabled"]:
-            cancelled = cancel_for_triggers(ctx, tx, [trigger_id], "trigger disabled")
-        if not changes and next_run_at == current.next_run_at:
-            return current
-        changes |= {"next_run_at": next_run_at, "updated_at": now}
-        if schedule_changed or enabling:
-            changes["last_error"] = None
-        tx.update_trigger(trigger_id, changes)
-        updated = replace(current, **changes)
-    ctx.notifier.invocations_cancelled(cancelled)
-    ctx.notifier.triggers_changed()
-    return updated
+    now = now or ctx.clock.now()
+    values = {k: getattr(current, k) for k in EDITABLE}
+    for key, value in patch.items():
+        values[key] = DEFAULTS.get(key) if value is None else value
+    # Naming one kind of schedule replaces the other.
+    if patch.get("cron_expression") is not None and "run_at" not in patch:
+        values["run_at"] = None
+    if patch.get("run_at") is not None and "cron_expression" not in patch:
+        values["cron_expression"] = None
+    _check_fields(values)
+    schedule = build_schedule(values)
+    schedule_changed = any(
+        key in patch and values[key] != getattr(current, key) for key in SCHEDULE_FIELDS
+    )
+    if isinstance(schedule, sched.OnceSchedule):
+        values["run_at"] = schedule.run_at
+        if schedule_changed:
+            sched.check_run_at_not_past(schedule.run_at, now)
+    enabling = values["enabled"] and not current.enabled
+    next_run_at = current.next_run_at
+    if not values["enabled"]:
+        next_run_at = None
+    elif schedule_changed or enabling:
+        next_run_at = sched.initial_next_run(schedule, now)
+    changes = {k: v for k, v in values.items() if v != getattr(current, k)}
+    if not changes and next_run_at == current.next_run_at:
+        return current, []
+    cancelled: list[str] = []
+    if current.enabled and not values["enabled"]:
+        cancelled = cancel_for_triggers(ctx, tx, [current.id], "trigger disabled")
+    changes |= {"next_run_at": next_run_at, "updated_at": now}
+    if schedule_changed or enabling:
+        changes["last_error"] = None
+    tx.update_trigger(current.id, changes)
+    return replace(current, **changes), cancelled
+
+
+def remove_trigger(ctx: Context, tx: Tx, trigger_id: str, reason: str) -> list[str]:
+    """Delete a trigger inside ``tx`` and cancel its pending and running invocations
+    (they stay as history); returns the ids cancelled."""
+    cancelled = cancel_for_triggers(ctx, tx, [trigger_id], reason)
+    tx.delete_trigger(trigger_id)
+    return cancelled
 
 
 def delete_trigger(
@@ -256,8 +302,7 @@ def delete_trigger(
 ) -> None:
     with ctx.db.write() as tx:
         require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
-        cancelled = cancel_for_triggers(ctx, tx, [trigger_id], "trigger deleted")
-        tx.delete_trigger(trigger_id)
+        cancelled = remove_trigger(ctx, tx, trigger_id, "trigger deleted")
     ctx.notifier.invocations_cancelled(cancelled)
     ctx.notifier.triggers_changed()
 
@@ -275,6 +320,15 @@ def preview_trigger(
     return sched.preview(schedule, ctx.clock.now(), count), sched.describe(schedule)
 
 
+def require_enabled(trigger: Trigger, action: str) -> None:
+    """A disabled trigger starts no run of any kind: 409 naming the way out."""
+    if not trigger.enabled:
+        raise Conflict(
+            f"scheduled trigger {trigger.id} is disabled; enable it "
+            f'(PATCH {{"enabled": true}}) before {action}'
+        )
+
+
 def invocation_row(
     trigger: Trigger,
     *,
@@ -286,8 +340,10 @@ def invocation_row(
     not_before: datetime | None = None,
     reason: str | None = None,
     invocation_id: str | None = None,
+    payload: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A new invocation of ``trigger``, with the payload as it is now."""
+    """A new invocation of ``trigger``, with the trigger's payload as it is now unless
+    ``payload`` is given."""
     final = status != PENDING
     return {
         "id": invocation_id or new_id("inv", now),
@@ -304,7 +360,7 @@ def invocation_row(
         "status_reason": reason,
         "attempt": 0,
         "not_before": not_before or scheduled_for,
-        "payload": trigger.payload,
+        "payload": trigger.payload if payload is None else payload,
         "created_at": now,
         "completed_at": now if final else None,
     }
@@ -317,8 +373,7 @@ def run_now(
     now = ctx.clock.now()
     with ctx.db.write() as tx:
         trigger = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
-        if not trigger.enabled:
-            raise Conflict("the trigger is disabled; enable it before running it")
+        require_enabled(trigger, "running it")
         inv_id = new_id("inv", now)
         row = invocation_row(
             trigger,

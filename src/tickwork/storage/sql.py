@@ -198,6 +198,12 @@ class Tx:
         q = q.order_by(t.projects.c.id).limit(limit)
         return [_record(Project, r) for r in self.conn.execute(q)]
 
+    def delete_project_invocations(self, tenant_id: str, project_id: str) -> int:
+        """Delete a project's invocation history (attempts go with it)."""
+        c = t.invocations.c
+        stmt = t.invocations.delete().where(c.tenant_id == tenant_id, c.project_id == project_id)
+        return int(self.conn.execute(stmt).rowcount)
+
     def delete_project(self, tenant_id: str, project_id: str) -> bool:
         stmt = t.projects.delete().where(
             t.projects.c.tenant_id == tenant_id, t.projects.c.id == project_id

@@ -1,0 +1,335 @@
+"""Push a ref's whole definition from code: its agents and their scheduled triggers.
+
+A push replaces what the ref holds, in ONE transaction. Agents and triggers missing from
+the definition are deleted (their pending and running invocations are cancelled; the
+history stays); new ones are created; changed ones are updated by the very rules of the
+single-trigger routes, so ``next_run_at`` is recomputed only when a trigger's schedule
+changes or it is enabled. A trigger is matched by (agent id, trigger name), so names
+are unique per agent. Pushing the same definition again writes nothing: the ids, the
+schedules and the ref's revision stay as they were. A push that changes anything bumps
+the revision once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from tickwork.domain.names import MAX_NAME, check_ref, check_slug, check_text
+from tickwork.domain.target_spec import normalise_target
+from tickwork.errors import ValidationError, ValidationErrors
+from tickwork.services.context import Context
+from tickwork.services.resources import cancel_for_triggers, require_project
+from tickwork.services.triggers import (
+    EDITABLE,
+    apply_update,
+    new_trigger,
+    remove_trigger,
+    validate_fields,
+)
+from tickwork.storage.records import Agent, Ref, Trigger
+from tickwork.storage.sql import Tx
+
+MAX_AGENTS = 1000
+MAX_TRIGGERS_PER_AGENT = 1000
+MAX_TRIGGERS = 10_000
+AGENT_FIELDS = ("id", "name", "target", "triggers")
+# Existing triggers are read in pages of this size.
+_PAGE = 1000
+
+_T = TypeVar("_T")
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted)
+
+
+@dataclass(frozen=True)
+class PushedAgent:
+    agent: Agent
+    triggers: list[Trigger]
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """The ref's definition after the push, in the order it was given."""
+
+    ref: Ref
+    agents: list[PushedAgent]
+    agent_counts: Counts
+    trigger_counts: Counts
+    changed: bool
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """An agent of a checked definition; ``index`` is its place in the list."""
+
+    index: int
+    id: str
+    name: str
+    target: dict[str, Any]
+    triggers: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+def _at(prefix: str, exc: ValidationError) -> ValidationError:
+    """The same error, its field named from the root of the definition."""
+    where = f"{prefix}.{exc.field}" if exc.field else prefix
+    return type(exc)(where, exc.message)
+
+
+def _collect(errors: list[ValidationError], check: Callable[..., _T], *args: object) -> _T | None:
+    """``check(*args)``, or None with its error added to ``errors``."""
+    try:
+        return check(*args)
+    except ValidationError as exc:
+        errors.append(exc)
+        return None
+
+
+def check_definition(agents: object) -> list[AgentSpec]:
+    """Check everything that does not depend on the database or the clock, reporting
+    every invalid element at once (``agents[2].triggers[0].cron_expression``)."""
+    if not isinstance(agents, Sequence) or isinstance(agents, str | bytes):
+        raise ValidationError("agents", "must be a list of agents")
+    if len(agents) > MAX_AGENTS:
+        raise ValidationError("agents", f"has {len(agents)} agents; the limit is {MAX_AGENTS}")
+    errors: list[ValidationError] = []
+    specs: list[AgentSpec] = []
+    first_index: dict[str, int] = {}
+    total = 0
+    for i, raw in enumerate(agents):
+        path = f"agents[{i}]"
+        if not isinstance(raw, Mapping):
+            errors.append(ValidationError(path, "must be an object"))
+            continue
+        unknown = sorted(set(raw) - set(AGENT_FIELDS))
+        if unknown:
+            errors.append(ValidationError(f"{path}.{unknown[0]}", "is not an agent field"))
+        agent_id = _collect(errors, check_slug, raw.get("id"), f"{path}.id")
+        if agent_id is not None and agent_id in first_index:
+            errors.append(
+                ValidationError(
+                    f"{path}.id",
+                    f"{agent_id!r} is already agents[{first_index[agent_id]}]; "
+                    "agent ids are unique in a definition",
+                )
+            )
+        elif agent_id is not None:
+            first_index[agent_id] = i
+        name = _collect(errors, check_text, raw.get("name"), f"{path}.name", MAX_NAME)
+        target = _collect(errors, normalise_target, raw.get("target"), f"{path}.target")
+        triggers = raw.get("triggers") or []
+        if not isinstance(triggers, Sequence) or isinstance(triggers, str | bytes):
+            errors.append(ValidationError(f"{path}.triggers", "must be a list of triggers"))
+            continue
+        if len(triggers) > MAX_TRIGGERS_PER_AGENT:
+            errors.append(
+                ValidationError(
+                    f"{path}.triggers",
+                    f"has {len(triggers)} triggers; the limit is {MAX_TRIGGERS_PER_AGENT}",
+                )
+            )
+            continue
+        total += len(triggers)
+        checked = _check_triggers(path, triggers, errors)
+        if agent_id is not None and target is not None:
+            specs.append(AgentSpec(i, agent_id, name or agent_id, target, checked))
+    if total > MAX_TRIGGERS:
+        errors.append(
+            ValidationError("agents", f"has {total} triggers in all; the limit is {MAX_TRIGGERS}")
+        )
+    if errors:
+        raise ValidationErrors(errors)
+    return specs
+
+
+def _check_triggers(
+    path: str, triggers: Sequence[object], errors: list[ValidationError]
+) -> list[Mapping[str, Any]]:
+    checked: list[Mapping[str, Any]] = []
+    first_index: dict[str, int] = {}
+    for j, fields in enumerate(triggers):
+        where = f"{path}.triggers[{j}]"
+        if not isinstance(fields, Mapping):
+            errors.append(ValidationError(where, "must be an object"))
+            continue
+        name = fields.get("name")
+        duplicate = isinstance(name, str) and name in first_index
+        if isinstance(name, str) and duplicate:
+            errors.append(
+                ValidationError(
+                    f"{where}.name",
+                    f"{name!r} is already {path}.triggers[{first_index[name]}]; "
+                    "trigger names are unique per agent",
+                )
+            )
+        elif isinstance(name, str):
+            first_index[name] = j
+        try:
+            validate_fields(fields)
+        except ValidationError as exc:
+            errors.append(_at(where, exc))
+            continue
+        if not duplicate:
+            checked.append(fields)
+    return checked
+
+
+def put_definition(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    ref: str,
+    agents: object,
+    created_by: str | None = None,
+) -> PushResult:
+    """Replace the definition of ``ref`` (created if missing) with ``agents``: a list of
+    ``{"id", "name", "target", "triggers": [trigger fields, "name" required]}``."""
+    check_ref(ref)
+    specs = check_definition(agents)
+    with ctx.db.write() as tx:
+        require_project(tx, tenant_id, project_id)
+        is_new = tx.get_ref(tenant_id, project_id, ref) is None
+        tx.ensure_ref(tenant_id, project_id, ref, ctx.clock.now())
+        # Two pushes to one ref go one after the other, never interleaved.
+        tx.get_ref(tenant_id, project_id, ref, for_update=True)
+        push = _Push(ctx, tx, tenant_id, project_id, ref, created_by)
+        pushed = push.apply(specs)
+        changed = is_new or push.agents.changed or push.triggers.changed
+        if changed:
+            tx.bump_ref(tenant_id, project_id, ref, push.now)
+        final_ref = tx.get_ref(tenant_id, project_id, ref)
+        assert final_ref is not None
+    if push.cancelled:
+        ctx.notifier.invocations_cancelled(push.cancelled)
+    if changed:
+        ctx.notifier.triggers_changed()
+    return PushResult(final_ref, pushed, push.agents, push.triggers, changed)
+
+
+class _Push:
+    """The writes of one push, inside its transaction."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        tx: Tx,
+        tenant_id: str,
+        project_id: str,
+        ref: str,
+        created_by: str | None,
+    ) -> None:
+        self.ctx, self.tx = ctx, tx
+        self.scope = (tenant_id, project_id, ref)
+        self.created_by = created_by
+        self.now: datetime = ctx.clock.now()
+        self.agents = Counts()
+        self.triggers = Counts()
+        self.cancelled: list[str] = []
+
+    def apply(self, specs: list[AgentSpec]) -> list[PushedAgent]:
+        tenant_id, project_id, ref = self.scope
+        existing_agents = {a.id: a for a in self.tx.list_agents(tenant_id, project_id, ref)}
+        # Oldest first: when earlier single-trigger writes left two triggers of one agent
+        # with the same name, the oldest is the one the definition keeps.
+        by_key: dict[tuple[str, str], list[Trigger]] = {}
+        for trigger in self._existing_triggers():
+            by_key.setdefault((trigger.agent_id, trigger.name), []).append(trigger)
+        wanted = {spec.id for spec in specs}
+        for agent_id in sorted(set(existing_agents) - wanted):
+            self._delete_agent(agent_id, by_key)
+        errors: list[ValidationError] = []
+        pushed = []
+        for spec in specs:
+            agent = self._put_agent(spec, existing_agents.get(spec.id))
+            triggers = []
+            for j, fields in enumerate(spec.triggers):
+                matches = by_key.pop((spec.id, fields["name"]), [])
+                try:
+                    triggers.append(self._put_trigger(spec.id, fields, matches))
+                except ValidationError as exc:
+                    errors.append(_at(f"agents[{spec.index}].triggers[{j}]", exc))
+            pushed.append(PushedAgent(agent, triggers))
+        for leftovers in by_key.values():  # triggers of kept agents the push no longer names
+            for trigger in leftovers:
+                self._delete_trigger(trigger)
+        if errors:  # raised inside the transaction: nothing of the push is kept
+            raise ValidationErrors(errors)
+        return pushed
+
+    def _existing_triggers(self) -> list[Trigger]:
+        tenant_id, project_id, ref = self.scope
+        found: list[Trigger] = []
+        while True:
+            page = self.tx.list_triggers(
+                tenant_id,
+                project_id,
+                ref=ref,
+                after=found[-1].id if found else None,
+                limit=_PAGE,
+            )
+            found.extend(page)
+            if len(page) < _PAGE:
+                return found
+
+    def _delete_agent(self, agent_id: str, by_key: dict[tuple[str, str], list[Trigger]]) -> None:
+        tenant_id, project_id, ref = self.scope
+        ids = [t.id for key in list(by_key) if key[0] == agent_id for t in by_key.pop(key)]
+        reason = f"agent {agent_id} removed from ref {ref} by a definition push"
+        self.cancelled += cancel_for_triggers(self.ctx, self.tx, ids, reason)
+        self.tx.delete_agent(tenant_id, project_id, ref, agent_id)  # its triggers go too
+        self.agents.deleted += 1
+        self.triggers.deleted += len(ids)
+
+    def _put_agent(self, spec: AgentSpec, before: Agent | None) -> Agent:
+        agent, _ = self.tx.upsert_agent(
+            *self.scope, spec.id, spec.name, spec.target, self.now, bump=False
+        )
+        if before is None:
+            self.agents.created += 1
+        elif (before.name, before.target) != (agent.name, agent.target):
+            self.agents.updated += 1
+        else:
+            self.agents.unchanged += 1
+        return agent
+
+    def _put_trigger(
+        self, agent_id: str, fields: Mapping[str, Any], matches: list[Trigger]
+    ) -> Trigger:
+        if not matches:
+            tenant_id, project_id, ref = self.scope
+            created = new_trigger(
+                self.now, tenant_id, project_id, ref, agent_id, fields, self.created_by
+            )
+            self.tx.insert_trigger(created)
+            self.triggers.created += 1
+            return created
+        current, duplicates = matches[0], matches[1:]
+        for duplicate in duplicates:
+            self._delete_trigger(duplicate)
+        # The definition is the whole trigger: a field it leaves out takes its default,
+        # exactly as an explicit null does in a PATCH.
+        patch = {key: fields.get(key) for key in EDITABLE}
+        updated, cancelled = apply_update(self.ctx, self.tx, current, patch, now=self.now)
+        self.cancelled += cancelled
+        if updated is current:
+            self.triggers.unchanged += 1
+        else:
+            self.triggers.updated += 1
+        return updated
+
+    def _delete_trigger(self, trigger: Trigger) -> None:
+        reason = f"trigger removed from ref {self.scope[2]} by a definition push"
+        self.cancelled += remove_trigger(self.ctx, self.tx, trigger.id, reason)
+        self.triggers.deleted += 1
