@@ -9,6 +9,7 @@ module never reads the clock.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ __all__ = ["id_timestamp", "new_id", "schedule_key"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode("ascii"))
 _PREFIX = re.compile(r"[a-z][a-z0-9]{0,15}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BODY_LENGTH = 26
@@ -46,11 +48,9 @@ def new_id(prefix: str, now: datetime, entropy: bytes | None = None) -> str:
     if len(entropy) != _RANDOM_BYTES:
         raise ValueError(f"entropy must be {_RANDOM_BYTES} bytes")
     number = (millis << 80) | int.from_bytes(entropy, "big")
-    chars = []
-    for _ in range(_BODY_LENGTH):
-        number, digit = divmod(number, 32)
-        chars.append(_ALPHABET[digit])
-    return f"{word}_{''.join(reversed(chars))}"
+    # 160 bits are exactly 32 base32 digits: the first 6 are zero, the last 26 are the id.
+    body = base64.b32encode(number.to_bytes(20, "big"))[6:].translate(_TO_CROCKFORD)
+    return f"{word}_{body.decode('ascii')}"
 
 
 def id_timestamp(value: str) -> datetime:

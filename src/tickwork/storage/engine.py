@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -33,6 +34,11 @@ def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        # Server-side $n placeholders: psycopg then sends the statement as is instead of
+        # rewriting %(name)s placeholders in Python, which costs ~100 µs per row on a
+        # bulk insert whose text is too long for its cache.
+        paramstyle="numeric_dollar",
+        connect_args={"cursor_factory": psycopg.RawCursor},
         **kwargs,
     )
     return engine

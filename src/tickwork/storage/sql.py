@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -34,6 +35,23 @@ from tickwork.storage.records import (
 )
 
 _R = TypeVar("_R")
+
+_PG_SET_NEXT_RUNS = sa.text(
+    """
+    UPDATE scheduled_triggers AS s
+    SET next_run_at = v.next_run_at, enabled = v.enabled,
+        last_error = v.last_error, updated_at = v.updated_at
+    FROM unnest(:ids, :next_run_ats, :enableds, :last_errors, :updated_ats)
+        AS v(id, next_run_at, enabled, last_error, updated_at)
+    WHERE s.id = v.id
+    """
+).bindparams(
+    sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text())),
+    sa.bindparam("next_run_ats", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("enableds", type_=postgresql.ARRAY(sa.Boolean())),
+    sa.bindparam("last_errors", type_=postgresql.ARRAY(sa.Text())),
+    sa.bindparam("updated_ats", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+)
 
 
 class Database:
@@ -73,8 +91,17 @@ class Database:
         self.engine.dispose()
 
 
+_POSITIONAL: dict[tuple[type[Any], tuple[str, ...]], bool] = {}
+
+
 def _record(cls: type[_R], row: Any) -> _R:
-    return cls(**row._mapping)
+    # Building from the row's positions is much cheaper than from a mapping; it is used
+    # when the row's columns are exactly the record's fields, in order.
+    key = (cls, tuple(row._fields))
+    positional = _POSITIONAL.get(key)
+    if positional is None:
+        positional = _POSITIONAL[key] = tuple(f.name for f in fields(cls)) == key[1]  # type: ignore[arg-type]
+    return cls(*row) if positional else cls(**row._mapping)
 
 
 class Tx:
@@ -436,6 +463,19 @@ class Tx:
     def set_next_runs(self, updates: Sequence[Mapping[str, Any]]) -> None:
         """Apply ``{"id", "next_run_at", "enabled", "last_error", "updated_at"}`` rows."""
         if not updates:
+            return
+        if self.postgres:
+            # One statement for the whole batch rather than one per row.
+            self.conn.execute(
+                _PG_SET_NEXT_RUNS,
+                {
+                    "ids": [u["id"] for u in updates],
+                    "next_run_ats": [u["next_run_at"] for u in updates],
+                    "enableds": [u["enabled"] for u in updates],
+                    "last_errors": [u["last_error"] for u in updates],
+                    "updated_ats": [u["updated_at"] for u in updates],
+                },
+            )
             return
         c = t.scheduled_triggers.c
         stmt = (
