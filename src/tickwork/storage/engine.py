@@ -32,7 +32,10 @@ def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        # No ping before each use (a round trip per transaction): a connection that died
+        # with the server fails its statement, the pool drops every connection of that
+        # generation, and the caller's loop retries on a fresh one.
+        pool_pre_ping=False,
         pool_recycle=1800,
         # Server-side $n placeholders: psycopg then sends the statement as is instead of
         # rewriting %(name)s placeholders in Python, which costs ~100 µs per row on a
