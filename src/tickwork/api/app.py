@@ -12,6 +12,7 @@ from tickwork.api import (
     routes_system,
     routes_triggers,
 )
+from tickwork.api.limits import BodyLimit
 from tickwork.services.context import Context
 from tickwork.settings import package_version
 
@@ -35,4 +36,5 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(routes_projects.router)
     app.include_router(routes_triggers.router)
     app.include_router(routes_definitions.router)
+    app.add_middleware(BodyLimit)
     return app

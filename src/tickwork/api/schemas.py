@@ -7,7 +7,15 @@ import math
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar, cast, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from tickwork.domain.names import HANDLER_PATTERN, MAX_DESCRIPTION, MAX_NAME
 from tickwork.domain.target_spec import MAX_SECRET, MAX_URL, public_target
@@ -160,17 +168,17 @@ CronText = Annotated[str, Field(min_length=1, max_length=200)]
 ZoneName = Annotated[str, Field(min_length=1, max_length=64)]
 # Declared here, enforced by the service: above the limit is 413, not 422.
 Template = Annotated[str, Field(json_schema_extra={"maxLength": MAX_TEMPLATE_CHARS})]
-MaxRetries = Annotated[int, Field(ge=0, le=10)]
-RetryDelay = Annotated[int, Field(ge=1, le=3600)]
-Timeout = Annotated[int, Field(ge=1, le=86400)]
-Window = Annotated[int, Field(ge=0, le=31 * 86400)]
-Jitter = Annotated[int, Field(ge=0, le=3600)]
+MaxRetries = Annotated[StrictInt, Field(ge=0, le=10)]
+RetryDelay = Annotated[StrictInt, Field(ge=1, le=3600)]
+Timeout = Annotated[StrictInt, Field(ge=1, le=86400)]
+Window = Annotated[StrictInt, Field(ge=0, le=31 * 86400)]
+Jitter = Annotated[StrictInt, Field(ge=0, le=3600)]
 
 
 class TriggerCreate(Strict):
     name: Name
     description: Description | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     cron_expression: CronText | None = Field(
         None, description="5 fields, or 6 with a leading seconds field, or an @alias"
     )
@@ -192,7 +200,7 @@ class TriggerPatch(Strict):
 
     name: Name | None = None
     description: Description | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
     cron_expression: CronText | None = None
     run_at: AwareDatetime | None = None
     timezone: ZoneName | None = None
