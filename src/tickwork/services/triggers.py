@@ -188,6 +188,8 @@ def create_trigger(
         require_project(tx, tenant_id, project_id)
         require_agent(tx, tenant_id, project_id, ref, agent_id)
         tx.insert_trigger(trigger)
+        # Triggers are part of the ref's definition: every write bumps its revision.
+        tx.bump_ref(tenant_id, project_id, ref, trigger.created_at)
     ctx.notifier.triggers_changed()
     return trigger
 
@@ -227,6 +229,8 @@ def update_trigger(
     with ctx.db.write() as tx:
         current = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
         updated, cancelled = apply_update(ctx, tx, current, patch)
+        if updated is not current:
+            tx.bump_ref(tenant_id, project_id, current.ref, ctx.clock.now())
     if updated is not current:
         ctx.notifier.invocations_cancelled(cancelled)
         ctx.notifier.triggers_changed()
@@ -301,8 +305,9 @@ def delete_trigger(
     ctx: Context, tenant_id: str, project_id: str, agent_id: str | None, trigger_id: str
 ) -> None:
     with ctx.db.write() as tx:
-        require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        current = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
         cancelled = remove_trigger(ctx, tx, trigger_id, "trigger deleted")
+        tx.bump_ref(tenant_id, project_id, current.ref, ctx.clock.now())
     ctx.notifier.invocations_cancelled(cancelled)
     ctx.notifier.triggers_changed()
 

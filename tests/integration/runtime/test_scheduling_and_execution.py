@@ -74,11 +74,12 @@ def test_the_target_sees_the_resolved_agent_and_rendered_message(world: Make) ->
         [call] = w.recorder.calls
         assert call.message == "Hello Ada, you have 3 tasks"
         assert call.ref_name == "main"
-        assert call.ref_revision == 1
+        # Putting the agent, then creating its trigger: two writes to the ref.
+        assert call.ref_revision == 2
         assert call.timezone == "Europe/Berlin"
         assert call.attempt == 1
         [inv] = w.invocations()
-        assert (inv.agent_name, inv.ref_revision) == ("Bot", 1)
+        assert (inv.agent_name, inv.ref_revision) == ("Bot", 2)
         assert inv.message == "Hello Ada, you have 3 tasks"
 
     run(scenario())
