@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
-BENCHMARKS = ("bench.cron_next",)
+BENCHMARKS = ("bench.cron_next", "bench.engine", "bench.compare", "bench.pg_engine")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
