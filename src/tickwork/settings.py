@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tickwork.domain.fairshare import default_tenant_cap
 from tickwork.errors import ValidationError
 
 DEFAULT_DATABASE_URL = "sqlite:///./tickwork.db"
@@ -37,6 +38,16 @@ def _env_number(name: str, default: float, low: float, high: float) -> float:
     return value
 
 
+def _env_int_or_none(name: str, low: int, high: int) -> int | None:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return None
+    value = _env_number(name, 0, low, high)
+    if value != int(value):
+        raise ValidationError(name, f"expected a whole number, got {raw!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -55,6 +66,10 @@ class Settings:
     # Targets.
     allow_private_targets: bool = False
     webhook_max_response_bytes: int = 64 * 1024
+    # Containment (SPEC §9).
+    max_message_bytes: int = 1024 * 1024
+    # The most attempts one tenant runs at once in one process (None: the default share).
+    tenant_concurrency: int | None = None
     # Security.
     deploy_secret: str | None = None
     admin_token: str | None = None
@@ -81,6 +96,10 @@ class Settings:
             ),
             "scheduler_lease_seconds": _env_number("TICKWORK_SCHEDULER_LEASE_SECONDS", 10, 1, 3600),
             "allow_private_targets": _env_bool("TICKWORK_ALLOW_PRIVATE_TARGETS", False),
+            "tenant_concurrency": _env_int_or_none("TICKWORK_TENANT_CONCURRENCY", 1, 10_000),
+            "max_message_bytes": int(
+                _env_number("TICKWORK_MAX_MESSAGE_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024)
+            ),
             "deploy_secret": env.get("TICKWORK_DEPLOY_SECRET") or None,
             "admin_token": env.get("TICKWORK_ADMIN_TOKEN") or None,
             "log_format": env.get("TICKWORK_LOG_FORMAT") or "text",
@@ -93,6 +112,13 @@ class Settings:
             raise ValidationError("TICKWORK_LOG_FORMAT", "expected 'text' or 'json'")
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+    @property
+    def tenant_cap(self) -> int:
+        """The most attempts one tenant runs at once in this process (SPEC §9)."""
+        if self.tenant_concurrency is not None:
+            return self.tenant_concurrency
+        return default_tenant_cap(self.worker_concurrency)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)

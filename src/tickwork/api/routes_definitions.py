@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from tickwork.api.deps import Ctx, ProjectId, Tenant, caller
 from tickwork.api.schemas import (
+    MaxConcurrency,
     Name,
     Strict,
     TargetIn,
@@ -30,6 +31,7 @@ class DefinitionAgentIn(Strict):
     id: Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
     name: Name | None = Field(None, description="default: the id")
     target: TargetIn
+    max_concurrency: MaxConcurrency | None = None
     triggers: list[TriggerCreate] = Field(
         default_factory=list,
         max_length=definitions.MAX_TRIGGERS_PER_AGENT,
@@ -64,6 +66,7 @@ class DefinitionAgentOut(BaseModel):
     id: str
     name: str
     target: dict[str, Any]
+    max_concurrency: int | None
     created_at: datetime
     updated_at: datetime
     triggers: list[TriggerOut]
@@ -75,6 +78,7 @@ class DefinitionAgentOut(BaseModel):
             id=a.id,
             name=a.name,
             target=public_target(a.target),
+            max_concurrency=a.max_concurrency,
             created_at=a.created_at,
             updated_at=a.updated_at,
             triggers=[TriggerOut.of(t) for t in pushed.triggers],
@@ -126,6 +130,7 @@ def put_definition(
             "id": agent.id,
             "name": agent.name,
             "target": agent.target.model_dump(),
+            "max_concurrency": agent.max_concurrency,
             "triggers": [t.model_dump(exclude_none=True) for t in agent.triggers],
         }
         for agent in body.agents

@@ -94,7 +94,14 @@ def put_agent(
     ref: RefQuery = "main",
 ) -> AgentOut:
     saved, created = resources.put_agent(
-        ctx, tenant, project, ref, agent, body.name, body.target.model_dump()
+        ctx,
+        tenant,
+        project,
+        ref,
+        agent,
+        body.name,
+        body.target.model_dump(),
+        max_concurrency=body.max_concurrency,
     )
     response.status_code = 201 if created else 200
     return AgentOut.of(saved)

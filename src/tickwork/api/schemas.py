@@ -119,9 +119,21 @@ class PythonTargetIn(Strict):
 TargetIn = Annotated[WebhookTargetIn | PythonTargetIn, Field(discriminator="type")]
 
 
+MaxConcurrency = Annotated[
+    int,
+    Field(
+        ge=1,
+        le=10_000,
+        description="the most attempts of this agent that run at once, across all workers "
+        "(default: no cap beyond the tenant's fair share)",
+    ),
+]
+
+
 class AgentIn(Strict):
     name: Name | None = None
     target: TargetIn
+    max_concurrency: MaxConcurrency | None = None
 
 
 class AgentOut(BaseModel):
@@ -129,6 +141,7 @@ class AgentOut(BaseModel):
     ref: str
     name: str
     target: dict[str, Any]
+    max_concurrency: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -139,6 +152,7 @@ class AgentOut(BaseModel):
             ref=a.ref,
             name=a.name,
             target=public_target(a.target),
+            max_concurrency=a.max_concurrency,
             created_at=a.created_at,
             updated_at=a.updated_at,
         )

@@ -54,6 +54,10 @@ _PROBE_STEP = timedelta(days=1)
 # Two UTC offsets always differ by less than this: datetime keeps each within ±24 hours.
 _MAX_SHIFT = timedelta(hours=48)
 _EXPRESSION_FIELD = "cron_expression"
+# How far ahead a next firing is looked for. cronsim gives up after 50 years of wall
+# time without a match; elapsed time gets the same bound, so that an expression whose
+# every wall time falls into a daylight-saving gap is found to never fire, quickly.
+_HORIZON = timedelta(days=366 * 50)
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,13 @@ class CronExpression:
         # backwards, and no wall time earlier than start's own wall time can fire after
         # start, so the first mapped instant after start is the answer. Wall times in the
         # second copy of a repeated hour map to the first copy and are skipped here.
-        local = start.astimezone(zone).replace(tzinfo=None)
+        local_aware = start.astimezone(zone)
+        local = local_aware.replace(tzinfo=None)
+        if local_aware.fold:
+            # start lies in the second copy of a repeated hour: every wall time from here
+            # to the end of the repeated span fired at its first copy, before start, so
+            # the walk resumes after the span (one step, not one per wall time).
+            local = _end_of_repeat(local_aware, start, zone) - _ONE_SECOND
         for wall in self._walls(local):
             instant = _fixed_instant(wall, zone)
             if instant > start:
@@ -226,7 +236,8 @@ class CronExpression:
         # When the offset changed before that instant, restart at the change.
         t = start
         inclusive = False
-        while True:
+        horizon = start + _HORIZON
+        while t < horizon:
             offset = offset_at(zone, t)
             wall = (t + offset).replace(tzinfo=None)
             if inclusive:
@@ -249,6 +260,18 @@ class CronExpression:
                     t, inclusive = instant - _MAX_SHIFT, False
                     continue
             t, inclusive = change, True
+        raise StopIteration
+
+
+def _end_of_repeat(local: datetime, start: datetime, zone: tzinfo) -> datetime:
+    """The first naive wall time after the repeated span that ``local`` (``start`` seen in
+    ``zone``, second copy of a repeated wall time) belongs to."""
+    first = local.replace(fold=0).utcoffset()
+    second = local.utcoffset()
+    assert first is not None and second is not None and first > second
+    # The change happened less than the repeated span's length before start.
+    change = _bisect_change(zone, start - (first - second), start, first)
+    return (change + first).replace(tzinfo=None)
 
 
 def _fixed_instant(wall: datetime, zone: tzinfo) -> datetime:

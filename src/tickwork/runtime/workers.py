@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -131,7 +132,12 @@ class WorkerPool:
     async def flush(self) -> None:
         if self._outcomes:
             batch, self._outcomes = self._outcomes, []
-            await asyncio.to_thread(execution.settle, self.ctx, batch)
+            try:
+                await asyncio.to_thread(execution.settle, self.ctx, batch)
+            except BaseException:
+                # The database is out of reach: keep the batch for the next try.
+                self._outcomes = batch + self._outcomes
+                raise
             self._settled.set()
 
     # -- loops ----------------------------------------------------------------------------
@@ -162,7 +168,9 @@ class WorkerPool:
         if free < threshold or self.draining or self.superseded:
             return []
         wanted = min(free, CLAIM_BATCH)
-        jobs = await asyncio.to_thread(execution.claim_jobs, self.ctx, self.worker_id, wanted)
+        jobs = await asyncio.to_thread(
+            execution.claim_jobs, self.ctx, self.worker_id, wanted, self.running_per_tenant()
+        )
         self._backlog = len(jobs) == wanted
         for job in jobs:
             task = asyncio.create_task(self._attempt(job))
@@ -172,6 +180,14 @@ class WorkerPool:
 
     def _free(self) -> int:
         return self.concurrency - len(self.inflight)
+
+    def running_per_tenant(self) -> dict[str, int]:
+        """This pool's attempts in flight, per tenant."""
+        return dict(Counter(job.invocation.tenant_id for job, _ in self.inflight.values()))
+
+    def _saturated(self) -> list[str]:
+        cap = self.ctx.settings.tenant_cap
+        return [tenant for tenant, n in self.running_per_tenant().items() if n >= cap]
 
     def _done_callback(self, invocation_id: str) -> Callable[[asyncio.Task[None]], None]:
         def done(_task: asyncio.Task[None]) -> None:
@@ -186,7 +202,9 @@ class WorkerPool:
         if self._free() <= 0 or self.draining:
             return cap
         try:
-            earliest = await asyncio.to_thread(execution.next_wakeup, self.ctx)
+            # A tenant at its share waits for one of its attempts to end (which wakes
+            # this loop): its due work must not make the loop spin.
+            earliest = await asyncio.to_thread(execution.next_wakeup, self.ctx, self._saturated())
         except Exception:  # the next claim reports the outage
             return cap
         return cap if earliest is None else max(now, min(cap, earliest))
@@ -319,6 +337,7 @@ class WorkerPool:
             clock.now(),
             result=_result_doc(result),
             conversation_id=result.conversation_id,
+            message=job.message,
         )
 
     def _failure(
@@ -341,6 +360,7 @@ class WorkerPool:
             error=error[:4000],
             not_before=not_before,
             attempt_outcome=attempt_outcome,
+            message=job.message,
         )
 
     def _record(self, outcome: Outcome) -> None:

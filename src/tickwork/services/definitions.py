@@ -21,9 +21,15 @@ from tickwork.domain.names import MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import ValidationError, ValidationErrors
 from tickwork.services.context import Context
-from tickwork.services.resources import cancel_for_triggers, require_project
+from tickwork.services.resources import (
+    cancel_for_triggers,
+    check_max_concurrency,
+    require_project,
+)
 from tickwork.services.triggers import (
     EDITABLE,
+    MAX_MESSAGE_BYTES,
+    NextRuns,
     apply_update,
     new_trigger,
     remove_trigger,
@@ -35,7 +41,7 @@ from tickwork.storage.sql import Tx
 MAX_AGENTS = 1000
 MAX_TRIGGERS_PER_AGENT = 1000
 MAX_TRIGGERS = 10_000
-AGENT_FIELDS = ("id", "name", "target", "triggers")
+AGENT_FIELDS = ("id", "name", "target", "max_concurrency", "triggers")
 # Existing triggers are read in pages of this size.
 _PAGE = 1000
 
@@ -80,6 +86,7 @@ class AgentSpec:
     name: str
     target: dict[str, Any]
     triggers: list[Mapping[str, Any]] = field(default_factory=list)
+    max_concurrency: int | None = None
 
 
 def _at(prefix: str, exc: ValidationError) -> ValidationError:
@@ -97,9 +104,15 @@ def _collect(errors: list[ValidationError], check: Callable[..., _T], *args: obj
         return None
 
 
-def check_definition(agents: object) -> list[AgentSpec]:
-    """Check everything that does not depend on the database or the clock, reporting
-    every invalid element at once (``agents[2].triggers[0].cron_expression``)."""
+def check_definition(
+    agents: object,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    next_runs: NextRuns | None = None,
+) -> list[AgentSpec]:
+    """Check everything that does not depend on the database, reporting every invalid
+    element at once (``agents[2].triggers[0].cron_expression``). With ``next_runs``,
+    each trigger's first run is computed into it too (and a schedule that never fires
+    is reported), so that the push's transaction does none of that work."""
     if not isinstance(agents, Sequence) or isinstance(agents, str | bytes):
         raise ValidationError("agents", "must be a list of agents")
     if len(agents) > MAX_AGENTS:
@@ -129,6 +142,9 @@ def check_definition(agents: object) -> list[AgentSpec]:
             first_index[agent_id] = i
         name = _collect(errors, check_text, raw.get("name"), f"{path}.name", MAX_NAME)
         target = _collect(errors, normalise_target, raw.get("target"), f"{path}.target")
+        cap = _collect(
+            errors, check_max_concurrency, raw.get("max_concurrency"), f"{path}.max_concurrency"
+        )
         triggers = raw.get("triggers") or []
         if not isinstance(triggers, Sequence) or isinstance(triggers, str | bytes):
             errors.append(ValidationError(f"{path}.triggers", "must be a list of triggers"))
@@ -142,9 +158,9 @@ def check_definition(agents: object) -> list[AgentSpec]:
             )
             continue
         total += len(triggers)
-        checked = _check_triggers(path, triggers, errors)
+        checked = _check_triggers(path, triggers, errors, max_message_bytes, next_runs)
         if agent_id is not None and target is not None:
-            specs.append(AgentSpec(i, agent_id, name or agent_id, target, checked))
+            specs.append(AgentSpec(i, agent_id, name or agent_id, target, checked, cap))
     if total > MAX_TRIGGERS:
         errors.append(
             ValidationError("agents", f"has {total} triggers in all; the limit is {MAX_TRIGGERS}")
@@ -155,7 +171,11 @@ def check_definition(agents: object) -> list[AgentSpec]:
 
 
 def _check_triggers(
-    path: str, triggers: Sequence[object], errors: list[ValidationError]
+    path: str,
+    triggers: Sequence[object],
+    errors: list[ValidationError],
+    max_message_bytes: int,
+    next_runs: NextRuns | None,
 ) -> list[Mapping[str, Any]]:
     checked: list[Mapping[str, Any]] = []
     first_index: dict[str, int] = {}
@@ -177,7 +197,9 @@ def _check_triggers(
         elif isinstance(name, str):
             first_index[name] = j
         try:
-            validate_fields(fields)
+            _, schedule = validate_fields(fields, max_message_bytes)
+            if next_runs is not None:
+                next_runs.of(schedule)
         except ValidationError as exc:
             errors.append(_at(where, exc))
             continue
@@ -197,14 +219,15 @@ def put_definition(
     """Replace the definition of ``ref`` (created if missing) with ``agents``: a list of
     ``{"id", "name", "target", "triggers": [trigger fields, "name" required]}``."""
     check_ref(ref)
-    specs = check_definition(agents)
+    next_runs = NextRuns(ctx.clock.now())
+    specs = check_definition(agents, ctx.settings.max_message_bytes, next_runs)
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
         is_new = tx.get_ref(tenant_id, project_id, ref) is None
         tx.ensure_ref(tenant_id, project_id, ref, ctx.clock.now())
         # Two pushes to one ref go one after the other, never interleaved.
         tx.get_ref(tenant_id, project_id, ref, for_update=True)
-        push = _Push(ctx, tx, tenant_id, project_id, ref, created_by)
+        push = _Push(ctx, tx, tenant_id, project_id, ref, created_by, next_runs)
         pushed = push.apply(specs)
         changed = is_new or push.agents.changed or push.triggers.changed
         if changed:
@@ -229,11 +252,13 @@ class _Push:
         project_id: str,
         ref: str,
         created_by: str | None,
+        next_runs: NextRuns,
     ) -> None:
         self.ctx, self.tx = ctx, tx
         self.scope = (tenant_id, project_id, ref)
         self.created_by = created_by
-        self.now: datetime = ctx.clock.now()
+        self.next_runs = next_runs
+        self.now: datetime = next_runs.now
         self.agents = Counts()
         self.triggers = Counts()
         self.cancelled: list[str] = []
@@ -294,11 +319,21 @@ class _Push:
 
     def _put_agent(self, spec: AgentSpec, before: Agent | None) -> Agent:
         agent, _ = self.tx.upsert_agent(
-            *self.scope, spec.id, spec.name, spec.target, self.now, bump=False
+            *self.scope,
+            spec.id,
+            spec.name,
+            spec.target,
+            self.now,
+            bump=False,
+            max_concurrency=spec.max_concurrency,
         )
         if before is None:
             self.agents.created += 1
-        elif (before.name, before.target) != (agent.name, agent.target):
+        elif (before.name, before.target, before.max_concurrency) != (
+            agent.name,
+            agent.target,
+            agent.max_concurrency,
+        ):
             self.agents.updated += 1
         else:
             self.agents.unchanged += 1
@@ -310,7 +345,15 @@ class _Push:
         if not matches:
             tenant_id, project_id, ref = self.scope
             created = new_trigger(
-                self.now, tenant_id, project_id, ref, agent_id, fields, self.created_by
+                self.now,
+                tenant_id,
+                project_id,
+                ref,
+                agent_id,
+                fields,
+                self.created_by,
+                next_runs=self.next_runs,
+                max_message_bytes=self.ctx.settings.max_message_bytes,
             )
             self.tx.insert_trigger(created)
             self.triggers.created += 1
@@ -321,7 +364,9 @@ class _Push:
         # The definition is the whole trigger: a field it leaves out takes its default,
         # exactly as an explicit null does in a PATCH.
         patch = {key: fields.get(key) for key in EDITABLE}
-        updated, cancelled = apply_update(self.ctx, self.tx, current, patch, now=self.now)
+        updated, cancelled = apply_update(
+            self.ctx, self.tx, current, patch, now=self.now, next_runs=self.next_runs
+        )
         self.cancelled += cancelled
         if updated is current:
             self.triggers.unchanged += 1

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from tickwork import metrics
+from tickwork.domain import fairshare
 from tickwork.domain.retry import can_retry, retry_delay
-from tickwork.domain.template import render_message
+from tickwork.domain.sanitize import MAX_ERROR_CHARS, clean_id, clean_json, clean_text
+from tickwork.domain.template import MessageTooLarge, render_message
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
 from tickwork.services.dispatch import BUFFERED
@@ -27,7 +30,7 @@ from tickwork.storage.records import (
     Invocation,
     Trigger,
 )
-from tickwork.storage.sql import Tx
+from tickwork.storage.sql import Tx, is_outage
 
 log = get_logger("tickwork.worker")
 
@@ -66,6 +69,9 @@ class Outcome:
     not_before: datetime | None = None
     # What the attempt row records, when it differs from ``kind`` (timeout, lost).
     attempt_outcome: str | None = None
+    # The message the attempt sent, stored with its outcome (rendering happens outside
+    # the claim transaction, and a message may be large).
+    message: str | None = None
 
 
 def fields_of(inv: Invocation) -> dict[str, Any]:
@@ -81,15 +87,25 @@ def fields_of(inv: Invocation) -> dict[str, Any]:
     }
 
 
-def claim_jobs(ctx: Context, worker_id: str, limit: int) -> list[Job]:
+def claim_jobs(
+    ctx: Context, worker_id: str, limit: int, running: Mapping[str, int] | None = None
+) -> list[Job]:
     """Claim up to ``limit`` due invocations and resolve each one's agent at the head of
     its ref, in one transaction. Invocations whose trigger is gone or disabled are
-    cancelled instead; those whose agent is gone fail permanently."""
+    cancelled instead; those whose agent is gone fail permanently.
+
+    Fair share (SPEC §9): ``running`` counts the attempts this worker runs per tenant;
+    no tenant gets more than its cap (``TICKWORK_TENANT_CONCURRENCY``), free slots go
+    to the tenants with the fewest running, and an agent with ``max_concurrency`` never
+    runs more attempts at once, across all workers.
+    """
     if limit <= 0:
         return []
+    running = running or {}
+    cap = ctx.settings.tenant_cap
     now = ctx.clock.now()
     lease_until = now + timedelta(seconds=ctx.settings.worker_lease_seconds)
-    jobs: list[Job] = []
+    resolved: list[tuple[Invocation, Trigger, Agent, int]] = []
     cancelled: list[str] = []
     with ctx.db.write() as tx:
         # Only the current deployment's workers start new attempts (SPEC §5); a
@@ -97,15 +113,33 @@ def claim_jobs(ctx: Context, worker_id: str, limit: int) -> list[Job]:
         current = tx.current_deployment(now - DEPLOYMENT_STALE)
         if current not in (None, ctx.settings.deployment_id):
             return []
-        claimed = tx.claim_invocations(
-            now, limit, worker_id, lease_until, ctx.settings.deployment_id
-        )
+        saturated = {tenant for tenant, n in running.items() if n >= cap}
+        window = limit * 2
+        candidates = tx.claim_candidates(now, window, saturated)
+        if len(candidates) == window:
+            # A backlog: other tenants' due work may wait behind it. Look past it once.
+            seen = saturated | {c.tenant_id for c in candidates}
+            candidates += tx.claim_candidates(now, limit, seen)
+        # One lookup per agent, however many invocations share it.
+        agents: dict[tuple[str, str, str, str], tuple[Agent | None, int | None]] = {}
+        for key in dict.fromkeys(c.agent_key for c in candidates):
+            ref = tx.get_ref(*key[:3])
+            agents[key] = (tx.get_agent(*key), ref.revision if ref else None)
+        capped = {
+            key: agent.max_concurrency
+            for key, (agent, _) in agents.items()
+            if agent is not None and agent.max_concurrency is not None
+        }
+        room: dict[tuple[str, str, str, str], int] = {}
+        if capped:
+            busy = tx.running_per_agent(capped, lock=True)
+            room = {key: limit_ - busy.get(key, 0) for key, limit_ in capped.items()}
+        chosen = fairshare.choose(candidates, running, cap, limit, room)
+        claimed = tx.claim_ids(chosen, now, worker_id, lease_until, ctx.settings.deployment_id)
         failures: list[Outcome] = []
         cancel: dict[str, list[str]] = {}
         resolutions: list[dict[str, Any]] = []
-        # One lookup per trigger and per agent, however many invocations share them.
         triggers = tx.get_triggers(inv.trigger_id for inv in claimed)
-        agent_cache: dict[tuple[str, str, str, str], tuple[Agent | None, int | None]] = {}
         for inv in claimed:
             trigger = triggers.get(inv.trigger_id)
             if trigger is None or not trigger.enabled:
@@ -115,11 +149,7 @@ def claim_jobs(ctx: Context, worker_id: str, limit: int) -> list[Job]:
             if inv.status_reason == BUFFERED and _others_running(tx, inv):
                 _release(tx, inv, now + BUFFER_RECHECK)
                 continue
-            scope = (trigger.tenant_id, trigger.project_id, trigger.ref, trigger.agent_id)
-            if scope not in agent_cache:
-                ref = tx.get_ref(*scope[:3])
-                agent_cache[scope] = (tx.get_agent(*scope), ref.revision if ref else None)
-            agent, revision = agent_cache[scope]
+            agent, revision = agents[(inv.tenant_id, inv.project_id, inv.ref, inv.agent_id)]
             if agent is None or revision is None:
                 failures.append(
                     Outcome(
@@ -132,16 +162,8 @@ def claim_jobs(ctx: Context, worker_id: str, limit: int) -> list[Job]:
                     )
                 )
                 continue
-            message = render_message(trigger.message_template, inv.payload)
-            resolutions.append(
-                {
-                    "id": inv.id,
-                    "agent_name": agent.name,
-                    "ref_revision": revision,
-                    "message": message,
-                }
-            )
-            jobs.append(Job(inv, trigger, agent, revision, message, lease_until))
+            resolutions.append({"id": inv.id, "agent_name": agent.name, "ref_revision": revision})
+            resolved.append((inv, trigger, agent, revision))
         tx.record_resolutions(resolutions)
         for reason, ids in cancel.items():
             cancelled += tx.cancel_invocations(ids, now, reason)
@@ -149,6 +171,23 @@ def claim_jobs(ctx: Context, worker_id: str, limit: int) -> list[Job]:
     for inv in claimed:
         if inv.id in cancelled:
             log.info("invocation cancelled before its attempt", **fields_of(inv))
+    # Rendering is per-item work, so it happens after the claim has committed.
+    jobs: list[Job] = []
+    too_large: list[Outcome] = []
+    limit_bytes = ctx.settings.max_message_bytes
+    for inv, trigger, agent, revision in resolved:
+        try:
+            message = render_message(trigger.message_template, inv.payload, limit_bytes)
+        except MessageTooLarge as exc:
+            error = (
+                f"{exc} (TICKWORK_MAX_MESSAGE_BYTES): shorten the message template or the payload"
+            )
+            too_large.append(Outcome(inv.id, inv.attempt, worker_id, FAILED, now, error=error))
+            continue
+        jobs.append(Job(inv, trigger, agent, revision, message, lease_until))
+    if too_large:
+        settle(ctx, too_large)
+        failures += too_large
     for failure in failures:
         log.warning("invocation failed", invocation=failure.invocation_id, error=failure.error)
     return jobs
@@ -204,11 +243,84 @@ def decide_failure(
 
 def settle(ctx: Context, outcomes: list[Outcome]) -> list[str]:
     """Record how attempts ended, in one transaction. Returns the invocations updated
-    (one that was cancelled meanwhile keeps its cancel)."""
+    (one that was cancelled meanwhile keeps its cancel).
+
+    What targets returned is cleaned first (:mod:`tickwork.domain.sanitize`). Should the
+    database still refuse the batch, each outcome is stored on its own, and one that
+    cannot be stored ends its invocation ``failed`` with a ``last_error`` saying so:
+    the others are stored as usual and nothing is retried forever (SPEC §9). Only a
+    database outage raises (the caller keeps the outcomes and tries again).
+    """
     if not outcomes:
         return []
+    outcomes = [clean_outcome(o) for o in outcomes]
+    try:
+        with ctx.db.write() as tx:
+            return _apply(tx, outcomes)
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        log.warning("storing outcomes failed; storing them one by one", error=_brief(exc))
+    return _apply_each(ctx, outcomes)
+
+
+def clean_outcome(outcome: Outcome) -> Outcome:
+    """The outcome with what the target returned made safe to store."""
+    conversation_id = clean_id(outcome.conversation_id)
+    return replace(
+        outcome,
+        error=None if outcome.error is None else clean_text(outcome.error, MAX_ERROR_CHARS),
+        result=clean_json(outcome.result),
+        conversation_id=conversation_id,
+    )
+
+
+def _apply_each(ctx: Context, outcomes: list[Outcome]) -> list[str]:
+    done: list[str] = []
     with ctx.db.write() as tx:
-        return _apply(tx, outcomes)
+        for outcome in outcomes:
+            try:
+                with tx.savepoint():
+                    done += _apply(tx, [outcome])
+                continue
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                error = (
+                    f"the outcome of attempt {outcome.attempt} could not be stored ({_brief(exc)})"
+                )
+            log.warning(
+                "an outcome could not be stored; the invocation fails",
+                invocation=outcome.invocation_id,
+                error=error,
+            )
+            stored_as_failure = replace(
+                outcome,
+                kind=FAILED,
+                error=error,
+                result=None,
+                conversation_id=None,
+                not_before=None,
+                attempt_outcome=FAILED,
+                message=None,
+            )
+            try:
+                with tx.savepoint():
+                    done += _apply(tx, [stored_as_failure])
+            except Exception as exc:
+                if is_outage(exc):
+                    raise
+                log.exception(
+                    "an invocation could not be marked failed", invocation=outcome.invocation_id
+                )
+    return done
+
+
+def _brief(exc: BaseException) -> str:
+    """What went wrong, in one line and without the statement or its values."""
+    original = getattr(exc, "orig", None) or exc
+    first_line = (str(original).strip().splitlines() or [""])[0]
+    return clean_text(f"{type(original).__name__}: {first_line}", 300)
 
 
 def _apply(tx: Tx, outcomes: list[Outcome]) -> list[str]:
@@ -228,6 +340,7 @@ def _apply(tx: Tx, outcomes: list[Outcome]) -> list[str]:
                 "result": o.result,
                 "conversation_id": o.conversation_id,
                 "completed_at": o.ended_at if final else None,
+                "message": o.message,
             }
         )
     done = tx.settle_invocations(rows)
@@ -298,9 +411,10 @@ def no_longer_running(ctx: Context, ids: list[str]) -> list[str]:
         return tx.not_running(ids)
 
 
-def next_wakeup(ctx: Context) -> datetime | None:
-    """When the earliest pending invocation may start, or a lease runs out."""
+def next_wakeup(ctx: Context, exclude_tenants: Sequence[str] = ()) -> datetime | None:
+    """When the earliest pending invocation (of tenants other than ``exclude_tenants``)
+    may start, or a lease runs out."""
     with ctx.db.read() as tx:
-        candidates = [tx.earliest_claimable(), tx.earliest_lease_expiry()]
+        candidates = [tx.earliest_claimable(exclude_tenants), tx.earliest_lease_expiry()]
     present = [c for c in candidates if c is not None]
     return min(present) if present else None

@@ -6,7 +6,7 @@ from typing import Any
 
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
-from tickwork.errors import Conflict, NotFound
+from tickwork.errors import Conflict, NotFound, ValidationError
 from tickwork.services.context import Context
 from tickwork.storage.records import Agent, Project, Ref
 from tickwork.storage.sql import Tx
@@ -89,14 +89,39 @@ def put_agent(
     agent_id: str,
     name: str | None,
     target: Any,
+    *,
+    max_concurrency: int | None = None,
 ) -> tuple[Agent, bool]:
     check_slug(agent_id, "agent")
+    check_max_concurrency(max_concurrency)
     check_ref(ref)
     name = check_text(name, "name", MAX_NAME) or agent_id
     spec = normalise_target(target)
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
-        return tx.upsert_agent(tenant_id, project_id, ref, agent_id, name, spec, ctx.clock.now())
+        return tx.upsert_agent(
+            tenant_id,
+            project_id,
+            ref,
+            agent_id,
+            name,
+            spec,
+            ctx.clock.now(),
+            max_concurrency=max_concurrency,
+        )
+
+
+MAX_AGENT_CONCURRENCY = 10_000
+
+
+def check_max_concurrency(value: object, field: str = "max_concurrency") -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(field, f"must be an integer from 1 to {MAX_AGENT_CONCURRENCY}")
+    if not 1 <= value <= MAX_AGENT_CONCURRENCY:
+        raise ValidationError(field, f"must be an integer from 1 to {MAX_AGENT_CONCURRENCY}")
+    return value
 
 
 def get_agent(ctx: Context, tenant_id: str, project_id: str, ref: str, agent_id: str) -> Agent:

@@ -11,7 +11,8 @@ from typing import Any
 from tickwork.domain import schedule as sched
 from tickwork.domain.ids import new_id
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_text
-from tickwork.errors import Conflict, NotFound, ValidationError
+from tickwork.domain.template import rendered_size
+from tickwork.errors import Conflict, InvalidSchedule, NotFound, ValidationError
 from tickwork.services.context import Context
 from tickwork.services.resources import cancel_for_triggers, require_agent, require_project
 from tickwork.storage.records import PENDING, Invocation, Trigger
@@ -21,6 +22,9 @@ CATCHUP_POLICIES = ("latest", "all", "none")
 OVERLAP_POLICIES = ("allow", "skip", "buffer_one", "cancel_previous")
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_TEMPLATE_CHARS = 64 * 1024
+# The default cap on a rendered message (TICKWORK_MAX_MESSAGE_BYTES): a template may
+# repeat a placeholder, so its size and the payload's say little about the message's.
+MAX_MESSAGE_BYTES = 1024 * 1024
 
 # Fields a client may set, with the default used on create and restored by an explicit
 # null on update.
@@ -53,7 +57,7 @@ class PayloadTooLarge(ValidationError):
     """A payload or template above the documented size limit (HTTP 413)."""
 
 
-def _check_fields(values: dict[str, Any]) -> None:
+def _check_fields(values: dict[str, Any], max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
     """Check every field of a complete trigger definition (names as in the API)."""
     values["name"] = check_text(values.get("name"), "name", MAX_NAME, required=True)
     values["description"] = check_text(values.get("description"), "description", MAX_DESCRIPTION)
@@ -82,6 +86,13 @@ def _check_fields(values: dict[str, Any]) -> None:
                 "message_template",
                 f"is {len(template)} characters; the limit is {MAX_TEMPLATE_CHARS}",
             )
+    rendered = rendered_size(template, payload)
+    if rendered > max_message_bytes:
+        raise PayloadTooLarge(
+            "message_template",
+            f"renders to {rendered} bytes against this trigger's payload; the limit on a "
+            f"rendered message is {max_message_bytes} bytes",
+        )
 
 
 def build_schedule(values: Mapping[str, Any]) -> sched.Schedule:
@@ -126,7 +137,9 @@ def require_trigger(
     return trigger
 
 
-def validate_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], sched.Schedule]:
+def validate_fields(
+    fields: Mapping[str, Any], max_message_bytes: int = MAX_MESSAGE_BYTES
+) -> tuple[dict[str, Any], sched.Schedule]:
     """Check a complete trigger definition; absent or null fields take their defaults.
 
     Returns every editable field's value and the schedule. Pure: reads neither the
@@ -138,11 +151,53 @@ def validate_fields(fields: Mapping[str, Any]) -> tuple[dict[str, Any], sched.Sc
     values = dict(DEFAULTS) | {k: v for k, v in fields.items() if v is not None}
     values.setdefault("cron_expression", None)
     values.setdefault("run_at", None)
-    _check_fields(values)
+    _check_fields(values, max_message_bytes)
     schedule = build_schedule(values)
     if isinstance(schedule, sched.OnceSchedule):
         values["run_at"] = schedule.run_at
     return values, schedule
+
+
+class NextRuns:
+    """First runs of schedules from one ``now``, each distinct schedule computed once.
+
+    Finding a schedule's next instant can take milliseconds (a rare expression in a zone
+    with daylight saving), so callers compute what they need before they open a write
+    transaction, which on SQLite holds up every tenant's writes (SPEC §9).
+    """
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self._memo: dict[sched.Schedule, datetime | InvalidSchedule | None] = {}
+
+    def of(self, schedule: sched.Schedule) -> datetime | None:
+        """``next_run_at`` for a trigger (re-)scheduled now; a cron expression that never
+        fires in its zone is refused."""
+        found = self._memo.get(schedule, _UNSET)
+        if found is _UNSET:
+            found = self._memo[schedule] = _first_run(schedule, self.now)
+        if isinstance(found, InvalidSchedule):
+            raise found
+        assert found is None or isinstance(found, datetime)
+        return found
+
+
+_UNSET: Any = object()
+
+
+def _first_run(schedule: sched.Schedule, now: datetime) -> datetime | InvalidSchedule | None:
+    first = sched.initial_next_run(schedule, now)
+    if first is None and isinstance(schedule, sched.CronSchedule):
+        why = (
+            ": every time it names falls inside a daylight-saving gap, and an expression "
+            "with a wildcard minute or hour skips wall times that do not occur"
+            if schedule.expression.wildcard
+            else ""
+        )
+        return InvalidSchedule(
+            "cron_expression", f"never fires in time zone {schedule.timezone}{why}"
+        )
+    return first
 
 
 def new_trigger(
@@ -153,18 +208,22 @@ def new_trigger(
     agent_id: str,
     fields: Mapping[str, Any],
     created_by: str | None = None,
+    *,
+    next_runs: NextRuns | None = None,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> Trigger:
     """A new trigger row, checked, with ``next_run_at`` computed from ``now``."""
-    values, schedule = validate_fields(fields)
+    values, schedule = validate_fields(fields, max_message_bytes)
     if isinstance(schedule, sched.OnceSchedule):
         sched.check_run_at_not_past(schedule.run_at, now)
+    first = (next_runs or NextRuns(now)).of(schedule)
     return Trigger(
         id=new_id("trg", now),
         tenant_id=tenant_id,
         project_id=project_id,
         ref=ref,
         agent_id=agent_id,
-        next_run_at=sched.initial_next_run(schedule, now) if values["enabled"] else None,
+        next_run_at=first if values["enabled"] else None,
         last_error=None,
         created_by=created_by,
         created_at=now,
@@ -183,7 +242,16 @@ def create_trigger(
 ) -> Trigger:
     fields = dict(fields)
     ref = check_ref(fields.pop("ref", None) or "main")
-    trigger = new_trigger(ctx.clock.now(), tenant_id, project_id, ref, agent_id, fields, created_by)
+    trigger = new_trigger(
+        ctx.clock.now(),
+        tenant_id,
+        project_id,
+        ref,
+        agent_id,
+        fields,
+        created_by,
+        max_message_bytes=ctx.settings.max_message_bytes,
+    )
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
         require_agent(tx, tenant_id, project_id, ref, agent_id)
@@ -226,15 +294,52 @@ def update_trigger(
     patch: Mapping[str, Any],
 ) -> Trigger:
     """Apply a partial update (see :func:`apply_update`)."""
+    now = ctx.clock.now()
+    next_runs = NextRuns(now)
+    with ctx.db.read() as tx:
+        before = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+    # The new schedule's first run, computed before the write transaction (a trigger
+    # changed meanwhile is computed inside it, as a fallback).
+    prepare_update(before, patch, next_runs)
     with ctx.db.write() as tx:
         current = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
-        updated, cancelled = apply_update(ctx, tx, current, patch)
+        updated, cancelled = apply_update(ctx, tx, current, patch, now=now, next_runs=next_runs)
         if updated is not current:
             tx.bump_ref(tenant_id, project_id, current.ref, ctx.clock.now())
     if updated is not current:
         ctx.notifier.invocations_cancelled(cancelled)
         ctx.notifier.triggers_changed()
     return updated
+
+
+def _merged(current: Trigger, patch: Mapping[str, Any]) -> dict[str, Any]:
+    """The editable fields of ``current`` with ``patch`` applied (null = the default)."""
+    unknown = set(patch) - set(EDITABLE)
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], "is not a field that can be changed")
+    values = {k: getattr(current, k) for k in EDITABLE}
+    for key, value in patch.items():
+        values[key] = DEFAULTS.get(key) if value is None else value
+    # Naming one kind of schedule replaces the other.
+    if patch.get("cron_expression") is not None and "run_at" not in patch:
+        values["run_at"] = None
+    if patch.get("run_at") is not None and "cron_expression" not in patch:
+        values["cron_expression"] = None
+    return values
+
+
+def prepare_update(current: Trigger, patch: Mapping[str, Any], next_runs: NextRuns) -> None:
+    """Compute, into ``next_runs``, the first run that :func:`apply_update` will need
+    for this patch; invalid input is left for :func:`apply_update` to report."""
+    try:
+        values = _merged(current, patch)
+        schedule = build_schedule(values)
+        if any(key in patch for key in SCHEDULE_FIELDS) or (
+            values["enabled"] is True and not current.enabled
+        ):
+            next_runs.of(schedule)
+    except ValidationError:
+        return
 
 
 def apply_update(
@@ -244,6 +349,7 @@ def apply_update(
     patch: Mapping[str, Any],
     *,
     now: datetime | None = None,
+    next_runs: NextRuns | None = None,
 ) -> tuple[Trigger, list[str]]:
     """Apply a partial update inside ``tx``. An explicit null restores a field's default.
 
@@ -253,19 +359,10 @@ def apply_update(
     trigger as it now is (``current`` itself when nothing changed) and the ids of the
     invocations cancelled.
     """
-    unknown = set(patch) - set(EDITABLE)
-    if unknown:
-        raise ValidationError(sorted(unknown)[0], "is not a field that can be changed")
     now = now or ctx.clock.now()
-    values = {k: getattr(current, k) for k in EDITABLE}
-    for key, value in patch.items():
-        values[key] = DEFAULTS.get(key) if value is None else value
-    # Naming one kind of schedule replaces the other.
-    if patch.get("cron_expression") is not None and "run_at" not in patch:
-        values["run_at"] = None
-    if patch.get("run_at") is not None and "cron_expression" not in patch:
-        values["cron_expression"] = None
-    _check_fields(values)
+    next_runs = next_runs or NextRuns(now)
+    values = _merged(current, patch)
+    _check_fields(values, ctx.settings.max_message_bytes)
     schedule = build_schedule(values)
     schedule_changed = any(
         key in patch and values[key] != getattr(current, key) for key in SCHEDULE_FIELDS
@@ -276,10 +373,11 @@ def apply_update(
             sched.check_run_at_not_past(schedule.run_at, now)
     enabling = values["enabled"] and not current.enabled
     next_run_at = current.next_run_at
+    first = next_runs.of(schedule) if schedule_changed or enabling else None
     if not values["enabled"]:
         next_run_at = None
     elif schedule_changed or enabling:
-        next_run_at = sched.initial_next_run(schedule, now)
+        next_run_at = first
     changes = {k: v for k, v in values.items() if v != getattr(current, k)}
     if not changes and next_run_at == current.next_run_at:
         return current, []

@@ -51,6 +51,7 @@ class Agent:
     target: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,22 @@ class Invocation:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A pending invocation a worker may claim, with the scope fair share looks at."""
+
+    id: str
+    tenant_id: str
+    project_id: str
+    ref: str
+    agent_id: str
+    not_before: datetime
+
+    @property
+    def agent_key(self) -> tuple[str, str, str, str]:
+        return (self.tenant_id, self.project_id, self.ref, self.agent_id)
 
 
 @dataclass(frozen=True)

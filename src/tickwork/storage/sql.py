@@ -26,6 +26,7 @@ from tickwork.storage.records import (
     RUNNING,
     Agent,
     Attempt,
+    Candidate,
     Deployment,
     Invocation,
     Project,
@@ -52,6 +53,23 @@ _PG_SET_NEXT_RUNS = sa.text(
     sa.bindparam("last_errors", type_=postgresql.ARRAY(sa.Text())),
     sa.bindparam("updated_ats", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
 )
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database could not be reached or used (retry the same
+    work later) rather than that it refused this work's values (never retry as is)."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        return bool(exc.connection_invalidated) or (
+            isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+            and not _refused_value(exc)
+        )
+    return isinstance(exc, sa.exc.DisconnectionError | sa.exc.TimeoutError)
+
+
+def _refused_value(exc: sa.exc.DBAPIError) -> bool:
+    # SQLite reports a value above its size limit as an OperationalError on some
+    # versions of the driver: the value is at fault, not the database.
+    return "too big" in str(exc.orig)
 
 
 class Database:
@@ -113,6 +131,13 @@ class Tx:
 
     def _insert(self, table: sa.Table) -> Any:
         return postgresql.insert(table) if self.postgres else sqlite.insert(table)
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """A nested transaction: an exception inside undoes only what it did, and the
+        enclosing transaction can go on (used to isolate one failing item of a batch)."""
+        with self.conn.begin_nested():
+            yield
 
     # -- tenants and keys ---------------------------------------------------------------
 
@@ -320,6 +345,7 @@ class Tx:
         now: datetime,
         *,
         bump: bool = True,
+        max_concurrency: int | None = None,
     ) -> tuple[Agent, bool]:
         """Create or change an agent; a real change bumps the ref's revision unless
         ``bump`` is false (a caller writing several things bumps once itself)."""
@@ -334,11 +360,16 @@ class Tx:
                     id=agent_id,
                     name=name,
                     target=target,
+                    max_concurrency=max_concurrency,
                     created_at=now,
                     updated_at=now,
                 )
             )
-        elif (existing.name, existing.target) != (name, target):
+        elif (existing.name, existing.target, existing.max_concurrency) != (
+            name,
+            target,
+            max_concurrency,
+        ):
             self.conn.execute(
                 t.agents.update()
                 .where(
@@ -347,7 +378,7 @@ class Tx:
                     t.agents.c.ref == ref,
                     t.agents.c.id == agent_id,
                 )
-                .values(name=name, target=target, updated_at=now)
+                .values(name=name, target=target, max_concurrency=max_concurrency, updated_at=now)
             )
         else:
             return existing, False
@@ -607,24 +638,46 @@ class Tx:
         lease_until: datetime,
         deployment_id: str,
     ) -> list[Invocation]:
-        """Take up to ``limit`` due pending invocations: each becomes ``running`` under
-        this worker's lease with its attempt number raised, and its attempt is recorded."""
+        """Take up to ``limit`` due pending invocations, oldest first (see
+        :meth:`claim_candidates` and :meth:`claim_ids`)."""
+        picked = [c.id for c in self.claim_candidates(now, limit)]
+        return self.claim_ids(picked, now, worker_id, lease_until, deployment_id)
+
+    def claim_candidates(
+        self, now: datetime, limit: int, exclude_tenants: Iterable[str] = ()
+    ) -> list[Candidate]:
+        """Up to ``limit`` due pending invocations, oldest first, of tenants other than
+        ``exclude_tenants``; locked for this transaction on PostgreSQL (other workers
+        skip them), so that :meth:`claim_ids` can take any of them."""
         c = t.invocations.c
-        pick = (
-            sa.select(c.id)
-            .where(c.status == PENDING, c.not_before <= now)
-            .order_by(c.not_before)
-            .limit(limit)
+        q = sa.select(c.id, c.tenant_id, c.project_id, c.ref, c.agent_id, c.not_before).where(
+            c.status == PENDING, c.not_before <= now
         )
+        excluded = sorted(set(exclude_tenants))
+        if excluded:
+            q = q.where(c.tenant_id.not_in(excluded))
+        q = q.order_by(c.not_before).limit(limit)
         if self.postgres:
-            pick = pick.with_for_update(skip_locked=True)
-        # The pick is a CTE, evaluated once. As ``id IN (subquery)`` PostgreSQL may plan a
-        # semi-join that re-runs the subquery for every row: each run skips the rows this
-        # statement has just updated and locks ``limit`` more, so the limit is ignored.
-        picked = pick.cte("picked")
+            q = q.with_for_update(skip_locked=True)
+        return [Candidate(*r) for r in self.conn.execute(q)]
+
+    def claim_ids(
+        self,
+        ids: Sequence[str],
+        now: datetime,
+        worker_id: str,
+        lease_until: datetime,
+        deployment_id: str,
+    ) -> list[Invocation]:
+        """Claim these pending invocations: each becomes ``running`` under this worker's
+        lease with its attempt number raised, and its attempt is recorded. Returns them
+        oldest first; an id no longer pending is left out."""
+        if not ids:
+            return []
+        c = t.invocations.c
         stmt = (
             t.invocations.update()
-            .where(c.id == picked.c.id, c.status == PENDING)
+            .where(c.id.in_(list(ids)), c.status == PENDING)
             .values(
                 status=RUNNING,
                 attempt=c.attempt + 1,
@@ -653,12 +706,38 @@ class Tx:
                     for inv in claimed
                 ],
             )
-        claimed.sort(key=lambda inv: inv.not_before)
+        claimed.sort(key=lambda inv: (inv.not_before, inv.id))
         return claimed
 
+    def running_per_agent(
+        self, agents: Iterable[tuple[str, str, str, str]], *, lock: bool = False
+    ) -> dict[tuple[str, str, str, str], int]:
+        """How many invocations of each agent (tenant, project, ref, agent) run now, in
+        every process. ``lock`` locks those agents' rows on PostgreSQL, so that workers
+        deciding on the same agent's cap go one after the other."""
+        keys = sorted(set(agents))
+        if not keys:
+            return {}
+        if lock and self.postgres:
+            a = t.agents.c
+            self.conn.execute(
+                sa.select(a.id)
+                .where(sa.tuple_(a.tenant_id, a.project_id, a.ref, a.id).in_(keys))
+                .with_for_update()
+            )
+        c = t.invocations.c
+        scope = (c.tenant_id, c.project_id, c.ref, c.agent_id)
+        q = (
+            sa.select(*scope, sa.func.count())
+            .where(c.status == RUNNING, sa.tuple_(*scope).in_(keys))
+            .group_by(*scope)
+        )
+        return {
+            (str(r[0]), str(r[1]), str(r[2]), str(r[3])): int(r[4]) for r in self.conn.execute(q)
+        }
+
     def record_resolutions(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Store what each attempt resolved: ``{"id", "agent_name", "ref_revision",
-        "message"}``."""
+        """Store what each attempt resolved: ``{"id", "agent_name", "ref_revision"}``."""
         if not rows:
             return
         c = t.invocations.c
@@ -668,7 +747,6 @@ class Tx:
             .values(
                 agent_name=sa.bindparam("b_agent_name"),
                 ref_revision=sa.bindparam("b_ref_revision"),
-                message=sa.bindparam("b_message"),
             )
         )
         self.conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
@@ -695,7 +773,8 @@ class Tx:
         """Move running invocations held by ``worker_id`` to their next state.
 
         Each row: ``id``, ``worker_id``, ``status``, ``not_before``, ``last_error``,
-        ``result``, ``conversation_id``, ``completed_at``. A row whose invocation is no
+        ``result``, ``conversation_id``, ``completed_at`` and ``message`` (None keeps the
+        stored one). A row whose invocation is no
         longer running under that worker (cancelled meanwhile, lease lost) is left as it
         is; returns the ids that were updated.
         """
@@ -727,6 +806,9 @@ class Tx:
                 result=sa.bindparam("b_result", type_=c.result.type),
                 conversation_id=sa.bindparam("b_conversation_id"),
                 completed_at=sa.bindparam("b_completed_at", type_=c.completed_at.type),
+                message=sa.func.coalesce(
+                    sa.bindparam("b_message", type_=c.message.type), c.message
+                ),
             )
         )
         self.conn.execute(
@@ -740,6 +822,7 @@ class Tx:
                     "b_result": r.get("result"),
                     "b_conversation_id": r.get("conversation_id"),
                     "b_completed_at": r.get("completed_at"),
+                    "b_message": r.get("message"),
                 }
                 for r in keep
             ],
@@ -819,11 +902,13 @@ class Tx:
         q = sa.select(c.id).where(c.id.in_(list(ids)), c.status != RUNNING)
         return [str(r.id) for r in self.conn.execute(q)]
 
-    def earliest_claimable(self) -> datetime | None:
+    def earliest_claimable(self, exclude_tenants: Iterable[str] = ()) -> datetime | None:
         c = t.invocations.c
-        row = self.conn.execute(
-            sa.select(c.not_before).where(c.status == PENDING).order_by(c.not_before).limit(1)
-        ).first()
+        q = sa.select(c.not_before).where(c.status == PENDING)
+        excluded = sorted(set(exclude_tenants))
+        if excluded:
+            q = q.where(c.tenant_id.not_in(excluded))
+        row = self.conn.execute(q.order_by(c.not_before).limit(1)).first()
         return None if row is None else row[0]
 
     def earliest_lease_expiry(self) -> datetime | None:

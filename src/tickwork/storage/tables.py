@@ -75,6 +75,8 @@ agents = sa.Table(
     sa.Column("target", JSONDoc, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # The most attempts of this agent that run at once, across all workers (None: no cap).
+    sa.Column("max_concurrency", sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(
         ["tenant_id", "project_id", "ref"],
         ["refs.tenant_id", "refs.project_id", "refs.name"],
