@@ -21,6 +21,7 @@ from tickwork.logging import get_logger
 from tickwork.services.context import Context
 from tickwork.services.triggers import invocation_row, schedule_of
 from tickwork.storage.records import CANCELLED, MISSED, PENDING, SKIPPED, Trigger
+from tickwork.storage.sql import Tx, is_outage
 
 log = get_logger("tickwork.scheduler")
 
@@ -50,55 +51,133 @@ class DispatchResult:
     disabled: int = 0
     cancelled: list[str] = field(default_factory=list)
     full_batch: bool = False
+    planned: list[dict[str, Any]] = field(default_factory=list)
 
 
 def dispatch_batch(
     ctx: Context, now: datetime, limit: int, fence: Fence | None = None
 ) -> DispatchResult:
-    """Dispatch up to ``limit`` due triggers in one transaction."""
+    """Dispatch up to ``limit`` due triggers in one write transaction.
+
+    The slots are planned first, outside any write transaction: computing schedules is
+    per-trigger work, and on SQLite the write lock holds up every tenant (SPEC §9). The
+    transaction then checks the fence, advances each trigger only if it is still as it
+    was read (a trigger changed meanwhile is left for the next pass), and inserts the
+    invocations of the triggers it advanced. Should the database refuse some trigger's
+    invocations, the batch is written again trigger by trigger, and each trigger whose
+    rows cannot be stored is disabled with the error: the rest dispatch as usual.
+    """
+    with ctx.db.read() as tx:
+        due = tx.due_triggers(now, limit, lock=False)
+        active = tx.active_counts(t.id for t in due if t.overlap != "allow")
+    plans = [_plan(trigger, now, active.get(trigger.id, 0)) for trigger in due]
+    try:
+        result = _write(ctx, now, fence, plans, careful=False)
+    except Superseded:
+        raise
+    except Exception as exc:
+        if is_outage(exc) or not plans:
+            raise
+        log.warning("dispatching a batch failed; dispatching its triggers one by one")
+        result = _write(ctx, now, fence, plans, careful=True)
+    result.triggers = len(due)
+    result.full_batch = len(due) == limit
+    for plan in plans:
+        if plan.error is not None:
+            log.error(
+                "trigger disabled: its schedule cannot be computed",
+                **_fields(plan.trigger),
+                error=plan.error,
+            )
+    _report(ctx, result)
+    return result
+
+
+@dataclass
+class _TriggerPlan:
+    """What one due trigger's pass writes: its new row values and its invocations."""
+
+    trigger: Trigger
+    update: dict[str, Any]
+    rows: list[dict[str, Any]]
+    cancel_active: bool = False
+    error: str | None = None
+
+
+def _plan(trigger: Trigger, now: datetime, active: int) -> _TriggerPlan:
+    rows: list[dict[str, Any]] = []
+    to_cancel: list[str] = []
+    try:
+        update = _plan_trigger(trigger, now, active, rows, to_cancel)
+    except Exception as exc:
+        error = f"schedule cannot be computed: {exc}"
+        return _TriggerPlan(trigger, _disable(trigger, now, error), [], error=error)
+    return _TriggerPlan(trigger, update, rows, cancel_active=bool(to_cancel))
+
+
+def _disable(trigger: Trigger, now: datetime, error: str) -> dict[str, Any]:
+    return {
+        "id": trigger.id,
+        "next_run_at": None,
+        "enabled": False,
+        "last_error": error,
+        "updated_at": now,
+    }
+
+
+def _write(
+    ctx: Context, now: datetime, fence: Fence | None, plans: list[_TriggerPlan], *, careful: bool
+) -> DispatchResult:
     result = DispatchResult()
     with ctx.db.write() as tx:
         if fence is not None and not tx.hold_fence(
             fence.run_id, fence.generation, now, now + timedelta(seconds=fence.lease_seconds)
         ):
             raise Superseded(fence.run_id)
-        due = tx.due_triggers(now, limit)
-        result.triggers = len(due)
-        result.full_batch = len(due) == limit
-        if not due:
+        if not plans:
             return result
-        active = tx.active_counts(t.id for t in due if t.overlap != "allow")
-        rows: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        to_cancel: list[str] = []
-        for trigger in due:
-            try:
-                update = _plan_trigger(trigger, now, active.get(trigger.id, 0), rows, to_cancel)
-            except Exception as exc:
-                log.exception(
-                    "trigger disabled: its schedule cannot be computed",
-                    **_fields(trigger),
-                    error=str(exc),
-                )
-                result.disabled += 1
-                update = {
-                    "id": trigger.id,
-                    "next_run_at": None,
-                    "enabled": False,
-                    "last_error": f"schedule cannot be computed: {exc}",
-                    "updated_at": now,
-                }
-            updates.append(update)
+        # Advanced only if unchanged since it was read: an edit in between wins.
+        advanced = tx.advance_triggers([p.update for p in plans], [p.trigger for p in plans])
+        kept = [p for p in plans if p.trigger.id in advanced]
+        to_cancel = [p.trigger.id for p in kept if p.cancel_active]
         if to_cancel:
             ids = tx.active_invocation_ids(to_cancel)
             result.cancelled = tx.cancel_invocations(ids, now, "overlap=cancel_previous")
-        result.created = len(tx.insert_invocations([r for r in rows if r["status"] == PENDING]))
-        final = [r for r in rows if r["status"] != PENDING]
-        tx.insert_invocations(final)
-        result.missed = sum(1 for r in final if r["status"] == MISSED)
-        result.skipped = sum(1 for r in final if r["status"] == SKIPPED)
-        tx.set_next_runs(updates)
-    for row in rows:
+        if not careful:
+            _insert(tx, [row for p in kept for row in p.rows], result)
+        else:
+            for plan in kept:
+                try:
+                    with tx.savepoint():
+                        _insert(tx, plan.rows, result)
+                except Exception as exc:
+                    if is_outage(exc):
+                        raise
+                    error = f"its invocations could not be stored ({_brief(exc)})"
+                    log.error("trigger disabled", **_fields(plan.trigger), error=error)
+                    tx.set_next_runs([_disable(plan.trigger, now, error)])
+                    result.disabled += 1
+        result.disabled += sum(1 for p in kept if p.error is not None)
+    result.planned = [row for p in kept for row in p.rows]
+    return result
+
+
+def _insert(tx: Tx, rows: list[dict[str, Any]], result: DispatchResult) -> None:
+    result.created += len(tx.insert_invocations([r for r in rows if r["status"] == PENDING]))
+    final = [r for r in rows if r["status"] != PENDING]
+    tx.insert_invocations(final)
+    result.missed += sum(1 for r in final if r["status"] == MISSED)
+    result.skipped += sum(1 for r in final if r["status"] == SKIPPED)
+
+
+def _brief(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    first_line = (str(original).strip().splitlines() or [""])[0]
+    return f"{type(original).__name__}: {first_line}"[:300]
+
+
+def _report(ctx: Context, result: DispatchResult) -> None:
+    for row in result.planned:
         if row["status"] == PENDING:
             log.debug("dispatched", **_row_fields(row))
     if result.triggers:
@@ -118,7 +197,6 @@ def dispatch_batch(
         ctx.notifier.invocations_ready()
     if result.cancelled:
         ctx.notifier.invocations_cancelled(result.cancelled)
-    return result
 
 
 def _plan_trigger(

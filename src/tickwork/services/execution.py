@@ -101,7 +101,43 @@ def claim_jobs(
     """
     if limit <= 0:
         return []
-    running = running or {}
+    try:
+        return _claim(ctx, worker_id, limit, running or {})
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        log.warning("claiming invocations failed; claiming them one by one", error=_brief(exc))
+    return _claim_one_by_one(ctx, worker_id, limit)
+
+
+def _claim_one_by_one(ctx: Context, worker_id: str, limit: int) -> list[Job]:
+    """Claim the due invocations one transaction each; one that cannot be claimed (a
+    row the database cannot hand over) fails alone, with the error, instead of stopping
+    every claim after it (SPEC §9)."""
+    now = ctx.clock.now()
+    with ctx.db.read() as tx:
+        ids = [c.id for c in tx.claim_candidates(now, limit, lock=False)]
+    jobs: list[Job] = []
+    for invocation_id in ids:
+        try:
+            jobs += _claim(ctx, worker_id, 1, {}, only=invocation_id)
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            error = f"the invocation could not be started ({_brief(exc)})"
+            log.error("invocation failed", invocation=invocation_id, error=error)
+            with ctx.db.write() as tx:
+                tx.fail_invocations([invocation_id], ctx.clock.now(), error)
+    return jobs
+
+
+def _claim(
+    ctx: Context,
+    worker_id: str,
+    limit: int,
+    running: Mapping[str, int],
+    only: str | None = None,
+) -> list[Job]:
     cap = ctx.settings.tenant_cap
     now = ctx.clock.now()
     lease_until = now + timedelta(seconds=ctx.settings.worker_lease_seconds)
@@ -115,7 +151,7 @@ def claim_jobs(
             return []
         saturated = {tenant for tenant, n in running.items() if n >= cap}
         window = limit * 2
-        candidates = tx.claim_candidates(now, window, saturated)
+        candidates = tx.claim_candidates(now, window, saturated, only=only)
         if len(candidates) == window:
             # A backlog: other tenants' due work may wait behind it. Look past it once.
             seen = saturated | {c.tenant_id for c in candidates}

@@ -22,6 +22,7 @@ from tickwork.storage import tables as t
 from tickwork.storage.records import (
     ACTIVE_STATUSES,
     CANCELLED,
+    FAILED,
     PENDING,
     RUNNING,
     Agent,
@@ -70,6 +71,30 @@ def _refused_value(exc: sa.exc.DBAPIError) -> bool:
     # SQLite reports a value above its size limit as an OperationalError on some
     # versions of the driver: the value is at fault, not the database.
     return "too big" in str(exc.orig)
+
+
+_PG_ADVANCE = sa.text(
+    """
+    UPDATE scheduled_triggers AS s
+    SET next_run_at = v.next_run_at, enabled = v.enabled,
+        last_error = v.last_error, updated_at = v.updated_at
+    FROM unnest(:ids, :next_run_ats, :enableds, :last_errors, :updated_ats,
+                :seen_next_run_ats, :seen_updated_ats)
+        AS v(id, next_run_at, enabled, last_error, updated_at, seen_next_run_at,
+             seen_updated_at)
+    WHERE s.id = v.id AND s.next_run_at = v.seen_next_run_at
+        AND s.updated_at = v.seen_updated_at
+    RETURNING s.id
+    """
+).bindparams(
+    sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text())),
+    sa.bindparam("next_run_ats", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("enableds", type_=postgresql.ARRAY(sa.Boolean())),
+    sa.bindparam("last_errors", type_=postgresql.ARRAY(sa.Text())),
+    sa.bindparam("updated_ats", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("seen_next_run_ats", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+    sa.bindparam("seen_updated_ats", type_=postgresql.ARRAY(sa.DateTime(timezone=True))),
+)
 
 
 class Database:
@@ -477,9 +502,9 @@ class Tx:
         stmt = t.scheduled_triggers.delete().where(t.scheduled_triggers.c.id == trigger_id)
         return bool(self.conn.execute(stmt).rowcount)
 
-    def due_triggers(self, now: datetime, limit: int) -> list[Trigger]:
-        """Enabled triggers whose next run is due, oldest first, locked for this
-        transaction (other schedulers skip them on PostgreSQL)."""
+    def due_triggers(self, now: datetime, limit: int, *, lock: bool = True) -> list[Trigger]:
+        """Enabled triggers whose next run is due, oldest first; with ``lock``, locked for
+        this transaction (other schedulers skip them on PostgreSQL)."""
         c = t.scheduled_triggers.c
         q = (
             sa.select(t.scheduled_triggers)
@@ -487,7 +512,7 @@ class Tx:
             .order_by(c.next_run_at)
             .limit(limit)
         )
-        if self.postgres:
+        if self.postgres and lock:
             q = q.with_for_update(skip_locked=True)
         return [_record(Trigger, r) for r in self.conn.execute(q)]
 
@@ -520,6 +545,45 @@ class Tx:
             )
         )
         self.conn.execute(stmt, [{f"b_{k}": v for k, v in u.items()} for u in updates])
+
+    def advance_triggers(
+        self, updates: Sequence[Mapping[str, Any]], seen: Sequence[Trigger]
+    ) -> set[str]:
+        """Apply ``updates`` (as :meth:`set_next_runs`) to the triggers still exactly as
+        ``seen`` (same ``next_run_at`` and ``updated_at``); returns the ids changed.
+
+        A trigger edited since it was read keeps the edit and is left out.
+        """
+        if not updates:
+            return set()
+        before = {trigger.id: trigger for trigger in seen}
+        if self.postgres:
+            rows = self.conn.execute(
+                _PG_ADVANCE,
+                {
+                    "ids": [u["id"] for u in updates],
+                    "next_run_ats": [u["next_run_at"] for u in updates],
+                    "enableds": [u["enabled"] for u in updates],
+                    "last_errors": [u["last_error"] for u in updates],
+                    "updated_ats": [u["updated_at"] for u in updates],
+                    "seen_next_run_ats": [before[u["id"]].next_run_at for u in updates],
+                    "seen_updated_ats": [before[u["id"]].updated_at for u in updates],
+                },
+            )
+            return {str(r[0]) for r in rows}
+        # SQLite: this transaction holds the database's write lock, so what it reads
+        # now stays true until it commits.
+        c = t.scheduled_triggers.c
+        current = self.conn.execute(
+            sa.select(c.id, c.next_run_at, c.updated_at).where(c.id.in_([u["id"] for u in updates]))
+        )
+        unchanged = {
+            str(r.id)
+            for r in current
+            if (r.next_run_at, r.updated_at) == (before[r.id].next_run_at, before[r.id].updated_at)
+        }
+        self.set_next_runs([u for u in updates if u["id"] in unchanged])
+        return unchanged
 
     def earliest_next_run_at(self) -> datetime | None:
         c = t.scheduled_triggers.c
@@ -644,11 +708,18 @@ class Tx:
         return self.claim_ids(picked, now, worker_id, lease_until, deployment_id)
 
     def claim_candidates(
-        self, now: datetime, limit: int, exclude_tenants: Iterable[str] = ()
+        self,
+        now: datetime,
+        limit: int,
+        exclude_tenants: Iterable[str] = (),
+        *,
+        only: str | None = None,
+        lock: bool = True,
     ) -> list[Candidate]:
         """Up to ``limit`` due pending invocations, oldest first, of tenants other than
-        ``exclude_tenants``; locked for this transaction on PostgreSQL (other workers
-        skip them), so that :meth:`claim_ids` can take any of them."""
+        ``exclude_tenants`` (or just the one with id ``only``); with ``lock``, locked for
+        this transaction on PostgreSQL (other workers skip them), so that
+        :meth:`claim_ids` can take any of them."""
         c = t.invocations.c
         q = sa.select(c.id, c.tenant_id, c.project_id, c.ref, c.agent_id, c.not_before).where(
             c.status == PENDING, c.not_before <= now
@@ -656,8 +727,10 @@ class Tx:
         excluded = sorted(set(exclude_tenants))
         if excluded:
             q = q.where(c.tenant_id.not_in(excluded))
+        if only is not None:
+            q = q.where(c.id == only)
         q = q.order_by(c.not_before).limit(limit)
-        if self.postgres:
+        if self.postgres and lock:
             q = q.with_for_update(skip_locked=True)
         return [Candidate(*r) for r in self.conn.execute(q)]
 
@@ -853,6 +926,34 @@ class Tx:
         if self.postgres:
             q = q.with_for_update(skip_locked=True)
         return [_record(Invocation, r) for r in self.conn.execute(q)]
+
+    def fail_invocations(self, ids: Sequence[str], now: datetime, error: str) -> list[str]:
+        """End these pending or running invocations ``failed`` with ``error``, touching
+        nothing else of them (for rows that cannot be processed as usual)."""
+        if not ids:
+            return []
+        c = t.invocations.c
+        stmt = (
+            t.invocations.update()
+            .where(c.id.in_(list(ids)), c.status.in_(sorted(ACTIVE_STATUSES)))
+            .values(
+                status=FAILED,
+                last_error=error,
+                completed_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+            .returning(c.id)
+        )
+        failed = [str(r.id) for r in self.conn.execute(stmt)]
+        if failed:
+            a = t.invocation_attempts.c
+            self.conn.execute(
+                t.invocation_attempts.update()
+                .where(a.invocation_id.in_(failed), a.ended_at.is_(None))
+                .values(ended_at=now, outcome=FAILED, error=error)
+            )
+        return failed
 
     def cancel_invocations(self, ids: Sequence[str], now: datetime, reason: str) -> list[str]:
         """Cancel those still pending or running; returns the ids cancelled."""
