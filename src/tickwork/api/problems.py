@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,6 +15,7 @@ from tickwork.api.schemas import Problem
 from tickwork.errors import Conflict, NotFound, ValidationError, ValidationErrors
 from tickwork.logging import get_logger
 from tickwork.services.triggers import PayloadTooLarge
+from tickwork.storage.sql import gave_way
 
 log = get_logger("tickwork.api")
 
@@ -197,6 +199,29 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(sa.exc.IntegrityError)
+    async def _integrity(request: Request, exc: sa.exc.IntegrityError) -> JSONResponse:
+        # A concurrent request changed what this one depends on (created the same
+        # resource, deleted its parent) between its reads and its writes.
+        log.info("request conflicted with a concurrent change", path=request.url.path)
+        return problem(
+            409, "the request conflicted with a concurrent change to the same resources; retry it"
+        )
+
+    @app.exception_handler(sa.exc.OperationalError)
+    async def _operational(request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
+        if gave_way(exc):
+            # Deadlock or serialization failure: the database chose this request to
+            # give way to a concurrent one.
+            return problem(
+                409,
+                "the request conflicted with a concurrent change to the same resources; retry it",
+            )
+        log.error("database unavailable", path=request.url.path, error=f"{type(exc.orig).__name__}")
+        return problem(
+            503, "the database is unavailable; retry shortly", headers={"Retry-After": "1"}
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -14,10 +14,12 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from tickwork.errors import Conflict
 from tickwork.storage import tables as t
 from tickwork.storage.records import (
     ACTIVE_STATUSES,
@@ -65,6 +67,14 @@ def is_outage(exc: BaseException) -> bool:
             and not _refused_value(exc)
         )
     return isinstance(exc, sa.exc.DisconnectionError | sa.exc.TimeoutError)
+
+
+def gave_way(exc: BaseException) -> bool:
+    """Whether the database aborted this transaction in favour of a concurrent one (a
+    deadlock or a serialization failure): the work itself may well succeed on retry."""
+    # SQLSTATE class 40: transaction rollback (serialization failure, deadlock).
+    orig = getattr(exc, "orig", None)
+    return isinstance(orig, psycopg.Error) and str(orig.sqlstate or "").startswith("40")
 
 
 def _refused_value(exc: sa.exc.DBAPIError) -> bool:
@@ -245,28 +255,37 @@ class Tx:
     def upsert_project(
         self, tenant_id: str, project_id: str, name: str, description: str, now: datetime
     ) -> tuple[Project, bool]:
-        existing = self.get_project(tenant_id, project_id)
-        if existing is None:
-            self.conn.execute(
-                t.projects.insert().values(
-                    tenant_id=tenant_id,
-                    id=project_id,
-                    name=name,
-                    description=description,
-                    created_at=now,
-                    updated_at=now,
-                )
+        # INSERT ... ON CONFLICT: two writers creating the same project at once both
+        # succeed, and exactly one of them created it.
+        inserted = self.conn.execute(
+            self._insert(t.projects)
+            .values(
+                tenant_id=tenant_id,
+                id=project_id,
+                name=name,
+                description=description,
+                created_at=now,
+                updated_at=now,
             )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "id"])
+            .returning(t.projects.c.id)
+        ).first()
+        if inserted is not None:
             self.ensure_ref(tenant_id, project_id, "main", now)
-        elif (existing.name, existing.description) != (name, description):
+        else:
             self.conn.execute(
                 t.projects.update()
-                .where(t.projects.c.tenant_id == tenant_id, t.projects.c.id == project_id)
+                .where(
+                    t.projects.c.tenant_id == tenant_id,
+                    t.projects.c.id == project_id,
+                    sa.or_(t.projects.c.name != name, t.projects.c.description != description),
+                )
                 .values(name=name, description=description, updated_at=now)
             )
         project = self.get_project(tenant_id, project_id)
-        assert project is not None
-        return project, existing is None
+        if project is None:
+            raise Conflict(f"project {project_id!r} was deleted while this request ran")
+        return project, inserted is not None
 
     def list_projects(self, tenant_id: str, after: str | None, limit: int) -> list[Project]:
         q = sa.select(t.projects).where(t.projects.c.tenant_id == tenant_id)
@@ -349,13 +368,23 @@ class Tx:
 
     # -- agents -------------------------------------------------------------------------
 
-    def get_agent(self, tenant_id: str, project_id: str, ref: str, agent_id: str) -> Agent | None:
+    def get_agent(
+        self,
+        tenant_id: str,
+        project_id: str,
+        ref: str,
+        agent_id: str,
+        *,
+        for_update: bool = False,
+    ) -> Agent | None:
         q = sa.select(t.agents).where(
             t.agents.c.tenant_id == tenant_id,
             t.agents.c.project_id == project_id,
             t.agents.c.ref == ref,
             t.agents.c.id == agent_id,
         )
+        if for_update and self.postgres:
+            q = q.with_for_update()
         row = self.conn.execute(q).first()
         return None if row is None else _record(Agent, row)
 
@@ -377,8 +406,11 @@ class Tx:
         existing = self.get_agent(tenant_id, project_id, ref, agent_id)
         if existing is None:
             self.ensure_ref(tenant_id, project_id, ref, now)
-            self.conn.execute(
-                t.agents.insert().values(
+            # INSERT ... ON CONFLICT: of writers creating the same agent at once, one
+            # creates it and the others change it as if it had existed.
+            inserted = self.conn.execute(
+                self._insert(t.agents)
+                .values(
                     tenant_id=tenant_id,
                     project_id=project_id,
                     ref=ref,
@@ -389,7 +421,13 @@ class Tx:
                     created_at=now,
                     updated_at=now,
                 )
-            )
+                .on_conflict_do_nothing(index_elements=["tenant_id", "project_id", "ref", "id"])
+                .returning(t.agents.c.id)
+            ).first()
+            if inserted is None:
+                existing = self.get_agent(tenant_id, project_id, ref, agent_id, for_update=True)
+        if existing is None:
+            pass
         elif (existing.name, existing.target, existing.max_concurrency) != (
             name,
             target,
@@ -410,7 +448,8 @@ class Tx:
         if bump:
             self.bump_ref(tenant_id, project_id, ref, now)
         agent = self.get_agent(tenant_id, project_id, ref, agent_id)
-        assert agent is not None
+        if agent is None:
+            raise Conflict(f"agent {agent_id!r} was deleted while this request ran")
         return agent, existing is None
 
     def list_agents(self, tenant_id: str, project_id: str, ref: str) -> list[Agent]:
