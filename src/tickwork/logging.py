@@ -53,7 +53,8 @@ class JsonFormatter(_Base):
 class TextFormatter(_Base):
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        parts = [ts[:-4] + "Z", record.levelname.lower().ljust(7), record.getMessage()]
+        event = _escape_controls(record.getMessage())
+        parts = [ts[:-4] + "Z", record.levelname.lower().ljust(7), event]
         parts += [f"{k}={_text(v)}" for k, v in self.fields(record).items() if v is not None]
         line = " ".join(parts)
         if record.exc_info:
@@ -65,7 +66,28 @@ def _text(value: Any) -> str:
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
     s = str(value)
-    return json.dumps(s) if (" " in s or not s) else s
+    if s and s.isprintable() and not any(c in _QUOTED for c in s):
+        return s
+    # Quoted, with every control and line-breaking character escaped: a value can
+    # never end the line or pass for another field (SPEC §9).
+    return _escape_controls(json.dumps(s, ensure_ascii=False))
+
+
+# Characters that make a value ambiguous in key=value text unless it is quoted.
+_QUOTED = frozenset(' "=\\')
+
+
+def _escape_controls(text: str) -> str:
+    """``text`` with each non-printable character (newlines, other controls, Unicode line
+    and paragraph separators) written as an escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _escape_char(c) for c in text)
+
+
+def _escape_char(c: str) -> str:
+    code = ord(c)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class Logger:
