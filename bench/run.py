@@ -23,7 +23,13 @@ from importlib import metadata
 from pathlib import Path
 from types import ModuleType
 
-BENCHMARKS = ("bench.cron_next", "bench.engine", "bench.compare", "bench.pg_engine")
+BENCHMARKS = (
+    "bench.cron_next",
+    "bench.containment",
+    "bench.engine",
+    "bench.compare",
+    "bench.pg_engine",
+)
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 

@@ -54,10 +54,13 @@ _PROBE_STEP = timedelta(days=1)
 # Two UTC offsets always differ by less than this: datetime keeps each within ±24 hours.
 _MAX_SHIFT = timedelta(hours=48)
 _EXPRESSION_FIELD = "cron_expression"
-# How far ahead a next firing is looked for. cronsim gives up after 50 years of wall
-# time without a match; elapsed time gets the same bound, so that an expression whose
-# every wall time falls into a daylight-saving gap is found to never fire, quickly.
-_HORIZON = timedelta(days=366 * 50)
+# How far ahead in elapsed time a wildcard expression's next firing is looked for. A
+# wall time it names can be skipped by a daylight-saving gap, and an expression may name
+# only such wall times (``* 2 * 3 0#2`` in New York): then it never fires, and this bound
+# is what makes finding so quick. Zone rules repeat with the calendar, whose weekdays
+# repeat every 28 years (within a century), so an expression that has not fired for 29
+# years never will; one that fires at all fires at least every 8 years (February 29).
+_HORIZON = timedelta(days=366 * 29)
 
 
 @dataclass(frozen=True)
@@ -258,7 +261,13 @@ class CronExpression:
                 change = _first_change(zone, t, t + _MAX_SHIFT, offset)
                 if change is None:
                     t, inclusive = instant - _MAX_SHIFT, False
-                    continue
+                    if offset_at(zone, t) != offset:
+                        continue
+                    # Same offset there: the next matching wall time from t is this same
+                    # candidate, so go straight to checking the span up to it.
+                    change = _first_change(zone, t, instant, offset)
+                    if change is None:
+                        return instant
             t, inclusive = change, True
         raise StopIteration
 
