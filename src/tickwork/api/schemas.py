@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from tickwork.domain.names import HANDLER_PATTERN, MAX_DESCRIPTION, MAX_NAME
-from tickwork.domain.target_spec import MAX_SECRET, MAX_URL, public_target
+from tickwork.domain.target_spec import ENV_SECRET_PATTERN, MAX_SECRET, MAX_URL, public_target
 from tickwork.services.invocations import UpcomingRun
 from tickwork.services.triggers import MAX_TEMPLATE_CHARS
 from tickwork.storage.records import (
@@ -105,10 +105,16 @@ class ProjectOut(BaseModel):
         )
 
 
+class SecretEnvRef(Strict):
+    """A secret read from the workers' environment at call time."""
+
+    env: Annotated[str, Field(pattern=ENV_SECRET_PATTERN)]
+
+
 class WebhookTargetIn(Strict):
     type: Literal["webhook"]
     url: Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=r"^https?://\S+$")]
-    secret: Annotated[str, Field(min_length=1, max_length=MAX_SECRET)] | None = None
+    secret: Annotated[str, Field(min_length=1, max_length=MAX_SECRET)] | SecretEnvRef | None = None
 
 
 class PythonTargetIn(Strict):
