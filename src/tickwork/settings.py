@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -48,6 +52,61 @@ def _env_int_or_none(name: str, low: int, high: int) -> int | None:
     return int(value)
 
 
+_HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def parse_allowed_networks(
+    raw: str, name: str = "TICKWORK_ALLOWED_TARGET_NETWORKS"
+) -> tuple[str, ...]:
+    """The entries of ``TICKWORK_ALLOWED_TARGET_NETWORKS``, checked and canonical: ``*``,
+    CIDRs (a bare address is its /32 or /128) and lower-case IDNA host names."""
+    entries: list[str] = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        if item == "*":
+            entry = "*"
+        elif "/" in item or ":" in item or re.fullmatch(r"[0-9.]+", item):
+            try:
+                entry = str(ipaddress.ip_network(item.removeprefix("[").removesuffix("]")))
+            except ValueError as exc:
+                raise ValidationError(name, f"{item!r} is not a valid network ({exc})") from None
+        else:
+            try:
+                entry = item.rstrip(".").encode("idna").decode("ascii").lower()
+            except UnicodeError:
+                entry = ""
+            labels = entry.split(".")
+            if not entry or len(entry) > 253 or not all(_HOST_LABEL.fullmatch(x) for x in labels):
+                raise ValidationError(
+                    name, f"{item!r} is neither a network (CIDR), a host name nor '*'"
+                )
+        if entry not in entries:
+            entries.append(entry)
+    return tuple(entries)
+
+
+def parse_secret_keys(raw: str, name: str = "TICKWORK_SECRET_KEY") -> tuple[str, ...]:
+    """The Fernet keys of ``TICKWORK_SECRET_KEY`` (comma-separated, the first encrypts).
+    A bad entry is named by its position: the message never repeats key material."""
+    keys: list[str] = []
+    for position, key in enumerate((part.strip() for part in raw.split(",")), start=1):
+        if not key:
+            continue
+        try:
+            valid = len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32
+        except (binascii.Error, UnicodeError, ValueError):
+            valid = False
+        if not valid:
+            raise ValidationError(
+                name,
+                f"entry {position} is not a Fernet key (44 URL-safe base64 characters); "
+                "generate one with `tickwork secrets generate-key`",
+            )
+        keys.append(key)
+    return tuple(keys)
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -64,13 +123,18 @@ class Settings:
     scheduler_batch_size: int = 500
     scheduler_lease_seconds: float = 10.0
     # Targets.
+    # The older spelling of TICKWORK_ALLOWED_TARGET_NETWORKS=*.
     allow_private_targets: bool = False
+    # Checked entries: "*", CIDRs, host names (parse_allowed_networks).
+    allowed_target_networks: tuple[str, ...] = ()
     webhook_max_response_bytes: int = 64 * 1024
     # Containment (SPEC §9).
     max_message_bytes: int = 1024 * 1024
     # The most attempts one tenant runs at once in one process (None: the default share).
     tenant_concurrency: int | None = None
     # Security.
+    # Fernet keys for target secrets at rest: the first encrypts, all decrypt.
+    secret_keys: tuple[str, ...] = ()
     deploy_secret: str | None = None
     admin_token: str | None = None
     # Operations.
@@ -100,6 +164,10 @@ class Settings:
             "max_message_bytes": int(
                 _env_number("TICKWORK_MAX_MESSAGE_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024)
             ),
+            "allowed_target_networks": parse_allowed_networks(
+                env.get("TICKWORK_ALLOWED_TARGET_NETWORKS") or ""
+            ),
+            "secret_keys": parse_secret_keys(env.get("TICKWORK_SECRET_KEY") or ""),
             "deploy_secret": env.get("TICKWORK_DEPLOY_SECRET") or None,
             "admin_token": env.get("TICKWORK_ADMIN_TOKEN") or None,
             "log_format": env.get("TICKWORK_LOG_FORMAT") or "text",

@@ -12,13 +12,22 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictBool,
     StrictInt,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from tickwork.domain.names import HANDLER_PATTERN, MAX_DESCRIPTION, MAX_NAME
-from tickwork.domain.target_spec import MAX_SECRET, MAX_URL, public_target
+from tickwork.domain.target_spec import (
+    ENV_SECRET_PATTERN,
+    MAX_SECRET,
+    MAX_URL,
+    check_secret,
+    public_target,
+)
+from tickwork.errors import ValidationError as DomainValidationError
 from tickwork.services.invocations import UpcomingRun
 from tickwork.services.triggers import MAX_TEMPLATE_CHARS
 from tickwork.storage.records import (
@@ -105,10 +114,36 @@ class ProjectOut(BaseModel):
         )
 
 
+class SecretEnvRef(Strict):
+    """A secret read from the workers' environment at call time."""
+
+    env: Annotated[str, Field(pattern=ENV_SECRET_PATTERN)]
+
+
+def _secret(value: Any) -> Any:
+    # One check, the domain's, so both forms fail with one clear message at target.secret
+    # (a plain union would report each member's failure under its own name).
+    try:
+        return check_secret(value)
+    except DomainValidationError as exc:
+        raise PydanticCustomError("invalid_secret", exc.message) from None
+
+
+Secret = Annotated[
+    str | dict[str, str] | None,
+    PlainValidator(
+        _secret,
+        json_schema_input_type=Annotated[str, Field(min_length=1, max_length=MAX_SECRET)]
+        | SecretEnvRef
+        | None,
+    ),
+]
+
+
 class WebhookTargetIn(Strict):
     type: Literal["webhook"]
     url: Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=r"^https?://\S+$")]
-    secret: Annotated[str, Field(min_length=1, max_length=MAX_SECRET)] | None = None
+    secret: Secret = None
 
 
 class PythonTargetIn(Strict):

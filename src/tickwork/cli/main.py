@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from tickwork.cli import deploy, preview, serve
+from tickwork.cli import deploy, preview, secrets, serve
 
 app = typer.Typer(
     name="tickwork",
@@ -29,6 +29,7 @@ def _root() -> None:
 preview.register(app)
 serve.register(app)
 deploy.register(app)
+secrets.register(app)
 
 
 def main() -> None:

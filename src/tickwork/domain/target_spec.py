@@ -1,7 +1,15 @@
-"""Validation of an agent's target definition (SPEC §6), at API time."""
+"""Validation of an agent's target definition (SPEC §6), at API time.
+
+A webhook's ``secret`` is a string (stored encrypted when ``TICKWORK_SECRET_KEY`` is set:
+see :mod:`tickwork.services.secrets`) or a reference ``{"env": "NAME"}`` to a variable
+of the workers' environment, read at call time. Referenced variables must be named
+``TICKWORK_TARGET_SECRET_*``: a tenant can then name only variables the operator set for
+targets, never the database URL, the secret key or cloud credentials.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -11,6 +19,9 @@ from tickwork.errors import ValidationError
 MAX_URL = 2048
 MAX_SECRET = 512
 TARGET_TYPES = ("webhook", "python")
+ENV_SECRET_PREFIX = "TICKWORK_TARGET_SECRET_"
+ENV_SECRET_PATTERN = r"^TICKWORK_TARGET_SECRET_[A-Z0-9_]{1,64}$"
+_ENV_SECRET = re.compile(ENV_SECRET_PATTERN)
 
 
 def check_webhook_url(url: object, field: str = "target.url") -> str:
@@ -44,13 +55,7 @@ def normalise_target(target: object, field: str = "target") -> dict[str, Any]:
         if extra:
             raise ValidationError(f"{field}.{sorted(extra)[0]}", "is not a webhook target field")
         url = check_webhook_url(target.get("url"), f"{field}.url")
-        secret = target.get("secret")
-        if secret is not None and (
-            not isinstance(secret, str) or not 1 <= len(secret) <= MAX_SECRET
-        ):
-            raise ValidationError(
-                f"{field}.secret", f"must be a string of 1-{MAX_SECRET} characters"
-            )
+        secret = check_secret(target.get("secret"), f"{field}.secret")
         return {"type": "webhook", "url": url, "secret": secret}
     if kind == "python":
         extra = set(target) - {"type", "handler"}
@@ -61,9 +66,45 @@ def normalise_target(target: object, field: str = "target") -> dict[str, Any]:
     raise ValidationError(f"{field}.type", f"must be one of {', '.join(TARGET_TYPES)}")
 
 
+def check_secret(secret: object, field: str = "target.secret") -> str | dict[str, str] | None:
+    """A secret as written by a client: None, a string, or ``{"env": "NAME"}``."""
+    if secret is None:
+        return None
+    if isinstance(secret, str):
+        if not 1 <= len(secret) <= MAX_SECRET:
+            raise ValidationError(field, f"must be a string of 1-{MAX_SECRET} characters")
+        return secret
+    if isinstance(secret, dict) and set(secret) == {"env"}:
+        name = secret["env"]
+        if not isinstance(name, str) or not _ENV_SECRET.fullmatch(name):
+            raise ValidationError(
+                f"{field}.env",
+                f"must name an environment variable {ENV_SECRET_PREFIX}<NAME>, NAME being "
+                "1-64 upper-case letters, digits or '_'",
+            )
+        return {"env": name}
+    raise ValidationError(
+        field,
+        f'must be a string of 1-{MAX_SECRET} characters or {{"env": "{ENV_SECRET_PREFIX}…"}}',
+    )
+
+
+def env_secret_name(secret: object) -> str | None:
+    """The variable an ``{"env": "NAME"}`` secret refers to, else None."""
+    if isinstance(secret, dict) and isinstance(secret.get("env"), str):
+        return str(secret["env"])
+    return None
+
+
 def public_target(target: dict[str, Any]) -> dict[str, Any]:
-    """The target as shown to API clients: secrets never leave the server."""
+    """The target as shown to API clients: secrets never leave the server. A reference
+    to an environment variable is shown, since it names the secret without holding it
+    (and a definition read back can be pushed again unchanged)."""
     shown = {k: v for k, v in target.items() if k != "secret"}
     if target.get("type") == "webhook":
-        shown["has_secret"] = bool(target.get("secret"))
+        secret = target.get("secret")
+        shown["has_secret"] = bool(secret)
+        name = env_secret_name(secret)
+        if name is not None:
+            shown["secret"] = {"env": name}
     return shown

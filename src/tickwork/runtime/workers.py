@@ -22,8 +22,11 @@ from tickwork.runtime.notify import LocalNotifier
 from tickwork.services import execution
 from tickwork.services.context import Context
 from tickwork.services.execution import Job, Outcome, fields_of
+from tickwork.services.secrets import reveal as reveal_secret
 from tickwork.storage.records import CANCELLED, COMPLETED, FAILED
 from tickwork.targets.base import Target, TargetCall, TargetResult
+from tickwork.targets.egress import EgressPolicy
+from tickwork.targets.pinning import egress_client
 from tickwork.targets.python import HandlerRegistry, PythonTarget, default_registry
 from tickwork.targets.webhook import WebhookTarget
 
@@ -37,16 +40,23 @@ ERROR_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10)
 
 
 class Targets:
-    """Builds the target for a job; owns the shared HTTP client."""
+    """Builds the target for a job; owns the shared HTTP client.
+
+    The client enforces the egress policy from the settings on every connection
+    (tickwork.targets.pinning); secrets are decrypted or read from the environment
+    when the job is run, never earlier."""
 
     def __init__(self, ctx: Context, registry: HandlerRegistry | None = None) -> None:
         self.ctx = ctx
         self.registry = registry if registry is not None else default_registry
-        self.client = httpx.AsyncClient(
-            follow_redirects=False,
+        settings = ctx.settings
+        self.policy = EgressPolicy.from_entries(
+            settings.allowed_target_networks, allow_private=settings.allow_private_targets
+        )
+        self.client = egress_client(
+            self.policy,
             timeout=httpx.Timeout(None, connect=30.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            trust_env=False,
         )
 
     def for_job(self, job: Job) -> Target:
@@ -55,10 +65,9 @@ class Targets:
         if spec.get("type") == "webhook":
             return WebhookTarget(
                 spec["url"],
-                spec.get("secret"),
+                reveal_secret(spec.get("secret"), self.ctx.settings.secret_keys),
                 self.client,
                 self.ctx.clock,
-                self.ctx.settings.allow_private_targets,
                 max_bytes,
             )
         if spec.get("type") == "python":

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from tickwork.domain.names import MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import ValidationError, ValidationErrors
+from tickwork.services import secrets
 from tickwork.services.context import Context
 from tickwork.services.resources import (
     cancel_for_triggers,
@@ -318,11 +319,12 @@ class _Push:
         self.triggers.deleted += len(ids)
 
     def _put_agent(self, spec: AgentSpec, before: Agent | None) -> Agent:
+        target = secrets.seal(self.ctx, spec.target, before)  # unchanged secret: kept as is
         agent, _ = self.tx.upsert_agent(
             *self.scope,
             spec.id,
             spec.name,
-            spec.target,
+            target,
             self.now,
             bump=False,
             max_concurrency=spec.max_concurrency,

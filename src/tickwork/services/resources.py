@@ -7,6 +7,7 @@ from typing import Any
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import Conflict, NotFound, ValidationError
+from tickwork.services import secrets
 from tickwork.services.context import Context
 from tickwork.storage.records import Agent, Project, Ref
 from tickwork.storage.sql import Tx
@@ -99,6 +100,7 @@ def put_agent(
     spec = normalise_target(target)
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
+        spec = secrets.seal(ctx, spec, tx.get_agent(tenant_id, project_id, ref, agent_id))
         return tx.upsert_agent(
             tenant_id,
             project_id,

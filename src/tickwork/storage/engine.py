@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import psycopg
@@ -47,8 +48,29 @@ def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
     return engine
 
 
+def _create_private_file(url: str) -> None:
+    """Create the database file readable by its owner only (0600) if it does not exist.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the mode of the database file, so they
+    are private too. An existing file keeps the mode it has: the operator chose it.
+    """
+    parsed = sa.make_url(url)
+    path = parsed.database
+    if not path or path == ":memory:" or path.startswith("file:") or parsed.query.get("uri"):
+        return
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError:
+        return  # a missing directory and the like: SQLite reports it in its own words
+    os.close(fd)
+
+
 def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     memory = url in ("sqlite://", "sqlite:///:memory:")
+    if not memory:
+        _create_private_file(url)
     pooling: dict[str, Any] = (
         {"poolclass": sa.pool.StaticPool}
         if memory

@@ -464,6 +464,40 @@ class Tx:
         )
         return [_record(Agent, r) for r in self.conn.execute(q)]
 
+    def agents_after(self, after: tuple[str, str, str, str] | None, limit: int) -> list[Agent]:
+        """Every tenant's agents in key order, ``limit`` after the key ``after`` (for
+        maintenance commands such as secret rotation)."""
+        c = t.agents.c
+        q = sa.select(t.agents).order_by(c.tenant_id, c.project_id, c.ref, c.id).limit(limit)
+        if after is not None:
+            q = q.where(sa.tuple_(c.tenant_id, c.project_id, c.ref, c.id) > sa.tuple_(*after))
+        return [_record(Agent, r) for r in self.conn.execute(q)]
+
+    def replace_agent_target(
+        self,
+        tenant_id: str,
+        project_id: str,
+        ref: str,
+        agent_id: str,
+        expected: dict[str, Any],
+        target: dict[str, Any],
+    ) -> bool:
+        """Store ``target`` if the agent's target is still ``expected``; no revision bump
+        and ``updated_at`` unchanged (the definition is the same, only stored otherwise)."""
+        keys = (
+            t.agents.c.tenant_id == tenant_id,
+            t.agents.c.project_id == project_id,
+            t.agents.c.ref == ref,
+            t.agents.c.id == agent_id,
+        )
+        current = self.conn.execute(
+            sa.select(t.agents.c.target).where(*keys).with_for_update()
+        ).scalar_one_or_none()
+        if current != expected:
+            return False
+        self.conn.execute(t.agents.update().where(*keys).values(target=target))
+        return True
+
     def delete_agent(self, tenant_id: str, project_id: str, ref: str, agent_id: str) -> bool:
         stmt = t.agents.delete().where(
             t.agents.c.tenant_id == tenant_id,

@@ -1,6 +1,8 @@
 """Targets: where an invocation is delivered (a webhook or a registered Python handler)."""
 
 from tickwork.targets.base import Target, TargetCall, TargetResult
+from tickwork.targets.egress import EgressPolicy
+from tickwork.targets.pinning import egress_client
 from tickwork.targets.python import (
     AppLoadError,
     HandlerRegistry,
@@ -19,6 +21,7 @@ from tickwork.targets.webhook import (
 
 __all__ = [
     "AppLoadError",
+    "EgressPolicy",
     "HandlerRegistry",
     "PythonTarget",
     "Target",
@@ -26,6 +29,7 @@ __all__ = [
     "TargetResult",
     "WebhookTarget",
     "default_registry",
+    "egress_client",
     "handler",
     "is_private_address",
     "load_app",

@@ -23,35 +23,30 @@ are never followed), is permanent.
 
 Destination safety
 ------------------
-Unless the operator allows private targets, a destination is refused when its host is,
-or resolves to, an address that is not publicly routable (private, loopback, link-local,
-unspecified, multicast, reserved; IPv4, IPv6, and IPv4 embedded in IPv6). Every address
-the name resolves to is checked, so a name with one public and one private record is
-refused.
+The client must come from :func:`tickwork.targets.pinning.egress_client`: it checks
+every destination against the operator's policy (:mod:`tickwork.targets.egress`: cloud
+metadata always refused, private networks only where ``TICKWORK_ALLOWED_TARGET_NETWORKS``
+allows them) when it opens the connection, and connects only to the addresses it checked.
+That holds for ``https`` as for ``http``: the TCP connection is pinned to a checked
+address while the URL, ``Host``, SNI and certificate verification keep the name, so a
+name that resolves to a public address at the check and to a private one a moment later
+(DNS rebinding) never reaches the private one. Refusals and connection errors never say
+what a name resolves to.
 
-DNS rebinding: a name can resolve to a public address when checked and to a private one
-when connected. For ``http`` the request is sent to the address that was checked (the URL
-carries the IP, the ``Host`` header carries the name), so the check and the connection
-cannot disagree. For ``https`` the request goes to the name and the connection resolves it
-again; the certificate check (hostname verification against the name) is what stops a
-rebound connection, because an internal server cannot present a valid certificate for the
-attacker's name. Pinning ``https`` to the IP would need the connection pool to key
-connections by TLS server name as well as address, which httpx's pool does not: a pooled
-connection verified for one name could then carry a request for another name on the same
-IP. Consequence: with certificate verification disabled on the client, ``https`` targets
-are not protected against rebinding.
+Answers are read as raw bytes: ``Accept-Encoding: identity`` is sent and a
+``Content-Encoding`` the server applies anyway is never decoded, so a small compressed
+answer cannot inflate in memory; it is stored as the opaque bytes it is, under the cap.
+Cookies are neither stored nor sent.
 """
 
 from __future__ import annotations
 
-import asyncio
 import codecs
 import hashlib
 import hmac
 import ipaddress
 import json
 import re
-import socket
 from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any, Final
@@ -62,9 +57,9 @@ import httpx
 from tickwork.clock import Clock
 from tickwork.errors import PermanentError, TransientError, ValidationError
 from tickwork.targets.base import TargetCall, TargetResult
+from tickwork.targets.egress import is_private_address
 
 __all__ = [
-    "ALLOW_PRIVATE_ENV",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "MAX_URL_LENGTH",
     "SIGNATURE_TOLERANCE_SECONDS",
@@ -78,17 +73,12 @@ __all__ = [
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024
 MAX_URL_LENGTH: Final = 2048
 SIGNATURE_TOLERANCE_SECONDS: Final = 300
-ALLOW_PRIVATE_ENV: Final = "TICKWORK_ALLOW_PRIVATE_TARGETS"
 
 _URL_FIELD: Final = "target.url"
 # Error bodies only feed an error message, so far less of them is read.
 _ERROR_BODY_BYTES: Final = 1024
 _EXCERPT_CHARS: Final = 200
 _HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
-# NAT64 (RFC 6052): a DNS64 resolver answers IPv4-only names with these, so they are
-# judged by the IPv4 address they embed.
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
-
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -218,52 +208,16 @@ def verify_signature(
     return matched
 
 
-# --- destination policy ----------------------------------------------------------------
-
-
-def is_private_address(ip: IPAddress) -> bool:
-    """True when ``ip`` is not a publicly routable unicast address.
-
-    Covers private, loopback, link-local, unspecified, multicast, reserved and other
-    non-global ranges (such as 100.64.0.0/10), and IPv4 addresses embedded in IPv6:
-    IPv4-mapped and NAT64 addresses are judged by the IPv4 address they carry, and a 6to4
-    address is refused when the IPv4 address it embeds is.
-    """
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return is_private_address(ip.ipv4_mapped)
-        if ip in _NAT64:
-            return is_private_address(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-        if ip.sixtofour is not None and is_private_address(ip.sixtofour):
-            return True
-    return (
-        ip.is_private
-        or ip.is_loopback
-        or ip.is_link_local
-        or ip.is_unspecified
-        or ip.is_multicast
-        or ip.is_reserved
-        or not ip.is_global
-    )
-
-
-def _refusal(host: str, ip: IPAddress) -> PermanentError:
-    shown = host if _parse_ip(host) is not None else f"{host} ({ip})"
-    return PermanentError(
-        f"webhook destination {shown} is a private or loopback address; "
-        f"set {ALLOW_PRIVATE_ENV}=1 to allow it"
-    )
-
-
 # --- the target ------------------------------------------------------------------------
 
 
 class WebhookTarget:
     """POST each attempt to ``url``; see the module docstring for the contract.
 
-    ``client`` is shared and owned by the caller; its timeouts, limits and TLS settings
-    apply. Redirects are never followed whatever the client's setting, and the client's
-    cookie jar is never sent (webhooks of different tenants share the client).
+    ``client`` is shared and owned by the caller, and must come from
+    :func:`tickwork.targets.pinning.egress_client` (which enforces the destination
+    policy); its timeouts and limits apply. Redirects are never followed whatever the
+    client's setting, and no ``Cookie`` header is ever sent.
     """
 
     def __init__(
@@ -272,7 +226,6 @@ class WebhookTarget:
         secret: str | None,
         client: httpx.AsyncClient,
         clock: Clock,
-        allow_private: bool,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if max_response_bytes < 0:
@@ -282,7 +235,6 @@ class WebhookTarget:
         self._secret = secret or None
         self._client = client
         self._clock = clock
-        self._allow_private = allow_private
         self._max_response_bytes = max_response_bytes
 
     async def call(self, call: TargetCall) -> TargetResult:
@@ -291,38 +243,32 @@ class WebhookTarget:
         except ValidationError as exc:
             raise PermanentError(f"webhook URL is invalid: {exc.message}") from exc
         body = _encode_body(call)
-        headers = self._headers(call, body)
-        destinations = await self._destinations(url)
-        for index, (destination, extra_headers) in enumerate(destinations):
-            request = self._client.build_request(
-                "POST", destination, content=body, headers={**headers, **extra_headers}
-            )
-            # The client's jar holds cookies set by other tenants' endpoints.
-            request.headers.pop("Cookie", None)
-            try:
-                response = await self._client.send(request, stream=True, follow_redirects=False)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                # Nothing was sent, so the next checked address is safe to try.
-                if index + 1 < len(destinations):
-                    continue
-                raise TransientError(f"webhook connection failed: {_describe(exc)}") from exc
-            except httpx.HTTPError as exc:
-                raise TransientError(f"webhook request failed: {_describe(exc)}") from exc
-            try:
-                return await self._outcome(response)
-            except httpx.HTTPError as exc:
-                # Includes a 2xx whose body broke off: the attempt did not finish cleanly,
-                # and the retry carries the same idempotency key.
-                raise TransientError(f"webhook response failed: {_describe(exc)}") from exc
-            finally:
-                await response.aclose()
-        raise AssertionError("unreachable: there is always at least one destination")
+        request = self._client.build_request(
+            "POST", url, content=body, headers=self._headers(call, body)
+        )
+        request.headers.pop("Cookie", None)
+        try:
+            # The destination is checked (and refused with a PermanentError) when the
+            # client opens the connection: see tickwork.targets.pinning.
+            response = await self._client.send(request, stream=True, follow_redirects=False)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise TransientError(f"webhook connection failed: {_describe(exc)}") from exc
+        except httpx.HTTPError as exc:
+            raise TransientError(f"webhook request failed: {_describe(exc)}") from exc
+        try:
+            return await self._outcome(response)
+        except httpx.HTTPError as exc:
+            # Includes a 2xx whose body broke off: the attempt did not finish cleanly,
+            # and the retry carries the same idempotency key.
+            raise TransientError(f"webhook response failed: {_describe(exc)}") from exc
+        finally:
+            await response.aclose()
 
     def _headers(self, call: TargetCall, body: bytes) -> dict[str, str]:
         timestamp = str(int(self._clock.now().timestamp()))
         headers = {
             "Content-Type": "application/json",
-            # A compressed answer could inflate far past the cap in a single chunk.
+            # Asked for, but not relied on: answers are read raw and never decoded.
             "Accept-Encoding": "identity",
             "User-Agent": USER_AGENT,
             "Idempotency-Key": call.idempotency_key,
@@ -335,26 +281,6 @@ class WebhookTarget:
         if self._secret is not None:
             headers["X-Tickwork-Signature"] = signature_header(self._secret, timestamp, body)
         return headers
-
-    async def _destinations(self, url: httpx.URL) -> list[tuple[httpx.URL, dict[str, str]]]:
-        """Where to send the request, after refusing private destinations."""
-        if self._allow_private:
-            return [(url, {})]
-        host = url.raw_host.decode("ascii")
-        literal = _parse_ip(host)
-        if literal is not None:
-            if is_private_address(literal):
-                raise _refusal(host, literal)
-            return [(url, {})]
-        addresses = await _resolve(host, url.port or (443 if url.scheme == "https" else 80))
-        for ip in addresses:
-            if is_private_address(ip):
-                raise _refusal(host, ip)
-        if url.scheme == "https":
-            # Not pinned; the certificate check guards against rebinding (module docstring).
-            return [(url, {})]
-        host_header = url.netloc.decode("ascii")
-        return [(url.copy_with(host=str(ip)), {"Host": host_header}) for ip in addresses]
 
     async def _outcome(self, response: httpx.Response) -> TargetResult:
         status = response.status_code
@@ -380,22 +306,6 @@ class WebhookTarget:
         if 400 <= status < 500 and status not in (408, 429):
             raise PermanentError(detail)
         raise TransientError(detail)
-
-
-async def _resolve(host: str, port: int) -> list[IPAddress]:
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError) as exc:
-        raise TransientError(f"webhook host {host} could not be resolved: {exc}") from exc
-    addresses: list[IPAddress] = []
-    for info in infos:
-        ip = ipaddress.ip_address(info[4][0])
-        if ip not in addresses:
-            addresses.append(ip)
-    if not addresses:
-        raise TransientError(f"webhook host {host} resolved to no address")
-    return addresses
 
 
 def _encode_body(call: TargetCall) -> bytes:
@@ -429,9 +339,11 @@ def _iso_utc(instant: datetime) -> str:
 
 
 async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes of the body, and whether there was more (never buffers it)."""
+    """At most ``limit`` bytes of the body as sent, and whether there was more (never
+    buffers it). Raw bytes: a ``Content-Encoding`` is not decoded, so what is read is
+    what arrived, never more."""
     buffer = bytearray()
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():
         buffer += chunk
         if len(buffer) > limit:
             return bytes(buffer[:limit]), True

@@ -18,8 +18,10 @@ import httpx
 import pytest
 
 from tickwork.errors import PermanentError, TransientError, ValidationError
-from tickwork.targets import webhook
+from tickwork.targets import egress, webhook
 from tickwork.targets.base import TargetCall
+from tickwork.targets.egress import EgressPolicy
+from tickwork.targets.pinning import egress_client
 from tickwork.targets.webhook import (
     WebhookTarget,
     is_private_address,
@@ -172,9 +174,20 @@ def server(running_server: _Server) -> Iterator[_Server]:
     running_server.release_slow.set()
 
 
+# The test servers are on loopback, which the operator must allow.
+LOOPBACK_ALLOWED = EgressPolicy(allow_private=True)
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(trust_env=False, timeout=PROMPT) as http:
+    async with egress_client(LOOPBACK_ALLOWED, timeout=PROMPT) as http:
+        yield http
+
+
+@pytest.fixture
+async def strict_client() -> AsyncIterator[httpx.AsyncClient]:
+    """A client under the default policy: no private destination allowed."""
+    async with egress_client(EgressPolicy(), timeout=PROMPT) as http:
         yield http
 
 
@@ -205,17 +218,9 @@ def make_target(
     client: httpx.AsyncClient,
     *,
     secret: str | None = SECRET,
-    allow_private: bool = True,
     max_response_bytes: int = webhook.DEFAULT_MAX_RESPONSE_BYTES,
 ) -> WebhookTarget:
-    return WebhookTarget(
-        url,
-        secret,
-        client,
-        FakeClock(NOW),
-        allow_private=allow_private,
-        max_response_bytes=max_response_bytes,
-    )
+    return WebhookTarget(url, secret, client, FakeClock(NOW), max_response_bytes=max_response_bytes)
 
 
 # --- what is sent ----------------------------------------------------------------------
@@ -297,8 +302,8 @@ async def test_cookies_set_by_one_endpoint_are_never_sent_on(
     await make_target(server.url("/cookie"), client).call(make_call())
     await make_target(server.url("/json"), client).call(make_call())
 
-    assert client.cookies  # the shared client did store it...
-    assert all("cookie" not in r.headers for r in server.received)  # ...but never sent it
+    assert not client.cookies  # the shared client never stored it...
+    assert all("cookie" not in r.headers for r in server.received)  # ...nor sent it
 
 
 # --- what comes back -------------------------------------------------------------------
@@ -336,7 +341,8 @@ async def test_other_4xx_are_permanent_and_quote_the_body(
 @pytest.mark.anyio
 async def test_a_redirect_is_permanent_and_never_followed(server: _Server) -> None:
     # Even a client configured to follow redirects must not follow this one.
-    async with httpx.AsyncClient(trust_env=False, follow_redirects=True, timeout=PROMPT) as http:
+    async with egress_client(LOOPBACK_ALLOWED, timeout=PROMPT) as http:
+        http.follow_redirects = True
         with pytest.raises(PermanentError) as caught:
             await make_target(server.url("/redirect"), http).call(make_call())
 
@@ -412,31 +418,35 @@ async def test_an_invalid_url_fails_permanently_at_call_time(client: httpx.Async
 
 
 @pytest.mark.anyio
-async def test_loopback_is_refused_unless_private_targets_are_allowed(
-    server: _Server, client: httpx.AsyncClient
+async def test_loopback_is_refused_unless_the_operator_allows_it(
+    server: _Server, strict_client: httpx.AsyncClient
 ) -> None:
-    target = make_target(server.url("/json"), client, allow_private=False)
+    target = make_target(server.url("/json"), strict_client)
 
     with pytest.raises(PermanentError) as caught:
         await target.call(make_call())
 
     assert str(caught.value) == (
-        "webhook destination 127.0.0.1 is a private or loopback address; "
-        "set TICKWORK_ALLOW_PRIVATE_TARGETS=1 to allow it"
+        "webhook destination 127.0.0.1 is a private, loopback or link-local address; "
+        "list its network or host name in TICKWORK_ALLOWED_TARGET_NETWORKS to allow it"
     )
     assert server.paths() == []
 
 
 @pytest.mark.anyio
-async def test_a_name_that_resolves_to_loopback_is_refused(
-    server: _Server, client: httpx.AsyncClient
+async def test_a_name_that_resolves_to_loopback_is_refused_without_saying_where(
+    server: _Server, strict_client: httpx.AsyncClient
 ) -> None:
-    target = make_target(server.url("/json", host="localhost"), client, allow_private=False)
+    target = make_target(server.url("/json", host="localhost"), strict_client)
 
-    with pytest.raises(PermanentError, match=r"webhook destination localhost \(") as caught:
+    with pytest.raises(PermanentError) as caught:
         await target.call(make_call())
 
-    assert "TICKWORK_ALLOW_PRIVATE_TARGETS=1" in str(caught.value)
+    message = str(caught.value)
+    assert message.startswith("webhook destination localhost resolves to a private")
+    assert "TICKWORK_ALLOWED_TARGET_NETWORKS" in message
+    assert "127.0.0.1" not in message
+    assert "::1" not in message
     assert server.paths() == []
 
 
@@ -464,16 +474,16 @@ async def test_a_name_that_resolves_to_loopback_is_refused(
     ],
 )
 async def test_private_addresses_are_refused_without_connecting(
-    client: httpx.AsyncClient, host: str
+    strict_client: httpx.AsyncClient, host: str
 ) -> None:
-    target = make_target(f"http://{host}:9/hook", client, allow_private=False)
+    target = make_target(f"http://{host}:9/hook", strict_client)
 
-    with pytest.raises(PermanentError, match=r"is a private or loopback address; set TICKWORK"):
+    with pytest.raises(PermanentError, match=r"is (a private|a cloud metadata)"):
         await target.call(make_call())
 
 
 @pytest.mark.anyio
-async def test_plain_http_connects_to_the_address_that_was_checked(
+async def test_the_connection_tries_the_next_checked_address_when_one_refuses(
     server: _Server, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A name that never resolves (.invalid): the call can only reach the server if it
@@ -485,11 +495,10 @@ async def test_plain_http_connects_to_the_address_that_was_checked(
         resolved.append(host)
         return checked
 
-    monkeypatch.setattr(webhook, "_resolve", resolve)
-    monkeypatch.setattr(webhook, "is_private_address", lambda ip: ip not in checked)
+    monkeypatch.setattr(egress, "resolve", resolve)
     url = server.url("/json", host="hooks.tickwork.invalid")
 
-    result = await make_target(url, client, allow_private=False).call(make_call())
+    result = await make_target(url, client).call(make_call())
 
     assert result.conversation_id == "conv-42"
     assert resolved == ["hooks.tickwork.invalid"]
