@@ -201,10 +201,10 @@ def test_a_new_deployment_takes_over_and_the_old_one_drains_and_exits(
         [inv] = api_new.invocations(trigger_id, "slow")
         assert inv["status"] == "completed"
         assert inv["deployment_id"] == "dep_old"
-    per_trigger, _ = invocation_stats(ctx)
-    assert per_trigger[steady["id"]] == len(
-        {str(i["scheduled_for"]) for i in api_new.invocations(steady["id"])}
-    )
+    # No slot of the steady trigger ran twice across the hand-over (one listing, so a
+    # slot dispatched meanwhile cannot make the two sides differ).
+    listed = api_new.invocations(steady["id"])
+    assert len(listed) == len({str(i["scheduled_for"]) for i in listed})
 
 
 def test_racing_restart_calls_leave_exactly_one_active_scheduler(

@@ -312,43 +312,57 @@ def clean_outcome(outcome: Outcome) -> Outcome:
 
 
 def _apply_each(ctx: Context, outcomes: list[Outcome]) -> list[str]:
-    done: list[str] = []
     with ctx.db.write() as tx:
-        for outcome in outcomes:
-            try:
-                with tx.savepoint():
-                    done += _apply(tx, [outcome])
-                continue
-            except Exception as exc:
-                if is_outage(exc):
-                    raise
-                error = (
-                    f"the outcome of attempt {outcome.attempt} could not be stored ({_brief(exc)})"
-                )
-            log.warning(
-                "an outcome could not be stored; the invocation fails",
-                invocation=outcome.invocation_id,
-                error=error,
+        return _apply_in_savepoints(tx, outcomes)
+
+
+def _apply_isolated(tx: Tx, outcomes: list[Outcome]) -> list[str]:
+    """:func:`_apply` inside ``tx``, falling back to one outcome at a time when the
+    database refuses the batch (for paths that already hold a transaction)."""
+    try:
+        with tx.savepoint():
+            return _apply(tx, outcomes)
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+    return _apply_in_savepoints(tx, outcomes)
+
+
+def _apply_in_savepoints(tx: Tx, outcomes: list[Outcome]) -> list[str]:
+    done: list[str] = []
+    for outcome in outcomes:
+        try:
+            with tx.savepoint():
+                done += _apply(tx, [outcome])
+            continue
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            error = f"the outcome of attempt {outcome.attempt} could not be stored ({_brief(exc)})"
+        log.warning(
+            "an outcome could not be stored; the invocation fails",
+            invocation=outcome.invocation_id,
+            error=error,
+        )
+        stored_as_failure = replace(
+            outcome,
+            kind=FAILED,
+            error=error,
+            result=None,
+            conversation_id=None,
+            not_before=None,
+            attempt_outcome=FAILED,
+            message=None,
+        )
+        try:
+            with tx.savepoint():
+                done += _apply(tx, [stored_as_failure])
+        except Exception as exc:
+            if is_outage(exc):
+                raise
+            log.exception(
+                "an invocation could not be marked failed", invocation=outcome.invocation_id
             )
-            stored_as_failure = replace(
-                outcome,
-                kind=FAILED,
-                error=error,
-                result=None,
-                conversation_id=None,
-                not_before=None,
-                attempt_outcome=FAILED,
-                message=None,
-            )
-            try:
-                with tx.savepoint():
-                    done += _apply(tx, [stored_as_failure])
-            except Exception as exc:
-                if is_outage(exc):
-                    raise
-                log.exception(
-                    "an invocation could not be marked failed", invocation=outcome.invocation_id
-                )
     return done
 
 
@@ -426,7 +440,7 @@ def recover_expired_leases(ctx: Context, limit: int = 500) -> list[Invocation]:
                     attempt_outcome="lost",
                 )
             )
-        _apply(tx, outcomes)
+        _apply_isolated(tx, outcomes)
     metrics.lost.inc(len(expired))
     for inv in expired:
         log.warning("lease expired; attempt lost", **fields_of(inv))

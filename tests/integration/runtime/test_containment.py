@@ -425,3 +425,22 @@ def test_an_agent_with_max_concurrency_never_runs_more_at_once_across_workers(
         assert len(handlers.called("victim")) == 5
 
     run(scenario())
+
+
+def test_recovering_lost_attempts_isolates_one_the_database_refuses(
+    ctx: Context, clock: FakeClock, refuse_outcomes_of: set[str]
+) -> None:
+    attacker = setup_tenant(ctx, "attacker")
+    victim = setup_tenant(ctx, "victim")
+    poison = run_now(ctx, "attacker", attacker)
+    wanted = run_now(ctx, "victim", victim)
+    assert len(execution.claim_jobs(ctx, "dead-worker", 10)) == 2
+    refuse_outcomes_of.add(poison)
+    clock.advance(ctx.settings.worker_lease_seconds + 1)
+    recovered = execution.recover_expired_leases(ctx)
+    assert sorted(i.id for i in recovered) == sorted([poison, wanted])
+    assert invocation(ctx, wanted).status == PENDING  # retried by a live worker
+    failed = invocation(ctx, poison)
+    assert failed.status == FAILED
+    assert failed.last_error is not None
+    assert "could not be stored" in failed.last_error
