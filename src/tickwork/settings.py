@@ -37,6 +37,16 @@ def _env_number(name: str, default: float, low: float, high: float) -> float:
     return value
 
 
+# The generous defaults of SPEC §9: a single-tenant installation never meets them.
+QUOTA_DEFAULTS = {
+    "projects": 10_000,
+    "agents": 100_000,
+    "triggers": 100_000,
+    "api_keys": 10_000,
+    "slots_per_minute": 100_000,
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -58,6 +68,17 @@ class Settings:
     # Security.
     deploy_secret: str | None = None
     admin_token: str | None = None
+    # Failed authentication, per client address: after this many failures within the
+    # window, the address is refused (429) until the window ends; 0 turns it off.
+    auth_failure_limit: int = 20
+    auth_failure_window_seconds: float = 60.0
+    auth_failure_max_clients: int = 50_000
+    # Per-tenant quota defaults (each overridable per tenant through the admin API).
+    quota_projects: int = QUOTA_DEFAULTS["projects"]
+    quota_agents: int = QUOTA_DEFAULTS["agents"]
+    quota_triggers: int = QUOTA_DEFAULTS["triggers"]
+    quota_api_keys: int = QUOTA_DEFAULTS["api_keys"]
+    quota_slots_per_minute: int = QUOTA_DEFAULTS["slots_per_minute"]
     # Operations.
     log_format: str = "text"
     log_level: str = "INFO"
@@ -81,6 +102,17 @@ class Settings:
             ),
             "scheduler_lease_seconds": _env_number("TICKWORK_SCHEDULER_LEASE_SECONDS", 10, 1, 3600),
             "allow_private_targets": _env_bool("TICKWORK_ALLOW_PRIVATE_TARGETS", False),
+            "auth_failure_limit": int(_env_number("TICKWORK_AUTH_FAILURE_LIMIT", 20, 0, 1e6)),
+            "auth_failure_window_seconds": _env_number(
+                "TICKWORK_AUTH_FAILURE_WINDOW_SECONDS", 60, 1, 86400
+            ),
+            "auth_failure_max_clients": int(
+                _env_number("TICKWORK_AUTH_FAILURE_MAX_CLIENTS", 50_000, 1, 10_000_000)
+            ),
+            **{
+                f"quota_{name}": int(_env_number(f"TICKWORK_QUOTA_{name.upper()}", default, 0, 1e9))
+                for name, default in QUOTA_DEFAULTS.items()
+            },
             "deploy_secret": env.get("TICKWORK_DEPLOY_SECRET") or None,
             "admin_token": env.get("TICKWORK_ADMIN_TOKEN") or None,
             "log_format": env.get("TICKWORK_LOG_FORMAT") or "text",

@@ -24,6 +24,7 @@ from tickwork.errors import NotFound, TickworkError, ValidationError
 from tickwork.runtime.node import ROLES, Node
 from tickwork.runtime.notify import LocalNotifier
 from tickwork.runtime.pgnotify import PgNotifier
+from tickwork.domain.scopes import DEFAULT_SCOPE
 from tickwork.services import tenants
 from tickwork.services.context import Context
 from tickwork.settings import Settings
@@ -279,12 +280,20 @@ def tenants_create(
 def keys_create(
     tenant: Annotated[str, typer.Option("--tenant", help="The tenant the key belongs to.")],
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="read (GET only), operate (read, run now, cancel, rerun) or write "
+            "(everything in the tenant).",
+            metavar="read|operate|write",
+        ),
+    ] = DEFAULT_SCOPE,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create an API key; prints the key alone on stdout (it is shown only once)."""
     ctx = _open(_settings(database_url=database_url), upgrade=True)
     try:
-        _, key = tenants.create_key(ctx, tenant, name)
+        _, key = tenants.create_key(ctx, tenant, name, scope)
     except (TickworkError, NotFound) as exc:
         raise _fail(str(exc)) from None
     typer.echo(key)

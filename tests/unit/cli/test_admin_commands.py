@@ -31,7 +31,9 @@ def test_tenants_create_then_keys_create_prints_only_the_key(
     key = out.strip()
     assert out == key + "\n"
     assert key.startswith("tw_")
-    assert tenants.authenticate(ctx, key) == "acme"
+    found = tenants.authenticate(ctx, key)
+    assert found is not None
+    assert (found.tenant_id, found.scope) == ("acme", "write")
 
 
 def test_the_database_url_can_come_from_the_environment(database_url: str, ctx: Context) -> None:
@@ -41,7 +43,9 @@ def test_the_database_url_can_come_from_the_environment(database_url: str, ctx: 
         "keys", "create", "--tenant", "envco", env={"TICKWORK_DATABASE_URL": database_url}
     )
     assert code == 0
-    assert tenants.authenticate(ctx, out.strip()) == "envco"
+    found = tenants.authenticate(ctx, out.strip())
+    assert found is not None
+    assert found.tenant_id == "envco"
 
 
 def test_a_key_for_an_unknown_tenant_is_refused(database_url: str) -> None:
