@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,24 @@ def _env_number(name: str, default: float, low: float, high: float) -> float:
     if not low <= value <= high:
         raise ValidationError(name, f"{raw} is out of range {low:g}-{high:g}")
     return value
+
+
+def _env_proxies(name: str) -> str:
+    raw = os.environ.get(name) or ""
+    found = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValidationError(
+                name, f"{item!r} is not an IP address or network (e.g. 10.0.0.0/8)"
+            ) from None
+        # As uvicorn reads it: a single address plain, a network in canonical form.
+        single = network.num_addresses == 1 and "/" not in item
+        found.append(str(network.network_address) if single else str(network))
+    return ",".join(found)
 
 
 # The generous defaults of SPEC §9: a single-tenant installation never meets them.
@@ -73,6 +92,9 @@ class Settings:
     auth_failure_limit: int = 20
     auth_failure_window_seconds: float = 60.0
     auth_failure_max_clients: int = 50_000
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated;
+    # empty: none, the peer address is the client).
+    trusted_proxies: str = ""
     # Per-tenant quota defaults (each overridable per tenant through the admin API).
     quota_projects: int = QUOTA_DEFAULTS["projects"]
     quota_agents: int = QUOTA_DEFAULTS["agents"]
@@ -109,6 +131,7 @@ class Settings:
             "auth_failure_max_clients": int(
                 _env_number("TICKWORK_AUTH_FAILURE_MAX_CLIENTS", 50_000, 1, 10_000_000)
             ),
+            "trusted_proxies": _env_proxies("TICKWORK_TRUSTED_PROXIES"),
             **{
                 f"quota_{name}": int(_env_number(f"TICKWORK_QUOTA_{name.upper()}", default, 0, 1e9))
                 for name, default in QUOTA_DEFAULTS.items()

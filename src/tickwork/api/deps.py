@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tickwork.domain.names import SLUG_PATTERN
@@ -128,31 +128,40 @@ WriteTenant = Annotated[str, Depends(RequireScope(WRITE))]
 """Changing the tenant's resources: ``write`` keys."""
 
 
-def scope_of(route: APIRoute) -> list[str]:
+def scope_of(dependant: Dependant) -> list[str]:
     """The scopes a route's dependencies require (one, for every tenant route)."""
     found: list[str] = []
-
-    def walk(dependant: Dependant) -> None:
-        for dependency in dependant.dependencies:
-            if isinstance(dependency.call, RequireScope):
-                found.append(dependency.call.scope)
-            walk(dependency)
-
-    walk(route.dependant)
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, RequireScope):
+            found.append(dependency.call.scope)
+        found += scope_of(dependency)
     return found
 
 
-def check_scope_decisions(app: FastAPI) -> None:
-    """Refuse an app with a tenant route that does not declare exactly one scope."""
-    for route in app.routes:
-        if isinstance(route, APIRoute) and route.path.startswith(TENANT_ROUTES):
-            scopes = scope_of(route)
-            if len(scopes) != 1:
-                methods = ",".join(sorted(route.methods or ()))
-                raise RuntimeError(
-                    f"{methods} {route.path} must take its tenant from exactly one of "
-                    f"ReadTenant, OperateTenant or WriteTenant (found {scopes or 'none'})"
-                )
+def tenant_routes(app: FastAPI) -> list[tuple[str, str, Dependant]]:
+    """(method, path, dependant) of every route under /api/v1/tenants/{tenant}, with
+    the dependencies of the routers that include it."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        path = route.path or ""
+        if isinstance(route.original_route, APIRoute) and path.startswith(TENANT_ROUTES):
+            for method in sorted(route.methods or ()):
+                found.append((method, path, route.dependant))
+    return found
+
+
+def check_scope_decisions(app: FastAPI) -> int:
+    """Refuse an app with a tenant route that does not declare exactly one scope;
+    returns how many routes were checked."""
+    routes = tenant_routes(app)
+    for method, path, dependant in routes:
+        scopes = scope_of(dependant)
+        if len(scopes) != 1:
+            raise RuntimeError(
+                f"{method} {path} must take its tenant from exactly one of ReadTenant, "
+                f"OperateTenant or WriteTenant (found {scopes or 'none'})"
+            )
+    return len(routes)
 
 
 def require_admin(

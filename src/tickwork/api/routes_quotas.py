@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 from tickwork.api.deps import Admin, Ctx, ReadTenant, TenantId
 from tickwork.api.schemas import Strict
@@ -15,14 +15,14 @@ from tickwork.services.context import Context
 
 router = APIRouter()
 
-Override = Annotated[int, Field(ge=0, le=1_000_000_000)] | None
+Override = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)] | None
 
 
 class QuotaOut(BaseModel):
     limit: int = Field(description="in force: the override, else the default")
     default: int = Field(description="from the settings (TICKWORK_QUOTA_*)")
     override: int | None = Field(description="set for this tenant; null: the default")
-    used: float = Field(description="current use; for slots_per_minute, slots per minute")
+    used: int | float = Field(description="current use; for slots_per_minute, slots per minute")
 
 
 class QuotasOut(BaseModel):

@@ -181,7 +181,9 @@ class Tx:
                 t.api_keys.c.tenant_id == tenant_id, t.api_keys.c.revoked_at.is_(None)
             ),
             "slots_per_day": sa.select(sa.func.coalesce(sa.func.sum(s.slots_per_day), 0)).where(
-                s.tenant_id == tenant_id, s.enabled.is_(True)
+                # ``= true``, not ``IS TRUE``: only the former can use the index.
+                s.tenant_id == tenant_id,
+                s.enabled == sa.true(),
             ),
         }
         return int(self.conn.execute(queries[quota]).scalar_one())
