@@ -94,7 +94,11 @@ def test_triggers_stop_at_the_limit_enabled_or_not(
     set_quotas(api, "acme", triggers=2)
     assert api.post(scope.triggers, json=trigger(name="one")).status_code == 201
     assert api.post(scope.triggers, json=trigger(name="two", enabled=False)).status_code == 201
-    exceeded(api.post(scope.triggers, json=trigger(name="three")), "triggers", 2, 2)
+    body = exceeded(api.post(scope.triggers, json=trigger(name="three")), "triggers", 2, 2)
+    assert body["detail"] == (  # as docs/operations.md shows it
+        "quota 'triggers' exceeded: the limit is 2, 2 in use, and this request adds 1; "
+        "remove some or ask the operator for a higher quota"
+    )
     assert len(api.get(scope.triggers).json()["items"]) == 2
     assert rival_api.post(rival_scope.triggers, json=trigger()).status_code == 201
 
