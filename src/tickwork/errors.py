@@ -39,6 +39,37 @@ class Conflict(TickworkError):
     """The request conflicts with the current state of the resource."""
 
 
+class Forbidden(TickworkError):
+    """The caller is known but its API key's scope does not allow this (HTTP 403)."""
+
+    def __init__(self, message: str, *, required_scope: str, key_scope: str) -> None:
+        super().__init__(message)
+        self.required_scope = required_scope
+        self.key_scope = key_scope
+
+
+class QuotaExceeded(TickworkError):
+    """The request would take the tenant past one of its quotas (HTTP 429). ``used`` is
+    the use before the request, ``requested`` what the request adds."""
+
+    def __init__(self, quota: str, limit: float, used: float, requested: float) -> None:
+        super().__init__(
+            f"quota {quota!r} exceeded: the limit is {_number(limit)}, {_number(used)} in "
+            f"use, and this request adds {_number(requested)}; remove some or ask the "
+            "operator for a higher quota"
+        )
+        self.quota = quota
+        self.limit = limit
+        self.used = used
+        self.requested = requested
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int) or value.is_integer():
+        return str(int(value))
+    return f"{value:.4f}".rstrip("0")
+
+
 class TargetError(TickworkError):
     """A target call failed. Subclasses say whether a retry can help."""
 

@@ -107,6 +107,34 @@ def parse_secret_keys(raw: str, name: str = "TICKWORK_SECRET_KEY") -> tuple[str,
     return tuple(keys)
 
 
+def _env_proxies(name: str) -> str:
+    raw = os.environ.get(name) or ""
+    found = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            network = ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ValidationError(
+                name, f"{item!r} is not an IP address or network (e.g. 10.0.0.0/8)"
+            ) from None
+        # As uvicorn reads it: a single address plain, a network in canonical form.
+        single = network.num_addresses == 1 and "/" not in item
+        found.append(str(network.network_address) if single else str(network))
+    return ",".join(found)
+
+
+# The generous defaults of SPEC §9: a single-tenant installation never meets them.
+QUOTA_DEFAULTS = {
+    "projects": 10_000,
+    "agents": 100_000,
+    "triggers": 100_000,
+    "api_keys": 10_000,
+    "slots_per_minute": 100_000,
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
@@ -137,6 +165,20 @@ class Settings:
     secret_keys: tuple[str, ...] = ()
     deploy_secret: str | None = None
     admin_token: str | None = None
+    # Failed authentication, per client address: after this many failures within the
+    # window, the address is refused (429) until the window ends; 0 turns it off.
+    auth_failure_limit: int = 20
+    auth_failure_window_seconds: float = 60.0
+    auth_failure_max_clients: int = 50_000
+    # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated;
+    # empty: none, the peer address is the client).
+    trusted_proxies: str = ""
+    # Per-tenant quota defaults (each overridable per tenant through the admin API).
+    quota_projects: int = QUOTA_DEFAULTS["projects"]
+    quota_agents: int = QUOTA_DEFAULTS["agents"]
+    quota_triggers: int = QUOTA_DEFAULTS["triggers"]
+    quota_api_keys: int = QUOTA_DEFAULTS["api_keys"]
+    quota_slots_per_minute: int = QUOTA_DEFAULTS["slots_per_minute"]
     # Operations.
     log_format: str = "text"
     log_level: str = "INFO"
@@ -168,6 +210,18 @@ class Settings:
                 env.get("TICKWORK_ALLOWED_TARGET_NETWORKS") or ""
             ),
             "secret_keys": parse_secret_keys(env.get("TICKWORK_SECRET_KEY") or ""),
+            "auth_failure_limit": int(_env_number("TICKWORK_AUTH_FAILURE_LIMIT", 20, 0, 1e6)),
+            "auth_failure_window_seconds": _env_number(
+                "TICKWORK_AUTH_FAILURE_WINDOW_SECONDS", 60, 1, 86400
+            ),
+            "auth_failure_max_clients": int(
+                _env_number("TICKWORK_AUTH_FAILURE_MAX_CLIENTS", 50_000, 1, 10_000_000)
+            ),
+            "trusted_proxies": _env_proxies("TICKWORK_TRUSTED_PROXIES"),
+            **{
+                f"quota_{name}": int(_env_number(f"TICKWORK_QUOTA_{name.upper()}", default, 0, 1e9))
+                for name, default in QUOTA_DEFAULTS.items()
+            },
             "deploy_secret": env.get("TICKWORK_DEPLOY_SECRET") or None,
             "admin_token": env.get("TICKWORK_ADMIN_TOKEN") or None,
             "log_format": env.get("TICKWORK_LOG_FORMAT") or "text",

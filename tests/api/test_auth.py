@@ -111,7 +111,8 @@ def test_the_key_list_never_shows_secrets(api: TestClient, acme: TenantKey) -> N
     keys = response.json()
     assert sorted(k["name"] for k in keys) == ["ci", "tests"]
     for k in keys:
-        assert set(k) == {"id", "name", "prefix", "created_at", "revoked_at"}
+        assert set(k) == {"id", "name", "prefix", "scope", "created_at", "revoked_at"}
+        assert k["scope"] == "write"
         assert k["prefix"].startswith("tw_")
         assert len(k["prefix"]) < 16
     for secret in (acme.key, second):
@@ -131,7 +132,8 @@ def test_a_new_key_is_shown_once(api: TestClient) -> None:
     response = api.post("/api/v1/tenants/acme/api-keys", json={"name": "ci"})
     assert response.status_code == 201
     created = response.json()
-    assert set(created) == {"id", "key"}
+    assert set(created) == {"id", "key", "scope"}
+    assert created["scope"] == "write"
     assert created["key"].startswith("tw_")
     assert created["key"] not in api.get("/api/v1/tenants/acme/api-keys").text
 

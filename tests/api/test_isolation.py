@@ -24,6 +24,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/v1/tenants/{tenant}/api-keys", None),
     ("POST", "/api/v1/tenants/{tenant}/api-keys", {"name": "intruder"}),
     ("DELETE", "/api/v1/tenants/{tenant}/api-keys/{key}", None),
+    ("GET", "/api/v1/tenants/{tenant}/quotas", None),
     ("GET", "/api/v1/tenants/{tenant}/projects", None),
     ("PUT", P, {"name": "taken over"}),
     ("GET", P, None),

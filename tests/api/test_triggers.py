@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.helpers import START, Scope, at, dispatch_at, field_error, iso, problem
+from tests.api.helpers import START, Scope, TenantKey, at, dispatch_at, field_error, iso, problem
 from tickwork.services.context import Context
 from tickwork.testing import FakeClock
 
@@ -22,13 +22,13 @@ MakeTrigger = Callable[..., dict[str, Any]]
 
 
 def test_it_creates_a_cron_trigger_with_the_documented_defaults(
-    api: TestClient, scope: Scope
+    api: TestClient, scope: Scope, acme: TenantKey
 ) -> None:
     response = api.post(scope.triggers, json={"name": "report", "cron_expression": "*/15 * * * *"})
     assert response.status_code == 201
     trigger = response.json()
     assert trigger["id"].startswith("trg_")
-    assert trigger["created_by"].startswith("api-key:tw_")
+    assert trigger["created_by"] == f"api-key:{acme.key_id}"
     assert {k: v for k, v in trigger.items() if k not in ("id", "created_by")} == {
         "tenant": "acme",
         "project": "p",

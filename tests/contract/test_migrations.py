@@ -202,3 +202,66 @@ def test_the_scheduler_state_singleton_exists_after_upgrade(fresh_engine: Engine
     assert scheduler_rows(fresh_engine) == [(1, None, None, 0, None, None)]
     with pytest.raises(sa.exc.IntegrityError), fresh_engine.begin() as conn:
         conn.execute(tables.scheduler_state.insert().values(id=2, generation=0))
+
+
+def test_the_tenancy_migration_makes_old_keys_write_keys_and_backfills_rates(
+    fresh_engine: Engine,
+) -> None:
+    migrate.upgrade(fresh_engine, "0001")
+    now = "2026-03-02 09:00:00"
+    with fresh_engine.begin() as conn:
+        conn.exec_driver_sql(f"INSERT INTO tenants (id, created_at) VALUES ('acme', '{now}')")
+        conn.exec_driver_sql(
+            "INSERT INTO api_keys (id, tenant_id, name, key_hash, prefix, created_at) "
+            f"VALUES ('key_1', 'acme', 'old', 'h', 'tw_', '{now}')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO projects (tenant_id, id, name, created_at, updated_at) "
+            f"VALUES ('acme', 'p', 'p', '{now}', '{now}')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO refs (tenant_id, project_id, name, revision, created_at, updated_at) "
+            f"VALUES ('acme', 'p', 'main', 0, '{now}', '{now}')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO agents (tenant_id, project_id, ref, id, name, target, created_at, "
+            f"updated_at) VALUES ('acme', 'p', 'main', 'a', 'a', '{{}}', '{now}', '{now}')"
+        )
+        crons = ["* * * * * *", "*/15 * * * *", "@hourly", None, "*/15 * * * *", "not a cron"]
+        for i, cron in enumerate(crons):
+            run_at = now if cron is None else None
+            conn.execute(
+                sa.text(
+                    "INSERT INTO scheduled_triggers (id, tenant_id, project_id, ref, agent_id, "
+                    "name, enabled, cron_expression, run_at, timezone, payload, max_retries, "
+                    "retry_delay_seconds, timeout_seconds, catchup, catchup_window_seconds, "
+                    "overlap, jitter_seconds, created_at, updated_at) VALUES (:id, 'acme', 'p', "
+                    "'main', 'a', :id, true, :cron, :run_at, 'UTC', '{}', 1, 60, 780, 'latest', "
+                    "3600, 'allow', 0, :now, :now)"
+                ),
+                {"id": f"trg_{i}", "cron": cron, "run_at": run_at, "now": now},
+            )
+    migrate.upgrade(fresh_engine)
+    with fresh_engine.connect() as conn:
+        scopes = conn.execute(sa.select(tables.api_keys.c.scope)).scalars().all()
+        rates = dict(
+            conn.execute(
+                sa.select(tables.scheduled_triggers.c.id, tables.scheduled_triggers.c.slots_per_day)
+            ).all()
+        )
+        overrides = conn.execute(sa.select(tables.tenants.c.quota_triggers)).scalars().all()
+    assert scopes == ["write"]
+    assert rates == {
+        "trg_0": 86_400,
+        "trg_1": 96,
+        "trg_2": 24,
+        "trg_3": 0,  # one-time
+        "trg_4": 96,
+        "trg_5": 0,  # not computable: the scheduler disables it when due
+    }
+    assert overrides == [None]
+    migrate.downgrade(fresh_engine, "0001")
+    assert "scope" not in {c["name"] for c in sa.inspect(fresh_engine).get_columns("api_keys")}
+    with fresh_engine.connect() as conn:  # nothing else was lost on the way down
+        assert conn.exec_driver_sql("SELECT count(*) FROM scheduled_triggers").scalar() == 6
+        assert conn.exec_driver_sql("SELECT count(*) FROM api_keys").scalar() == 1

@@ -174,3 +174,24 @@ def test_the_hot_queries_are_range_scans_of_their_indexes(loaded: Database) -> N
         assert len(tx.expired_leases(NOW + timedelta(seconds=320), 100)) == 20
     with loaded.write() as tx:
         assert len(tx.claim_invocations(NOW, 100, "w1", NOW, "dep_a")) == DUE
+
+
+def test_a_tenants_quota_use_is_an_index_aggregate_not_a_scan(loaded: Database) -> None:
+    # Another tenant's use, while acme holds every row: the cost of a quota check grows
+    # with the tenant's own triggers, not with everyone's.
+    rate = "\n".join(plan_of(loaded, lambda tx: tx.tenant_usage("rival", "slots_per_day")))
+    count = "\n".join(plan_of(loaded, lambda tx: tx.tenant_usage("rival", "triggers")))
+    index = "ix_scheduled_triggers_tenant_id_enabled_slots_per_day"
+    for plan in (rate, count):
+        if loaded.is_postgres:
+            assert "Seq Scan" not in plan, plan
+            assert re.search(r"Index (Only )?Scan using ix_scheduled_triggers_tenant_id", plan)
+        else:
+            assert not re.search(r"^SCAN scheduled_triggers\b", plan, re.MULTILINE), plan
+            assert "USING COVERING INDEX ix_scheduled_triggers_tenant_id" in plan, plan
+    if not loaded.is_postgres:  # PostgreSQL may take either tenant index for so few rows
+        assert index in rate
+    with loaded.read() as tx:
+        assert tx.tenant_usage("acme", "triggers") == ROWS
+        # Every loaded trigger is */5 (0 slots stored: rows written by hand), enabled or not.
+        assert tx.tenant_usage("acme", "slots_per_day") == 0

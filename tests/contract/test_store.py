@@ -25,6 +25,7 @@ from tickwork.storage.records import (
     MISSED,
     PENDING,
     RUNNING,
+    ApiKey,
     Invocation,
     SchedulerState,
     Trigger,
@@ -206,19 +207,20 @@ def test_it_finds_a_tenant_by_key_hash_until_the_key_is_revoked(db: Database) ->
         assert tx.create_tenant("acme", NOW)
         assert not tx.create_tenant("acme", NOW)
         assert tx.create_tenant("other", NOW)
-        tx.insert_api_key("key_1", "acme", "ci", key_hash, "tw_sec", NOW)
+        tx.insert_api_key("key_1", "acme", "ci", key_hash, "tw_sec", NOW, "operate")
     with db.read() as tx:
         assert tx.tenant_exists("acme")
         assert not tx.tenant_exists("nobody")
         assert tx.count_tenants() == 2
-        assert tx.tenant_for_key(key_hash) == "acme"
-        assert tx.tenant_for_key(hashlib.sha256(b"tw_guess").hexdigest()) is None
+        assert tx.api_key_for_hash(key_hash) == ApiKey("key_1", "acme", "operate")
+        assert tx.api_key_for_hash(hashlib.sha256(b"tw_guess").hexdigest()) is None
         (listed,) = tx.list_api_keys("acme")
         assert tx.list_api_keys("other") == []
     assert listed == {
         "id": "key_1",
         "name": "ci",
         "prefix": "tw_sec",
+        "scope": "operate",
         "created_at": NOW,
         "revoked_at": None,
     }
@@ -227,7 +229,7 @@ def test_it_finds_a_tenant_by_key_hash_until_the_key_is_revoked(db: Database) ->
         assert tx.revoke_api_key("acme", "key_1", at(1))
         assert not tx.revoke_api_key("acme", "key_1", at(2))
     with db.read() as tx:
-        assert tx.tenant_for_key(key_hash) is None
+        assert tx.api_key_for_hash(key_hash) is None
         assert tx.list_api_keys("acme")[0]["revoked_at"] == at(1)
 
 

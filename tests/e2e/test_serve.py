@@ -150,3 +150,29 @@ def test_kill_9_during_a_burst_loses_and_duplicates_no_slot(
         assert items[0]["origin"] == "schedule"
     delivered = {r.body["trigger_id"] for r in receiver.received("/ok")}
     assert delivered == ids
+
+
+def test_failed_authentication_is_limited_per_client_behind_trusted_proxies_only(
+    tickwork: Start,
+) -> None:
+    wrong = {"Authorization": "Bearer tw_wrong"}
+
+    def guess(api: Api, forwarded_for: str) -> int:
+        headers = wrong | {"X-Forwarded-For": forwarded_for}
+        return api.client.get(
+            f"{api.base}/api/v1/tenants/acme/projects", headers=headers
+        ).status_code
+
+    # No trusted proxy (the default): X-Forwarded-For is ignored, the peer is the client.
+    server, api = tickwork(TICKWORK_AUTH_FAILURE_LIMIT="2")
+    assert [guess(api, f"203.0.113.{i}") for i in range(3)] == [401, 401, 429]
+    r = api.client.get(api.url(""))
+    assert r.status_code == 429
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    assert server.stop() == 0
+    # Loopback trusted as a proxy: the forwarded address is the client.
+    server, api = tickwork(TICKWORK_AUTH_FAILURE_LIMIT="2", TICKWORK_TRUSTED_PROXIES="127.0.0.1")
+    assert [guess(api, "203.0.113.9") for _ in range(3)] == [401, 401, 429]
+    assert guess(api, "203.0.113.10") == 401
+    assert api.client.get(api.url("")).status_code == 200
+    assert server.stop() == 0

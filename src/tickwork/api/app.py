@@ -9,9 +9,11 @@ from tickwork.api import (
     routes_definitions,
     routes_deploy,
     routes_projects,
+    routes_quotas,
     routes_system,
     routes_triggers,
 )
+from tickwork.api.deps import check_scope_decisions
 from tickwork.api.limits import BodyLimit
 from tickwork.services.context import Context
 from tickwork.settings import package_version
@@ -36,5 +38,8 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(routes_projects.router)
     app.include_router(routes_triggers.router)
     app.include_router(routes_definitions.router)
+    app.include_router(routes_quotas.router)
+    if not check_scope_decisions(app):  # pragma: no cover - a FastAPI that hides routes
+        raise RuntimeError("the tenant routes cannot be listed to check their scopes")
     app.add_middleware(BodyLimit)
     return app

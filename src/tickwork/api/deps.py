@@ -1,4 +1,10 @@
-"""Request dependencies: the context, authentication, pagination."""
+"""Request dependencies: the context, authentication, key scopes, pagination.
+
+Every route under ``/api/v1/tenants/{tenant}`` takes its tenant from exactly one of
+:data:`ReadTenant`, :data:`OperateTenant` or :data:`WriteTenant`: the scope the route
+needs is decided where the route is declared, and :func:`check_scope_decisions` (run by
+the app factory) refuses to build an app with a tenant route that decided nothing.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,17 @@ import hashlib
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Request
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tickwork.domain.names import SLUG_PATTERN
-from tickwork.errors import NotFound
+from tickwork.domain.scopes import OPERATE, READ, WRITE, covers
+from tickwork.errors import Forbidden, NotFound
 from tickwork.services import tenants
 from tickwork.services.context import Context
+from tickwork.storage.records import ApiKey
 
 bearer = HTTPBearer(auto_error=False, description="an API key of the tenant")
 admin_bearer = HTTPBearer(
@@ -23,6 +33,7 @@ TenantId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=64)]
 ProjectId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=64)]
 AgentId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=64)]
 ObjectId = Annotated[str, Path(pattern=r"^[a-z]{1,16}_[0-9a-z]{26}$", max_length=64)]
+TENANT_ROUTES = "/api/v1/tenants/{tenant}"
 
 
 def secret_matches(given: str, expected: str) -> bool:
@@ -40,44 +51,132 @@ def get_ctx(request: Request) -> Context:
 Ctx = Annotated[Context, Depends(get_ctx)]
 
 
-def caller(request: Request) -> str | None:
-    """Who made the request, as recorded in ``created_by``: the key's public prefix."""
-    auth = request.headers.get("authorization", "")
-    return "api-key:" + auth[7:17] if auth.lower().startswith("bearer ") else None
-
-
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-def tenant_scope(
+def _address(request: Request) -> str | None:
+    # The peer as the server reports it. Behind a reverse proxy, the server's own
+    # trusted-proxy handling (uvicorn's --forwarded-allow-ips) puts the client here;
+    # X-Forwarded-For is never read directly, so a client cannot choose its address.
+    return request.client.host if request.client else None
+
+
+def refuse_if_throttled(ctx: Context, request: Request) -> None:
+    """429 with Retry-After while the caller's address has too many recent failures;
+    checked before any credential, so a blocked address learns nothing from guesses."""
+    wait = ctx.auth_failures.retry_after(_address(request))
+    if wait is not None:
+        raise HTTPException(
+            429,
+            f"too many failed authentication attempts from this address; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+
+
+def count_failure(ctx: Context, request: Request) -> None:
+    ctx.auth_failures.failed(_address(request))
+
+
+def authenticated(
     tenant: TenantId,
     ctx: Ctx,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> str:
-    """The tenant in the path, after checking the bearer key belongs to it. A key of
-    another tenant gets 404, as if the resource did not exist."""
+) -> ApiKey:
+    """The caller's key, after checking it is live and belongs to the tenant in the
+    path. A key of another tenant gets 404, as if the resource did not exist."""
+    refuse_if_throttled(ctx, request)
     if credentials is None:
         raise _unauthorized("an API key is required: Authorization: Bearer <key>")
-    owner = tenants.authenticate(ctx, credentials.credentials)
-    if owner is None:
+    key = tenants.authenticate(ctx, credentials.credentials)
+    if key is None:
+        count_failure(ctx, request)
         raise _unauthorized("the API key is not valid")
-    if owner != tenant:
+    if key.tenant_id != tenant:
         raise NotFound(f"tenant {tenant!r} not found")
-    return tenant
+    return key
 
 
-Tenant = Annotated[str, Depends(tenant_scope)]
+Caller = Annotated[ApiKey, Depends(authenticated)]
+"""The authenticated key (the same one the route's scope dependency checked)."""
+
+
+class RequireScope:
+    """A route's scope decision: a dependency that answers 403 unless the caller's key
+    has at least ``scope``, and gives the route its tenant id."""
+
+    def __init__(self, scope: str) -> None:
+        self.scope = scope
+
+    def __call__(self, key: Caller) -> str:
+        if not covers(key.scope, self.scope):
+            raise Forbidden(
+                f"this route needs an API key with scope {self.scope!r}; this key has "
+                f"scope {key.scope!r}",
+                required_scope=self.scope,
+                key_scope=key.scope,
+            )
+        return key.tenant_id
+
+
+ReadTenant = Annotated[str, Depends(RequireScope(READ))]
+"""GET routes: any live key of the tenant."""
+OperateTenant = Annotated[str, Depends(RequireScope(OPERATE))]
+"""Acting on runs (run now, cancel, rerun): ``operate`` or ``write`` keys."""
+WriteTenant = Annotated[str, Depends(RequireScope(WRITE))]
+"""Changing the tenant's resources: ``write`` keys."""
+
+
+def scope_of(dependant: Dependant) -> list[str]:
+    """The scopes a route's dependencies require (one, for every tenant route)."""
+    found: list[str] = []
+    for dependency in dependant.dependencies:
+        if isinstance(dependency.call, RequireScope):
+            found.append(dependency.call.scope)
+        found += scope_of(dependency)
+    return found
+
+
+def tenant_routes(app: FastAPI) -> list[tuple[str, str, Dependant]]:
+    """(method, path, dependant) of every route under /api/v1/tenants/{tenant}, with
+    the dependencies of the routers that include it."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        path = route.path or ""
+        if isinstance(route.original_route, APIRoute) and path.startswith(TENANT_ROUTES):
+            for method in sorted(route.methods or ()):
+                found.append((method, path, route.dependant))
+    return found
+
+
+def check_scope_decisions(app: FastAPI) -> int:
+    """Refuse an app with a tenant route that does not declare exactly one scope;
+    returns how many routes were checked."""
+    routes = tenant_routes(app)
+    for method, path, dependant in routes:
+        scopes = scope_of(dependant)
+        if len(scopes) != 1:
+            raise RuntimeError(
+                f"{method} {path} must take its tenant from exactly one of ReadTenant, "
+                f"OperateTenant or WriteTenant (found {scopes or 'none'})"
+            )
+    return len(routes)
 
 
 def require_admin(
     ctx: Ctx,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)],
 ) -> None:
     token = ctx.settings.admin_token
     if not token:
         raise HTTPException(503, "admin routes are off: set TICKWORK_ADMIN_TOKEN to use them")
-    if credentials is None or not secret_matches(credentials.credentials, token):
+    refuse_if_throttled(ctx, request)
+    if credentials is None:
+        raise _unauthorized("the admin token is not valid")
+    if not secret_matches(credentials.credentials, token):
+        count_failure(ctx, request)
         raise _unauthorized("the admin token is not valid")
 
 

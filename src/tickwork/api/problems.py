@@ -12,7 +12,14 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tickwork.api.schemas import Problem
-from tickwork.errors import Conflict, NotFound, ValidationError, ValidationErrors
+from tickwork.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    QuotaExceeded,
+    ValidationError,
+    ValidationErrors,
+)
 from tickwork.logging import get_logger
 from tickwork.services.triggers import PayloadTooLarge
 from tickwork.storage.sql import gave_way
@@ -55,16 +62,23 @@ def problem(
     detail: str | None = None,
     errors: Sequence[dict[str, str]] | None = None,
     headers: dict[str, str] | None = None,
+    *,
+    kind: str | None = None,
+    title: str | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> JSONResponse:
+    """A problem answer; ``kind`` and ``title`` replace the status's own (a 429 that is
+    a quota, not a rate), ``extra`` adds members (RFC 9457 extension members)."""
     body: dict[str, Any] = {
-        "type": f"urn:tickwork:problem:{TYPES.get(status, 'error')}",
-        "title": TITLES.get(status, "Error"),
+        "type": f"urn:tickwork:problem:{kind or TYPES.get(status, 'error')}",
+        "title": title or TITLES.get(status, "Error"),
         "status": status,
     }
     if detail:
         body["detail"] = detail
     if errors is not None:
         body["errors"] = list(errors)
+    body.update(extra or {})
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -75,8 +89,14 @@ TENANT_ROUTES = "/api/v1/tenants/{tenant}"
 WHY = {
     400: "The request body is not valid JSON.",
     401: "The credentials are missing or not valid.",
+    403: "The API key's scope does not allow this route (`required_scope`, `key_scope`).",
     404: "Not found, or it belongs to another tenant.",
     422: "A parameter or field is invalid; `errors` lists each one.",
+    429: (
+        "Too many failed authentications from this address (see `Retry-After`), or, "
+        "on a route that creates or enables something, a tenant quota is reached "
+        "(`type` ends with `:quota-exceeded`; `quota`, `limit`, `used`, `requested`)."
+    ),
     503: "Admin routes are off: TICKWORK_ADMIN_TOKEN is not set.",
 }
 
@@ -110,7 +130,9 @@ def _declare_problems(spec: dict[str, Any]) -> None:
             statuses = {int(code) for code in responses if code.isdigit() and int(code) >= 400}
             schemes = {name for req in operation.get("security", []) for name in req}
             if schemes:
-                statuses.add(401)
+                statuses |= {401, 429}
+            if path.startswith(TENANT_ROUTES):
+                statuses.add(403)
             if "AdminToken" in schemes:
                 statuses.add(503)
             if path.startswith(TENANT_ROUTES) or "{" in path:  # may name what is not there
@@ -179,6 +201,21 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NotFound)
     async def _not_found(_: Request, exc: NotFound) -> JSONResponse:
         return problem(404, str(exc))
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(_: Request, exc: Forbidden) -> JSONResponse:
+        scopes = {"required_scope": exc.required_scope, "key_scope": exc.key_scope}
+        return problem(403, str(exc), extra=scopes)
+
+    @app.exception_handler(QuotaExceeded)
+    async def _quota(_: Request, exc: QuotaExceeded) -> JSONResponse:
+        figures = {
+            "quota": exc.quota,
+            "limit": exc.limit,
+            "used": exc.used,
+            "requested": exc.requested,
+        }
+        return problem(429, str(exc), kind="quota-exceeded", title="Quota exceeded", extra=figures)
 
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from tickwork.api.deps import Ctx, ProjectId, Tenant, caller
+from tickwork.api.deps import Caller, Ctx, ProjectId, WriteTenant
 from tickwork.api.schemas import (
     MaxConcurrency,
     Name,
@@ -112,11 +112,11 @@ class DefinitionOut(BaseModel):
     responses={413: {"description": "A trigger's payload or message template is too large."}},
 )
 def put_definition(
-    tenant: Tenant,
+    tenant: WriteTenant,
     project: ProjectId,
     body: DefinitionIn,
     ctx: Ctx,
-    request: Request,
+    caller: Caller,
     ref: RefQuery = "main",
 ) -> DefinitionOut:
     """Replace the ref's whole definition (its agents and their scheduled triggers) in one
@@ -135,5 +135,5 @@ def put_definition(
         }
         for agent in body.agents
     ]
-    result = definitions.put_definition(ctx, tenant, project, ref, agents, caller(request))
+    result = definitions.put_definition(ctx, tenant, project, ref, agents, caller.actor)
     return DefinitionOut.of(result)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from tickwork.api.deps import Admin, Ctx, secret_matches
+from tickwork.api.deps import Admin, Ctx, count_failure, refuse_if_throttled, secret_matches
 from tickwork.logging import get_logger
 from tickwork.services import leadership
 
@@ -41,7 +41,10 @@ async def restart_scheduler(
     secret = ctx.settings.deploy_secret
     if not secret:
         raise HTTPException(503, "the restart call is off: set TICKWORK_DEPLOY_SECRET to use it")
+    refuse_if_throttled(ctx, request)
     if credentials is None or not secret_matches(credentials.credentials, secret):
+        if credentials is not None:
+            count_failure(ctx, request)
         raise HTTPException(401, "the deploy secret is not valid", {"WWW-Authenticate": "Bearer"})
     node = getattr(request.app.state, "node", None)
     scheduler = getattr(node, "scheduler", None)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
 
-from tickwork.api.deps import AgentId, Ctx, ProjectId, Tenant
+from tickwork.api.deps import AgentId, Ctx, ProjectId, ReadTenant, WriteTenant
 from tickwork.api.schemas import AgentIn, AgentOut, Page, ProjectIn, ProjectOut, RefOut
 from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
 from tickwork.services import resources
@@ -21,7 +21,7 @@ Cursor = Annotated[str | None, Query(max_length=64, pattern=SLUG_PATTERN)]
 
 @router.get("/projects", response_model=Page[ProjectOut])
 def list_projects(
-    tenant: Tenant, ctx: Ctx, limit: Limit = 50, cursor: Cursor = None
+    tenant: ReadTenant, ctx: Ctx, limit: Limit = 50, cursor: Cursor = None
 ) -> Page[ProjectOut]:
     items = resources.list_projects(ctx, tenant, cursor, limit)
     next_cursor = items[-1].id if len(items) == limit else None
@@ -34,7 +34,11 @@ def list_projects(
     responses={201: {"model": ProjectOut, "description": "The project was created."}},
 )
 def put_project(
-    tenant: Tenant, project: ProjectId, ctx: Ctx, response: Response, body: ProjectIn | None = None
+    tenant: WriteTenant,
+    project: ProjectId,
+    ctx: Ctx,
+    response: Response,
+    body: ProjectIn | None = None,
 ) -> ProjectOut:
     body = body or ProjectIn()
     created_project, created = resources.put_project(
@@ -45,18 +49,18 @@ def put_project(
 
 
 @router.get("/projects/{project}", response_model=ProjectOut)
-def get_project(tenant: Tenant, project: ProjectId, ctx: Ctx) -> ProjectOut:
+def get_project(tenant: ReadTenant, project: ProjectId, ctx: Ctx) -> ProjectOut:
     return ProjectOut.of(resources.get_project(ctx, tenant, project))
 
 
 @router.delete("/projects/{project}", status_code=204)
-def delete_project(tenant: Tenant, project: ProjectId, ctx: Ctx) -> Response:
+def delete_project(tenant: WriteTenant, project: ProjectId, ctx: Ctx) -> Response:
     resources.delete_project(ctx, tenant, project)
     return Response(status_code=204)
 
 
 @router.get("/projects/{project}/refs", response_model=list[RefOut])
-def list_refs(tenant: Tenant, project: ProjectId, ctx: Ctx) -> list[RefOut]:
+def list_refs(tenant: ReadTenant, project: ProjectId, ctx: Ctx) -> list[RefOut]:
     return [RefOut.of(r) for r in resources.list_refs(ctx, tenant, project)]
 
 
@@ -65,7 +69,7 @@ def list_refs(tenant: Tenant, project: ProjectId, ctx: Ctx) -> list[RefOut]:
     status_code=204,
     responses={409: {"description": "The main ref cannot be deleted."}},
 )
-def delete_ref(tenant: Tenant, project: ProjectId, ref: RefPath, ctx: Ctx) -> Response:
+def delete_ref(tenant: WriteTenant, project: ProjectId, ref: RefPath, ctx: Ctx) -> Response:
     """Delete the ref with its agents and their triggers; their pending and running
     invocations are cancelled and every invocation stays as history."""
     resources.delete_ref(ctx, tenant, project, ref)
@@ -74,7 +78,7 @@ def delete_ref(tenant: Tenant, project: ProjectId, ref: RefPath, ctx: Ctx) -> Re
 
 @router.get("/projects/{project}/agents", response_model=list[AgentOut])
 def list_agents(
-    tenant: Tenant, project: ProjectId, ctx: Ctx, ref: RefQuery = "main"
+    tenant: ReadTenant, project: ProjectId, ctx: Ctx, ref: RefQuery = "main"
 ) -> list[AgentOut]:
     return [AgentOut.of(a) for a in resources.list_agents(ctx, tenant, project, ref)]
 
@@ -85,7 +89,7 @@ def list_agents(
     responses={201: {"model": AgentOut, "description": "The agent was created."}},
 )
 def put_agent(
-    tenant: Tenant,
+    tenant: WriteTenant,
     project: ProjectId,
     agent: AgentId,
     body: AgentIn,
@@ -109,14 +113,14 @@ def put_agent(
 
 @router.get("/projects/{project}/agents/{agent}", response_model=AgentOut)
 def get_agent(
-    tenant: Tenant, project: ProjectId, agent: AgentId, ctx: Ctx, ref: RefQuery = "main"
+    tenant: ReadTenant, project: ProjectId, agent: AgentId, ctx: Ctx, ref: RefQuery = "main"
 ) -> AgentOut:
     return AgentOut.of(resources.get_agent(ctx, tenant, project, ref, agent))
 
 
 @router.delete("/projects/{project}/agents/{agent}", status_code=204)
 def delete_agent(
-    tenant: Tenant, project: ProjectId, agent: AgentId, ctx: Ctx, ref: RefQuery = "main"
+    tenant: WriteTenant, project: ProjectId, agent: AgentId, ctx: Ctx, ref: RefQuery = "main"
 ) -> Response:
     resources.delete_agent(ctx, tenant, project, ref, agent)
     return Response(status_code=204)

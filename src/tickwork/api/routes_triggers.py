@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
-from tickwork.api.deps import AgentId, Ctx, ObjectId, ProjectId, Tenant
-from tickwork.api.deps import caller as _caller
+from tickwork.api.deps import (
+    AgentId,
+    Caller,
+    Ctx,
+    ObjectId,
+    OperateTenant,
+    ProjectId,
+    ReadTenant,
+    WriteTenant,
+)
 from tickwork.api.schemas import (
     InvocationOut,
     Page,
@@ -63,7 +71,7 @@ def _statuses(values: list[str] | None) -> list[str] | None:
 
 @router.get(BASE, response_model=Page[TriggerOut], tags=["scheduled triggers"])
 def list_triggers(
-    tenant: Tenant,
+    tenant: ReadTenant,
     project: ProjectId,
     agent: AgentId,
     ctx: Ctx,
@@ -84,23 +92,23 @@ def list_triggers(
     responses={413: TOO_LARGE},
 )
 def create_trigger(
-    tenant: Tenant,
+    tenant: WriteTenant,
     project: ProjectId,
     agent: AgentId,
     body: TriggerCreate,
     ctx: Ctx,
-    request: Request,
+    caller: Caller,
     ref: RefQuery = "main",
 ) -> TriggerOut:
     fields: dict[str, Any] = body.model_dump(exclude_none=True)
     fields["ref"] = ref
-    created = triggers.create_trigger(ctx, tenant, project, agent, fields, _caller(request))
+    created = triggers.create_trigger(ctx, tenant, project, agent, fields, caller.actor)
     return TriggerOut.of(created)
 
 
 @router.get(BASE + "/{trigger_id}", response_model=TriggerOut, tags=["scheduled triggers"])
 def get_trigger(
-    tenant: Tenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
+    tenant: ReadTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
 ) -> TriggerOut:
     return TriggerOut.of(triggers.get_trigger(ctx, tenant, project, agent, trigger_id))
 
@@ -112,7 +120,7 @@ def get_trigger(
     responses={413: TOO_LARGE},
 )
 def patch_trigger(
-    tenant: Tenant,
+    tenant: WriteTenant,
     project: ProjectId,
     agent: AgentId,
     trigger_id: ObjectId,
@@ -126,7 +134,7 @@ def patch_trigger(
 
 @router.delete(BASE + "/{trigger_id}", status_code=204, tags=["scheduled triggers"])
 def delete_trigger(
-    tenant: Tenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
+    tenant: WriteTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
 ) -> Response:
     triggers.delete_trigger(ctx, tenant, project, agent, trigger_id)
     return Response(status_code=204)
@@ -134,7 +142,7 @@ def delete_trigger(
 
 @router.get(BASE + "/{trigger_id}/preview", response_model=PreviewOut, tags=["scheduled triggers"])
 def preview_trigger(
-    tenant: Tenant,
+    tenant: ReadTenant,
     project: ProjectId,
     agent: AgentId,
     trigger_id: ObjectId,
@@ -154,7 +162,7 @@ def preview_trigger(
     responses={409: {"description": "The trigger is disabled."}},
 )
 def run_now(
-    tenant: Tenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
+    tenant: OperateTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
 ) -> InvocationOut:
     return InvocationOut.of(triggers.run_now(ctx, tenant, project, agent, trigger_id))
 
@@ -165,7 +173,7 @@ def run_now(
     tags=["invocations"],
 )
 def list_trigger_invocations(
-    tenant: Tenant,
+    tenant: ReadTenant,
     project: ProjectId,
     agent: AgentId,
     trigger_id: ObjectId,
@@ -221,7 +229,7 @@ def _invocation_page(
     tags=["invocations"],
 )
 def get_invocation(
-    tenant: Tenant,
+    tenant: ReadTenant,
     project: ProjectId,
     agent: AgentId,
     trigger_id: ObjectId,
@@ -240,7 +248,7 @@ def get_invocation(
     responses={409: {"description": "The invocation is already final."}},
 )
 def cancel_invocation(
-    tenant: Tenant,
+    tenant: OperateTenant,
     project: ProjectId,
     agent: AgentId,
     trigger_id: ObjectId,
@@ -254,7 +262,7 @@ def cancel_invocation(
 
 @router.get("/invocations", response_model=Page[InvocationOut], tags=["invocations"])
 def list_project_invocations(
-    tenant: Tenant,
+    tenant: ReadTenant,
     project: ProjectId,
     ctx: Ctx,
     status: Status = None,
@@ -274,7 +282,7 @@ def list_project_invocations(
     responses={409: {"description": "The invocation is not final, or the trigger is disabled."}},
 )
 def rerun_invocation(
-    tenant: Tenant,
+    tenant: OperateTenant,
     project: ProjectId,
     agent: AgentId,
     trigger_id: ObjectId,
@@ -290,7 +298,7 @@ def rerun_invocation(
 
 @router.get("/upcoming-runs", response_model=UpcomingRunsOut, tags=["invocations"])
 def upcoming_runs(
-    tenant: Tenant,
+    tenant: ReadTenant,
     project: ProjectId,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=invocations.MAX_UPCOMING)] = 50,

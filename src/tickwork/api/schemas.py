@@ -466,6 +466,15 @@ class Problem(BaseModel):
     status: int
     detail: str | None = None
     errors: list[ProblemError] | None = None
+    # 403 (a key's scope): what the route needs and what the key has.
+    required_scope: str | None = None
+    key_scope: str | None = None
+    # 429 quota-exceeded: which quota, its limit, the use before the request, and what
+    # the request would add (the firing rate in slots per minute).
+    quota: str | None = None
+    limit: float | None = None
+    used: float | None = None
+    requested: float | None = None
 
 
 class TenantIn(Strict):
@@ -476,12 +485,21 @@ class TenantOut(BaseModel):
     id: str
 
 
+ScopeName = Literal["read", "operate", "write"]
+
+
 class KeyIn(Strict):
     name: Annotated[str, Field(max_length=200)] | None = None
+    scope: ScopeName = Field(
+        default="write",
+        description="read: GET only; operate: read, run now, cancel, rerun; write: "
+        "everything in the tenant. A key cannot create a key wider than its own.",
+    )
 
 
 class KeyCreated(BaseModel):
     id: str
+    scope: str
     key: str = Field(description="shown once; only its hash is stored")
 
 
@@ -489,5 +507,6 @@ class KeyOut(BaseModel):
     id: str
     name: str
     prefix: str
+    scope: str
     created_at: datetime
     revoked_at: datetime | None

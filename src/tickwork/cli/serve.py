@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -20,6 +20,7 @@ import uvicorn
 from tickwork import logging as tlog
 from tickwork.api.app import create_app
 from tickwork.clock import SystemClock, pause
+from tickwork.domain.scopes import DEFAULT_SCOPE
 from tickwork.errors import NotFound, TickworkError, ValidationError
 from tickwork.runtime.node import ROLES, Node
 from tickwork.runtime.notify import LocalNotifier
@@ -181,15 +182,7 @@ async def _serve(
     if "api" in roles:
         app = create_app(ctx)
         app.state.node = node
-        config = uvicorn.Config(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-        )
-        server = _Server(config)
+        server = _Server(uvicorn_config(app, settings))
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -233,6 +226,22 @@ async def _serve(
     if bridge is not None:
         bridge.stop()
     ctx.db.dispose()
+
+
+def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """The HTTP server's configuration. X-Forwarded-For is read only from the proxies
+    in TICKWORK_TRUSTED_PROXIES (none by default, where uvicorn would trust loopback):
+    the client address is what failed authentication is counted by."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
+    )
 
 
 class _Server(uvicorn.Server):
@@ -279,12 +288,20 @@ def tenants_create(
 def keys_create(
     tenant: Annotated[str, typer.Option("--tenant", help="The tenant the key belongs to.")],
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    scope: Annotated[
+        str,
+        typer.Option(
+            help="read (GET only), operate (read, run now, cancel, rerun) or write "
+            "(everything in the tenant).",
+            metavar="read|operate|write",
+        ),
+    ] = DEFAULT_SCOPE,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create an API key; prints the key alone on stdout (it is shown only once)."""
     ctx = _open(_settings(database_url=database_url), upgrade=True)
     try:
-        _, key = tenants.create_key(ctx, tenant, name)
+        _, key = tenants.create_key(ctx, tenant, name, scope)
     except (TickworkError, NotFound) as exc:
         raise _fail(str(exc)) from None
     typer.echo(key)

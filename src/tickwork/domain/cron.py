@@ -376,3 +376,19 @@ def parse_cron(expression: str) -> CronExpression:
         has_seconds=has_seconds,
         wildcard=fields[1].startswith("*") or fields[2].startswith("*"),
     )
+
+
+def fires_per_day(expression: CronExpression) -> int:
+    """How many wall times the expression matches on a day it fires at all: the number
+    of values of its second, minute and hour fields multiplied (a 5-field expression has
+    the one second 0). Day-of-month, month and day-of-week only decide *which* days fire,
+    so this is the expression's rate on its busiest days, counted on a 24-hour day."""
+    parts = expression.expanded.split()
+    if not expression.has_seconds:
+        parts = ["0", *parts]
+    count = 1
+    for spec, text in zip((_SECOND, _MINUTE, _HOUR), parts[:3], strict=True):
+        values = _field(spec, text)
+        assert values is not None  # L, # and W exist only in the day fields
+        count *= len(values)
+    return count

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tickwork.clock import Clock
+from tickwork.services.auth_failures import AuthFailures
 from tickwork.settings import Settings
 from tickwork.storage.sql import Database
 
@@ -41,3 +42,15 @@ class Context:
     clock: Clock
     settings: Settings
     notifier: Notifier = field(default_factory=NullNotifier)
+    # Per process, built from the settings; a copy made with dataclasses.replace gets
+    # its own, empty one.
+    auth_failures: AuthFailures = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.auth_failures = AuthFailures(
+            self.clock,
+            s.auth_failure_limit,
+            s.auth_failure_window_seconds,
+            s.auth_failure_max_clients,
+        )

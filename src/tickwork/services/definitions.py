@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from tickwork.domain.names import MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import ValidationError, ValidationErrors
-from tickwork.services import secrets
+from tickwork.services import quotas, secrets
 from tickwork.services.context import Context
 from tickwork.services.resources import (
     cancel_for_triggers,
@@ -224,12 +224,14 @@ def put_definition(
     specs = check_definition(agents, ctx.settings.max_message_bytes, next_runs)
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
+        before = quotas.measure(ctx, tx, tenant_id)  # locks the tenant before the ref
         is_new = tx.get_ref(tenant_id, project_id, ref) is None
         tx.ensure_ref(tenant_id, project_id, ref, ctx.clock.now())
         # Two pushes to one ref go one after the other, never interleaved.
         tx.get_ref(tenant_id, project_id, ref, for_update=True)
         push = _Push(ctx, tx, tenant_id, project_id, ref, created_by, next_runs)
         pushed = push.apply(specs)
+        quotas.check_growth(ctx, tx, tenant_id, before)
         changed = is_new or push.agents.changed or push.triggers.changed
         if changed:
             tx.bump_ref(tenant_id, project_id, ref, push.now)

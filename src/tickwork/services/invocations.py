@@ -27,13 +27,8 @@ MAX_UPCOMING = 200
 def require_invocation(
     tx: Tx, tenant_id: str, project_id: str, trigger_id: str | None, invocation_id: str
 ) -> Invocation:
-    inv = tx.get_invocation(invocation_id)
-    if (
-        inv is None
-        or inv.tenant_id != tenant_id
-        or inv.project_id != project_id
-        or (trigger_id is not None and inv.trigger_id != trigger_id)
-    ):
+    inv = tx.find_invocation(tenant_id, project_id, invocation_id, trigger_id)
+    if inv is None:
         raise NotFound(f"invocation {invocation_id!r} not found")
     return inv
 

@@ -7,7 +7,7 @@ from typing import Any
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import Conflict, NotFound, ValidationError
-from tickwork.services import secrets
+from tickwork.services import quotas, secrets
 from tickwork.services.context import Context
 from tickwork.storage.records import Agent, Project, Ref
 from tickwork.storage.sql import Tx
@@ -29,6 +29,8 @@ def put_project(
     with ctx.db.write() as tx:
         if not tx.tenant_exists(tenant_id):
             raise NotFound(f"tenant {tenant_id!r} not found")
+        if tx.get_project(tenant_id, project_id) is None:
+            quotas.check(ctx, tx, tenant_id, quotas.Change(projects=1))
         return tx.upsert_project(tenant_id, project_id, name, description, ctx.clock.now())
 
 
@@ -100,6 +102,8 @@ def put_agent(
     spec = normalise_target(target)
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
+        if tx.get_agent(tenant_id, project_id, ref, agent_id) is None:
+            quotas.check(ctx, tx, tenant_id, quotas.Change(agents=1))
         spec = secrets.seal(ctx, spec, tx.get_agent(tenant_id, project_id, ref, agent_id))
         return tx.upsert_agent(
             tenant_id,

@@ -8,8 +8,11 @@ from typing import Any
 
 from tickwork.domain.ids import new_id
 from tickwork.domain.names import check_slug, check_text
-from tickwork.errors import NotFound
+from tickwork.domain.scopes import DEFAULT_SCOPE, check_scope, covers
+from tickwork.errors import Forbidden, NotFound
+from tickwork.services import quotas
 from tickwork.services.context import Context
+from tickwork.storage.records import ApiKey
 
 KEY_PREFIX = "tw_"
 
@@ -25,26 +28,49 @@ def create_tenant(ctx: Context, tenant_id: str) -> bool:
         return tx.create_tenant(tenant_id, ctx.clock.now())
 
 
-def create_key(ctx: Context, tenant_id: str, name: str = "") -> tuple[str, str]:
-    """Mint an API key for the tenant: returns (key id, the key). Only the hash is kept."""
+def create_key(
+    ctx: Context,
+    tenant_id: str,
+    name: str = "",
+    scope: str = DEFAULT_SCOPE,
+    *,
+    granted_by: ApiKey | None = None,
+) -> tuple[str, str]:
+    """Mint an API key for the tenant: returns (key id, the key). Only the hash is kept.
+
+    ``granted_by`` is the key asking for it (None: the admin token or the CLI, which may
+    mint any scope); a key cannot mint a key of a wider scope than its own.
+    """
     check_slug(tenant_id, "tenant")
     check_text(name, "name", 200)
+    check_scope(scope)
+    if granted_by is not None and not covers(granted_by.scope, scope):
+        raise Forbidden(
+            f"a {granted_by.scope!r} key cannot create a {scope!r} key: a key can only "
+            "create keys of its own scope or a narrower one",
+            required_scope=scope,
+            key_scope=granted_by.scope,
+        )
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     now = ctx.clock.now()
     key_id = new_id("key", now)
     with ctx.db.write() as tx:
         if not tx.tenant_exists(tenant_id):
             raise NotFound(f"tenant {tenant_id!r} does not exist")
-        tx.insert_api_key(key_id, tenant_id, name, hash_key(key), key[:10], now)
+        quotas.check(ctx, tx, tenant_id, quotas.Change(api_keys=1))
+        tx.insert_api_key(key_id, tenant_id, name, hash_key(key), key[:10], now, scope)
     return key_id, key
 
 
-def authenticate(ctx: Context, key: str) -> str | None:
-    """The tenant a bearer key belongs to, or None for an unknown or revoked key."""
-    if not key.startswith(KEY_PREFIX) or len(key) > 200:
-        return None
+def authenticate(ctx: Context, key: str) -> ApiKey | None:
+    """The live key a bearer token is, or None for an unknown or revoked one.
+
+    Every token costs the same, whatever its form: it is hashed and looked up once in
+    the unique index, so the time of a refusal says nothing about how wrong it was.
+    """
     with ctx.db.read() as tx:
-        return tx.tenant_for_key(hash_key(key))
+        found = tx.api_key_for_hash(hash_key(key))
+    return found if found is not None and key.startswith(KEY_PREFIX) else None
 
 
 def list_keys(ctx: Context, tenant_id: str) -> list[dict[str, Any]]:

@@ -8,11 +8,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from tickwork.domain import rate
 from tickwork.domain import schedule as sched
 from tickwork.domain.ids import new_id
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_text
 from tickwork.domain.template import rendered_size
 from tickwork.errors import Conflict, InvalidSchedule, NotFound, ValidationError
+from tickwork.services import quotas
 from tickwork.services.context import Context
 from tickwork.services.resources import cancel_for_triggers, require_agent, require_project
 from tickwork.storage.records import PENDING, Invocation, Trigger
@@ -126,13 +128,8 @@ def schedule_of(trigger: Trigger) -> sched.Schedule:
 def require_trigger(
     tx: Tx, tenant_id: str, project_id: str, agent_id: str | None, trigger_id: str
 ) -> Trigger:
-    trigger = tx.get_trigger(trigger_id)
-    if (
-        trigger is None
-        or trigger.tenant_id != tenant_id
-        or trigger.project_id != project_id
-        or (agent_id is not None and trigger.agent_id != agent_id)
-    ):
+    trigger = tx.find_trigger(tenant_id, project_id, trigger_id, agent_id)
+    if trigger is None:
         raise NotFound(f"scheduled trigger {trigger_id!r} not found")
     return trigger
 
@@ -228,6 +225,7 @@ def new_trigger(
         created_by=created_by,
         created_at=now,
         updated_at=now,
+        slots_per_day=rate.slots_per_day(schedule),
         **{k: values[k] for k in EDITABLE},
     )
 
@@ -255,6 +253,8 @@ def create_trigger(
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
         require_agent(tx, tenant_id, project_id, ref, agent_id)
+        adding = quotas.Change(triggers=1, slots_per_day=quotas.rate_of(trigger))
+        quotas.check(ctx, tx, tenant_id, adding)
         tx.insert_trigger(trigger)
         # Triggers are part of the ref's definition: every write bumps its revision.
         tx.bump_ref(tenant_id, project_id, ref, trigger.created_at)
@@ -302,8 +302,13 @@ def update_trigger(
     # changed meanwhile is computed inside it, as a fallback).
     prepare_update(before, patch, next_runs)
     with ctx.db.write() as tx:
+        if any(field in patch for field in quotas.RATE_FIELDS):
+            quotas.lock(ctx, tx, tenant_id)  # before any row this update locks
         current = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
         updated, cancelled = apply_update(ctx, tx, current, patch, now=now, next_runs=next_runs)
+        added = quotas.rate_of(updated) - quotas.rate_of(current)
+        if added > 0:
+            quotas.check(ctx, tx, tenant_id, quotas.Change(slots_per_day=added), written=True)
         if updated is not current:
             tx.bump_ref(tenant_id, project_id, current.ref, ctx.clock.now())
     if updated is not current:
@@ -364,6 +369,7 @@ def apply_update(
     values = _merged(current, patch)
     _check_fields(values, ctx.settings.max_message_bytes)
     schedule = build_schedule(values)
+    values["slots_per_day"] = rate.slots_per_day(schedule)
     schedule_changed = any(
         key in patch and values[key] != getattr(current, key) for key in SCHEDULE_FIELDS
     )

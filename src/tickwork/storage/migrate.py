@@ -23,9 +23,19 @@ def _config(engine: Engine) -> Config:
 def _run(engine: Engine, fn: str, revision: str) -> None:
     cfg = _config(engine)
     with engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        getattr(command, fn)(cfg, revision)
-        conn.commit()
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # A migration that rebuilds a table on SQLite (copy, drop, rename) would
+            # otherwise cascade the drop to every row that references the table.
+            # The pragma only takes effect outside a transaction: on the driver itself.
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
+        try:
+            cfg.attributes["connection"] = conn
+            getattr(command, fn)(cfg, revision)
+            conn.commit()
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

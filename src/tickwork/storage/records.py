@@ -22,6 +22,20 @@ ORIGINS = ("schedule", "manual", "rerun", "backfill")
 
 
 @dataclass(frozen=True)
+class ApiKey:
+    """A live key as authentication sees it (never its secret or hash)."""
+
+    id: str
+    tenant_id: str
+    scope: str
+
+    @property
+    def actor(self) -> str:
+        """Who acts with this key, as recorded in ``created_by``."""
+        return f"api-key:{self.id}"
+
+
+@dataclass(frozen=True)
 class Project:
     tenant_id: str
     id: str
@@ -81,6 +95,8 @@ class Trigger:
     created_by: str | None
     created_at: datetime
     updated_at: datetime
+    # Firings on a day it fires (tickwork.domain.rate); computed from the schedule.
+    slots_per_day: int = 0
 
 
 @dataclass(frozen=True)

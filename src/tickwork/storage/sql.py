@@ -28,6 +28,7 @@ from tickwork.storage.records import (
     PENDING,
     RUNNING,
     Agent,
+    ApiKey,
     Attempt,
     Candidate,
     Deployment,
@@ -196,8 +197,66 @@ class Tx:
             self.conn.execute(sa.select(sa.func.count()).select_from(t.tenants)).scalar_one()
         )
 
+    def lock_tenant(self, tenant_id: str) -> dict[str, int | None] | None:
+        """The tenant's quota overrides (``quota_*`` columns; None = the default), or None
+        when there is no such tenant. On PostgreSQL the row stays locked until commit, so
+        writers that check a quota go one at a time per tenant (SQLite's write lock does
+        that already). ``FOR NO KEY UPDATE`` leaves the foreign-key checks of inserts
+        under the tenant unblocked."""
+        return self._tenant_quotas(tenant_id, lock=True)
+
+    def tenant_quotas(self, tenant_id: str) -> dict[str, int | None] | None:
+        """As :meth:`lock_tenant`, without the lock."""
+        return self._tenant_quotas(tenant_id, lock=False)
+
+    def _tenant_quotas(self, tenant_id: str, *, lock: bool) -> dict[str, int | None] | None:
+        columns = [c for c in t.tenants.c if c.name.startswith("quota_")]
+        q = sa.select(*columns).where(t.tenants.c.id == tenant_id)
+        if lock and self.postgres:
+            q = q.with_for_update(key_share=True)
+        row = self.conn.execute(q).first()
+        if row is None:
+            return None
+        return {name.removeprefix("quota_"): value for name, value in row._mapping.items()}
+
+    def set_tenant_quotas(self, tenant_id: str, values: Mapping[str, int | None]) -> bool:
+        """Set overrides by quota name (``{"triggers": 500, "agents": None}``)."""
+        stmt = (
+            t.tenants.update()
+            .where(t.tenants.c.id == tenant_id)
+            .values({f"quota_{name}": value for name, value in values.items()})
+        )
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def tenant_usage(self, tenant_id: str, quota: str) -> int:
+        """What the tenant uses of one quota, as one indexed aggregate: the number of its
+        projects, agents (on every ref), triggers or live API keys, or for
+        ``slots_per_day`` the summed rate of its enabled triggers."""
+        s = t.scheduled_triggers.c
+        queries = {
+            "projects": sa.select(sa.func.count()).where(t.projects.c.tenant_id == tenant_id),
+            "agents": sa.select(sa.func.count()).where(t.agents.c.tenant_id == tenant_id),
+            "triggers": sa.select(sa.func.count()).where(s.tenant_id == tenant_id),
+            "api_keys": sa.select(sa.func.count()).where(
+                t.api_keys.c.tenant_id == tenant_id, t.api_keys.c.revoked_at.is_(None)
+            ),
+            "slots_per_day": sa.select(sa.func.coalesce(sa.func.sum(s.slots_per_day), 0)).where(
+                # ``= true``, not ``IS TRUE``: only the former can use the index.
+                s.tenant_id == tenant_id,
+                s.enabled == sa.true(),
+            ),
+        }
+        return int(self.conn.execute(queries[quota]).scalar_one())
+
     def insert_api_key(
-        self, key_id: str, tenant_id: str, name: str, key_hash: str, prefix: str, now: datetime
+        self,
+        key_id: str,
+        tenant_id: str,
+        name: str,
+        key_hash: str,
+        prefix: str,
+        now: datetime,
+        scope: str = "write",
     ) -> None:
         self.conn.execute(
             t.api_keys.insert().values(
@@ -207,15 +266,18 @@ class Tx:
                 key_hash=key_hash,
                 prefix=prefix,
                 created_at=now,
+                scope=scope,
             )
         )
 
-    def tenant_for_key(self, key_hash: str) -> str | None:
-        q = sa.select(t.api_keys.c.tenant_id).where(
-            t.api_keys.c.key_hash == key_hash, t.api_keys.c.revoked_at.is_(None)
+    def api_key_for_hash(self, key_hash: str) -> ApiKey | None:
+        """The live key with this hash: one lookup of the unique index, whatever the key."""
+        k = t.api_keys.c
+        q = sa.select(k.id, k.tenant_id, k.scope).where(
+            k.key_hash == key_hash, k.revoked_at.is_(None)
         )
         row = self.conn.execute(q).first()
-        return None if row is None else str(row.tenant_id)
+        return None if row is None else _record(ApiKey, row)
 
     def list_api_keys(self, tenant_id: str) -> list[dict[str, Any]]:
         q = (
@@ -223,6 +285,7 @@ class Tx:
                 t.api_keys.c.id,
                 t.api_keys.c.name,
                 t.api_keys.c.prefix,
+                t.api_keys.c.scope,
                 t.api_keys.c.created_at,
                 t.api_keys.c.revoked_at,
             )
@@ -519,6 +582,21 @@ class Tx:
         row = self.conn.execute(q).first()
         return None if row is None else _record(Trigger, row)
 
+    def find_trigger(
+        self, tenant_id: str, project_id: str, trigger_id: str, agent_id: str | None = None
+    ) -> Trigger | None:
+        """The trigger if it belongs to this tenant and project (and agent, if given).
+        The scope is in the WHERE clause, so another tenant's id costs exactly what a
+        missing one does: one primary-key probe, no row sent back."""
+        c = t.scheduled_triggers.c
+        q = sa.select(t.scheduled_triggers).where(
+            c.id == trigger_id, c.tenant_id == tenant_id, c.project_id == project_id
+        )
+        if agent_id is not None:
+            q = q.where(c.agent_id == agent_id)
+        row = self.conn.execute(q).first()
+        return None if row is None else _record(Trigger, row)
+
     def get_triggers(self, trigger_ids: Iterable[str]) -> dict[str, Trigger]:
         ids = list(dict.fromkeys(trigger_ids))
         if not ids:
@@ -712,6 +790,20 @@ class Tx:
 
     def get_invocation(self, invocation_id: str) -> Invocation | None:
         q = sa.select(t.invocations).where(t.invocations.c.id == invocation_id)
+        row = self.conn.execute(q).first()
+        return None if row is None else _record(Invocation, row)
+
+    def find_invocation(
+        self, tenant_id: str, project_id: str, invocation_id: str, trigger_id: str | None = None
+    ) -> Invocation | None:
+        """The invocation if it belongs to this tenant and project (and trigger, if
+        given), scoped in SQL like :meth:`find_trigger`."""
+        c = t.invocations.c
+        q = sa.select(t.invocations).where(
+            c.id == invocation_id, c.tenant_id == tenant_id, c.project_id == project_id
+        )
+        if trigger_id is not None:
+            q = q.where(c.trigger_id == trigger_id)
         row = self.conn.execute(q).first()
         return None if row is None else _record(Invocation, row)
 

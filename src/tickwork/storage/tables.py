@@ -24,6 +24,12 @@ tenants = sa.Table(
     metadata,
     sa.Column("id", Slug, primary_key=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Per-tenant quota overrides set through the admin API; NULL = the setting's default.
+    sa.Column("quota_projects", sa.Integer(), nullable=True),
+    sa.Column("quota_agents", sa.Integer(), nullable=True),
+    sa.Column("quota_triggers", sa.Integer(), nullable=True),
+    sa.Column("quota_api_keys", sa.Integer(), nullable=True),
+    sa.Column("quota_slots_per_minute", sa.Integer(), nullable=True),
 )
 
 api_keys = sa.Table(
@@ -36,6 +42,7 @@ api_keys = sa.Table(
     sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Column("scope", sa.String(16), nullable=False, server_default="write"),
     sa.Index(None, "tenant_id"),
 )
 
@@ -112,6 +119,9 @@ scheduled_triggers = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # Firings on a day the schedule fires (tickwork.domain.rate): a tenant's firing rate
+    # is the sum over its enabled triggers, read from the index below.
+    sa.Column("slots_per_day", sa.Integer(), nullable=False, server_default="0"),
     sa.ForeignKeyConstraint(
         ["tenant_id", "project_id", "ref", "agent_id"],
         ["agents.tenant_id", "agents.project_id", "agents.ref", "agents.id"],
@@ -125,6 +135,7 @@ scheduled_triggers = sa.Table(
         sqlite_where=sa.text("next_run_at IS NOT NULL"),
     ),
     sa.Index(None, "tenant_id", "project_id", "ref", "agent_id", "id"),
+    sa.Index(None, "tenant_id", "enabled", "slots_per_day"),
 )
 
 invocations = sa.Table(

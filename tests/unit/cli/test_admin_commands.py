@@ -31,7 +31,9 @@ def test_tenants_create_then_keys_create_prints_only_the_key(
     key = out.strip()
     assert out == key + "\n"
     assert key.startswith("tw_")
-    assert tenants.authenticate(ctx, key) == "acme"
+    found = tenants.authenticate(ctx, key)
+    assert found is not None
+    assert (found.tenant_id, found.scope) == ("acme", "write")
 
 
 def test_the_database_url_can_come_from_the_environment(database_url: str, ctx: Context) -> None:
@@ -41,7 +43,9 @@ def test_the_database_url_can_come_from_the_environment(database_url: str, ctx: 
         "keys", "create", "--tenant", "envco", env={"TICKWORK_DATABASE_URL": database_url}
     )
     assert code == 0
-    assert tenants.authenticate(ctx, out.strip()) == "envco"
+    found = tenants.authenticate(ctx, out.strip())
+    assert found is not None
+    assert found.tenant_id == "envco"
 
 
 def test_a_key_for_an_unknown_tenant_is_refused(database_url: str) -> None:
@@ -113,3 +117,27 @@ def test_deploy_restart_gives_up_on_a_server_that_is_not_there() -> None:
     assert code == 1
     assert out == ""
     assert "restart failed after 1 tries" in err
+
+
+@pytest.mark.parametrize("scope", ["read", "operate", "write"])
+def test_keys_create_gives_the_key_the_scope_asked_for(
+    database_url: str, ctx: Context, scope: str
+) -> None:
+    tenants.create_tenant(ctx, "acme")
+    args = ("keys", "create", "--tenant", "acme", "--scope", scope)
+    code, out, err = invoke(*args, "--database-url", database_url)
+    assert code == 0, err
+    found = tenants.authenticate(ctx, out.strip())
+    assert found is not None
+    assert found.scope == scope
+    assert [k["scope"] for k in tenants.list_keys(ctx, "acme")] == [scope]
+
+
+def test_keys_create_refuses_an_unknown_scope(database_url: str, ctx: Context) -> None:
+    tenants.create_tenant(ctx, "acme")
+    args = ("keys", "create", "--tenant", "acme", "--scope", "admin")
+    code, out, err = invoke(*args, "--database-url", database_url)
+    assert code == 2
+    assert out == ""
+    assert err == "error: scope: must be one of read, operate, write\n"
+    assert tenants.list_keys(ctx, "acme") == []

@@ -1,7 +1,7 @@
 """Fair share: an optional cap on the attempts one agent runs at once.
 
 Revision ID: 0005_fair_share
-Revises: 0001
+Revises: 0003_tenancy
 """
 
 from __future__ import annotations
@@ -10,16 +10,16 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_fair_share"
-down_revision = "0001"
+down_revision = "0003_tenancy"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("agents", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("max_concurrency", sa.Integer(), nullable=True))
+    op.add_column("agents", sa.Column("max_concurrency", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("agents", schema=None) as batch_op:
-        batch_op.drop_column("max_concurrency")
+    # A plain DROP COLUMN (SQLite 3.35+): a batch copy of ``agents`` would drop the old
+    # table, and with it, through ON DELETE CASCADE, every trigger of every agent.
+    op.drop_column("agents", "max_concurrency")
