@@ -5,9 +5,13 @@ other tenant's run-now completes, exactly once."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import json
+import threading
+from collections import Counter
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -95,9 +99,12 @@ def pool(ctx: Context, handlers: Handlers, concurrency: int = 10) -> WorkerPool:
 
 
 async def work(workers: WorkerPool) -> None:
-    while await workers.run_once():
-        pass
-    await workers.wait_idle()
+    """Run everything due to its end, claim after claim."""
+    while True:
+        await workers.run_once()
+        if not workers.inflight:
+            return
+        await workers.wait_idle()
 
 
 # -- a message that renders too large -------------------------------------------------
@@ -419,9 +426,13 @@ def test_an_agent_with_max_concurrency_never_runs_more_at_once_across_workers(
         await second.run_once()
         assert len(first.inflight) + len(second.inflight) == 2
         handlers.blocked["victim"].set()
-        await work(first)
-        await work(second)
-        await work(first)
+        for _ in range(5):
+            for workers in (first, second):
+                await workers.wait_idle()
+                await workers.run_once()
+                assert len(first.inflight) + len(second.inflight) <= 2
+        await first.wait_idle()
+        await second.wait_idle()
         assert len(handlers.called("victim")) == 5
 
     run(scenario())
@@ -444,3 +455,77 @@ def test_recovering_lost_attempts_isolates_one_the_database_refuses(
     assert failed.status == FAILED
     assert failed.last_error is not None
     assert "could not be stored" in failed.last_error
+
+
+# -- the same attacks through real webhooks --------------------------------------------
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """Loopback webhook receiver: each path answers as one tenant's endpoint would."""
+
+    protocol_version = "HTTP/1.1"
+    server: Any
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.server.lock:
+            self.server.hits[self.path] += 1
+        status, body = {
+            "/long-id": (200, json.dumps({"conversation_id": "c" * 300}).encode()),
+            "/nul-500": (500, b"upstream failed \x00 badly"),
+            "/json-nul": (200, b'{"conversation_id": "ok", "note": "a\\u0000b"}'),
+            "/ok": (200, b'{"conversation_id": "fine"}'),
+        }[self.path]
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def answers() -> Iterator[Any]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    server.daemon_threads = True
+    server.lock = threading.Lock()  # type: ignore[attr-defined]
+    server.hits = Counter()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_answers_the_database_cannot_store_lose_no_other_tenants_outcome(
+    ctx: Context, answers: Any
+) -> None:
+    async def scenario() -> None:
+        base = f"http://127.0.0.1:{answers.server_port}"
+        ctx.settings = ctx.settings.with_(allowed_target_networks=("127.0.0.0/8",))
+        wanted: list[str] = []
+        attacks: list[str] = []
+        for tenant, path in (
+            ("long", "/long-id"),
+            ("nul", "/nul-500"),
+            ("jsonnul", "/json-nul"),
+            ("victim", "/ok"),
+        ):
+            tenants.create_tenant(ctx, tenant)
+            resources.put_project(ctx, tenant, "p", None, None)
+            target = {"type": "webhook", "url": base + path}
+            resources.put_agent(ctx, tenant, "p", "main", "bot", None, target)
+            fields = {"name": "t", "cron_expression": "0 3 * * *", "max_retries": 0}
+            trigger = triggers.create_trigger(ctx, tenant, "p", "bot", fields).id
+            made = [run_now(ctx, tenant, trigger) for _ in range(3)]
+            (wanted if tenant == "victim" else attacks).extend(made)
+        await work(pool(ctx, Handlers()))
+        assert [invocation(ctx, i).status for i in wanted] == [COMPLETED] * 3
+        assert {invocation(ctx, i).status for i in attacks} <= {COMPLETED, FAILED}
+        # Every endpoint was called exactly once per invocation: no outcome was dropped
+        # and delivered again.
+        assert dict(answers.hits) == {"/long-id": 3, "/nul-500": 3, "/json-nul": 3, "/ok": 3}
+
+    run(scenario())
