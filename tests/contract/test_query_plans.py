@@ -174,3 +174,35 @@ def test_the_hot_queries_are_range_scans_of_their_indexes(loaded: Database) -> N
         assert len(tx.expired_leases(NOW + timedelta(seconds=320), 100)) == 20
     with loaded.write() as tx:
         assert len(tx.claim_invocations(NOW, 100, "w1", NOW, "dep_a")) == DUE
+
+
+def test_the_backlog_gauges_read_only_the_active_statuses_partial_indexes(
+    loaded: Database,
+) -> None:
+    indexes = {PENDING: "ix_invocations_claimable", RUNNING: "ix_invocations_leases"}
+    for status, index in indexes.items():
+        plan = plan_of(loaded, lambda tx, status=status: tx.count_active(status))
+        text = "\n".join(plan)
+        if loaded.is_postgres:
+            assert re.search(rf"Index (Only )?Scan using {index} on invocations\b", text), text
+            assert "Seq Scan" not in text, text
+        else:
+            # The partial index holds only rows of that status: reading it whole costs
+            # the backlog, not the history.
+            assert any(
+                re.fullmatch(rf"SCAN invocations USING (COVERING )?INDEX {index}", line)
+                for line in plan
+            ), text
+    oldest = plan_of(loaded, lambda tx: tx.earliest_claimable())
+    text = "\n".join(oldest)
+    if loaded.is_postgres:
+        assert re.search(r"Index (Only )?Scan using ix_invocations_claimable on invocations", text)
+        assert "Seq Scan" not in text, text
+    else:
+        assert any(
+            re.fullmatch(r"SCAN invocations USING (COVERING )?INDEX ix_invocations_claimable", line)
+            for line in oldest
+        ), text
+    with loaded.read() as tx:
+        assert tx.count_active(PENDING) == 300
+        assert tx.count_active(RUNNING) == 300

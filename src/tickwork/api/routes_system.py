@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tickwork import metrics
 from tickwork.api.deps import Admin, Ctx, Tenant, TenantId
 from tickwork.api.problems import problem
 from tickwork.api.schemas import KeyCreated, KeyIn, KeyOut, TenantIn, TenantOut
-from tickwork.services import tenants
+from tickwork.services import backlog, tenants
 from tickwork.storage import migrate
 
 router = APIRouter()
@@ -37,10 +37,23 @@ def readyz(ctx: Ctx) -> JSONResponse:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
-def metrics_text() -> PlainTextResponse:
-    """Prometheus metrics of this process."""
-    return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=PlainTextResponse,
+    responses={
+        200: {
+            "description": "The Prometheus text format (OpenMetrics when the scraper asks).",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
+def metrics_text(ctx: Ctx, request: Request) -> Response:
+    """Prometheus metrics of this process, and the database's backlog."""
+    body, content_type = metrics.exposition(
+        request.headers.get("accept"), lambda: backlog.backlog(ctx)
+    )
+    return Response(body, media_type=content_type)
 
 
 @router.post(
