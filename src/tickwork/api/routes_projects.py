@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from tickwork.api.deps import AgentId, Ctx, ProjectId, Tenant
 from tickwork.api.schemas import AgentIn, AgentOut, Page, ProjectIn, ProjectOut, RefOut
@@ -34,9 +34,12 @@ def list_projects(
     responses={201: {"model": ProjectOut, "description": "The project was created."}},
 )
 def put_project(
-    tenant: Tenant, project: ProjectId, ctx: Ctx, response: Response, body: ProjectIn | None = None
+    tenant: Tenant,
+    project: ProjectId,
+    ctx: Ctx,
+    response: Response,
+    body: Annotated[ProjectIn, Body(default_factory=ProjectIn)],
 ) -> ProjectOut:
-    body = body or ProjectIn()
     created_project, created = resources.put_project(
         ctx, tenant, project, body.name, body.description
     )

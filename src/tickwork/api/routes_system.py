@@ -2,31 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tickwork import metrics
 from tickwork.api.deps import Admin, Ctx, Tenant, TenantId
 from tickwork.api.problems import problem
-from tickwork.api.schemas import KeyCreated, KeyIn, KeyOut, TenantIn, TenantOut
+from tickwork.api.schemas import (
+    HealthOut,
+    KeyCreated,
+    KeyIn,
+    KeyOut,
+    ReadyOut,
+    TenantIn,
+    TenantOut,
+)
 from tickwork.services import backlog, tenants
 from tickwork.storage import migrate
 
 router = APIRouter()
 
 KeyId = Annotated[str, Path(pattern=r"^key_[0-9a-z]{26}$")]
+# The body may be left out (an unnamed key); when sent, it is a KeyIn, never null.
+OptionalKeyIn = Annotated[KeyIn, Body(default_factory=KeyIn)]
 
 
-@router.get("/healthz", tags=["health"])
-def healthz() -> dict[str, str]:
+# Health and metrics answer anyone: no credentials (an empty security requirement).
+PUBLIC: dict[str, Any] = {"security": []}
+
+
+@router.get("/healthz", tags=["health"], response_model=HealthOut, openapi_extra=PUBLIC)
+def healthz() -> HealthOut:
     """The process is alive."""
-    return {"status": "ok"}
+    return HealthOut(status="ok")
 
 
-@router.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
-def readyz(ctx: Ctx) -> JSONResponse:
+@router.get(
+    "/readyz",
+    tags=["health"],
+    response_model=ReadyOut,
+    openapi_extra=PUBLIC,
+    responses={
+        503: {"description": "Not ready: the database is unreachable or its schema is behind."}
+    },
+)
+def readyz(ctx: Ctx) -> ReadyOut | JSONResponse:
     """The database answers and its schema is at the version this release expects."""
     try:
         current = migrate.is_current(ctx.db.engine)
@@ -34,13 +56,14 @@ def readyz(ctx: Ctx) -> JSONResponse:
         return problem(503, "the database is not reachable")
     if not current:
         return problem(503, "the database schema is not current: run `tickwork db upgrade`")
-    return JSONResponse({"status": "ready"})
+    return ReadyOut(status="ready")
 
 
 @router.get(
     "/metrics",
     tags=["health"],
     response_class=PlainTextResponse,
+    openapi_extra=PUBLIC,
     responses={
         200: {
             "description": "The Prometheus text format (OpenMetrics when the scraper asks).",
@@ -48,7 +71,7 @@ def readyz(ctx: Ctx) -> JSONResponse:
         }
     },
 )
-def metrics_text(ctx: Ctx, request: Request) -> Response:
+def get_metrics(ctx: Ctx, request: Request) -> Response:
     """Prometheus metrics of this process, and the database's backlog."""
     body, content_type = metrics.exposition(
         request.headers.get("accept"), lambda: backlog.backlog(ctx)
@@ -77,8 +100,8 @@ def create_tenant(body: TenantIn, ctx: Ctx, response: Response) -> TenantOut:
     dependencies=[Admin],
     response_model=KeyCreated,
 )
-def admin_create_key(tenant: TenantId, ctx: Ctx, body: KeyIn | None = None) -> KeyCreated:
-    key_id, key = tenants.create_key(ctx, tenant, (body.name if body else None) or "")
+def admin_create_key(tenant: TenantId, ctx: Ctx, body: OptionalKeyIn) -> KeyCreated:
+    key_id, key = tenants.create_key(ctx, tenant, body.name or "")
     return KeyCreated(id=key_id, key=key)
 
 
@@ -93,8 +116,8 @@ def list_keys(tenant: Tenant, ctx: Ctx) -> list[KeyOut]:
     tags=["api keys"],
     response_model=KeyCreated,
 )
-def create_key(tenant: Tenant, ctx: Ctx, body: KeyIn | None = None) -> KeyCreated:
-    key_id, key = tenants.create_key(ctx, tenant, (body.name if body else None) or "")
+def create_key(tenant: Tenant, ctx: Ctx, body: OptionalKeyIn) -> KeyCreated:
+    key_id, key = tenants.create_key(ctx, tenant, body.name or "")
     return KeyCreated(id=key_id, key=key)
 
 

@@ -111,7 +111,7 @@ def get_trigger(
     tags=["scheduled triggers"],
     responses={413: TOO_LARGE},
 )
-def patch_trigger(
+def update_trigger(
     tenant: Tenant,
     project: ProjectId,
     agent: AgentId,
@@ -253,7 +253,7 @@ def cancel_invocation(
 
 
 @router.get("/invocations", response_model=Page[InvocationOut], tags=["invocations"])
-def list_project_invocations(
+def list_invocations(
     tenant: Tenant,
     project: ProjectId,
     ctx: Ctx,
@@ -289,7 +289,7 @@ def rerun_invocation(
 
 
 @router.get("/upcoming-runs", response_model=UpcomingRunsOut, tags=["invocations"])
-def upcoming_runs(
+def list_upcoming_runs(
     tenant: Tenant,
     project: ProjectId,
     ctx: Ctx,
