@@ -140,9 +140,12 @@ Secret = Annotated[
 ]
 
 
+URL_PATTERN = r"^https?://\S+$"
+
+
 class WebhookTargetIn(Strict):
     type: Literal["webhook"]
-    url: Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=r"^https?://\S+$")]
+    url: Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=URL_PATTERN)]
     secret: Secret = None
 
 
