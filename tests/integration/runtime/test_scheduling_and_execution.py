@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -261,19 +262,21 @@ def test_a_crash_inside_the_dispatch_transaction_loses_and_duplicates_nothing(
         w = await world()
         t = w.trigger(run_at=T0 + timedelta(seconds=1))
         w.advance(1)
-        from tickwork.storage.sql import Tx
+        real_write = w.ctx.db.write
 
-        original = Tx.set_next_runs
+        @contextmanager
+        def write_then_power_cut() -> Iterator[Any]:
+            # Everything of the transaction is sent, then the process dies before COMMIT.
+            with real_write() as tx:
+                yield tx
+                raise RuntimeError("power cut")
 
-        def crash(self: Tx, updates: Any) -> None:
-            raise RuntimeError("power cut")
-
-        monkeypatch.setattr(Tx, "set_next_runs", crash)
+        monkeypatch.setattr(w.ctx.db, "write", write_then_power_cut)
         with pytest.raises(RuntimeError):
             await w.dispatch()
+        monkeypatch.setattr(w.ctx.db, "write", real_write)
         assert w.invocations(t.id) == []
         assert triggers.get_trigger(w.ctx, "acme", "proj", "bot", t.id).next_run_at is not None
-        monkeypatch.setattr(Tx, "set_next_runs", original)
         assert await w.dispatch() == 1
         assert await w.dispatch() == 0
         assert len(w.invocations(t.id)) == 1
