@@ -63,7 +63,7 @@ class Sizes:
     spread: float
     lead: float
     burst_n: int
-    burst_big_n: int  # tickwork alone, at the issue's size
+    burst_big_n: int  # tickwork alone, at the full size
     burst_reps: int  # tickwork's repetitions; a peer repeats while a run stays short
     sustained_n: int
     window: float
@@ -535,7 +535,7 @@ def collect(quick: bool) -> Results:
             (("tickwork", "pg"), ("tickwork", "sqlite")),
             lambda sy, db: burst_runs(sy, db, s, s.burst_big_n, s.burst_reps),
             res.burst,
-            "burst (issue size)",
+            "burst (full size)",
         )
     _runs(
         res,
@@ -681,7 +681,7 @@ def _ratio(a: float | None, b: float | None) -> str:
 
 
 def _targets(res: Results) -> list[str]:
-    lines = ["### Targets (issue 6)", "", "| target | measured | met |", "|---|---|---|"]
+    lines = ["### Targets", "", "| target | measured | met |", "|---|---|---|"]
 
     def row(target: str, measured: str, met: bool | None) -> None:
         lines.append(
@@ -799,7 +799,7 @@ def _burst_table(res: Results) -> list[str]:
     lines = [
         "### 2. Burst",
         "",
-        f"{s.burst_n:,} jobs due at the same instant (scaled down from the issue's 10,000 for "
+        f"{s.burst_n:,} jobs due at the same instant (scaled down from a burst of 10,000 for "
         "every system: the slowest peers need minutes per run on this machine"
         + (f"; tickwork also runs at {s.burst_big_n:,}" if s.burst_big_n else "")
         + "), no-op body. Times from the due instant; "
@@ -837,7 +837,7 @@ def _sustained_table(res: Results) -> list[str]:
         "",
         f"{s.sustained_n:,} schedules firing every minute (`S * * * * *`, S = i mod 60: "
         f"the load spread over the seconds) measured over {s.window:.0f} s — scaled down "
-        "from the issue's 50,000 schedules for 5 minutes for every system, since the peers' "
+        "from 50,000 schedules over 5 minutes for every system, since the peers' "
         "registration alone would take longer than the whole run (and DBOS starts a thread "
         "per schedule). Lag = body start − the slot's nominal time; completed/s = bodies "
         "started inside the window ÷ its length (the offered load caps it); missing = slots "
@@ -870,7 +870,7 @@ def _scale_table(res: Results) -> list[str]:
         "### 4. Scale",
         "",
         f"Jobs stored far in the future, none due: {s.scale_n:,} for every system (scaled "
-        "down from the issue's 1,000,000: at the peers' registration rates that alone would "
+        "down from 1,000,000: at the peers' registration rates that alone would "
         f"take hours), tickwork on PostgreSQL also at other sizes. Registration from a "
         "client process with each system's fastest public path (tickwork: batched row "
         "inserts, as `bench/engine.py`; APScheduler: `add_schedule`, 50 at a time; DBOS: "

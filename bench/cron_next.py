@@ -9,7 +9,7 @@ Fairness notes: both libraries parse the expression once, outside the timed regi
 handed the start already converted to the zone, as its API expects; tickwork is handed a
 UTC instant and converts it itself, inside the timed region. ``agree`` is the share of
 starts where both libraries give the same instant; where they differ (some DST changes),
-tickwork follows the SPEC §3 rule.
+tickwork follows the DST rule of docs/semantics.md.
 """
 
 from __future__ import annotations
@@ -207,7 +207,7 @@ def run(quick: bool = False) -> str:
         f"(`bench/cron_next.py` explains the set-up). A ratio below 1 means tickwork is "
         f"faster. *agree* is the share of start instants where both libraries return the "
         f"same instant, a check that both computed the same thing; where they differ, "
-        f"tickwork follows the DST rule of SPEC §3.",
+        f"tickwork follows its DST rule (docs/semantics.md).",
         "",
         _table(results),
     ]

@@ -109,6 +109,12 @@ def test_every_curl_example_in_the_api_guide_succeeds(client: TestClient, acme: 
     # branch push, list and delete.
     assert len(commands) == 14
     assert {"TRIGGER", "INVOCATION"} <= set(variables)
+    # The guide says `.items[0].id` is the writer's first trigger, morning-report.
+    trigger = client.get(
+        f"/api/v1/tenants/acme/projects/demo/agents/writer/scheduled-triggers/{variables['TRIGGER']}",
+        headers={"Authorization": f"Bearer {acme.key}"},
+    )
+    assert trigger.json()["name"] == "morning-report"
 
 
 def test_the_guide_shows_only_commands_the_test_runs() -> None:

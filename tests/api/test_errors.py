@@ -86,7 +86,7 @@ def test_a_body_that_is_not_an_object_is_422(
 def test_a_body_sent_as_text_is_not_accepted(api: TestClient, scope: Scope) -> None:
     raw = b'{"name": "t", "cron_expression": "@daily"}'
     response = api.post(scope.triggers, content=raw, headers={"content-type": "text/plain"})
-    problem(response, 422)
+    assert "Content-Type: application/json" in problem(response, 415)["detail"]
 
 
 def test_unknown_fields_are_422_on_every_body_route(

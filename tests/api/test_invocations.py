@@ -226,7 +226,7 @@ def test_get_one_under_the_wrong_trigger_or_a_missing_id_is_404(
     problem(api.get(scope.invocation(other["id"], invocation["id"])), 404)
     problem(api.post(scope.invocation(other["id"], invocation["id"]) + "/cancel"), 404)
     problem(api.get(scope.invocation(quarter_hours["id"], "inv_" + "0" * 26)), 404)
-    problem(api.get(scope.invocation(quarter_hours["id"], "inv_'")), 422)
+    problem(api.get(scope.invocation(quarter_hours["id"], "inv_'")), 404)
 
 
 # --- cancel ------------------------------------------------------------------------------

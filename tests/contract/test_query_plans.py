@@ -195,3 +195,35 @@ def test_a_tenants_quota_use_is_an_index_aggregate_not_a_scan(loaded: Database) 
         assert tx.tenant_usage("acme", "triggers") == ROWS
         # Every loaded trigger is */5 (0 slots stored: rows written by hand), enabled or not.
         assert tx.tenant_usage("acme", "slots_per_day") == 0
+
+
+def test_the_backlog_gauges_read_only_the_active_statuses_partial_indexes(
+    loaded: Database,
+) -> None:
+    indexes = {PENDING: "ix_invocations_claimable", RUNNING: "ix_invocations_leases"}
+    for status, index in indexes.items():
+        plan = plan_of(loaded, lambda tx, status=status: tx.count_active(status))
+        text = "\n".join(plan)
+        if loaded.is_postgres:
+            assert re.search(rf"Index (Only )?Scan using {index} on invocations\b", text), text
+            assert "Seq Scan" not in text, text
+        else:
+            # The partial index holds only rows of that status: reading it whole costs
+            # the backlog, not the history.
+            assert any(
+                re.fullmatch(rf"SCAN invocations USING (COVERING )?INDEX {index}", line)
+                for line in plan
+            ), text
+    oldest = plan_of(loaded, lambda tx: tx.earliest_claimable())
+    text = "\n".join(oldest)
+    if loaded.is_postgres:
+        assert re.search(r"Index (Only )?Scan using ix_invocations_claimable on invocations", text)
+        assert "Seq Scan" not in text, text
+    else:
+        assert any(
+            re.fullmatch(r"SCAN invocations USING (COVERING )?INDEX ix_invocations_claimable", line)
+            for line in oldest
+        ), text
+    with loaded.read() as tx:
+        assert tx.count_active(PENDING) == 300
+        assert tx.count_active(RUNNING) == 300

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from tickwork.api import (
+    docs,
     problems,
     routes_definitions,
     routes_deploy,
@@ -19,6 +21,13 @@ from tickwork.services.context import Context
 from tickwork.settings import package_version
 
 
+def operation_id(route: APIRoute) -> str:
+    """A route's OpenAPI operation id is its handler's name (``create_trigger``,
+    ``run_now``): short, and stable while the handler keeps its name (the list is pinned
+    by tests/api/test_openapi.py, so a change is deliberate)."""
+    return route.name
+
+
 def create_app(ctx: Context) -> FastAPI:
     app = FastAPI(
         title="tickwork",
@@ -27,11 +36,15 @@ def create_app(ctx: Context) -> FastAPI:
             "Durable scheduled triggers for AI agents: cron with time zones and one-time "
             "triggers, each occurrence executed as an idempotent invocation."
         ),
-        docs_url="/docs",
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        servers=[{"url": "/", "description": "the server that serves this document"}],
+        generate_unique_id_function=operation_id,
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.ctx = ctx
+    docs.install(app)
     problems.install(app)
     app.include_router(routes_system.router)
     app.include_router(routes_deploy.router)

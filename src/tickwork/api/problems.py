@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +11,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tickwork.api.schemas import Problem
+from tickwork.api.schemas import URL_PATTERN, Problem
+from tickwork.domain.names import HANDLER_PATTERN, REF_PATTERN, SLUG_PATTERN
+from tickwork.domain.target_spec import ENV_SECRET_PATTERN
 from tickwork.errors import (
     Conflict,
     Forbidden,
@@ -84,10 +86,54 @@ def problem(
 
 _ABSENT = object()
 
+OBJECT_ID_PATTERN = r"^[a-z]{1,16}_[0-9a-z]{26}$"
+KEY_ID_PATTERN = r"^key_[0-9a-z]{26}$"
+_SLUG_WORDS = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
+# What each pattern of the API accepts, in words: a client is told what to send, never
+# shown a regular expression. tests/api/test_errors_in_words.py checks every pattern of
+# the OpenAPI document is here.
+PATTERN_WORDS = {
+    OBJECT_ID_PATTERN: "must be a tickwork id: a lower-case prefix, '_' and 26 lower-case "
+    "letters or digits, e.g. trg_01jnv3x7k2q9c8d4f6g5h3j2kq",
+    KEY_ID_PATTERN: "must be an API key id: 'key_' and 26 lower-case letters or digits",
+    SLUG_PATTERN: "must be " + _SLUG_WORDS,
+    REF_PATTERN: "must be a ref name: 1 to 4 segments separated by '/', each "
+    + _SLUG_WORDS
+    + ", e.g. main or feature/reports",
+    HANDLER_PATTERN: "must be a handler name: 1-100 letters, digits, '.', '_', ':' or '-'",
+    URL_PATTERN: "must be an absolute http:// or https:// URL, without spaces",
+    ENV_SECRET_PATTERN: "must name an environment variable TICKWORK_TARGET_SECRET_<NAME>, "
+    "NAME being 1-64 upper-case letters, digits or '_'",
+}
+# Ids in a path name something tickwork made: one that cannot exist is not found.
+_PATH_IDS = {"trigger_id": "trigger", "invocation_id": "invocation", "key_id": "API key"}
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type"}
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
+
+
+def _message(err: Mapping[str, Any]) -> str:
+    """A validation error in words a user understands."""
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type")
+    if kind == "string_pattern_mismatch":
+        if loc and loc[-1] == "cursor":
+            return "must be the next_cursor of an earlier page, passed on unchanged"
+        pattern = str((err.get("ctx") or {}).get("pattern", ""))
+        return PATTERN_WORDS.get(pattern, "is not in a form this field accepts")
+    if kind in _NOT_AN_OBJECT and loc == ("body",):
+        return "must be a JSON object"
+    return str(err.get("msg", "invalid"))
+
+
 TENANT_ROUTES = "/api/v1/tenants/{tenant}"
 # Why each status happens, where a route does not say it more precisely.
 WHY = {
     400: "The request body is not valid JSON.",
+    415: "The request body was not sent as JSON (Content-Type: application/json).",
     401: "The credentials are missing or not valid.",
     403: "The API key's scope does not allow this route (`required_scope`, `key_scope`).",
     404: "Not found, or it belongs to another tenant.",
@@ -138,7 +184,7 @@ def _declare_problems(spec: dict[str, Any]) -> None:
             if path.startswith(TENANT_ROUTES) or "{" in path:  # may name what is not there
                 statuses.add(404)
             if "requestBody" in operation:
-                statuses |= {400, 422}
+                statuses |= {400, 415, 422}
             if operation.get("parameters"):
                 statuses.add(422)
             for status in sorted(statuses):
@@ -222,12 +268,30 @@ def install(app: FastAPI) -> None:
         return problem(409, str(exc))
 
     @app.exception_handler(RequestValidationError)
-    async def _request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = []
-        for err in exc.errors():
-            message = str(err.get("msg", "invalid"))
+    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        found = exc.errors()
+        for err in found:
+            loc = tuple(err.get("loc", ()))
+            if len(loc) == 2 and loc[0] == "path" and loc[1] in _PATH_IDS:
+                return problem(404, f"{_PATH_IDS[loc[1]]} {err.get('input')!r} not found")
+        content_type = request.headers.get("content-type", "")
+        for err in found:
             if err.get("type") == "json_invalid":
                 return problem(400, "the request body is not valid JSON")
+            if (
+                err.get("type") in _NOT_AN_OBJECT
+                and tuple(err.get("loc", ())) == ("body",)
+                and not _is_json(content_type)
+            ):
+                sent = f"it was sent as {content_type!r}" if content_type else "none was sent"
+                return problem(
+                    415,
+                    "the request body must be JSON with the header Content-Type: "
+                    f"application/json; {sent}",
+                )
+        errors = []
+        for err in found:
+            message = _message(err)
             errors.append({"field": _field(err.get("loc", ()), exc.body), "message": message})
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem(422, detail, errors)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
@@ -14,11 +14,12 @@ from tickwork.api.schemas import (
     Name,
     Strict,
     TargetIn,
+    TargetOut,
     TriggerCreate,
     TriggerOut,
+    target_out,
 )
 from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
-from tickwork.domain.target_spec import public_target
 from tickwork.services import definitions
 from tickwork.services.definitions import Counts, PushedAgent, PushResult
 
@@ -65,7 +66,7 @@ class DefinitionSummary(BaseModel):
 class DefinitionAgentOut(BaseModel):
     id: str
     name: str
-    target: dict[str, Any]
+    target: TargetOut
     max_concurrency: int | None
     created_at: datetime
     updated_at: datetime
@@ -77,7 +78,7 @@ class DefinitionAgentOut(BaseModel):
         return cls(
             id=a.id,
             name=a.name,
-            target=public_target(a.target),
+            target=target_out(a.target),
             max_concurrency=a.max_concurrency,
             created_at=a.created_at,
             updated_at=a.updated_at,

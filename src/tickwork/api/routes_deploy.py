@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from tickwork.api.deps import Admin, Ctx, count_failure, refuse_if_throttled, secret_matches
 from tickwork.logging import get_logger
@@ -25,6 +25,35 @@ class RestartOut(BaseModel):
     run_id: str
     previous_run_id: str | None
     deployment_id: str
+
+
+class SchedulerLease(BaseModel):
+    run_id: str | None = Field(description="the active scheduler run; null before the first")
+    deployment_id: str | None
+    generation: int = Field(description="the fencing token: +1 on every takeover")
+    lease_expires_at: datetime | None
+    heartbeat_at: datetime | None
+    active: bool = Field(description="whether the lease is live now")
+
+
+class DeploymentOut(BaseModel):
+    id: str
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
+    state: Literal["active", "draining", "gone"] = Field(
+        description="active: the current deployment; draining: an older one with a live "
+        "heartbeat, finishing its attempts; gone: no heartbeat for stale_after_seconds"
+    )
+
+
+class SchedulerOut(BaseModel):
+    scheduler: SchedulerLease
+    current_deployment: str | None = Field(
+        description="the newest deployment with a live heartbeat: its workers claim work"
+    )
+    deployments: list[DeploymentOut] = Field(description="newest first")
+    stale_after_seconds: float
 
 
 @router.post(
@@ -62,8 +91,8 @@ async def restart_scheduler(
     )
 
 
-@router.get("/api/v1/system/scheduler", dependencies=[Admin])
-def scheduler_state(ctx: Ctx) -> dict[str, Any]:
+@router.get("/api/v1/system/scheduler", dependencies=[Admin], response_model=SchedulerOut)
+def get_scheduler(ctx: Ctx) -> SchedulerOut:
     """The active scheduler and every deployment's state (active, draining, gone)."""
     now = ctx.clock.now()
     with ctx.db.read() as tx:
@@ -71,31 +100,31 @@ def scheduler_state(ctx: Ctx) -> dict[str, Any]:
         current = leadership.current_deployment(tx, now)
         deployments = tx.list_deployments()
     lease_live = state.lease_expires_at is not None and state.lease_expires_at > now
-    return {
-        "scheduler": {
-            "run_id": state.run_id,
-            "deployment_id": state.deployment_id,
-            "generation": state.generation,
-            "lease_expires_at": state.lease_expires_at,
-            "heartbeat_at": state.heartbeat_at,
-            "active": lease_live,
-        },
-        "current_deployment": current,
-        "deployments": [
-            {
-                "id": d.id,
-                "version": d.version,
-                "started_at": d.started_at,
-                "heartbeat_at": d.heartbeat_at,
-                "state": (
+    return SchedulerOut(
+        scheduler=SchedulerLease(
+            run_id=state.run_id,
+            deployment_id=state.deployment_id,
+            generation=state.generation,
+            lease_expires_at=state.lease_expires_at,
+            heartbeat_at=state.heartbeat_at,
+            active=lease_live,
+        ),
+        current_deployment=current,
+        deployments=[
+            DeploymentOut(
+                id=d.id,
+                version=d.version,
+                started_at=d.started_at,
+                heartbeat_at=d.heartbeat_at,
+                state=(
                     "gone"
                     if d.heartbeat_at < now - leadership.DEPLOYMENT_STALE
                     else "active"
                     if d.id == current
                     else "draining"
                 ),
-            }
+            )
             for d in reversed(deployments)
         ],
-        "stale_after_seconds": leadership.DEPLOYMENT_STALE / timedelta(seconds=1),
-    }
+        stale_after_seconds=leadership.DEPLOYMENT_STALE / timedelta(seconds=1),
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 
 from tickwork.api.deps import AgentId, Ctx, ProjectId, ReadTenant, WriteTenant
 from tickwork.api.schemas import AgentIn, AgentOut, Page, ProjectIn, ProjectOut, RefOut
@@ -38,9 +38,8 @@ def put_project(
     project: ProjectId,
     ctx: Ctx,
     response: Response,
-    body: ProjectIn | None = None,
+    body: Annotated[ProjectIn, Body(default_factory=ProjectIn)],
 ) -> ProjectOut:
-    body = body or ProjectIn()
     created_project, created = resources.put_project(
         ctx, tenant, project, body.name, body.description
     )

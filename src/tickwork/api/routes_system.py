@@ -4,29 +4,51 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Body, Path, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tickwork import metrics
 from tickwork.api.deps import Admin, Caller, Ctx, ReadTenant, TenantId, WriteTenant
 from tickwork.api.problems import problem
-from tickwork.api.schemas import KeyCreated, KeyIn, KeyOut, TenantIn, TenantOut
-from tickwork.services import tenants
+from tickwork.api.schemas import (
+    HealthOut,
+    KeyCreated,
+    KeyIn,
+    KeyOut,
+    ReadyOut,
+    TenantIn,
+    TenantOut,
+)
+from tickwork.services import backlog, tenants
 from tickwork.storage import migrate
 
 router = APIRouter()
 
 KeyId = Annotated[str, Path(pattern=r"^key_[0-9a-z]{26}$")]
+# The body may be left out (an unnamed key); when sent, it is a KeyIn, never null.
+OptionalKeyIn = Annotated[KeyIn, Body(default_factory=KeyIn)]
 
 
-@router.get("/healthz", tags=["health"])
-def healthz() -> dict[str, str]:
+# Health and metrics answer anyone: no credentials (an empty security requirement).
+PUBLIC: dict[str, Any] = {"security": []}
+
+
+@router.get("/healthz", tags=["health"], response_model=HealthOut, openapi_extra=PUBLIC)
+def healthz() -> HealthOut:
     """The process is alive."""
-    return {"status": "ok"}
+    return HealthOut(status="ok")
 
 
-@router.get("/readyz", tags=["health"], responses={503: {"description": "not ready"}})
-def readyz(ctx: Ctx) -> JSONResponse:
+@router.get(
+    "/readyz",
+    tags=["health"],
+    response_model=ReadyOut,
+    openapi_extra=PUBLIC,
+    responses={
+        503: {"description": "Not ready: the database is unreachable or its schema is behind."}
+    },
+)
+def readyz(ctx: Ctx) -> ReadyOut | JSONResponse:
     """The database answers and its schema is at the version this release expects."""
     try:
         current = migrate.is_current(ctx.db.engine)
@@ -34,13 +56,27 @@ def readyz(ctx: Ctx) -> JSONResponse:
         return problem(503, "the database is not reachable")
     if not current:
         return problem(503, "the database schema is not current: run `tickwork db upgrade`")
-    return JSONResponse({"status": "ready"})
+    return ReadyOut(status="ready")
 
 
-@router.get("/metrics", tags=["health"], response_class=PlainTextResponse)
-def metrics_text() -> PlainTextResponse:
-    """Prometheus metrics of this process."""
-    return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4")
+@router.get(
+    "/metrics",
+    tags=["health"],
+    response_class=PlainTextResponse,
+    openapi_extra=PUBLIC,
+    responses={
+        200: {
+            "description": "The Prometheus text format (OpenMetrics when the scraper asks).",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
+def get_metrics(ctx: Ctx, request: Request) -> Response:
+    """Prometheus metrics of this process, and the database's backlog."""
+    body, content_type = metrics.exposition(
+        request.headers.get("accept"), lambda: backlog.backlog(ctx)
+    )
+    return Response(body, media_type=content_type)
 
 
 @router.post(
@@ -71,9 +107,8 @@ KEY_RESPONSES: dict[int | str, dict[str, Any]] = {
     response_model=KeyCreated,
     responses={429: KEY_RESPONSES[429]},
 )
-def admin_create_key(tenant: TenantId, ctx: Ctx, body: KeyIn | None = None) -> KeyCreated:
+def admin_create_key(tenant: TenantId, ctx: Ctx, body: OptionalKeyIn) -> KeyCreated:
     """Mint a key of any scope for the tenant (the admin token may grant every scope)."""
-    body = body or KeyIn()
     key_id, key = tenants.create_key(ctx, tenant, body.name or "", body.scope)
     return KeyCreated(id=key_id, key=key, scope=body.scope)
 
@@ -90,11 +125,8 @@ def list_keys(tenant: ReadTenant, ctx: Ctx) -> list[KeyOut]:
     response_model=KeyCreated,
     responses=KEY_RESPONSES,
 )
-def create_key(
-    tenant: WriteTenant, caller: Caller, ctx: Ctx, body: KeyIn | None = None
-) -> KeyCreated:
+def create_key(tenant: WriteTenant, caller: Caller, ctx: Ctx, body: OptionalKeyIn) -> KeyCreated:
     """Mint another key of the tenant, of the caller's scope or a narrower one."""
-    body = body or KeyIn()
     key_id, key = tenants.create_key(ctx, tenant, body.name or "", body.scope, granted_by=caller)
     return KeyCreated(id=key_id, key=key, scope=body.scope)
 

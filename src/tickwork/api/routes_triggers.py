@@ -119,7 +119,7 @@ def get_trigger(
     tags=["scheduled triggers"],
     responses={413: TOO_LARGE},
 )
-def patch_trigger(
+def update_trigger(
     tenant: WriteTenant,
     project: ProjectId,
     agent: AgentId,
@@ -261,7 +261,7 @@ def cancel_invocation(
 
 
 @router.get("/invocations", response_model=Page[InvocationOut], tags=["invocations"])
-def list_project_invocations(
+def list_invocations(
     tenant: ReadTenant,
     project: ProjectId,
     ctx: Ctx,
@@ -297,7 +297,7 @@ def rerun_invocation(
 
 
 @router.get("/upcoming-runs", response_model=UpcomingRunsOut, tags=["invocations"])
-def upcoming_runs(
+def list_upcoming_runs(
     tenant: ReadTenant,
     project: ProjectId,
     ctx: Ctx,

@@ -140,9 +140,12 @@ Secret = Annotated[
 ]
 
 
+URL_PATTERN = r"^https?://\S+$"
+
+
 class WebhookTargetIn(Strict):
     type: Literal["webhook"]
-    url: Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=r"^https?://\S+$")]
+    url: Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=URL_PATTERN)]
     secret: Secret = None
 
 
@@ -171,11 +174,40 @@ class AgentIn(Strict):
     max_concurrency: MaxConcurrency | None = None
 
 
+class WebhookTargetOut(BaseModel):
+    """A webhook target as shown: its secret never is, only whether it has one."""
+
+    type: Literal["webhook"]
+    url: str
+    has_secret: bool
+    secret: SecretEnvRef | None = Field(
+        None,
+        exclude_if=lambda value: value is None,
+        description="shown only when the secret is a reference to a variable of the "
+        "workers' environment (which names the secret without holding it)",
+    )
+
+
+class PythonTargetOut(BaseModel):
+    type: Literal["python"]
+    handler: str
+
+
+TargetOut = Annotated[WebhookTargetOut | PythonTargetOut, Field(discriminator="type")]
+
+
+def target_out(target: dict[str, Any]) -> WebhookTargetOut | PythonTargetOut:
+    shown = public_target(target)
+    if shown.get("type") == "webhook":
+        return WebhookTargetOut.model_validate(shown)
+    return PythonTargetOut.model_validate(shown)
+
+
 class AgentOut(BaseModel):
     id: str
     ref: str
     name: str
-    target: dict[str, Any]
+    target: TargetOut
     max_concurrency: int | None
     created_at: datetime
     updated_at: datetime
@@ -186,7 +218,7 @@ class AgentOut(BaseModel):
             id=a.id,
             ref=a.ref,
             name=a.name,
-            target=public_target(a.target),
+            target=target_out(a.target),
             max_concurrency=a.max_concurrency,
             created_at=a.created_at,
             updated_at=a.updated_at,
@@ -333,6 +365,40 @@ class RefRun(BaseModel):
     revision: int | None
 
 
+def _absent_if_none(value: Any) -> bool:
+    return value is None
+
+
+class InvocationResult(BaseModel):
+    """What the target answered to the attempt that completed the invocation. Only the
+    members that apply are present."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status_code: int | None = Field(
+        None, exclude_if=_absent_if_none, description="the webhook's HTTP status"
+    )
+    conversation_id: str | None = Field(
+        None,
+        exclude_if=_absent_if_none,
+        description="the conversation_id of a JSON object answer, as the target gave it",
+    )
+    response: Any = Field(
+        None,
+        exclude_if=_absent_if_none,
+        description="the answer (a webhook's body, a handler's return value): the JSON "
+        "value when it parses as JSON, else its text; at most 64 KiB of it is kept",
+    )
+
+
+def _result(value: Any) -> InvocationResult | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return InvocationResult.model_validate(value)
+    return InvocationResult.model_validate({"response": value})
+
+
 class InvocationOut(BaseModel):
     id: str
     trigger_id: str
@@ -352,7 +418,7 @@ class InvocationOut(BaseModel):
     deployment_id: str | None
     payload: dict[str, Any]
     message: str | None
-    result: Any
+    result: InvocationResult | None
     conversation_id: str | None
     last_error: str | None
     created_at: datetime
@@ -381,7 +447,7 @@ class InvocationOut(BaseModel):
             deployment_id=i.deployment_id,
             payload=i.payload,
             message=i.message,
-            result=i.result,
+            result=_result(i.result),
             conversation_id=i.conversation_id,
             last_error=i.last_error,
             created_at=i.created_at,
@@ -475,6 +541,14 @@ class Problem(BaseModel):
     limit: float | None = None
     used: float | None = None
     requested: float | None = None
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready"]
 
 
 class TenantIn(Strict):

@@ -26,19 +26,39 @@ def register(app: typer.Typer) -> None:
 def restart_command(
     url: Annotated[
         str | None,
-        typer.Option(help="Base URL of the new deployment (default: TICKWORK_URL)."),
+        typer.Option(
+            "--url",
+            metavar="URL",
+            envvar="TICKWORK_URL",
+            show_envvar=True,
+            help="Base URL of the new deployment, e.g. https://tickwork.example.",
+        ),
     ] = None,
     secret: Annotated[
         str | None,
         typer.Option(
-            help="The deploy secret (default: TICKWORK_DEPLOY_SECRET).", show_default=False
+            "--secret",
+            metavar="SECRET",
+            envvar="TICKWORK_DEPLOY_SECRET",
+            show_envvar=True,
+            help="The deploy secret the server was started with.",
+            show_default=False,
         ),
     ] = None,
     attempts: Annotated[
-        int, typer.Option(min=1, max=100, help="Tries while the server is still starting.")
+        int,
+        typer.Option(
+            min=1,
+            max=100,
+            metavar="N",
+            help="Tries while the server is still starting (1 to 100), waiting 1, 2, 4, "
+            "8, then 10 s between them.",
+        ),
     ] = 10,
 ) -> None:
-    """Call POST /api/deploy/restart-scheduler and print its JSON answer."""
+    """Make the newly deployed tickwork take the scheduler at once: call POST
+    /api/deploy/restart-scheduler and print its JSON answer on stdout. Progress and
+    errors go to stderr."""
     base = (url or os.environ.get("TICKWORK_URL") or "").rstrip("/")
     token = secret or os.environ.get("TICKWORK_DEPLOY_SECRET")
     if not base:
@@ -52,6 +72,7 @@ def restart_command(
         raise typer.Exit(EXIT_INVALID)
     endpoint = base + "/api/deploy/restart-scheduler"
     last_error = ""
+    typer.echo(f"restarting the scheduler: POST {endpoint}", err=True)
     for attempt in range(attempts):
         try:
             response = httpx.post(
@@ -69,7 +90,12 @@ def restart_command(
                 raise typer.Exit(EXIT_FAILED)
             last_error = f"{response.status_code}: {detail}"
         if attempt + 1 < attempts:
-            blocking_pause(min(2.0**attempt, 10.0))
+            wait = min(2.0**attempt, 10.0)
+            typer.echo(
+                f"try {attempt + 1} of {attempts} failed ({last_error}); retrying in {wait:g} s",
+                err=True,
+            )
+            blocking_pause(wait)
     typer.echo(f"error: restart failed after {attempts} tries: {last_error}", err=True)
     raise typer.Exit(EXIT_FAILED)
 

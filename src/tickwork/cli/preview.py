@@ -35,7 +35,12 @@ def register(app: typer.Typer) -> None:
 
 def preview_command(
     expression: Annotated[
-        str, typer.Argument(metavar="EXPR", help="Cron expression, e.g. '0 9 * * 1-5'.")
+        str,
+        typer.Argument(
+            metavar="EXPR",
+            help="Cron expression: 5 fields, 6 with leading seconds, or an @alias; "
+            "e.g. '0 9 * * 1-5'.",
+        ),
     ],
     tz: Annotated[
         str, typer.Option("--tz", "--timezone", metavar="ZONE", help="IANA time zone.")

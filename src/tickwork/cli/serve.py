@@ -37,15 +37,24 @@ __all__ = ["register"]
 
 EXIT_INVALID = 2
 
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-tenants_app = typer.Typer(help="Tenants.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
+tenants_app = typer.Typer(
+    help="Tenants: each owns its projects and API keys, isolated from the others.",
+    no_args_is_help=True,
+)
+keys_app = typer.Typer(
+    help="API keys: bearer tokens for one tenant's routes.", no_args_is_help=True
+)
 
 DatabaseOpt = Annotated[
     str | None,
     typer.Option(
         "--database-url",
-        help="Database URL (default: TICKWORK_DATABASE_URL, else sqlite:///./tickwork.db).",
+        metavar="URL",
+        envvar="TICKWORK_DATABASE_URL",
+        show_envvar=True,
+        help="Database: sqlite:///path/to/file.db or postgresql://user@host:5432/db "
+        "(default: sqlite:///./tickwork.db).",
         show_default=False,
     ),
 ]
@@ -90,28 +99,65 @@ def _safe_url(url: str) -> str:
 
 
 def serve_command(
-    host: Annotated[str | None, typer.Option(help="Address to bind (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (default 8080).")] = None,
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host",
+            metavar="HOST",
+            envvar="TICKWORK_HOST",
+            show_envvar=True,
+            help="Address to bind (default: 127.0.0.1; 0.0.0.0 for every interface).",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            envvar="TICKWORK_PORT",
+            show_envvar=True,
+            help="Port to listen on, 0 to 65535 (default: 8080; 0 picks a free one).",
+        ),
+    ] = None,
     database_url: DatabaseOpt = None,
     app_module: Annotated[
         str | None,
         typer.Option(
-            "--app", help="Python module to import: it registers @tickwork.handler functions."
+            "--app",
+            metavar="MODULE",
+            envvar="TICKWORK_APP",
+            show_envvar=True,
+            help="Python module to import: it registers @tickwork.handler functions.",
         ),
     ] = None,
     role: Annotated[
         list[str] | None,
         typer.Option(
-            help="Run only these roles: api, scheduler, worker (repeatable; default all)."
+            "--role",
+            metavar="ROLE",
+            help="Run only this role: api, scheduler or worker (repeat for several; "
+            "default: all three).",
         ),
     ] = None,
     concurrency: Annotated[
-        int | None, typer.Option(min=0, max=10000, help="Worker concurrency (default 10).")
+        int | None,
+        typer.Option(
+            min=0,
+            max=10000,
+            metavar="N",
+            envvar="TICKWORK_WORKER_CONCURRENCY",
+            show_envvar=True,
+            help="Attempts run at once by this process's workers (default: 10).",
+        ),
     ] = None,
     exit_when_superseded: Annotated[
         bool,
         typer.Option(
             "--exit-when-superseded",
+            envvar="TICKWORK_EXIT_WHEN_SUPERSEDED",
+            show_envvar=True,
             help="Exit once a newer deployment has taken over and running attempts are done.",
         ),
     ] = False,
@@ -273,9 +319,19 @@ def db_upgrade(database_url: DatabaseOpt = None) -> None:
 
 @tenants_app.command("create")
 def tenants_create(
-    tenant: Annotated[str, typer.Argument(metavar="TENANT")], database_url: DatabaseOpt = None
+    tenant: Annotated[
+        str,
+        typer.Argument(
+            metavar="TENANT",
+            help="The tenant's id: 1-64 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit.",
+        ),
+    ],
+    database_url: DatabaseOpt = None,
 ) -> None:
-    """Create a tenant."""
+    """Create a tenant: the isolation boundary that owns projects, their agents and
+    triggers, and API keys (a key sees only its own tenant). Does nothing if it exists.
+    Then make a key for it with `tickwork keys create --tenant TENANT`."""
     ctx = _open(_settings(database_url=database_url), upgrade=True)
     try:
         created = tenants.create_tenant(ctx, tenant)
@@ -286,14 +342,24 @@ def tenants_create(
 
 @keys_app.command("create")
 def keys_create(
-    tenant: Annotated[str, typer.Option("--tenant", help="The tenant the key belongs to.")],
-    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    tenant: Annotated[
+        str, typer.Option("--tenant", metavar="TENANT", help="The tenant the key belongs to.")
+    ],
+    name: Annotated[
+        str,
+        typer.Option(
+            "--name",
+            metavar="NAME",
+            help="A label for the key, shown in key lists (default: none).",
+        ),
+    ] = "",
     scope: Annotated[
         str,
         typer.Option(
-            help="read (GET only), operate (read, run now, cancel, rerun) or write "
-            "(everything in the tenant).",
-            metavar="read|operate|write",
+            "--scope",
+            metavar="SCOPE",
+            help="What the key may do: read (GET only), operate (read, run now, cancel, "
+            "rerun) or write (everything in the tenant; default: write).",
         ),
     ] = DEFAULT_SCOPE,
     database_url: DatabaseOpt = None,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import calendar
 import functools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -207,7 +208,8 @@ class CronExpression:
 
     def describe(self) -> str:
         """A human-readable description, e.g. "At 09:30 on Monday through Friday"."""
-        return str(CronSim(self.expanded, _WALL_EPOCH).explain())
+        # cronsim writes every number with "th" ("the 31th day"): give each its suffix.
+        return _NUMBERED.sub(_ordinal, str(CronSim(self.expanded, _WALL_EPOCH).explain()))
 
     # -- internals -------------------------------------------------------------------
 
@@ -392,3 +394,15 @@ def fires_per_day(expression: CronExpression) -> int:
         assert values is not None  # L, # and W exist only in the day fields
         count *= len(values)
     return count
+
+
+_NUMBERED = re.compile(r"\b(\d+)th\b")
+
+
+def _ordinal(match: re.Match[str]) -> str:
+    """``21th`` → ``21st``; 11, 12 and 13 keep ``th``."""
+    number = int(match.group(1))
+    suffix = (
+        "th" if number % 100 in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    )
+    return f"{match.group(1)}{suffix}"

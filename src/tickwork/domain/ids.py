@@ -3,8 +3,13 @@
 An id is a short type prefix, an underscore and 26 characters of lower-case Crockford
 base32 (the ULID layout): 48 bits of milliseconds since the Unix epoch, then 80 random
 bits. Ids therefore sort by creation time to the millisecond as plain strings (in SQL
-too); within one millisecond their order is arbitrary. The instant is a parameter: this
-module never reads the clock.
+too). Within one millisecond a process makes them *monotonic*, as ULID's monotonic mode
+does: the random part of the next id is the previous one's plus a random step, so ids a
+process makes in one millisecond sort in the order it made them (a definition push
+lists its triggers in the order they were pushed; the slots one dispatch pass records
+list in slot order). Ids of different processes within one millisecond still sort
+arbitrarily among themselves. The instant is a parameter: this module never reads the
+clock.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import threading
 from datetime import UTC, datetime, timedelta
 
 from tickwork.domain.schedule import format_instant
@@ -26,6 +32,26 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BODY_LENGTH = 26
 _RANDOM_BYTES = 10
 _MAX_MILLIS = (1 << 48) - 1
+_MAX_RANDOM = (1 << 80) - 1
+# The largest step between two ids of one millisecond: large enough that the next id
+# cannot be guessed from the last, small enough that 2^40 ids fit in the 80 bits.
+_STEP_BYTES = 5
+
+_lock = threading.Lock()
+_last = (-1, 0)  # (milliseconds, random part) of the last id made without ``entropy``
+
+
+def _random_part(millis: int) -> int:
+    global _last
+    with _lock:
+        last_millis, last_random = _last
+        step = int.from_bytes(os.urandom(_STEP_BYTES), "big") + 1
+        if millis == last_millis and last_random + step <= _MAX_RANDOM:
+            value = last_random + step
+        else:
+            value = int.from_bytes(os.urandom(_RANDOM_BYTES), "big")
+        _last = (millis, value)
+        return value
 
 
 def new_id(prefix: str, now: datetime, entropy: bytes | None = None) -> str:
@@ -33,7 +59,8 @@ def new_id(prefix: str, now: datetime, entropy: bytes | None = None) -> str:
 
     ``prefix`` is a short lower-case word (``trg``; a trailing ``_`` is tolerated).
     ``now`` (aware) fixes the time part; ``entropy`` (10 bytes) fixes the random part
-    for tests and defaults to :func:`os.urandom`.
+    for tests. Without it the random part comes from :func:`os.urandom`, monotonic
+    within a millisecond (see the module docstring).
     """
     word = prefix[:-1] if prefix.endswith("_") else prefix
     if not _PREFIX.fullmatch(word):
@@ -44,10 +71,12 @@ def new_id(prefix: str, now: datetime, entropy: bytes | None = None) -> str:
     if not 0 <= millis <= _MAX_MILLIS:
         raise ValueError("now is outside the range an id can encode")
     if entropy is None:
-        entropy = os.urandom(_RANDOM_BYTES)
-    if len(entropy) != _RANDOM_BYTES:
+        random_part = _random_part(millis)
+    elif len(entropy) != _RANDOM_BYTES:
         raise ValueError(f"entropy must be {_RANDOM_BYTES} bytes")
-    number = (millis << 80) | int.from_bytes(entropy, "big")
+    else:
+        random_part = int.from_bytes(entropy, "big")
+    number = (millis << 80) | random_part
     # 160 bits are exactly 32 base32 digits: the first 6 are zero, the last 26 are the id.
     body = base64.b32encode(number.to_bytes(20, "big"))[6:].translate(_TO_CROCKFORD)
     return f"{word}_{body.decode('ascii')}"

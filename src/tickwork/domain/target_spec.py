@@ -5,10 +5,16 @@ see :mod:`tickwork.services.secrets`) or a reference ``{"env": "NAME"}`` to a va
 of the workers' environment, read at call time. Referenced variables must be named
 ``TICKWORK_TARGET_SECRET_*``: a tenant can then name only variables the operator set for
 targets, never the database URL, the secret key or cloud credentials.
+
+The key that signs webhook calls is derived from the secret by :func:`signing_key`: a
+secret written ``whsec_<base64>`` (the Standard Webhooks form) is that base64 decoded,
+any other secret its UTF-8 bytes.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +28,33 @@ TARGET_TYPES = ("webhook", "python")
 ENV_SECRET_PREFIX = "TICKWORK_TARGET_SECRET_"
 ENV_SECRET_PATTERN = r"^TICKWORK_TARGET_SECRET_[A-Z0-9_]{1,64}$"
 _ENV_SECRET = re.compile(ENV_SECRET_PATTERN)
+STANDARD_SECRET_PREFIX = "whsec_"
+_BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+
+
+def signing_key(secret: str) -> bytes:
+    """The HMAC-SHA256 key a webhook secret signs with (both signature schemes).
+
+    ``whsec_<base64>``: the standard base64 after the prefix, decoded (padding may be
+    left out), exactly as Standard Webhooks libraries decode it. Any other secret: its
+    UTF-8 bytes. Raises ValueError for a ``whsec_`` secret that is not valid base64 of
+    at least one byte.
+    """
+    if not secret.startswith(STANDARD_SECRET_PREFIX):
+        return secret.encode("utf-8")
+    encoded = secret[len(STANDARD_SECRET_PREFIX) :]
+    try:
+        if not _BASE64.fullmatch(encoded):
+            raise ValueError
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (ValueError, binascii.Error):
+        raise ValueError(
+            f"a secret starting with {STANDARD_SECRET_PREFIX} must be followed by standard "
+            "base64 (A-Z, a-z, 0-9, +, /), as Standard Webhooks secrets are"
+        ) from None
+    if not key:
+        raise ValueError(f"a {STANDARD_SECRET_PREFIX} secret must hold at least one byte")
+    return key
 
 
 def check_webhook_url(url: object, field: str = "target.url") -> str:
@@ -73,6 +106,10 @@ def check_secret(secret: object, field: str = "target.secret") -> str | dict[str
     if isinstance(secret, str):
         if not 1 <= len(secret) <= MAX_SECRET:
             raise ValidationError(field, f"must be a string of 1-{MAX_SECRET} characters")
+        try:
+            signing_key(secret)
+        except ValueError as exc:
+            raise ValidationError(field, str(exc)) from None
         return secret
     if isinstance(secret, dict) and set(secret) == {"env"}:
         name = secret["env"]

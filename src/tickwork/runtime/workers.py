@@ -102,7 +102,7 @@ class WorkerPool:
         self._settled = asyncio.Event()
         self._lease_renew_at: datetime | None = None
         notifier.on_cancel(self._cancel_local)
-        metrics.inflight.read = lambda: float(len(self.inflight))
+        metrics.inflight.set_function(lambda: float(len(self.inflight)))
 
     # -- public ---------------------------------------------------------------------------
 
@@ -303,6 +303,7 @@ class WorkerPool:
             # The invocation was cancelled (or the lease lost): the database already
             # says so; nothing more to record.
             log.info("attempt cancelled", **fields_of(inv))
+            metrics.attempts.labels(outcome=CANCELLED).inc()
             return
         except PermanentError as exc:
             outcome = self._failure(job, str(exc), transient=False)
@@ -388,7 +389,7 @@ class WorkerPool:
                 error=outcome.error,
                 retry_at=outcome.not_before,
             )
-        metrics.attempts.inc(outcome=outcome.attempt_outcome or outcome.kind)
+        metrics.attempts.labels(outcome=outcome.attempt_outcome or outcome.kind).inc()
         self._outcomes.append(outcome)
         self._outcome_ready.set()
 

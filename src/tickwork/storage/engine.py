@@ -25,8 +25,42 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+SUPPORTED_DATABASES = (
+    "sqlite (sqlite:///path/to/tickwork.db) and postgresql (postgresql://user@host:5432/db)"
+)
+
+
+class UnsupportedDatabase(ValueError):
+    """A database URL tickwork cannot run on."""
+
+
+def check_url(url: str) -> str:
+    """``url`` in the form the engine takes (see :func:`normalise_url`), or
+    :class:`UnsupportedDatabase` naming the databases tickwork runs on. Never says more
+    about the URL than its scheme, which holds no secret."""
+    normalised = normalise_url(url)
+    try:
+        parsed = sa.make_url(normalised)
+    except sa.exc.ArgumentError:
+        raise UnsupportedDatabase(
+            f"not a database URL; tickwork runs on {SUPPORTED_DATABASES}"
+        ) from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if (backend, driver) in (("sqlite", "pysqlite"), ("postgresql", "psycopg")):
+        return normalised
+    scheme = parsed.drivername
+    if backend == "postgresql":
+        raise UnsupportedDatabase(
+            f"{scheme}:// names the {driver} driver; write postgresql:// (tickwork's "
+            "driver is psycopg 3)"
+        )
+    raise UnsupportedDatabase(
+        f"{scheme} databases are not supported; tickwork runs on {SUPPORTED_DATABASES}"
+    )
+
+
 def create_engine(url: str, *, pool_size: int = 10, **kwargs: Any) -> Engine:
-    url = normalise_url(url)
+    url = check_url(url)
     if is_sqlite(url):
         return _sqlite_engine(url, **kwargs)
     engine = sa.create_engine(

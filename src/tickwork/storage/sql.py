@@ -1177,6 +1177,16 @@ class Tx:
         row = self.conn.execute(q.order_by(c.not_before).limit(1)).first()
         return None if row is None else row[0]
 
+    def count_active(self, status: str) -> int:
+        """How many invocations are ``pending`` or ``running``: a count of the rows of
+        that status's partial index, never a scan of the table."""
+        if status not in ACTIVE_STATUSES:
+            raise ValueError(f"only pending and running invocations are counted, not {status}")
+        c = t.invocations.c
+        return int(
+            self.conn.execute(sa.select(sa.func.count()).where(c.status == status)).scalar_one()
+        )
+
     def earliest_lease_expiry(self) -> datetime | None:
         c = t.invocations.c
         row = self.conn.execute(

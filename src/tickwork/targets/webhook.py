@@ -12,10 +12,20 @@ The body is a JSON object::
 
 with the headers ``Content-Type: application/json``, ``Idempotency-Key``, ``User-Agent:
 tickwork/<version>``, ``X-Tickwork-Timestamp`` (unix seconds), ``X-Tickwork-Timezone``,
-``X-Tickwork-Scheduled-For``, ``X-Tickwork-Invocation-Id``, ``X-Tickwork-Attempt`` and,
-when the agent has a secret, ``X-Tickwork-Signature: v1=<hex>``: HMAC-SHA256, keyed with
-the secret, over ``f"{timestamp}.{raw body}"``. Receivers check it with
-:func:`verify_signature`, passing the raw body bytes exactly as received.
+``X-Tickwork-Scheduled-For``, ``X-Tickwork-Invocation-Id``, ``X-Tickwork-Attempt``, and
+the Standard Webhooks headers ``webhook-id`` (the invocation id: the same on every
+attempt) and ``webhook-timestamp`` (the same instant as ``X-Tickwork-Timestamp``).
+
+When the agent has a secret, each call carries two signatures, both HMAC-SHA256 keyed
+with :func:`tickwork.domain.target_spec.signing_key` of the secret (``whsec_<base64>``
+decoded, any other secret as its UTF-8 bytes):
+
+* ``X-Tickwork-Signature: v1=<hex>`` over ``f"{timestamp}.{raw body}"``, checked by
+  :func:`verify_signature`;
+* ``webhook-signature: v1,<base64>`` over ``f"{webhook-id}.{timestamp}.{raw body}"``,
+  the Standard Webhooks scheme, checked by any of its libraries.
+
+docs/webhooks.md documents the receiving side in full.
 
 Outcome: 2xx is success (a JSON object answer may carry ``conversation_id``); 408, 429,
 5xx, timeouts and network errors are transient; any other 4xx, and every 3xx (redirects
@@ -41,6 +51,7 @@ Cookies are neither stored nor sent.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import hashlib
 import hmac
@@ -55,6 +66,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from tickwork.clock import Clock
+from tickwork.domain.target_spec import signing_key
 from tickwork.errors import PermanentError, TransientError, ValidationError
 from tickwork.targets.base import TargetCall, TargetResult
 from tickwork.targets.egress import is_private_address
@@ -66,6 +78,7 @@ __all__ = [
     "WebhookTarget",
     "is_private_address",
     "signature_header",
+    "standard_signature",
     "validate_webhook_url",
     "verify_signature",
 ]
@@ -161,8 +174,16 @@ def _parse_ip(host: str) -> IPAddress | None:
 def signature_header(secret: str, timestamp: int | str, body: bytes) -> str:
     """The ``X-Tickwork-Signature`` value for ``body`` sent at ``timestamp``."""
     message = f"{timestamp}.".encode() + body
-    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+    digest = hmac.new(signing_key(secret), message, hashlib.sha256).hexdigest()
     return f"v1={digest}"
+
+
+def standard_signature(secret: str, message_id: str, timestamp: int | str, body: bytes) -> str:
+    """The Standard Webhooks ``webhook-signature`` value: ``v1,`` and the base64
+    HMAC-SHA256 of ``f"{message_id}.{timestamp}.{body}"``."""
+    message = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(signing_key(secret), message, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode("ascii")
 
 
 def verify_signature(
@@ -182,7 +203,8 @@ def verify_signature(
     (entries may be comma-separated) is the HMAC-SHA256 of ``f"{timestamp}.{body}"``
     under ``secret`` and the timestamp is within ``tolerance`` seconds of ``now``, which
     bounds how long a captured request can be replayed. Never raises on a malformed
-    header or timestamp; returns False.
+    header or timestamp; returns False. A ``whsec_`` secret that is not valid base64
+    raises ValueError.
     """
     stamp = str(timestamp).strip()
     try:
@@ -277,9 +299,18 @@ class WebhookTarget:
             "X-Tickwork-Scheduled-For": _iso_utc(call.scheduled_for),
             "X-Tickwork-Invocation-Id": call.invocation_id,
             "X-Tickwork-Attempt": str(call.attempt),
+            # Standard Webhooks: one id per message, kept across its retries.
+            "webhook-id": call.invocation_id,
+            "webhook-timestamp": timestamp,
         }
         if self._secret is not None:
-            headers["X-Tickwork-Signature"] = signature_header(self._secret, timestamp, body)
+            try:
+                headers["X-Tickwork-Signature"] = signature_header(self._secret, timestamp, body)
+                headers["webhook-signature"] = standard_signature(
+                    self._secret, call.invocation_id, timestamp, body
+                )
+            except ValueError as exc:  # a whsec_ secret from the environment, not base64
+                raise PermanentError(f"the agent's webhook secret cannot sign: {exc}") from None
         return headers
 
     async def _outcome(self, response: httpx.Response) -> TargetResult:

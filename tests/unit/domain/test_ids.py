@@ -83,3 +83,42 @@ def test_the_schedule_key_keeps_a_fraction_of_a_second() -> None:
 def test_the_schedule_key_needs_an_aware_instant() -> None:
     with pytest.raises(ValueError, match="aware"):
         schedule_key("trg_1", datetime(2026, 3, 8, 7))  # noqa: DTZ001
+
+
+def test_ids_of_one_millisecond_sort_in_the_order_they_were_made() -> None:
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    made = [new_id("inv", now) for _ in range(10_000)]
+    assert sorted(made) == made
+    assert len(set(made)) == len(made)
+    assert {id_timestamp(i) for i in made} == {now}
+
+
+def test_the_next_millisecond_starts_afresh_and_still_sorts_after() -> None:
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    first = new_id("trg", now)
+    later = new_id("trg", now + timedelta(milliseconds=1))
+    assert first < later
+    # A clock set back (a test's fake clock) gives ids of that earlier instant.
+    earlier = new_id("trg", now - timedelta(seconds=1))
+    assert earlier < first
+    assert id_timestamp(earlier) == now - timedelta(seconds=1)
+
+
+def test_ids_made_by_many_threads_at_once_are_unique() -> None:
+    import threading
+
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    made: list[str] = []
+    lock = threading.Lock()
+
+    def make() -> None:
+        ids = [new_id("inv", now) for _ in range(2000)]
+        with lock:
+            made.extend(ids)
+
+    threads = [threading.Thread(target=make) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(made)) == 8000

@@ -203,6 +203,19 @@ def test_describe_treats_etc_utc_as_utc() -> None:
     assert "(time zone" not in describe(cron_schedule("0 9 * * *", "Etc/UTC"))
 
 
+@pytest.mark.parametrize(
+    ("expression", "words"),
+    [
+        ("0 9 31 * *", "the 31st day"),
+        ("0 9 21,22,23 * *", "the 21st, the 22nd, and the 23rd day"),
+        ("0 9 11,12,13 * *", "the 11th, the 12th, and the 13th day"),
+        ("0 9 */10 * *", "every 10th day"),
+    ],
+)
+def test_describe_gives_each_number_its_ordinal_suffix(expression: str, words: str) -> None:
+    assert words in describe(cron_schedule(expression))
+
+
 def test_describe_a_one_time_schedule() -> None:
     s = once_schedule(datetime.fromisoformat("2026-03-08T08:00:00+01:00"), "Europe/Berlin")
     assert describe(s) == "Once at 2026-03-08T07:00:00Z"

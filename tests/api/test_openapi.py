@@ -1,0 +1,344 @@
+"""The OpenAPI document is one a client generator can use: short stable operation ids,
+a schema per target type, typed answers, public routes marked public, no nullable
+optional bodies; a client generated from it by openapi-python-client works; the docs
+pages load everything from tickwork itself."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.helpers import TenantKey
+
+P = "/api/v1/tenants/{tenant}/projects/{project}"
+T = P + "/agents/{agent}/scheduled-triggers/{trigger_id}"
+INV = T + "/invocations/{invocation_id}"
+
+# Every operation and its id. Generated clients name their methods after these: a
+# change here is a breaking change for them, so it is made deliberately.
+OPERATION_IDS = {
+    ("get", "/healthz"): "healthz",
+    ("get", "/readyz"): "readyz",
+    ("get", "/metrics"): "get_metrics",
+    ("post", "/api/deploy/restart-scheduler"): "restart_scheduler",
+    ("get", "/api/v1/system/scheduler"): "get_scheduler",
+    ("post", "/api/v1/admin/tenants"): "create_tenant",
+    ("post", "/api/v1/admin/tenants/{tenant}/api-keys"): "admin_create_key",
+    ("get", "/api/v1/tenants/{tenant}/api-keys"): "list_keys",
+    ("post", "/api/v1/tenants/{tenant}/api-keys"): "create_key",
+    ("delete", "/api/v1/tenants/{tenant}/api-keys/{key_id}"): "revoke_key",
+    ("get", "/api/v1/tenants/{tenant}/quotas"): "get_quotas",
+    ("get", "/api/v1/admin/tenants/{tenant}/quotas"): "admin_get_quotas",
+    ("put", "/api/v1/admin/tenants/{tenant}/quotas"): "admin_put_quotas",
+    ("get", "/api/v1/tenants/{tenant}/projects"): "list_projects",
+    ("put", P): "put_project",
+    ("get", P): "get_project",
+    ("delete", P): "delete_project",
+    ("get", P + "/refs"): "list_refs",
+    ("delete", P + "/refs/{ref}"): "delete_ref",
+    ("get", P + "/agents"): "list_agents",
+    ("put", P + "/agents/{agent}"): "put_agent",
+    ("get", P + "/agents/{agent}"): "get_agent",
+    ("delete", P + "/agents/{agent}"): "delete_agent",
+    ("put", P + "/definition"): "put_definition",
+    ("get", P + "/agents/{agent}/scheduled-triggers"): "list_triggers",
+    ("post", P + "/agents/{agent}/scheduled-triggers"): "create_trigger",
+    ("get", T): "get_trigger",
+    ("patch", T): "update_trigger",
+    ("delete", T): "delete_trigger",
+    ("get", T + "/preview"): "preview_trigger",
+    ("post", T + "/run"): "run_now",
+    ("get", T + "/invocations"): "list_trigger_invocations",
+    ("get", INV): "get_invocation",
+    ("post", INV + "/cancel"): "cancel_invocation",
+    ("post", INV + "/rerun"): "rerun_invocation",
+    ("get", P + "/invocations"): "list_invocations",
+    ("get", P + "/upcoming-runs"): "list_upcoming_runs",
+}
+PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics")}
+
+
+@pytest.fixture
+def spec(client: TestClient) -> dict[str, Any]:
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (method, path): operation
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+    }
+
+
+def schema(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = spec["components"]["schemas"][name]
+    return found
+
+
+def ok_schema(operation: dict[str, Any]) -> dict[str, Any]:
+    ok = operation["responses"].get("200") or operation["responses"]["201"]
+    found: dict[str, Any] = ok["content"]["application/json"]["schema"]
+    return found
+
+
+def test_every_operation_has_its_short_stable_id(spec: dict[str, Any]) -> None:
+    ids = {key: op["operationId"] for key, op in operations(spec).items()}
+    assert ids == OPERATION_IDS
+    assert len(set(ids.values())) == len(ids)
+    assert all(re.fullmatch(r"[a-z][a-z_]{2,30}", op_id) for op_id in ids.values())
+
+
+def test_public_routes_declare_no_security_and_the_others_do(spec: dict[str, Any]) -> None:
+    for key, operation in operations(spec).items():
+        if key in PUBLIC:
+            assert operation["security"] == [], key
+        else:
+            assert operation.get("security"), key
+
+
+def test_the_document_names_its_license_and_servers(spec: dict[str, Any]) -> None:
+    assert spec["info"]["license"] == {"name": "Apache-2.0", "identifier": "Apache-2.0"}
+    assert spec["servers"] == [{"url": "/", "description": "the server that serves this document"}]
+
+
+def test_no_request_body_is_nullable(spec: dict[str, Any]) -> None:
+    bodies = {
+        key: operation["requestBody"]
+        for key, operation in operations(spec).items()
+        if "requestBody" in operation
+    }
+    for key, body in bodies.items():
+        body_schema = body["content"]["application/json"]["schema"]
+        assert "$ref" in body_schema, (key, body_schema)  # a model, never anyOf [model, null]
+    # Bodies that may be left out are optional, not nullable.
+    for key in [("put", P), ("post", "/api/v1/tenants/{tenant}/api-keys")]:
+        assert not bodies[key].get("required", False), key
+
+
+@pytest.mark.parametrize(
+    ("model", "side"),
+    [
+        ("AgentIn", "In"),
+        ("DefinitionAgentIn", "In"),
+        ("AgentOut", "Out"),
+        ("DefinitionAgentOut", "Out"),
+    ],
+)
+def test_each_target_type_has_a_schema_chosen_by_type(
+    spec: dict[str, Any], model: str, side: str
+) -> None:
+    target = schema(spec, model)["properties"]["target"]
+    assert target["discriminator"]["propertyName"] == "type"
+    assert target["discriminator"]["mapping"] == {
+        "webhook": f"#/components/schemas/WebhookTarget{side}",
+        "python": f"#/components/schemas/PythonTarget{side}",
+    }
+    assert {option["$ref"] for option in target["oneOf"]} == set(
+        target["discriminator"]["mapping"].values()
+    )
+
+
+def test_shown_targets_never_have_a_secret_string(spec: dict[str, Any]) -> None:
+    webhook = schema(spec, "WebhookTargetOut")["properties"]
+    assert webhook["has_secret"]["type"] == "boolean"
+    assert {o.get("$ref") for o in webhook["secret"]["anyOf"]} == {
+        "#/components/schemas/SecretEnvRef",
+        None,
+    }
+    assert set(schema(spec, "PythonTargetOut")["properties"]) == {"type", "handler"}
+
+
+def test_results_and_views_are_typed(spec: dict[str, Any]) -> None:
+    ops = operations(spec)
+    assert ok_schema(ops[("get", "/healthz")]) == {"$ref": "#/components/schemas/HealthOut"}
+    assert ok_schema(ops[("get", "/readyz")]) == {"$ref": "#/components/schemas/ReadyOut"}
+    assert ok_schema(ops[("get", "/api/v1/system/scheduler")]) == {
+        "$ref": "#/components/schemas/SchedulerOut"
+    }
+    result = schema(spec, "InvocationOut")["properties"]["result"]
+    assert {o.get("$ref") for o in result["anyOf"]} == {
+        "#/components/schemas/InvocationResult",
+        None,
+    }
+    assert set(schema(spec, "InvocationResult")["properties"]) == {
+        "status_code",
+        "conversation_id",
+        "response",
+    }
+    deployment = schema(spec, "DeploymentOut")["properties"]["state"]
+    assert deployment["enum"] == ["active", "draining", "gone"]
+    metrics = ops[("get", "/metrics")]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain"]
+
+
+def test_the_answers_match_their_types(
+    client: TestClient, api: TestClient, acme: TenantKey
+) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+    url = f"/api/v1/tenants/{acme.tenant}/projects/p"
+    assert api.put(url).status_code == 201  # no body: an optional body left out
+    webhook = {"type": "webhook", "url": "https://hooks.example.com/a", "secret": "s"}
+    shown = api.put(url + "/agents/w", json={"target": webhook}).json()["target"]
+    assert shown == {"type": "webhook", "url": "https://hooks.example.com/a", "has_secret": True}
+    python = {"type": "python", "handler": "agents.run"}
+    assert api.put(url + "/agents/py", json={"target": python}).json()["target"] == python
+    assert api.post(f"/api/v1/tenants/{acme.tenant}/api-keys").status_code == 201
+
+
+# --- the docs pages -------------------------------------------------------------------------
+
+
+class _Assets(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        for name, value in attrs:
+            if name in ("src", "href") and value:
+                self.urls.append(value)
+
+
+@pytest.mark.parametrize(
+    ("page", "assets"),
+    [
+        ("/docs", {"swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"}),
+        ("/redoc", {"redoc.standalone.js", "favicon.png"}),
+    ],
+)
+def test_the_docs_pages_load_only_same_origin_assets(
+    client: TestClient, page: str, assets: set[str]
+) -> None:
+    response = client.get(page)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    html = response.text
+    parser = _Assets()
+    parser.feed(html)
+    assert parser.urls, html
+    for url in parser.urls:
+        assert url.startswith("/"), url
+        assert not url.startswith("//"), url
+    assert {url.rsplit("/", 1)[1] for url in parser.urls} == assets
+    # Nothing else reaches out either: no URL with a scheme in the page at all.
+    assert not re.search(r"https?://", html), html
+    assert "/openapi.json" in html
+    for url in parser.urls:
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert len(asset.content) > 1000, url
+    if page == "/docs":
+        assert '"validatorUrl": null' in html
+
+
+def test_the_assets_have_their_content_types(client: TestClient) -> None:
+    js = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert "javascript" in js.headers["content-type"]
+    css = client.get("/docs/assets/swagger-ui.css")
+    assert css.headers["content-type"].startswith("text/css")
+    assert client.get("/docs/assets/no-such-file.js").status_code == 404
+
+
+# --- a generated client -----------------------------------------------------------------------
+
+
+def test_a_client_generated_by_openapi_python_client_makes_a_round_trip(
+    spec: dict[str, Any], api: TestClient, acme: TenantKey, tmp_path: Path
+) -> None:
+    (tmp_path / "openapi.json").write_text(json.dumps(spec))
+    (tmp_path / "config.yaml").write_text(
+        "project_name_override: tickwork-client\n"
+        "package_name_override: tickwork_client\n"
+        "post_hooks: []\n"
+    )
+    generator = Path(sys.executable).with_name("openapi-python-client")
+    generated = subprocess.run(
+        [
+            str(generator),
+            "generate",
+            "--path",
+            "openapi.json",
+            "--config",
+            "config.yaml",
+            "--meta",
+            "none",
+            "--output-path",
+            "tickwork_client",
+            "--fail-on-warning",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert generated.returncode == 0, generated.stdout + generated.stderr
+    assert "Warning" not in generated.stdout + generated.stderr, generated.stdout
+    sys.path.insert(0, str(tmp_path))
+    try:
+        _round_trip(api, acme)
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m.split(".")[0] == "tickwork_client"]:
+            del sys.modules[name]
+
+
+def _round_trip(api: TestClient, acme: TenantKey) -> None:
+    client_module = importlib.import_module("tickwork_client")
+    models = importlib.import_module("tickwork_client.models")
+    put_project = importlib.import_module("tickwork_client.api.projects.put_project")
+    put_agent = importlib.import_module("tickwork_client.api.projects.put_agent")
+    create_trigger = importlib.import_module(
+        "tickwork_client.api.scheduled_triggers.create_trigger"
+    )
+    get_trigger = importlib.import_module("tickwork_client.api.scheduled_triggers.get_trigger")
+
+    client = client_module.AuthenticatedClient(base_url="http://testserver", token=acme.key)
+    client.set_httpx_client(api)  # the app in-process, with the tenant's key
+    scope = {"tenant": acme.tenant, "project": "demo"}
+
+    project = put_project.sync(**scope, client=client, body=models.ProjectIn(name="Demo"))
+    assert isinstance(project, models.ProjectOut)
+    assert project.name == "Demo"
+
+    target = models.WebhookTargetIn(
+        type_="webhook", url="https://hooks.example.com/run", secret="s3cret"
+    )
+    agent = put_agent.sync(
+        **scope, agent="writer", client=client, body=models.AgentIn(target=target)
+    )
+    assert isinstance(agent, models.AgentOut)
+    assert isinstance(agent.target, models.WebhookTargetOut)
+    assert agent.target.has_secret is True
+
+    body = models.TriggerCreate(
+        name="morning-report", cron_expression="30 8 * * MON-FRI", timezone="Europe/Berlin"
+    )
+    created = create_trigger.sync(**scope, agent="writer", client=client, body=body)
+    assert isinstance(created, models.TriggerOut)
+    fetched = get_trigger.sync(**scope, agent="writer", trigger_id=created.id, client=client)
+    assert isinstance(fetched, models.TriggerOut)
+    assert (fetched.id, fetched.name, fetched.timezone) == (
+        created.id,
+        "morning-report",
+        "Europe/Berlin",
+    )
+    assert fetched.next_run_at == created.next_run_at
+    missing = get_trigger.sync_detailed(
+        **scope, agent="writer", trigger_id="trg_" + "0" * 26, client=client
+    )
+    assert missing.status_code == 404
+    assert isinstance(missing.parsed, models.Problem)

@@ -1,0 +1,58 @@
+"""``make serve`` takes its port from TICKWORK_PORT: the target runs ``tickwork serve``
+without ``--port``, and ``tickwork serve`` listens where TICKWORK_PORT says."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_make_serve_runs_tickwork_serve_without_a_port_of_its_own() -> None:
+    dry = subprocess.run(
+        ["make", "-n", "-W", ".venv/.installed", "serve"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    commands = [line for line in dry.stdout.splitlines() if "tickwork serve" in line]
+    assert commands == [".venv/bin/tickwork serve"], dry.stdout
+
+
+def test_serve_listens_on_the_port_tickwork_port_names(tmp_path: Path) -> None:
+    with socket.socket() as probe:  # a port free a moment ago
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {
+        **os.environ,
+        "TICKWORK_PORT": str(port),
+        "TICKWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'tickwork.db'}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tickwork", "serve"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # printed once the port is bound
+        assert re.search(rf"serving on http://127\.0\.0\.1:{port}\b", line), line
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json() == {"status": "ok"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
