@@ -1,0 +1,343 @@
+"""Effective slots: a schedule's nominal firings after its calendar has spoken (SPEC §16).
+
+A :class:`CalendarSchedule` is a recurring schedule (cron or rule) with a
+:class:`~tickwork.domain.calendars.Calendar` and optional ``starts_at``/``ends_at``
+bounds. Its *effective slots* form one fixed sequence of strictly increasing instants,
+each a :class:`Slot` with a status:
+
+* a nominal slot on a business day (local date in the trigger's zone) is a ``run``;
+* a nominal slot on an excluded date is a ``skip`` at its nominal instant, with the
+  exclusion as reason (``holiday: Christmas Day``), when the calendar's shift is
+  ``skip`` or the shift is refused (see below);
+* with ``next_business_day`` or ``previous_business_day`` it moves to the nearest business
+  day in that direction (at most :data:`MAX_SHIFT_DAYS` away) at the same wall time,
+  mapped by the fixed-time rule, as a ``run`` whose instant is its canonical key and whose
+  reason names the original date (``shifted from 2026-12-25 (holiday: Christmas Day)``).
+
+A shift is refused, and the slot skipped with the reason saying why, when the target
+date already has a slot of the trigger (a nominal one, or the slots shifted there from an
+excluded date *nearer* to it: of several excluded dates shifting onto one business day,
+only the nearest one's slots move), when there is no business day within
+:data:`MAX_SHIFT_DAYS`, or when the moved instant would fall after ``ends_at`` (before
+``starts_at``). All slots of one excluded date move together. Nominal slots outside
+``[starts_at, ends_at]`` are not slots at all.
+
+:func:`slots_after` yields the effective slots strictly after an instant, in order; each
+costs a few evaluations of the nominal schedule and a walk of at most
+:data:`MAX_SHIFT_DAYS` dates. A ``previous_business_day`` shift moves a slot *earlier*:
+the sequence accounts for it because a date's shifted-in slots are produced when the
+excluded date they come from is reached, and nothing lies between the two.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Literal
+
+from tickwork.domain.calendars import Calendar
+from tickwork.domain.schedule import (
+    MAX_PREVIEW,
+    CronSchedule,
+    OnceSchedule,
+    RRuleSchedule,
+    Schedule,
+    next_run_after,
+)
+from tickwork.domain.walltime import fixed_instant
+from tickwork.errors import ValidationError
+
+__all__ = [
+    "MAX_SHIFT_DAYS",
+    "CalendarSchedule",
+    "Slot",
+    "SlotStatus",
+    "next_slot",
+    "preview_slots",
+    "slots_after",
+]
+
+SlotStatus = Literal["run", "skip"]
+MAX_SHIFT_DAYS = 366
+_TICK = timedelta(microseconds=1)
+_MIDNIGHT = time(0, 0)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One effective slot. ``at`` (UTC) is its instant and canonical key; ``nominal`` is
+    where the schedule put it (differs from ``at`` only when shifted); ``reason`` says
+    why it is skipped or shifted (None for a plain run)."""
+
+    at: datetime
+    status: SlotStatus
+    nominal: datetime
+    reason: str | None = None
+
+    @property
+    def shifted(self) -> bool:
+        return self.at != self.nominal
+
+
+@dataclass(frozen=True)
+class CalendarSchedule:
+    """A recurring schedule refined by a calendar, within optional bounds (aware)."""
+
+    schedule: CronSchedule | RRuleSchedule
+    calendar: Calendar
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    @property
+    def timezone(self) -> str:
+        return self.schedule.timezone
+
+    @property
+    def zone(self) -> tzinfo:
+        return self.schedule.zone
+
+
+def next_slot(schedule: Schedule | CalendarSchedule, after: datetime) -> Slot | None:
+    """The first effective slot strictly after ``after`` (aware), or None.
+
+    For a schedule without a calendar every firing is a ``run``.
+    """
+    return next(slots_after(schedule, after), None)
+
+
+def slots_after(schedule: Schedule | CalendarSchedule, after: datetime) -> Iterator[Slot]:
+    """The effective slots strictly after ``after`` (aware), in order (see the module
+    docstring). Ends when the schedule does."""
+    if after.tzinfo is None or after.utcoffset() is None:
+        raise ValueError("after must be an aware datetime")
+    after = after.astimezone(UTC)
+    if not isinstance(schedule, CalendarSchedule):
+        return _plain(schedule, after)
+    return _Walk(schedule).slots(after)
+
+
+def preview_slots(schedule: Schedule | CalendarSchedule, after: datetime, count: int) -> list[Slot]:
+    """The next ``count`` (1 to 1000) effective slots strictly after ``after``."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_PREVIEW:
+        raise ValidationError("count", f"must be between 1 and {MAX_PREVIEW}, got {count!r}")
+    found: list[Slot] = []
+    for slot in slots_after(schedule, after):
+        found.append(slot)
+        if len(found) == count:
+            break
+    return found
+
+
+def _plain(schedule: Schedule, after: datetime) -> Iterator[Slot]:
+    cursor = after
+    while True:
+        found = next_run_after(schedule, cursor)
+        if found is None:
+            return
+        yield Slot(found, "run", found)
+        cursor = found
+        if isinstance(schedule, OnceSchedule):
+            return
+
+
+class _Walk:
+    def __init__(self, schedule: CalendarSchedule) -> None:
+        self.schedule = schedule
+        self.calendar = schedule.calendar
+        self.zone = schedule.zone
+        self.starts_at = schedule.starts_at
+        self.ends_at = schedule.ends_at
+        self.shift = schedule.calendar.shift
+        self._memo: dict[datetime, datetime | None] = {}
+
+    # -- the nominal schedule ------------------------------------------------------------
+
+    def _next(self, instant: datetime) -> datetime | None:
+        if instant not in self._memo:
+            self._memo[instant] = next_run_after(self.schedule.schedule, instant)
+        return self._memo[instant]
+
+    def _nominal_after(self, instant: datetime) -> datetime | None:
+        found = self._next(instant)
+        if self.starts_at is not None and found is not None and found < self.starts_at:
+            found = self._next(self.starts_at - _TICK)
+        if found is not None and self.ends_at is not None and found > self.ends_at:
+            return None
+        return found
+
+    def _date(self, instant: datetime) -> date:
+        return instant.astimezone(self.zone).date()
+
+    def _day_start(self, day: date) -> datetime:
+        return fixed_instant(datetime.combine(day, _MIDNIGHT), self.zone)
+
+    def _first_on_or_after(self, day: date) -> datetime | None:
+        try:
+            return self._nominal_after(self._day_start(day) - _TICK)
+        except OverflowError:
+            return None
+
+    def _slots_of(self, day: date, first: datetime) -> Iterator[datetime]:
+        """The nominal slots on ``day`` from ``first`` (itself one of them) on."""
+        cursor: datetime | None = first
+        while cursor is not None and self._date(cursor) == day:
+            yield cursor
+            cursor = self._nominal_after(cursor)
+
+    # -- shifting --------------------------------------------------------------------------
+
+    def _target(self, day: date) -> date | None:
+        step = timedelta(days=1 if self.shift == "next_business_day" else -1)
+        candidate = day
+        for _ in range(MAX_SHIFT_DAYS):
+            try:
+                candidate += step
+            except OverflowError:
+                return None
+            if self.calendar.is_business_day(candidate):
+                return candidate
+        return None
+
+    def _decide(self, day: date, reason: str) -> tuple[date | None, str]:
+        """Where the slots of excluded ``day`` move (None: they are skipped), and the
+        reason to record."""
+        target = self._target(day)
+        if target is None:
+            return None, f"{reason}; no business day within {MAX_SHIFT_DAYS} days"
+        if self.shift == "next_business_day":
+            later = self._first_on_or_after(day + timedelta(days=1))
+            later_day = None if later is None else self._date(later)
+            if later_day is not None and later_day <= target:
+                if later_day == target:
+                    return None, f"{reason}; {target.isoformat()} already has a slot"
+                return None, (
+                    f"{reason}; {target.isoformat()} takes the slots of "
+                    f"{later_day.isoformat()} instead"
+                )
+        else:
+            earlier = self._first_on_or_after(target)
+            earlier_day = None if earlier is None else self._date(earlier)
+            if earlier_day is not None and earlier_day < day:
+                if earlier_day == target:
+                    return None, f"{reason}; {target.isoformat()} already has a slot"
+                return None, (
+                    f"{reason}; {target.isoformat()} takes the slots of "
+                    f"{earlier_day.isoformat()} instead"
+                )
+        return target, f"shifted from {day.isoformat()} ({reason})"
+
+    def _moved(self, nominal: datetime, target: date) -> datetime:
+        wall = nominal.astimezone(self.zone).replace(tzinfo=None)
+        return fixed_instant(datetime.combine(target, wall.time()), self.zone)
+
+    def _shifted_group(
+        self, day: date, first: datetime, target: date, reason: str, exclusion: str
+    ) -> Iterator[Slot]:
+        """The slots of ``day`` from ``first`` on, moved to ``target``; those a bound
+        stops are skipped, in time order (before the moved ones for a later target)."""
+        bound_hit: list[datetime] = []
+        moved: list[tuple[datetime, datetime]] = []
+        for nominal in self._slots_of(day, first):
+            at = self._moved(nominal, target)
+            late = self.ends_at is not None and at > self.ends_at
+            early = self.starts_at is not None and at < self.starts_at
+            if late or early:
+                bound_hit.append(nominal)
+            else:
+                moved.append((nominal, at))
+        side = "after ends_at" if self.shift == "next_business_day" else "before starts_at"
+        skipped = [
+            Slot(n, "skip", n, f"{exclusion}; moving to {target.isoformat()} would fall {side}")
+            for n in bound_hit
+        ]
+        shifted = [Slot(at, "run", n, reason) for n, at in moved]
+        if self.shift == "next_business_day":
+            yield from skipped
+            yield from shifted
+        else:
+            yield from shifted
+            yield from skipped
+
+    # -- the walk --------------------------------------------------------------------------
+
+    def slots(self, after: datetime) -> Iterator[Slot]:
+        last = after
+        for slot in self._unfiltered(after):
+            if slot.at > last:
+                last = slot.at
+                yield slot
+
+    def _unfiltered(self, after: datetime) -> Iterator[Slot]:
+        cursor = after
+        if self.shift == "next_business_day":
+            handled = yield from self._look_back(after)
+            if handled is not None:
+                cursor = handled
+        while True:
+            first = self._nominal_after(cursor)
+            if first is None:
+                return
+            day = self._date(first)
+            exclusion = self.calendar.exclusion(day)
+            end = first
+            if exclusion is None:
+                for nominal in self._slots_of(day, first):
+                    yield Slot(nominal, "run", nominal)
+                    end = nominal
+            elif self.shift == "skip":
+                for nominal in self._slots_of(day, first):
+                    yield Slot(nominal, "skip", nominal, exclusion)
+                    end = nominal
+            else:
+                target, reason = self._decide(day, exclusion)
+                if target is None:
+                    for nominal in self._slots_of(day, first):
+                        yield Slot(nominal, "skip", nominal, reason)
+                        end = nominal
+                else:
+                    for slot in self._shifted_group(day, first, target, reason, exclusion):
+                        yield slot
+                        end = max(end, slot.nominal)
+            cursor = end
+
+    def _look_back(self, after: datetime) -> Generator[Slot, None, datetime | None]:
+        """Slots moved forward past ``after`` from an excluded date at or before it.
+
+        Returns the instant the main walk resumes after (None: at ``after``)."""
+        today = self._date(after)
+        # The excluded run that ends at today (today included when it is excluded).
+        newest = today if not self.calendar.is_business_day(today) else today - timedelta(days=1)
+        oldest = None
+        day = newest
+        for _ in range(MAX_SHIFT_DAYS):
+            if self.calendar.is_business_day(day):
+                break
+            oldest = day
+            day -= timedelta(days=1)
+        if oldest is None:
+            return None
+        first = self._first_on_or_after(oldest)
+        if first is None or self._date(first) > newest:
+            return None
+        # The latest date of the run with a slot: only it can move (it is nearest).
+        low, high = self._date(first).toordinal(), newest.toordinal()
+        while low < high:
+            middle = (low + high + 1) // 2
+            found = self._first_on_or_after(date.fromordinal(middle))
+            if found is not None and self._date(found) <= newest:
+                low = self._date(found).toordinal()
+            else:
+                high = middle - 1
+        source = date.fromordinal(low)
+        exclusion = self.calendar.exclusion(source)
+        assert exclusion is not None
+        target, reason = self._decide(source, exclusion)
+        if target is None:
+            return None  # refused: skipped where they stand, which the main walk sees
+        source_first = self._first_on_or_after(source)
+        assert source_first is not None
+        yield from self._shifted_group(source, source_first, target, reason, exclusion)
+        if source == today:
+            return self._day_start(today + timedelta(days=1)) - _TICK
+        return None
