@@ -13,6 +13,9 @@ Pacific/Apia        2011-12-29 23:59:59 (-10:00) → 2011-12-31 00:00 (+14:00);
 =================== =====================================================================
 """
 
+# Naive datetimes in this module are wall times (rule starts, wall clocks), not instants.
+# ruff: noqa: DTZ001
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -18,6 +18,9 @@ day in the shift's direction unless that day has a slot of its own or an exclude
 nearer to it has slots (those move instead).
 """
 
+# Naive datetimes in this module are wall times (rule starts, wall clocks), not instants.
+# ruff: noqa: DTZ001
+
 from __future__ import annotations
 
 import calendar as cal
@@ -213,7 +216,9 @@ def adapter_firings(schedule: RRuleSchedule, start: datetime, end: datetime) -> 
         got = schedule.next_after(after)
         if got is None or got > end:
             return found
-        assert got > after and got.tzinfo is UTC and got.microsecond == 0
+        assert got > after
+        assert got.tzinfo is UTC
+        assert got.microsecond == 0
         found.append(got)
         after = got
 

@@ -1,5 +1,8 @@
 """Every way a recurrence rule, its start or a calendar can be refused, and the words used."""
 
+# Naive datetimes in this module are wall times (rule starts, wall clocks), not instants.
+# ruff: noqa: DTZ001
+
 from __future__ import annotations
 
 import time

@@ -85,7 +85,7 @@ def test_a_leap_day_slot_shifts_to_the_first_of_march() -> None:
     schedule = CalendarSchedule(
         rrule_schedule(
             "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYHOUR=12", "2024-01-01T00:00:00", "Europe/London"
-        ),  # fmt: skip
+        ),
         parse_calendar({"weekends": "exclude", "shift": "next_business_day"}),
     )
     got = _show(preview_slots(schedule, _at("2024-03-01T00:00:00Z"), 2), "Europe/London")
@@ -100,7 +100,7 @@ def test_the_last_day_of_february_moves_back_from_a_weekend() -> None:
     schedule = CalendarSchedule(
         rrule_schedule(
             "FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=-1;BYHOUR=9", "2026-01-01T00:00:00", "UTC"
-        ),  # fmt: skip
+        ),
         parse_calendar({"weekends": "exclude", "shift": "previous_business_day"}),
     )
     got = _show(preview_slots(schedule, _at("2026-12-01T00:00:00Z"), 2), "UTC")
