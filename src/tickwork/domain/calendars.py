@@ -310,8 +310,11 @@ def _holidays(value: object, errors: list[ValidationError]) -> str | None:
             ValidationError(field, f"unknown country {country!r} (known: {', '.join(known)})")
         )
         return None
+    # Loading a country's calendar imports its module (once per process, up to a few
+    # hundred ms): do it here, when the calendar is validated, not when a slot is due.
+    entity = _entity(country, None)
     if dash:
-        subdivisions = tuple(getattr(_entity(country, None), "subdivisions", ()))
+        subdivisions = tuple(getattr(entity, "subdivisions", ()))
         match = [s for s in subdivisions if s.upper() == subdivision.upper()]
         if not match:
             listed = ", ".join(subdivisions) if subdivisions else "none"

@@ -315,6 +315,7 @@ class _Engine:
         self.never: str | None = None
         self.setpos = parts.bysetpos
         self._coarse: dict[tuple[int, bool, bool], list[tuple[int, ...]]] = {}
+        self._occurrences: dict[tuple[int, int], list[_Occurrence]] = {}
         self.stride_period = 0
         self.offsets: tuple[int, ...] = ()
         self.times: Sequence[int] = ()
@@ -425,8 +426,8 @@ class _Engine:
         every_hour_of_day = parts.byhour is not None and len(parts.byhour) == 24
         every_minute = parts.byminute is not None and len(parts.byminute) == 60
         if self.freq == "HOURLY":
-            hourly = self.interval == 1 and (parts.byhour is None or every_hour_of_day)
-            return hourly or every_minute
+            hourly = self.interval == 1 and parts.byhour is None
+            return hourly or every_hour_of_day or every_minute
         if self.freq in ("MINUTELY", "SECONDLY"):
             divides_hour = 3600 % (self.interval * UNIT_SECONDS[self.freq]) == 0
             return divides_hour or every_hour_of_day or every_minute
@@ -592,16 +593,29 @@ class _Engine:
             if day >= first:
                 yield _Occurrence(day, self.times)
 
+    def _period_occurrences(self, year: int, month0: int) -> list[_Occurrence]:
+        """One period's occurrences (month0 is 0 for a yearly rule), remembered: the DST
+        rule asks for the same period from several instants in one search."""
+        key = (year, month0)
+        found = self._occurrences.get(key)
+        if found is None:
+            doys = self._periods(year)[month0]
+            base = date(year, 1, 1)
+            found = list(self._in_period([base + timedelta(days=d) for d in doys], date.min))
+            if len(self._occurrences) >= 64:
+                self._occurrences.clear()
+            self._occurrences[key] = found
+        return found
+
     def _yearly(self, first: date, limit: date) -> Iterator[_Occurrence]:
         origin = self.start.year
         year = first.year
         year += -(year - origin) % self.interval
         while year <= limit.year:
-            base = date(year, 1, 1)
-            (doys,) = self._periods(year)
-            yield from self._in_period([base + timedelta(days=d) for d in doys], first)
+            for occurrence in self._period_occurrences(year, 0):
+                if occurrence.day >= first:
+                    yield occurrence
             year += self.interval
-        return
 
     def _monthly(self, first: date, limit: date) -> Iterator[_Occurrence]:
         origin = self.start.year * 12 + self.start.month - 1
@@ -609,10 +623,10 @@ class _Engine:
         index += -(index - origin) % self.interval
         while index <= limit.year * 12 + limit.month - 1:
             year, month0 = divmod(index, 12)
-            doys = self._periods(year)[month0]
-            if doys:
-                base = date(year, 1, 1)
-                yield from self._in_period([base + timedelta(days=d) for d in doys], first)
+            if self._periods(year)[month0]:
+                for occurrence in self._period_occurrences(year, month0):
+                    if occurrence.day >= first:
+                        yield occurrence
             index += self.interval
 
     def _weekly(self, first: date, limit: date) -> Iterator[_Occurrence]:

@@ -31,7 +31,7 @@ excluded date they come from is reached, and nothing lies between the two.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Literal
@@ -232,32 +232,99 @@ class _Walk:
         return fixed_instant(datetime.combine(target, wall.time()), self.zone)
 
     def _shifted_group(
-        self, day: date, first: datetime, target: date, reason: str, exclusion: str
+        self,
+        day: date,
+        first: datetime,
+        target: date,
+        reason: str,
+        exclusion: str,
+        since: datetime,
     ) -> Iterator[Slot]:
-        """The slots of ``day`` from ``first`` on, moved to ``target``; those a bound
-        stops are skipped, in time order (before the moved ones for a later target)."""
-        bound_hit: list[datetime] = []
-        moved: list[tuple[datetime, datetime]] = []
-        for nominal in self._slots_of(day, first):
-            at = self._moved(nominal, target)
-            late = self.ends_at is not None and at > self.ends_at
-            early = self.starts_at is not None and at < self.starts_at
-            if late or early:
-                bound_hit.append(nominal)
-            else:
-                moved.append((nominal, at))
+        """The slots of ``day`` from ``first`` on, moved to ``target``, lazily and in time
+        order; those a bound stops are skipped where they stand. Items at or before
+        ``since`` may be left out (the caller drops them anyway)."""
         side = "after ends_at" if self.shift == "next_business_day" else "before starts_at"
-        skipped = [
-            Slot(n, "skip", n, f"{exclusion}; moving to {target.isoformat()} would fall {side}")
-            for n in bound_hit
-        ]
-        shifted = [Slot(at, "run", n, reason) for n, at in moved]
+        note = f"{exclusion}; moving to {target.isoformat()} would fall {side}"
         if self.shift == "next_business_day":
-            yield from skipped
-            yield from shifted
-        else:
-            yield from shifted
-            yield from skipped
+            # Moved instants grow with the wall time: those past ends_at are a suffix,
+            # skipped on ``day``, before ``target``'s moved ones in time.
+            ends_at = self.ends_at
+            cut = None
+            if ends_at is not None:
+                cut = self._split(day, first, target, lambda at: at > ends_at)
+            if cut is not None:
+                for nominal in self._slots_of(day, max(cut, self._on_day_after(day, since, cut))):
+                    yield Slot(nominal, "skip", nominal, note)
+            for nominal in self._slots_of(day, self._moved_start(day, first, target, since)):
+                if cut is not None and nominal >= cut:
+                    break
+                yield Slot(self._moved(nominal, target), "run", nominal, reason)
+            return
+        # Moving earlier: those that would land before starts_at are a prefix, skipped on
+        # ``day``, after ``target``'s moved ones in time.
+        starts_at = self.starts_at
+        cut = (
+            first
+            if starts_at is None
+            else self._split(day, first, target, lambda at: at >= starts_at)
+        )
+        if cut is not None:
+            for nominal in self._slots_of(
+                day, max(cut, self._moved_start(day, cut, target, since))
+            ):
+                yield Slot(self._moved(nominal, target), "run", nominal, reason)
+        for nominal in self._slots_of(day, self._on_day_after(day, since, first)):
+            if cut is not None and nominal >= cut:
+                break
+            yield Slot(nominal, "skip", nominal, note)
+
+    def _on_day_after(self, day: date, since: datetime, first: datetime) -> datetime:
+        """The first slot of ``day`` at or after ``first`` that is after ``since`` (or a
+        slot of a later day, which ends the caller's walk of ``day``)."""
+        if first > since:
+            return first
+        found = self._nominal_after(since)
+        if found is None:
+            return self._day_start(day + timedelta(days=1))
+        return found
+
+    def _moved_start(self, day: date, first: datetime, target: date, since: datetime) -> datetime:
+        """Where to begin walking ``day``'s slots so that their moved instants (on
+        ``target``) are after ``since``: wall times earlier than ``since``'s own, on
+        ``target``, move to ``since`` or before."""
+        if self._date(since) != target:
+            if target < self._date(since):
+                return self._day_start(day + timedelta(days=1))  # all at or before since
+            return first
+        clock = since.astimezone(self.zone).replace(tzinfo=None, microsecond=0).time()
+        begin = fixed_instant(datetime.combine(day, clock), self.zone) - _TICK
+        found = self._nominal_after(begin)
+        if found is None or found < first:
+            return first
+        return found
+
+    def _split(
+        self, day: date, first: datetime, target: date, hit: Callable[[datetime], bool]
+    ) -> datetime | None:
+        """The first slot of ``day`` from ``first`` on whose moved instant satisfies
+        ``hit`` (false, then true, as the wall time grows), by bisection; None if none."""
+        if hit(self._moved(first, target)):
+            return first
+        low = first  # a slot that misses
+        high = self._day_start(day + timedelta(days=1))
+        while high - low > timedelta(seconds=1):
+            middle = low + (high - low) / 2
+            found = self._nominal_after(middle)
+            if found is None or self._date(found) != day or hit(self._moved(found, target)):
+                high = middle
+            else:
+                low = found
+        found = self._nominal_after(low)
+        while found is not None and self._date(found) == day:
+            if hit(self._moved(found, target)):
+                return found
+            found = self._nominal_after(found)
+        return None
 
     # -- the walk --------------------------------------------------------------------------
 
@@ -280,26 +347,23 @@ class _Walk:
                 return
             day = self._date(first)
             exclusion = self.calendar.exclusion(day)
-            end = first
             if exclusion is None:
                 for nominal in self._slots_of(day, first):
                     yield Slot(nominal, "run", nominal)
-                    end = nominal
             elif self.shift == "skip":
                 for nominal in self._slots_of(day, first):
                     yield Slot(nominal, "skip", nominal, exclusion)
-                    end = nominal
             else:
                 target, reason = self._decide(day, exclusion)
                 if target is None:
                     for nominal in self._slots_of(day, first):
                         yield Slot(nominal, "skip", nominal, reason)
-                        end = nominal
                 else:
-                    for slot in self._shifted_group(day, first, target, reason, exclusion):
-                        yield slot
-                        end = max(end, slot.nominal)
-            cursor = end
+                    yield from self._shifted_group(day, first, target, reason, exclusion, after)
+            try:
+                cursor = self._day_start(day + timedelta(days=1)) - _TICK
+            except OverflowError:
+                return
 
     def _look_back(self, after: datetime) -> Generator[Slot, None, datetime | None]:
         """Slots moved forward past ``after`` from an excluded date at or before it.
@@ -337,7 +401,7 @@ class _Walk:
             return None  # refused: skipped where they stand, which the main walk sees
         source_first = self._first_on_or_after(source)
         assert source_first is not None
-        yield from self._shifted_group(source, source_first, target, reason, exclusion)
+        yield from self._shifted_group(source, source_first, target, reason, exclusion, after)
         if source == today:
             return self._day_start(today + timedelta(days=1)) - _TICK
         return None

@@ -56,7 +56,7 @@ class ReferenceRule:
         self.start = start
         p = self.p
         self.wildcard = (
-            (p.freq == "HOURLY" and p.interval == 1 and (p.byhour is None or len(p.byhour) == 24))
+            (p.freq == "HOURLY" and p.interval == 1 and p.byhour is None)
             or (p.freq in ("MINUTELY", "SECONDLY") and 3600 % (p.interval * _UNIT[p.freq]) == 0)
             or (p.byhour is not None and len(p.byhour) == 24)
             or (p.byminute is not None and len(p.byminute) == 60)
