@@ -149,14 +149,22 @@ class _Walk:
         self.starts_at = schedule.starts_at
         self.ends_at = schedule.ends_at
         self.shift = schedule.calendar.shift
-        self._memo: dict[datetime, datetime | None] = {}
+        # (a, n): the first nominal slot after ``a`` is ``n`` (None: there is none), so
+        # it is also the first after any instant in [a, n). Sparse rules are asked from
+        # several nearby instants in one walk; each long search is made once.
+        self._spans: list[tuple[datetime, datetime | None]] = []
 
     # -- the nominal schedule ------------------------------------------------------------
 
     def _next(self, instant: datetime) -> datetime | None:
-        if instant not in self._memo:
-            self._memo[instant] = next_run_after(self.schedule.schedule, instant)
-        return self._memo[instant]
+        for begin, found in self._spans:
+            if begin <= instant and (found is None or instant < found):
+                return found
+        found = next_run_after(self.schedule.schedule, instant)
+        if len(self._spans) >= 32:
+            self._spans.pop(0)
+        self._spans.append((instant, found))
+        return found
 
     def _nominal_after(self, instant: datetime) -> datetime | None:
         found = self._next(instant)
