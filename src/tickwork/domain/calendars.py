@@ -96,6 +96,41 @@ class Calendar:
     def is_business_day(self, day: date) -> bool:
         return self.exclusion(day) is None
 
+    def nearest_business_day(self, day: date, step: int, within: int) -> date | None:
+        """The first business day after (``step`` 1) or before (``step`` -1) ``day``, at
+        most ``within`` days away; None if there is none. Excluded ranges are crossed in
+        one step."""
+        candidate = day
+        try:
+            while True:
+                candidate += timedelta(days=step)
+                if abs((candidate - day).days) > within:
+                    return None
+                covering = self._range_of(candidate)
+                if covering is not None:
+                    candidate = covering[1] if step > 0 else covering[0]
+                    continue
+                if self.exclusion(candidate) is None:
+                    return candidate
+        except OverflowError:
+            return None
+
+    def _range_of(self, day: date) -> tuple[date, date] | None:
+        """The excluded range holding ``day`` that reaches furthest, if any."""
+        found = None
+        i = bisect.bisect_right(self._range_starts, day) - 1
+        while i >= 0:
+            first, last = self.exclude_ranges[i]
+            if day <= last and (found is None or last > found[1] or first < found[0]):
+                found = (
+                    min(first, found[0]) if found else first,
+                    max(last, found[1]) if found else last,
+                )
+            if day - first > self._longest_range:
+                break
+            i -= 1
+        return found
+
     @property
     def weekend_days(self) -> frozenset[int]:
         """The weekdays (0 = Monday) that count as the weekend."""

@@ -196,16 +196,8 @@ class _Walk:
     # -- shifting --------------------------------------------------------------------------
 
     def _target(self, day: date) -> date | None:
-        step = timedelta(days=1 if self.shift == "next_business_day" else -1)
-        candidate = day
-        for _ in range(MAX_SHIFT_DAYS):
-            try:
-                candidate += step
-            except OverflowError:
-                return None
-            if self.calendar.is_business_day(candidate):
-                return candidate
-        return None
+        step = 1 if self.shift == "next_business_day" else -1
+        return self.calendar.nearest_business_day(day, step, MAX_SHIFT_DAYS)
 
     def _decide(self, day: date, reason: str) -> tuple[date | None, str]:
         """Where the slots of excluded ``day`` move (None: they are skipped), and the
@@ -380,15 +372,14 @@ class _Walk:
         today = self._date(after)
         # The excluded run that ends at today (today included when it is excluded).
         newest = today if not self.calendar.is_business_day(today) else today - timedelta(days=1)
-        oldest = None
-        day = newest
-        for _ in range(MAX_SHIFT_DAYS):
-            if self.calendar.is_business_day(day):
-                break
-            oldest = day
-            day -= timedelta(days=1)
-        if oldest is None:
+        if self.calendar.is_business_day(newest):
             return None
+        before = self.calendar.nearest_business_day(newest, -1, MAX_SHIFT_DAYS)
+        oldest = (
+            newest - timedelta(days=MAX_SHIFT_DAYS - 1)
+            if before is None
+            else before + timedelta(days=1)
+        )
         first = self._first_on_or_after(oldest)
         if first is None or self._date(first) > newest:
             return None

@@ -250,3 +250,16 @@ def test_preview_counts_are_bounded() -> None:
 def test_naive_instants_are_refused() -> None:
     with pytest.raises(ValueError, match="aware"):
         next_slot(cron_schedule("* * * * *"), datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+def test_overlapping_ranges_are_crossed_to_their_far_end() -> None:
+    calendar = parse_calendar(
+        {
+            "exclude_ranges": [["2026-08-01", "2026-08-10"], ["2026-08-05", "2026-08-20"]],
+            "exclude_dates": ["2026-08-21"],
+        }
+    )
+    assert calendar.nearest_business_day(date(2026, 7, 31), 1, 366) == date(2026, 8, 22)
+    assert calendar.nearest_business_day(date(2026, 8, 21), -1, 366) == date(2026, 7, 31)
+    assert calendar.nearest_business_day(date(2026, 7, 31), 1, 10) is None
+    assert calendar.exclusion(date(2026, 8, 15)) == "excluded range 2026-08-05 to 2026-08-20"
