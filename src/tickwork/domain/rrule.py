@@ -48,6 +48,7 @@ from datetime import MAXYEAR, UTC, date, datetime, time, timedelta, tzinfo
 
 from dateutil import rrule as du
 
+from tickwork.domain.rrule_describe import describe_rule
 from tickwork.domain.rrule_parse import (
     DAY_SECONDS,
     UNIT_SECONDS,
@@ -67,7 +68,6 @@ HORIZON = timedelta(days=146097 + 2)
 _LAST_DAY = date(MAXYEAR, 12, 31)
 _ONE_SECOND = timedelta(seconds=1)
 _MIDNIGHT = time(0, 0)
-_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTH_NAMES = tuple(calendar.month_name)
 
 
@@ -203,7 +203,7 @@ class RecurrenceRule:
 
     def describe(self) -> str:
         """A human-readable description, e.g. "Every 2 weeks on Tuesday at 09:00"."""
-        return _describe(self.parts, self.engine, self.start)
+        return describe_rule(self.parts, self.engine.times, self.start)
 
 
 # ---------------------------------------------------------------------------------------
@@ -731,70 +731,3 @@ def _next_month_start(after: date, months: frozenset[int]) -> date | None:
         if month in months:
             return date(year, month, 1)
     return None
-
-
-# ---------------------------------------------------------------------------------------
-# Descriptions
-# ---------------------------------------------------------------------------------------
-
-_UNITS = {
-    "YEARLY": ("Yearly", "year"),
-    "MONTHLY": ("Monthly", "month"),
-    "WEEKLY": ("Weekly", "week"),
-    "DAILY": ("Daily", "day"),
-    "HOURLY": ("Hourly", "hour"),
-    "MINUTELY": ("Every minute", "minute"),
-    "SECONDLY": ("Every second", "second"),
-}
-
-
-def _ordinal(n: int) -> str:
-    if n == -1:
-        return "last"
-    if n < 0:
-        return f"{_ordinal(-n)} to last"
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-def _describe(parts: RuleParts, engine: _Engine, start: datetime) -> str:
-    word, unit = _UNITS[parts.freq]
-    text = word if parts.interval == 1 else f"Every {parts.interval} {unit}s"
-    if parts.bymonth:
-        text += " in " + ", ".join(_MONTH_NAMES[m] for m in parts.bymonth)
-    if parts.byweekno:
-        text += " in week " + ", ".join(str(w) for w in parts.byweekno)
-    if parts.byyearday:
-        text += " on day " + ", ".join(str(d) for d in parts.byyearday) + " of the year"
-    if parts.bymonthday:
-        text += " on day " + ", ".join(_monthday(d) for d in parts.bymonthday) + " of the month"
-    if parts.byday:
-        text += " on " + ", ".join(
-            f"the {_ordinal(n)} {_DAY_NAMES[d]}" if n else _DAY_NAMES[d] for n, d in parts.byday
-        )
-    elif parts.freq == "WEEKLY":
-        text += f" on {_DAY_NAMES[start.weekday()]}"
-    if parts.bysetpos:
-        text += " (the " + ", ".join(_ordinal(p) for p in parts.bysetpos) + " of each " + unit
-        text += ")"
-    if parts.freq not in UNIT_SECONDS and len(engine.times) <= 6:
-        text += " at " + ", ".join(_clock(t) for t in engine.times)
-    elif parts.byhour and len(parts.byhour) < 24:
-        text += " during hour " + ", ".join(f"{h:02d}" for h in parts.byhour)
-    text += f", from {start.isoformat(sep=' ')}"
-    if parts.count is not None:
-        text += f", {parts.count} time{'s' if parts.count != 1 else ''}"
-    if parts.until is not None:
-        zone = " UTC" if parts.until_utc else ""
-        text += f", until {parts.until.isoformat(sep=' ')}{zone}"
-    return text
-
-
-def _monthday(day: int) -> str:
-    return str(day) if day > 0 else ("the last" if day == -1 else f"{-day}th to last")
-
-
-def _clock(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
