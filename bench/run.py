@@ -25,6 +25,7 @@ from types import ModuleType
 
 BENCHMARKS = (
     "bench.cron_next",
+    "bench.rrule_next",
     "bench.containment",
     "bench.engine",
     "bench.compare",

@@ -1,8 +1,9 @@
 """Cron expressions: validation, the DST rule of SPEC §3, and descriptions.
 
 This is the only module that imports the cron library. cronsim does the calendar work on
-*naive wall times* (no time zone at all); this adapter maps wall times to instants itself,
-so one rule holds for 5- and 6-field expressions alike:
+*naive wall times* (no time zone at all); :mod:`tickwork.domain.walltime` maps wall times
+to instants, so one rule holds for 5- and 6-field expressions (and for RFC 5545 rules)
+alike:
 
 * A *wildcard* expression (its minute or hour field begins with ``*``) follows elapsed
   time: it fires at every instant whose local wall time matches. Wall times inside a
@@ -22,11 +23,11 @@ import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 
 from cronsim import CronSim, CronSimError
 
-from tickwork.domain.zones import is_utc, offset_at
+from tickwork.domain.walltime import next_instant
 from tickwork.errors import InvalidSchedule
 
 __all__ = ["CronExpression", "parse_cron"]
@@ -45,23 +46,9 @@ _MONTHS = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT",
 _DAYS = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"]
 _MONTH_NAMES = [calendar.month_name[i] for i in range(13)]
 _MAX_DAYS = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-_ONE_SECOND = timedelta(seconds=1)
 # cronsim works on naive wall times here; this is one, not an instant.
 _WALL_EPOCH = datetime(2000, 1, 1)  # noqa: DTZ001
-# Shorter than any stay at one offset, so that a change and its reversal can never both
-# fall between two probes. tzdata's shortest stays are just under seven days (Brazil in
-# October 2000; Gaza and Hebron in predicted future Ramadans), hence one day, not a week.
-_PROBE_STEP = timedelta(days=1)
-# Two UTC offsets always differ by less than this: datetime keeps each within ±24 hours.
-_MAX_SHIFT = timedelta(hours=48)
 _EXPRESSION_FIELD = "cron_expression"
-# How far ahead in elapsed time a wildcard expression's next firing is looked for. A
-# wall time it names can be skipped by a daylight-saving gap, and an expression may name
-# only such wall times (``* 2 * 3 0#2`` in New York): then it never fires, and this bound
-# is what makes finding so quick. Zone rules repeat with the calendar, whose weekdays
-# repeat every 28 years (within a century), so an expression that has not fired for 29
-# years never will; one that fires at all fires at least every 8 years (February 29).
-_HORIZON = timedelta(days=366 * 29)
 
 
 @dataclass(frozen=True)
@@ -190,21 +177,13 @@ class CronExpression:
     wildcard: bool
 
     def next_after(self, after: datetime, zone: tzinfo) -> datetime | None:
-        """The first firing strictly after ``after`` (aware), as UTC; None if there is none."""
+        """The first firing strictly after ``after`` (aware), as UTC; None if there is none.
+
+        cronsim gives up after 50 years without a match, which ends the walls.
+        """
         if after.tzinfo is None:
             raise ValueError("next_after needs an aware datetime")
-        start = after.astimezone(UTC)
-        try:
-            if is_utc(zone):
-                wall = next(self._walls(start.replace(tzinfo=None)))
-                return wall.replace(tzinfo=UTC)
-            if self.wildcard:
-                return self._next_wildcard(start, zone)
-            return self._next_fixed(start, zone)
-        except (StopIteration, OverflowError):
-            # cronsim gives up after 50 years without a match; OverflowError means the
-            # next firing would lie beyond year 9999. Either way there is no answer.
-            return None
+        return next_instant(self._walls, after, zone, wildcard=self.wildcard)
 
     def describe(self) -> str:
         """A human-readable description, e.g. "At 09:30 on Monday through Friday"."""
@@ -216,119 +195,6 @@ class CronExpression:
     def _walls(self, after: datetime) -> Iterator[datetime]:
         """Matching naive wall times strictly after the naive ``after``, in order."""
         return CronSim(self.expanded, after)
-
-    def _next_fixed(self, start: datetime, zone: tzinfo) -> datetime:
-        # Map each matching wall time to the instant it fires at; that map never goes
-        # backwards, and no wall time earlier than start's own wall time can fire after
-        # start, so the first mapped instant after start is the answer. Wall times in the
-        # second copy of a repeated hour map to the first copy and are skipped here.
-        local_aware = start.astimezone(zone)
-        local = local_aware.replace(tzinfo=None)
-        if local_aware.fold:
-            # start lies in the second copy of a repeated hour: every wall time from here
-            # to the end of the repeated span fired at its first copy, before start, so
-            # the walk resumes after the span (one step, not one per wall time).
-            local = _end_of_repeat(local_aware, start, zone) - _ONE_SECOND
-        for wall in self._walls(local):
-            instant = _fixed_instant(wall, zone)
-            if instant > start:
-                return instant
-        raise StopIteration
-
-    def _next_wildcard(self, start: datetime, zone: tzinfo) -> datetime:
-        # Walk elapsed time in spans of constant UTC offset: inside a span, wall time is
-        # the instant plus that offset, so the next matching wall time gives the instant.
-        # When the offset changed before that instant, restart at the change.
-        t = start
-        inclusive = False
-        horizon = start + _HORIZON
-        while t < horizon:
-            offset = offset_at(zone, t)
-            wall = (t + offset).replace(tzinfo=None)
-            if inclusive:
-                wall -= _ONE_SECOND
-            candidate = next(self._walls(wall))
-            instant = (candidate - offset).replace(tzinfo=UTC)
-            if instant - t <= 2 * _MAX_SHIFT:
-                change = _first_change(zone, t, instant, offset)
-                if change is None:
-                    return instant
-            else:
-                # A distant candidate (rare day fields): no need to probe the whole span.
-                # Whatever the offsets in between, an instant more than _MAX_SHIFT after t
-                # and before the candidate's instant shows a wall time strictly between
-                # this wall time and the candidate, and nothing there matches. Only a
-                # change soon after t can bring back earlier wall times; without one,
-                # resume a safe distance before the candidate.
-                change = _first_change(zone, t, t + _MAX_SHIFT, offset)
-                if change is None:
-                    t, inclusive = instant - _MAX_SHIFT, False
-                    if offset_at(zone, t) != offset:
-                        continue
-                    # Same offset there: the next matching wall time from t is this same
-                    # candidate, so go straight to checking the span up to it.
-                    change = _first_change(zone, t, instant, offset)
-                    if change is None:
-                        return instant
-            t, inclusive = change, True
-        raise StopIteration
-
-
-def _end_of_repeat(local: datetime, start: datetime, zone: tzinfo) -> datetime:
-    """The first naive wall time after the repeated span that ``local`` (``start`` seen in
-    ``zone``, second copy of a repeated wall time) belongs to."""
-    first = local.replace(fold=0).utcoffset()
-    second = local.utcoffset()
-    assert first is not None and second is not None and first > second
-    # The change happened less than the repeated span's length before start.
-    change = _bisect_change(zone, start - (first - second), start, first)
-    return (change + first).replace(tzinfo=None)
-
-
-def _fixed_instant(wall: datetime, zone: tzinfo) -> datetime:
-    """When a fixed-time wall time fires: its first occurrence, or the end of its gap."""
-    first = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    if first.astimezone(zone).replace(tzinfo=None) == wall:
-        return first
-    # In a gap, fold=1 applies the offset after the change (an instant before it) and
-    # fold=0 the offset before it (an instant after it): the change lies between.
-    before = wall.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    change = _first_change(zone, before, first, offset_at(zone, before))
-    assert change is not None
-    return change
-
-
-def _first_change(
-    zone: tzinfo, start: datetime, end: datetime, offset: timedelta
-) -> datetime | None:
-    """The first instant in (start, end] whose offset differs from ``offset``, if any.
-
-    Offsets change on whole seconds. Long spans are probed every ``_PROBE_STEP`` so that
-    a change and its reversal between the two ends are not missed.
-    """
-    probe = start
-    while True:
-        step_end = min(probe + _PROBE_STEP, end)
-        if offset_at(zone, step_end) != offset:
-            return _bisect_change(zone, probe, step_end, offset)
-        if step_end >= end:
-            return None
-        probe = step_end
-
-
-def _bisect_change(zone: tzinfo, lo: datetime, hi: datetime, offset: timedelta) -> datetime:
-    # Invariant: offset at lo == offset (or lo is the start), offset at hi != offset.
-    lo_s = int(lo.timestamp())
-    hi_s = int(hi.timestamp())
-    if hi.microsecond and hi_s < hi.timestamp():
-        hi_s += 1
-    while hi_s - lo_s > 1:
-        mid = (lo_s + hi_s) // 2
-        if offset_at(zone, datetime.fromtimestamp(mid, UTC)) == offset:
-            lo_s = mid
-        else:
-            hi_s = mid
-    return datetime.fromtimestamp(hi_s, UTC)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -8,6 +8,8 @@ Monday-only schedule counts what it fires on Mondays. A quota in slots per minut
 rate per day divided by 1440 (``* * * * * *`` = 60 per minute, ``0 9 * * *`` = 1/1440).
 Days with a DST change are counted as 24-hour days.
 
+A recurrence rule counts the same way: the wall times it names on its busiest day.
+
 A one-time trigger counts 0: it fires once in its whole life, so it adds nothing to a
 sustained rate; the quota on the number of triggers bounds how many there can be.
 
@@ -17,7 +19,7 @@ Everything here is a pure function of the schedule.
 from __future__ import annotations
 
 from tickwork.domain.cron import fires_per_day
-from tickwork.domain.schedule import OnceSchedule, Schedule
+from tickwork.domain.schedule import OnceSchedule, RRuleSchedule, Schedule
 
 __all__ = ["MAX_SLOTS_PER_DAY", "MINUTES_PER_DAY", "slots_per_day"]
 
@@ -29,4 +31,6 @@ def slots_per_day(schedule: Schedule) -> int:
     """The schedule's firings on a day it fires (0 for a one-time schedule)."""
     if isinstance(schedule, OnceSchedule):
         return 0
+    if isinstance(schedule, RRuleSchedule):
+        return schedule.rule.fires_per_day()
     return fires_per_day(schedule.expression)

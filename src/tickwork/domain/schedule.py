@@ -1,17 +1,20 @@
 """Schedules: what a trigger's timing is, and the instants it fires at (SPEC §3).
 
-A schedule is either a cron expression evaluated in an IANA time zone or a single
-instant. Everything here is a pure function of the instants it is given; nothing reads
-the clock. Instants go in aware and come out as UTC.
+A schedule is a cron expression or an RFC 5545 recurrence rule evaluated in an IANA time
+zone, or a single instant. Everything here is a pure function of the instants it is
+given; nothing reads the clock. Instants go in aware and come out as UTC.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tickwork.domain.cron import CronExpression, parse_cron
+from tickwork.domain.rrule import RecurrenceRule, parse_rrule, parse_rrule_start
+from tickwork.domain.walltime import fixed_instant
 from tickwork.domain.zones import get_zone, is_utc
 from tickwork.errors import InvalidSchedule, ValidationError
 
@@ -20,6 +23,7 @@ __all__ = [
     "RUN_AT_TOLERANCE",
     "CronSchedule",
     "OnceSchedule",
+    "RRuleSchedule",
     "Schedule",
     "check_run_at_not_past",
     "cron_schedule",
@@ -30,6 +34,8 @@ __all__ = [
     "once_schedule",
     "parse_instant",
     "preview",
+    "require_fires_after",
+    "rrule_schedule",
 ]
 
 # A one-time trigger may be created for an instant this far in the past: the request
@@ -58,7 +64,32 @@ class OnceSchedule:
     timezone: str
 
 
-Schedule = CronSchedule | OnceSchedule
+@dataclass(frozen=True)
+class RRuleSchedule:
+    """A validated recurrence rule anchored at a wall time of ``timezone``.
+
+    ``end`` is the last instant it may fire at (from COUNT or UNTIL; None for neither),
+    computed once when the schedule is built.
+    """
+
+    rule: RecurrenceRule
+    timezone: str
+    end: datetime | None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return get_zone(self.timezone)
+
+    def next_after(self, after: datetime) -> datetime | None:
+        if self.end is not None and after >= self.end:
+            return None
+        found = self.rule.next_after(after, self.zone)
+        if found is None or (self.end is not None and found > self.end):
+            return None
+        return found
+
+
+Schedule = CronSchedule | RRuleSchedule | OnceSchedule
 
 
 def cron_schedule(expression: str, timezone: str = "UTC") -> CronSchedule:
@@ -69,6 +100,41 @@ def cron_schedule(expression: str, timezone: str = "UTC") -> CronSchedule:
     parsed = parse_cron(expression)
     get_zone(timezone)
     return CronSchedule(expression=parsed, timezone=timezone)
+
+
+def rrule_schedule(rule: str, rrule_start: str | datetime, timezone: str = "UTC") -> RRuleSchedule:
+    """Validate a recurrence rule, its start (a wall time of ``timezone``) and the zone.
+
+    Raises :class:`InvalidSchedule` with field ``rrule``, ``rrule_start`` or ``timezone``,
+    including for a rule that never fires in that zone (every wall time it names falls in
+    a daylight-saving gap and it follows elapsed time).
+    """
+    return _rrule_schedule(rule, parse_rrule_start(rrule_start), timezone)
+
+
+@functools.lru_cache(maxsize=1024)
+def _rrule_schedule(rule: str, start: datetime, timezone: str) -> RRuleSchedule:
+    parsed = parse_rrule(rule, start)
+    zone = get_zone(timezone)
+    if parsed.next_after(fixed_instant(start, zone) - timedelta(days=2), zone) is None:
+        raise InvalidSchedule(
+            "rrule",
+            f"never fires in time zone {timezone}: every wall time it names falls inside a "
+            f"daylight-saving gap, and a rule that fires every hour or every minute skips "
+            f"wall times that do not occur",
+        )
+    return RRuleSchedule(rule=parsed, timezone=timezone, end=parsed.last_instant(zone))
+
+
+def require_fires_after(schedule: Schedule, now: datetime) -> None:
+    """Reject a recurrence rule that has no firing after ``now`` (its COUNT or UNTIL is
+    used up, or its rules' dates are all past): ``rrule: never fires after <now>``."""
+    if isinstance(schedule, RRuleSchedule) and schedule.next_after(now) is None:
+        raise InvalidSchedule(
+            "rrule",
+            f"never fires after {format_instant(now)}; move UNTIL, COUNT or rrule_start so "
+            f"that it fires again",
+        )
 
 
 def once_schedule(run_at: datetime, timezone: str = "UTC") -> OnceSchedule:
@@ -111,6 +177,8 @@ def next_run_after(schedule: Schedule, after: datetime) -> datetime | None:
     _require_aware(after, "after")
     if isinstance(schedule, OnceSchedule):
         return schedule.run_at if schedule.run_at > after else None
+    if isinstance(schedule, RRuleSchedule):
+        return schedule.next_after(after)
     return schedule.expression.next_after(after, schedule.zone)
 
 
@@ -152,7 +220,11 @@ def describe(schedule: Schedule) -> str:
     """A human-readable description of when the schedule fires."""
     if isinstance(schedule, OnceSchedule):
         return f"Once at {format_instant(schedule.run_at)}"
-    text = schedule.expression.describe()
+    text = (
+        schedule.rule.describe()
+        if isinstance(schedule, RRuleSchedule)
+        else schedule.expression.describe()
+    )
     if not is_utc(schedule.zone):
         text += f" (time zone {schedule.timezone})"
     return text

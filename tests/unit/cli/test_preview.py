@@ -118,3 +118,93 @@ def test_a_real_process_reports_bad_input_on_stderr_with_status_2() -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr == "error: cron_expression: minute: 61 is out of range 0-59\n"
+
+
+# -- recurrence rules and calendars (SPEC §16) ------------------------------------------
+
+
+def test_an_rrule_previews_from_its_start() -> None:
+    code, out, err = invoke(
+        "preview", "--rrule", "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;BYHOUR=17",
+        "--rrule-start", "2026-01-01T00:00:00", "--tz", "Europe/Berlin", "--after", AFTER,
+        "--count", "2",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines() == [
+        "Tue 2026-03-31 17:00:00 +02:00 CEST  = 2026-03-31T15:00:00Z",
+        "Thu 2026-04-30 17:00:00 +02:00 CEST  = 2026-04-30T15:00:00Z",
+        "Monthly on Monday, Tuesday, Wednesday, Thursday, Friday (the last of each month) at "
+        "17:00, from 2026-01-01 00:00:00 (time zone Europe/Berlin)",
+    ]
+
+
+def test_an_rrule_without_a_start_starts_at_after() -> None:
+    code, out, _ = invoke(
+        "preview", "--rrule", "FREQ=HOURLY;INTERVAL=5", "--after", AFTER, "--count", "2", "--json"
+    )
+    assert code == 0
+    assert json.loads(out) == ["2026-03-06T17:00:00Z", "2026-03-06T22:00:00Z"]
+
+
+def test_excluded_and_shifted_slots_are_printed_with_their_reasons() -> None:
+    code, out, err = invoke(
+        "preview", "0 9 * * *", "--tz", "Europe/Berlin", "--after", "2026-12-23T12:00:00Z",
+        "--holidays", "DE-BY", "--exclude-date", "2026-12-24", "--exclude-date", "2026-12-31",
+        "--weekends", "exclude", "--count", "6",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.splitlines() == [
+        "Thu 2026-12-24 09:00:00 +01:00 CET   = 2026-12-24T08:00:00Z  skipped: excluded date "
+        "2026-12-24",
+        "Fri 2026-12-25 09:00:00 +01:00 CET   = 2026-12-25T08:00:00Z  skipped: holiday: "
+        "Christmas Day",
+        "Sat 2026-12-26 09:00:00 +01:00 CET   = 2026-12-26T08:00:00Z  skipped: holiday: "
+        "Second Day of Christmas",
+        "Sun 2026-12-27 09:00:00 +01:00 CET   = 2026-12-27T08:00:00Z  skipped: weekend: Sunday",
+        "Mon 2026-12-28 09:00:00 +01:00 CET   = 2026-12-28T08:00:00Z",
+        "Tue 2026-12-29 09:00:00 +01:00 CET   = 2026-12-29T08:00:00Z",
+        "At 09:00 every day (time zone Europe/Berlin)",
+        "Calendar: except weekends, public holidays in DE-BY, 2 excluded date(s): such slots "
+        "are skipped",
+    ]
+
+
+def test_json_with_a_calendar_gives_status_reason_and_nominal_instant() -> None:
+    code, out, _ = invoke(
+        "preview", "0 9 25 12 *", "--tz", "Europe/London", "--after", "2026-12-01T00:00:00Z",
+        "--holidays", "GB-ENG", "--weekends", "exclude", "--shift", "next_business_day",
+        "--count", "1", "--json",
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(out) == [
+        {
+            "at": "2026-12-29T09:00:00Z",
+            "status": "run",
+            "reason": "shifted from 2026-12-25 (holiday: Christmas Day)",
+            "nominal": "2026-12-25T09:00:00Z",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rrule", "FREQ=DAILY", "0 9 * * *"], "error: give a cron expression (EXPR) or"),
+        ([], "error: give a cron expression (EXPR) or --rrule RULE"),
+        (["--rrule", "FREQ=MONTHLY;BYSETPOS=1"], "error: rrule: BYSETPOS requires another"),
+        (["--rrule", "FREQ=DAILY", "--rrule-start", "soon"], "error: rrule_start: 'soon' is"),
+        (["0 9 * * *", "--rrule-start", "2026-01-01T00:00:00"], "error: rrule_start: goes with"),
+        (["0 9 * * *", "--holidays", "XX"], "error: calendar.holidays: unknown country 'XX'"),
+        (["0 9 * * *", "--exclude-date", "24.12."], "error: calendar.exclude_dates[0]: "),
+        (["0 9 * * *", "--weekends", "never"], "error: calendar.weekends: 'never' is not one"),
+        (["0 9 * * *", "--shift", "later"], "error: calendar.shift: 'later' is not one of"),
+    ],
+)
+def test_bad_rule_or_calendar_input_is_one_line_on_stderr_and_exit_2(
+    args: list[str], message: str
+) -> None:
+    code, out, err = invoke("preview", *args, "--after", AFTER)
+    assert code == 2
+    assert out == ""
+    assert err.startswith(message), err
+    assert err.count("\n") == 1
