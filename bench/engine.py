@@ -224,7 +224,9 @@ def noop_webhook() -> Iterator[str]:
         proc.wait(10)
 
 
-def burst(n: int, target: str) -> dict[str, float]:
+def burst(n: int, target: str, url: str | None = None) -> dict[str, float]:
+    """``n`` one-time triggers due in the same second; ``url``: a running receiver for
+    the webhook target (else one is started)."""
     calls = 0
 
     async def handler(call: TargetCall) -> None:
@@ -271,8 +273,10 @@ def burst(n: int, target: str) -> dict[str, float]:
 
     if target == "python":
         return asyncio.run(main(None))
-    with noop_webhook() as url:
+    if url is not None:
         return asyncio.run(main(url))
+    with noop_webhook() as started:
+        return asyncio.run(main(started))
 
 
 def scale(n: int) -> dict[str, float]:

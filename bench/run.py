@@ -27,6 +27,7 @@ BENCHMARKS = (
     "bench.cron_next",
     "bench.containment",
     "bench.engine",
+    "bench.webhook",
     "bench.compare",
     "bench.pg_engine",
 )

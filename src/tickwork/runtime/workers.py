@@ -51,8 +51,13 @@ class Targets:
         self.policy = EgressPolicy.from_entries(
             settings.allowed_target_networks, allow_private=settings.allow_private_targets
         )
-        # Connecting is bounded (30 s); reads are bounded by each attempt's timeout.
-        self.client = egress_client(self.policy, max_connections=200, max_idle_connections=50)
+        # Connecting is bounded (30 s); reads are bounded by each attempt's timeout. As
+        # many connections stay open between calls as the workers can use at once, so a
+        # busy destination never has its connections closed and opened again.
+        slots = settings.worker_concurrency
+        self.client = egress_client(
+            self.policy, max_connections=max(200, slots), max_idle_connections=max(50, slots)
+        )
 
     def for_job(self, job: Job) -> Target:
         spec = job.agent.target
