@@ -388,6 +388,12 @@ def collect(quick: bool) -> dict[str, Any]:
     }
 
 
+def _version(distribution: str) -> str:
+    from importlib import metadata
+
+    return metadata.version(distribution)
+
+
 def report(res: dict[str, Any]) -> str:
     sizes: Sizes = res["sizes"]
     rows: dict[str, Row] = res["rows"]
@@ -409,8 +415,9 @@ def report(res: dict[str, Any]) -> str:
         "the machine disturbs far less than rates: the last column is raw aiohttp's CPU "
         "per call ÷ the variant's.",
         "",
-        f"Load average (1/5/15 min) at start and end: {load} on "
-        f"{os.cpu_count()} cores shared with other work.",
+        f"aiohttp {_version('aiohttp')}, httpx {_version('httpx')}. Load average "
+        f"(1/5/15 min) at start and end: {load} on {os.cpu_count()} cores shared with "
+        "other work.",
         "",
         "| variant | completed/s | runs (min–max) | ÷ raw aiohttp | CPU per call "
         "| raw aiohttp's CPU ÷ this |",
