@@ -28,6 +28,7 @@ BENCHMARKS = (
     "bench.rrule_next",
     "bench.containment",
     "bench.engine",
+    "bench.webhook",
     "bench.compare",
     "bench.pg_engine",
 )

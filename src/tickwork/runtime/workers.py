@@ -12,8 +12,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-
 from tickwork import metrics
 from tickwork.clock import pause
 from tickwork.errors import PermanentError, TargetError
@@ -53,10 +51,12 @@ class Targets:
         self.policy = EgressPolicy.from_entries(
             settings.allowed_target_networks, allow_private=settings.allow_private_targets
         )
+        # Connecting is bounded (30 s); reads are bounded by each attempt's timeout. As
+        # many connections stay open between calls as the workers can use at once, so a
+        # busy destination never has its connections closed and opened again.
+        slots = settings.worker_concurrency
         self.client = egress_client(
-            self.policy,
-            timeout=httpx.Timeout(None, connect=30.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            self.policy, max_connections=max(200, slots), max_idle_connections=max(50, slots)
         )
 
     def for_job(self, job: Job) -> Target:

@@ -3,11 +3,11 @@ addresses a connection may use (SPEC §9 "Egress").
 
 This module knows nothing about any HTTP client. A transport calls
 :func:`checked_addresses` when it opens a TCP connection and connects only to the
-addresses it returns (see :mod:`tickwork.targets.pinning` for httpx): the check and the
-connection then use the same DNS answer, so a name that resolves to a public address when
-checked and to a private one a moment later (DNS rebinding) cannot reach the private one.
-An aiohttp transport would do the same from its resolver (``AbstractResolver.resolve``),
-plus a check of IP literals, which aiohttp connects to without asking the resolver.
+addresses it returns: the check and the connection then use the same DNS answer, so a
+name that resolves to a public address when checked and to a private one a moment later
+(DNS rebinding) cannot reach the private one. The aiohttp transport
+(:mod:`tickwork.targets.pinning`) calls it from its resolver and checks IP literals,
+which aiohttp connects to without asking the resolver, with :meth:`EgressPolicy.refusal`.
 
 The policy
 ----------

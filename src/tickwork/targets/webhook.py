@@ -59,17 +59,17 @@ import ipaddress
 import json
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from importlib import metadata
 from typing import Any, Final
 from urllib.parse import urlsplit
-
-import httpx
 
 from tickwork.clock import Clock
 from tickwork.domain.target_spec import signing_key
 from tickwork.errors import PermanentError, TransientError, ValidationError
 from tickwork.targets.base import TargetCall, TargetResult
 from tickwork.targets.egress import is_private_address
+from tickwork.targets.pinning import Answer, EgressClient, parse_url
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -144,10 +144,15 @@ def validate_webhook_url(url: str) -> str:
     if port == 0:
         raise ValidationError(_URL_FIELD, "has an invalid port 0")
     try:
-        httpx.URL(url)
-    except httpx.InvalidURL as exc:
+        parse_url(url)
+    except ValueError as exc:
         raise ValidationError(_URL_FIELD, f"is not a valid URL ({exc})") from None
     return url
+
+
+# A target's URL is checked on every call (it may predate a stricter check); once per URL
+# is enough.
+_call_url = lru_cache(maxsize=4096)(validate_webhook_url)
 
 
 def _is_valid_host(host: str) -> bool:
@@ -236,17 +241,17 @@ def verify_signature(
 class WebhookTarget:
     """POST each attempt to ``url``; see the module docstring for the contract.
 
-    ``client`` is shared and owned by the caller, and must come from
+    ``client`` is shared and owned by the caller, and comes from
     :func:`tickwork.targets.pinning.egress_client` (which enforces the destination
-    policy); its timeouts and limits apply. Redirects are never followed whatever the
-    client's setting, and no ``Cookie`` header is ever sent.
+    policy); its timeouts and limits apply. Redirects are never followed, and no
+    ``Cookie`` header is ever sent.
     """
 
     def __init__(
         self,
         url: str,
         secret: str | None,
-        client: httpx.AsyncClient,
+        client: EgressClient,
         clock: Clock,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
@@ -261,30 +266,15 @@ class WebhookTarget:
 
     async def call(self, call: TargetCall) -> TargetResult:
         try:
-            url = httpx.URL(validate_webhook_url(self._url))
+            url = _call_url(self._url)
         except ValidationError as exc:
             raise PermanentError(f"webhook URL is invalid: {exc.message}") from exc
         body = _encode_body(call)
-        request = self._client.build_request(
-            "POST", url, content=body, headers=self._headers(call, body)
-        )
-        request.headers.pop("Cookie", None)
-        try:
-            # The destination is checked (and refused with a PermanentError) when the
-            # client opens the connection: see tickwork.targets.pinning.
-            response = await self._client.send(request, stream=True, follow_redirects=False)
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-            raise TransientError(f"webhook connection failed: {_describe(exc)}") from exc
-        except httpx.HTTPError as exc:
-            raise TransientError(f"webhook request failed: {_describe(exc)}") from exc
-        try:
-            return await self._outcome(response)
-        except httpx.HTTPError as exc:
-            # Includes a 2xx whose body broke off: the attempt did not finish cleanly,
-            # and the retry carries the same idempotency key.
-            raise TransientError(f"webhook response failed: {_describe(exc)}") from exc
-        finally:
-            await response.aclose()
+        # The destination is checked (and refused with a PermanentError) when the
+        # client opens the connection; transport failures come back as TransientError:
+        # see tickwork.targets.pinning.
+        answer = await self._client.post(url, body, self._headers(call, body), self._read_limit)
+        return self._outcome(answer)
 
     def _headers(self, call: TargetCall, body: bytes) -> dict[str, str]:
         timestamp = str(int(self._clock.now().timestamp()))
@@ -313,23 +303,28 @@ class WebhookTarget:
                 raise PermanentError(f"the agent's webhook secret cannot sign: {exc}") from None
         return headers
 
-    async def _outcome(self, response: httpx.Response) -> TargetResult:
-        status = response.status_code
+    def _read_limit(self, status: int) -> int | None:
+        """How much of an answer to read: none of a redirect, less of an error."""
         if 300 <= status < 400:
-            location = response.headers.get("Location")
+            return None
+        return self._max_response_bytes if 200 <= status < 300 else _ERROR_BODY_BYTES
+
+    def _outcome(self, answer: Answer) -> TargetResult:
+        status = answer.status
+        if 300 <= status < 400:
+            location = answer.location
             where = f"to {location}" if location else "(no Location header)"
             raise PermanentError(
                 f"webhook answered {status} redirecting {where}; redirects are not "
                 "followed, so point the agent at the final URL"
             )
+        data, truncated = answer.body, answer.truncated
         if 200 <= status < 300:
-            data, truncated = await _read_capped(response, self._max_response_bytes)
             return TargetResult(
                 conversation_id=None if truncated else _conversation_id(data),
                 status_code=status,
                 response=_text(data, self._max_response_bytes, truncated),
             )
-        data, truncated = await _read_capped(response, _ERROR_BODY_BYTES)
         excerpt = " ".join(_text(data, _ERROR_BODY_BYTES, truncated).split())
         if len(excerpt) > _EXCERPT_CHARS:
             excerpt = excerpt[:_EXCERPT_CHARS] + "…"
@@ -369,18 +364,6 @@ def _iso_utc(instant: datetime) -> str:
     return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-async def _read_capped(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
-    """At most ``limit`` bytes of the body as sent, and whether there was more (never
-    buffers it). Raw bytes: a ``Content-Encoding`` is not decoded, so what is read is
-    what arrived, never more."""
-    buffer = bytearray()
-    async for chunk in response.aiter_raw():
-        buffer += chunk
-        if len(buffer) > limit:
-            return bytes(buffer[:limit]), True
-    return bytes(buffer), False
-
-
 def _text(data: bytes, limit: int, truncated: bool) -> str:
     # A cut body may end inside a UTF-8 sequence: a non-final decode drops that tail.
     text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data, final=not truncated)
@@ -400,8 +383,3 @@ def _conversation_id(data: bytes) -> str | None:
         if isinstance(value, str) and value:
             return value
     return None
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

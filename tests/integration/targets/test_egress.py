@@ -9,6 +9,7 @@ level, so a second resolution anywhere would show) plays the attacker's DNS.
 from __future__ import annotations
 
 import contextlib
+import errno
 import socket
 import ssl
 import threading
@@ -19,8 +20,6 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpcore
-import httpx
 import pytest
 import trustme
 
@@ -28,7 +27,7 @@ from tickwork.errors import PermanentError, TransientError
 from tickwork.settings import parse_allowed_networks
 from tickwork.targets.base import TargetCall
 from tickwork.targets.egress import EgressPolicy
-from tickwork.targets.pinning import PinnedBackend, egress_client
+from tickwork.targets.pinning import EgressClient, egress_client
 from tickwork.targets.webhook import WebhookTarget
 from tickwork.testing import FakeClock
 
@@ -217,9 +216,11 @@ def policy(setting: str) -> EgressPolicy:
 
 @contextlib.asynccontextmanager
 async def client_for(
-    setting: str, verify: ssl.SSLContext | bool = True
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with egress_client(policy(setting), timeout=PROMPT, verify=verify) as http:
+    setting: str, verify: ssl.SSLContext | bool = True, socket_factory: Any = None
+) -> AsyncIterator[EgressClient]:
+    async with egress_client(
+        policy(setting), timeout=PROMPT, verify=verify, socket_factory=socket_factory
+    ) as http:
         yield http
 
 
@@ -243,7 +244,7 @@ def call() -> TargetCall:
     )
 
 
-async def deliver(client: httpx.AsyncClient, url: str, max_bytes: int = 64 * 1024) -> Any:
+async def deliver(client: EgressClient, url: str, max_bytes: int = 64 * 1024) -> Any:
     return await WebhookTarget(url, "s3cret", client, FakeClock(NOW), max_bytes).call(call())
 
 
@@ -347,15 +348,20 @@ async def test_private_destinations_follow_the_allowed_networks(
             assert plain.hits == []
 
 
-class _RecordingBackend(httpcore.AsyncNetworkBackend):
-    """Records every connection attempt and makes none."""
+class _RecordingSockets:
+    """A socket factory for the client's connector: records every connection attempt
+    and makes none."""
 
     def __init__(self) -> None:
         self.attempts: list[str] = []
 
-    async def connect_tcp(self, host: str, port: int, *args: Any, **kw: Any) -> Any:
-        self.attempts.append(host)
-        raise httpcore.ConnectError("not connecting in tests")
+    def __call__(self, addr_info: Any) -> socket.socket:
+        self.attempts.append(addr_info[4][0])
+        raise OSError(errno.ECONNREFUSED, "not connecting in tests")
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}/hook" if ":" in host else f"http://{host}:{port}/hook"
 
 
 @pytest.mark.anyio
@@ -379,13 +385,13 @@ async def test_metadata_addresses_are_refused_whatever_is_allowed(
     dns: Resolver, host: str, setting: str
 ) -> None:
     dns.answers["metadata.test"] = ["169.254.169.254"]
-    inner = _RecordingBackend()
-    backend = PinnedBackend(policy(setting), inner)
+    sockets = _RecordingSockets()
 
-    with pytest.raises(PermanentError, match="cloud metadata address, which is always refused"):
-        await backend.connect_tcp(host, 80, timeout=PROMPT)
+    async with client_for(setting, socket_factory=sockets) as http:
+        with pytest.raises(PermanentError, match="cloud metadata address, which is always refused"):
+            await deliver(http, _url(host, 80))
 
-    assert inner.attempts == []
+    assert sockets.attempts == []
 
 
 @pytest.mark.anyio
@@ -395,13 +401,13 @@ async def test_metadata_addresses_are_refused_whatever_is_allowed(
 )
 async def test_link_local_needs_its_own_listing(dns: Resolver, setting: str, allowed: bool) -> None:
     dns.answers["link.test"] = ["169.254.10.7"]
-    inner = _RecordingBackend()
-    backend = PinnedBackend(policy(setting), inner)
+    sockets = _RecordingSockets()
 
-    with pytest.raises(httpcore.ConnectError if allowed else PermanentError):
-        await backend.connect_tcp("link.test", 80, timeout=PROMPT)
+    async with client_for(setting, socket_factory=sockets) as http:
+        with pytest.raises(TransientError if allowed else PermanentError):
+            await deliver(http, _url("link.test", 80))
 
-    assert inner.attempts == (["169.254.10.7"] if allowed else [])
+    assert sockets.attempts == (["169.254.10.7"] if allowed else [])
 
 
 # --- what comes back -------------------------------------------------------------------

@@ -14,14 +14,13 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 
 from tickwork.errors import PermanentError, TransientError, ValidationError
 from tickwork.targets import egress, webhook
 from tickwork.targets.base import TargetCall
 from tickwork.targets.egress import EgressPolicy
-from tickwork.targets.pinning import egress_client
+from tickwork.targets.pinning import EgressClient, egress_client
 from tickwork.targets.webhook import (
     WebhookTarget,
     is_private_address,
@@ -179,13 +178,13 @@ LOOPBACK_ALLOWED = EgressPolicy(allow_private=True)
 
 
 @pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
+async def client() -> AsyncIterator[EgressClient]:
     async with egress_client(LOOPBACK_ALLOWED, timeout=PROMPT) as http:
         yield http
 
 
 @pytest.fixture
-async def strict_client() -> AsyncIterator[httpx.AsyncClient]:
+async def strict_client() -> AsyncIterator[EgressClient]:
     """A client under the default policy: no private destination allowed."""
     async with egress_client(EgressPolicy(), timeout=PROMPT) as http:
         yield http
@@ -215,7 +214,7 @@ def make_call(**changes: Any) -> TargetCall:
 
 def make_target(
     url: str,
-    client: httpx.AsyncClient,
+    client: EgressClient,
     *,
     secret: str | None = SECRET,
     max_response_bytes: int = webhook.DEFAULT_MAX_RESPONSE_BYTES,
@@ -228,7 +227,7 @@ def make_target(
 
 @pytest.mark.anyio
 async def test_it_posts_the_invocation_as_json_with_every_header(
-    server: _Server, client: httpx.AsyncClient
+    server: _Server, client: EgressClient
 ) -> None:
     result = await make_target(server.url("/json"), client).call(make_call())
 
@@ -268,7 +267,7 @@ async def test_it_posts_the_invocation_as_json_with_every_header(
 
 @pytest.mark.anyio
 async def test_the_signature_verifies_and_a_tampered_body_does_not(
-    server: _Server, client: httpx.AsyncClient
+    server: _Server, client: EgressClient
 ) -> None:
     await make_target(server.url("/json"), client).call(make_call())
     sent = server.only_request()
@@ -288,7 +287,7 @@ async def test_the_signature_verifies_and_a_tampered_body_does_not(
 
 @pytest.mark.anyio
 async def test_it_sends_no_signature_without_a_secret(
-    server: _Server, client: httpx.AsyncClient
+    server: _Server, client: EgressClient
 ) -> None:
     await make_target(server.url("/json"), client, secret=None).call(make_call())
 
@@ -297,7 +296,7 @@ async def test_it_sends_no_signature_without_a_secret(
 
 @pytest.mark.anyio
 async def test_cookies_set_by_one_endpoint_are_never_sent_on(
-    server: _Server, client: httpx.AsyncClient
+    server: _Server, client: EgressClient
 ) -> None:
     await make_target(server.url("/cookie"), client).call(make_call())
     await make_target(server.url("/json"), client).call(make_call())
@@ -310,9 +309,7 @@ async def test_cookies_set_by_one_endpoint_are_never_sent_on(
 
 
 @pytest.mark.anyio
-async def test_a_2xx_with_a_plain_text_body_succeeds(
-    server: _Server, client: httpx.AsyncClient
-) -> None:
+async def test_a_2xx_with_a_plain_text_body_succeeds(server: _Server, client: EgressClient) -> None:
     result = await make_target(server.url("/text"), client).call(make_call())
 
     assert result.conversation_id is None
@@ -323,7 +320,7 @@ async def test_a_2xx_with_a_plain_text_body_succeeds(
 @pytest.mark.anyio
 @pytest.mark.parametrize("status", [500, 502, 503, 408, 429])
 async def test_5xx_408_and_429_are_transient(
-    server: _Server, client: httpx.AsyncClient, status: int
+    server: _Server, client: EgressClient, status: int
 ) -> None:
     with pytest.raises(TransientError, match=f"webhook answered {status}: status {status}"):
         await make_target(server.url(f"/status/{status}"), client).call(make_call())
@@ -332,7 +329,7 @@ async def test_5xx_408_and_429_are_transient(
 @pytest.mark.anyio
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 422])
 async def test_other_4xx_are_permanent_and_quote_the_body(
-    server: _Server, client: httpx.AsyncClient, status: int
+    server: _Server, client: EgressClient, status: int
 ) -> None:
     with pytest.raises(PermanentError, match=f"webhook answered {status}: .*no such agent here"):
         await make_target(server.url(f"/status/{status}"), client).call(make_call())
@@ -340,9 +337,8 @@ async def test_other_4xx_are_permanent_and_quote_the_body(
 
 @pytest.mark.anyio
 async def test_a_redirect_is_permanent_and_never_followed(server: _Server) -> None:
-    # Even a client configured to follow redirects must not follow this one.
+    # aiohttp follows redirects unless each request says otherwise: this one must not.
     async with egress_client(LOOPBACK_ALLOWED, timeout=PROMPT) as http:
-        http.follow_redirects = True
         with pytest.raises(PermanentError) as caught:
             await make_target(server.url("/redirect"), http).call(make_call())
 
@@ -356,7 +352,7 @@ async def test_a_redirect_is_permanent_and_never_followed(server: _Server) -> No
 @pytest.mark.anyio
 @pytest.mark.parametrize("path", ["/huge", "/endless"])
 async def test_a_huge_body_is_capped_without_being_read_whole(
-    server: _Server, client: httpx.AsyncClient, path: str
+    server: _Server, client: EgressClient, path: str
 ) -> None:
     target = make_target(server.url(path), client, max_response_bytes=1000)
 
@@ -369,7 +365,7 @@ async def test_a_huge_body_is_capped_without_being_read_whole(
 
 
 @pytest.mark.anyio
-async def test_the_default_cap_is_64_kib(server: _Server, client: httpx.AsyncClient) -> None:
+async def test_the_default_cap_is_64_kib(server: _Server, client: EgressClient) -> None:
     result = await make_target(server.url("/huge"), client).call(make_call())
 
     assert result.response is not None
@@ -381,7 +377,7 @@ async def test_the_default_cap_is_64_kib(server: _Server, client: httpx.AsyncCli
 
 @pytest.mark.anyio
 async def test_a_slow_server_is_cancelled_cleanly_by_a_timeout(
-    server: _Server, client: httpx.AsyncClient
+    server: _Server, client: EgressClient
 ) -> None:
     call = asyncio.create_task(make_target(server.url("/slow"), client).call(make_call()))
     assert await asyncio.to_thread(server.slow_request_arrived.wait, PROMPT)
@@ -398,7 +394,7 @@ async def test_a_slow_server_is_cancelled_cleanly_by_a_timeout(
 
 
 @pytest.mark.anyio
-async def test_connection_refused_is_transient(client: httpx.AsyncClient) -> None:
+async def test_connection_refused_is_transient(client: EgressClient) -> None:
     # A bound socket that does not listen refuses connections, and keeps the port taken.
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as closed:
         closed.bind(("127.0.0.1", 0))
@@ -409,7 +405,7 @@ async def test_connection_refused_is_transient(client: httpx.AsyncClient) -> Non
 
 
 @pytest.mark.anyio
-async def test_an_invalid_url_fails_permanently_at_call_time(client: httpx.AsyncClient) -> None:
+async def test_an_invalid_url_fails_permanently_at_call_time(client: EgressClient) -> None:
     with pytest.raises(PermanentError, match="webhook URL is invalid: must be an absolute http"):
         await make_target("ftp://files.example.com/drop", client).call(make_call())
 
@@ -419,7 +415,7 @@ async def test_an_invalid_url_fails_permanently_at_call_time(client: httpx.Async
 
 @pytest.mark.anyio
 async def test_loopback_is_refused_unless_the_operator_allows_it(
-    server: _Server, strict_client: httpx.AsyncClient
+    server: _Server, strict_client: EgressClient
 ) -> None:
     target = make_target(server.url("/json"), strict_client)
 
@@ -435,7 +431,7 @@ async def test_loopback_is_refused_unless_the_operator_allows_it(
 
 @pytest.mark.anyio
 async def test_a_name_that_resolves_to_loopback_is_refused_without_saying_where(
-    server: _Server, strict_client: httpx.AsyncClient
+    server: _Server, strict_client: EgressClient
 ) -> None:
     target = make_target(server.url("/json", host="localhost"), strict_client)
 
@@ -474,7 +470,7 @@ async def test_a_name_that_resolves_to_loopback_is_refused_without_saying_where(
     ],
 )
 async def test_private_addresses_are_refused_without_connecting(
-    strict_client: httpx.AsyncClient, host: str
+    strict_client: EgressClient, host: str
 ) -> None:
     target = make_target(f"http://{host}:9/hook", strict_client)
 
@@ -484,7 +480,7 @@ async def test_private_addresses_are_refused_without_connecting(
 
 @pytest.mark.anyio
 async def test_the_connection_tries_the_next_checked_address_when_one_refuses(
-    server: _Server, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    server: _Server, client: EgressClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A name that never resolves (.invalid): the call can only reach the server if it
     # connects to the checked addresses. The first one refuses; the second is the server.
