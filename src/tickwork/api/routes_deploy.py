@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel
 
 from tickwork.api.deps import Admin, Ctx, secret_matches
 from tickwork.logging import get_logger
-from tickwork.services import leadership
+from tickwork.services import leadership, processes
 
 router = APIRouter(tags=["deployments"])
 log = get_logger("tickwork.api")
@@ -61,13 +62,16 @@ async def restart_scheduler(
 
 @router.get("/api/v1/system/scheduler", dependencies=[Admin])
 def scheduler_state(ctx: Ctx) -> dict[str, Any]:
-    """The active scheduler and every deployment's state (active, draining, gone)."""
+    """The active scheduler, every deployment's state (active, draining, gone) and every
+    recorded process (live or not)."""
     now = ctx.clock.now()
     with ctx.db.read() as tx:
         state = tx.scheduler_state()
         current = leadership.current_deployment(tx, now)
         deployments = tx.list_deployments()
+        procs = tx.list_processes()
     lease_live = state.lease_expires_at is not None and state.lease_expires_at > now
+    live = Counter(p.deployment_id for p in procs if p.expires_at > now)
     return {
         "scheduler": {
             "run_id": state.run_id,
@@ -84,15 +88,26 @@ def scheduler_state(ctx: Ctx) -> dict[str, Any]:
                 "version": d.version,
                 "started_at": d.started_at,
                 "heartbeat_at": d.heartbeat_at,
-                "state": (
-                    "gone"
-                    if d.heartbeat_at < now - leadership.DEPLOYMENT_STALE
-                    else "active"
-                    if d.id == current
-                    else "draining"
-                ),
+                "live_processes": live[d.id],
+                "state": ("active" if d.id == current else "draining" if live[d.id] else "gone"),
             }
             for d in reversed(deployments)
         ],
-        "stale_after_seconds": leadership.DEPLOYMENT_STALE / timedelta(seconds=1),
+        "processes": [
+            {
+                "id": p.id,
+                "deployment_id": p.deployment_id,
+                "version": p.version,
+                "host": p.host,
+                "pid": p.pid,
+                "roles": p.roles,
+                "handlers": p.handlers,
+                "started_at": p.started_at,
+                "heartbeat_at": p.heartbeat_at,
+                "expires_at": p.expires_at,
+                "live": p.expires_at > now,
+            }
+            for p in procs
+        ],
+        "stale_after_seconds": processes.time_to_live(ctx.settings) / timedelta(seconds=1),
     }

@@ -23,6 +23,10 @@ class Notifier(Protocol):
 
     def invocations_cancelled(self, ids: Iterable[str]) -> None: ...
 
+    def leadership_changed(self) -> None:
+        """The scheduler lease was given up or a process stopped: standbys and drained
+        deployments look again at once."""
+
 
 class NullNotifier:
     def triggers_changed(self) -> None:
@@ -32,6 +36,9 @@ class NullNotifier:
         pass
 
     def invocations_cancelled(self, ids: Iterable[str]) -> None:
+        pass
+
+    def leadership_changed(self) -> None:
         pass
 
 
