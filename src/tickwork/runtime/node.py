@@ -44,6 +44,9 @@ class Node:
         self.on_exit = on_exit
         self.superseded = False
         self.stop_event = asyncio.Event()
+        # Counted and set after each look at the registry (the heartbeat loop going round).
+        self.checks = 0
+        self.checked = asyncio.Event()
         self.process: ProcessInfo | None = None
         self.scheduler = (
             Scheduler(ctx, notifier.triggers, notifier.leadership)
@@ -127,9 +130,13 @@ class Node:
                 else:
                     log.info("this deployment takes new work again")
                     self.notifier.invocations.set()
+            if self.superseded and self.scheduler is not None and self.scheduler.active:
+                self.notifier.triggers.set()  # its next dispatch finds it fenced out
             metrics.superseded.set(1 if self.superseded else 0)
             if self.workers is not None:
                 self.workers.superseded = self.superseded
+            self.checks += 1
+            self.checked.set()
             if self.superseded and self.exit_when_superseded and self._drained():
                 log.info("drained after being superseded; exiting")
                 if self.on_exit is not None:
