@@ -899,6 +899,20 @@ def test_the_current_deployment_is_the_newest_with_a_live_process(db: Database) 
         assert tx.current_deployment_at(NOW) == "dep_old"
 
 
+def test_only_processes_of_the_role_make_a_deployment_current_for_it(db: Database) -> None:
+    with db.write() as tx:
+        tx.upsert_deployment("dep_old", "1.0", at(-30))
+        tx.upsert_deployment("dep_new", "1.1", at(-10))
+        tx.upsert_process(make_process("prc_old", "dep_old", at(1)))
+        # The new release's API replicas and scheduler start before its workers.
+        tx.upsert_process(make_process("prc_api", "dep_new", at(1), roles=["api"]))
+        assert tx.current_deployment_at(NOW, "worker") == "dep_old"
+        assert tx.current_deployment_at(NOW, "scheduler") == "dep_old"
+        tx.upsert_process(make_process("prc_sched", "dep_new", at(1), roles=["scheduler"]))
+        assert tx.current_deployment_at(NOW, "worker") == "dep_old"
+        assert tx.current_deployment_at(NOW, "scheduler") == "dep_new"
+
+
 # -- concurrency (PostgreSQL: SKIP LOCKED) ----------------------------------------------
 
 

@@ -68,6 +68,7 @@ def scheduler_state(ctx: Ctx) -> dict[str, Any]:
     with ctx.db.read() as tx:
         state = tx.scheduler_state()
         current = leadership.current_deployment(tx, now)
+        scheduling = leadership.current_deployment(tx, now, leadership.SCHEDULER)
         deployments = tx.list_deployments()
         procs = tx.list_processes()
     lease_live = state.lease_expires_at is not None and state.lease_expires_at > now
@@ -82,6 +83,7 @@ def scheduler_state(ctx: Ctx) -> dict[str, Any]:
             "active": lease_live,
         },
         "current_deployment": current,
+        "scheduling_deployment": scheduling,
         "deployments": [
             {
                 "id": d.id,

@@ -171,9 +171,9 @@ def listen(host: str, port: int) -> list[socket.socket]:
         ) from None
     sockets: list[socket.socket] = []
     bound_port = port
-    for family, kind, proto, _, address in dict.fromkeys(
-        (i[0], i[1], i[2], i[3], i[4]) for i in infos
-    ):
+    addresses = list(dict.fromkeys((i[0], i[1], i[2], i[4]) for i in infos))
+    unavailable: OSError | None = None
+    for family, kind, proto, address in addresses:
         sock = socket.socket(family, kind, proto)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -185,11 +185,17 @@ def listen(host: str, port: int) -> list[socket.socket]:
             sock.listen(2048)
         except OSError as exc:
             sock.close()
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) and len(addresses) > 1:
+                unavailable = exc  # say, "localhost" on a machine without IPv6
+                continue
             for other in sockets:
                 other.close()
             raise _fail(_listen_error(host, port, exc)) from None
         bound_port = sock.getsockname()[1]
         sockets.append(sock)
+    if not sockets:
+        assert unavailable is not None
+        raise _fail(_listen_error(host, port, unavailable))
     return sockets
 
 

@@ -119,10 +119,10 @@ class Node:
                 if now >= next_beat:
                     await asyncio.to_thread(processes.beat, self.ctx, self.process)
                     next_beat = now + beat_every
-                current = await asyncio.to_thread(leadership.is_current, self.ctx)
+                current, scheduling = await asyncio.to_thread(leadership.standing, self.ctx)
             except Exception:
                 log.exception("process heartbeat failed; retrying")
-                current = not self.superseded
+                current, scheduling = not self.superseded, True
             if self.superseded != (not current):
                 self.superseded = not current
                 if self.superseded:
@@ -130,7 +130,7 @@ class Node:
                 else:
                     log.info("this deployment takes new work again")
                     self.notifier.invocations.set()
-            if self.superseded and self.scheduler is not None and self.scheduler.active:
+            if not scheduling and self.scheduler is not None and self.scheduler.active:
                 self.notifier.triggers.set()  # its next dispatch finds it fenced out
             metrics.superseded.set(1 if self.superseded else 0)
             if self.workers is not None:

@@ -2,9 +2,11 @@
 
 The rules, all decided against the process registry (:mod:`tickwork.services.processes`):
 
-- The *current* deployment is the newest one (by its first start) with a live process.
-  Only its scheduler takes the lease and only its workers claim new attempts; older
-  deployments drain.
+- The *current* deployment is the newest one (by its first start) with a live process:
+  for scheduling, with a live scheduler process, and for work, with a live worker
+  process (so an API-only replica, or a release whose roles start one by one, never
+  leaves the scheduler or the workers without a current deployment). Only its scheduler
+  takes the lease and only its workers claim new attempts; older deployments drain.
 - Within one deployment, one process holds the lease and the others stand by: a process
   of the same code starting, or restarting, never takes it from a live holder.
 - The lease is taken when it is free or expired, or when its holder belongs to another
@@ -26,17 +28,30 @@ from tickwork.services.dispatch import Fence
 from tickwork.storage.records import SchedulerState
 from tickwork.storage.sql import Tx
 
+SCHEDULER = "scheduler"
 
-def current_deployment(tx: Tx, now: datetime) -> str | None:
-    """The deployment whose scheduler and workers take new work (None: no live process)."""
-    return tx.current_deployment_at(now)
+
+def current_deployment(tx: Tx, now: datetime, role: str = "worker") -> str | None:
+    """The deployment whose processes of ``role`` take new work: the newest with a live
+    process of that role (None: there is none)."""
+    return tx.current_deployment_at(now, role)
 
 
 def is_current(ctx: Context) -> bool:
-    """Whether this process's deployment is the one that takes new work."""
+    """Whether this process's deployment is the one whose workers take new work."""
     with ctx.db.read() as tx:
         current = current_deployment(tx, ctx.clock.now())
     return current in (None, ctx.settings.deployment_id)
+
+
+def standing(ctx: Context) -> tuple[bool, bool]:
+    """Whether this process's deployment is current (workers, scheduler)."""
+    mine = ctx.settings.deployment_id
+    now = ctx.clock.now()
+    with ctx.db.read() as tx:
+        work = current_deployment(tx, now)
+        scheduling = current_deployment(tx, now, SCHEDULER)
+    return work in (None, mine), scheduling in (None, mine)
 
 
 def holds(state: SchedulerState, run_id: str, now: datetime) -> bool:
@@ -72,7 +87,7 @@ def acquire(ctx: Context, run_id: str, *, force: bool = False) -> Fence | None:
         with ctx.db.read() as tx:
             state = tx.scheduler_state()
             if not holds(state, run_id, now) and not may_take(
-                state, now, mine, current_deployment(tx, now)
+                state, now, mine, current_deployment(tx, now, SCHEDULER)
             ):
                 return None
     with ctx.db.write() as tx:
@@ -80,7 +95,7 @@ def acquire(ctx: Context, run_id: str, *, force: bool = False) -> Fence | None:
         if holds(state, run_id, now):
             tx.write_scheduler_state(_renewed(state, now, lease))
             return Fence(run_id, state.generation, lease)
-        if not force and not may_take(state, now, mine, current_deployment(tx, now)):
+        if not force and not may_take(state, now, mine, current_deployment(tx, now, SCHEDULER)):
             return None
         generation = state.generation + 1
         tx.write_scheduler_state(

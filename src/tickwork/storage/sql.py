@@ -886,16 +886,20 @@ class Tx:
         )
         self.conn.execute(stmt)
 
-    def current_deployment_at(self, now: datetime) -> str | None:
-        """The newest deployment (by first start) with a live process at ``now``: the
-        one whose scheduler and workers take new work."""
+    def current_deployment_at(self, now: datetime, role: str = "worker") -> str | None:
+        """The newest deployment (by first start) with a live process of ``role`` at
+        ``now``: for ``worker``, the one whose workers claim new work; for
+        ``scheduler``, the one whose scheduler takes the lease. (Processes of other
+        roles, such as API-only replicas, never make a deployment current.)"""
         d = t.deployments.c
         p = t.processes.c
-        live = sa.select(p.id).where(p.deployment_id == d.id, p.expires_at > now).exists()
-        row = self.conn.execute(
-            sa.select(d.id).where(live).order_by(d.started_at.desc(), d.id.desc()).limit(1)
-        ).first()
-        return None if row is None else str(row.id)
+        rows = self.conn.execute(
+            sa.select(d.id, d.started_at, p.roles)
+            .join(t.processes, p.deployment_id == d.id)
+            .where(p.expires_at > now)
+        ).all()
+        fitting = [(r.started_at, r.id) for r in rows if role in (r.roles or ())]
+        return str(max(fitting)[1]) if fitting else None
 
     def list_deployments(self) -> list[Deployment]:
         q = sa.select(t.deployments).order_by(t.deployments.c.started_at)

@@ -87,12 +87,16 @@ class Cluster:
         return node
 
     async def crash(self, node: Node) -> None:
-        """The process dies: its loops stop, it neither deregisters nor releases."""
-        assert node.workers is None, "crash a process without workers"
-        for task in (node._watch_task, node._scheduler_task):
-            assert task is not None
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        """The process dies: its loops stop, and it neither leaves the registry nor gives
+        the lease up (as after SIGKILL, its rows stay until they expire)."""
+        node.stop_event.set()
+        for event in (node.notifier.triggers, node.notifier.invocations, node.notifier.leadership):
+            event.set()
+        for task in (node._watch_task, node._scheduler_task, node._worker_task):
+            if task is not None:
+                await task
+        if node.targets is not None:
+            await node.targets.close()
         self.nodes.remove(node)
 
     async def stop(self) -> None:
@@ -202,7 +206,7 @@ def test_a_dead_newest_deployment_lets_the_older_one_resume_within_the_lease(
     async def scenario(c: Cluster) -> None:
         old = await c.start("dep_old")
         c.clock.advance(1)
-        new = await c.start("dep_new", roles=("scheduler",))
+        new = await c.start("dep_new")
         died_at = c.clock.now()
         await c.crash(new)
         c.clock.advance(1)
@@ -305,7 +309,7 @@ def test_a_dead_workers_handlers_are_forgotten_once_its_heartbeat_expires(
         ctx = c.ctx()
         tenants.create_tenant(ctx, "acme")
         resources.put_project(ctx, "acme", "p", None, None)
-        worker = await c.start(roles=("scheduler",), handlers=())
+        worker = await c.start(handlers=())
         assert worker.process is not None
         dead = processes.new_process(ctx, ["worker"], ["reports.daily"])
         processes.beat(ctx, dead)  # a worker process that dies right after this beat
@@ -315,5 +319,32 @@ def test_a_dead_workers_handlers_are_forgotten_once_its_heartbeat_expires(
         c.clock.advance(1)
         with pytest.raises(ValidationError, match="no tickwork worker process is running"):
             _agent(ctx, "reports.daily")
+
+    cluster(scenario)
+
+
+def test_an_api_only_replica_of_a_newer_release_makes_nobody_drain(
+    cluster: Callable[[Scenario], None],
+) -> None:
+    async def scenario(c: Cluster) -> None:
+        old = await c.start("dep_old")
+        c.clock.advance(1)
+        await c.start("dep_new", roles=("api",))
+        checks = old.checks
+        c.clock.advance(POLL)
+        await until(lambda: old.checks > checks, old)
+        assert active(old)
+        assert not old.superseded
+        # Its scheduler process starts next: scheduling moves, the work stays until the
+        # new release's workers are up.
+        scheduler = await c.start("dep_new", roles=("scheduler",))
+        assert active(scheduler)
+        checks = old.checks
+        c.clock.advance(1)
+        await until(lambda: old.checks > checks and not active(old), old)
+        assert not old.superseded
+        await c.start("dep_new", roles=("worker",))
+        c.clock.advance(1)
+        await until(lambda: old.superseded, old)
 
     cluster(scenario)
