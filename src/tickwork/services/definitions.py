@@ -22,7 +22,6 @@ from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import ValidationError, ValidationErrors
 from tickwork.services import processes
 from tickwork.services.context import Context
-from tickwork.services.processes import python_handlers
 from tickwork.services.resources import cancel_for_triggers, require_project
 from tickwork.services.triggers import (
     EDITABLE,
@@ -205,7 +204,7 @@ def put_definition(
         processes.require_handlers(
             tx,
             ctx.clock.now(),
-            python_handlers((f"agents[{spec.index}].target", spec.target) for spec in specs),
+            ((f"agents[{spec.index}].target", spec.target) for spec in specs),
         )
         is_new = tx.get_ref(tenant_id, project_id, ref) is None
         tx.ensure_ref(tenant_id, project_id, ref, ctx.clock.now())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -110,22 +110,19 @@ def live_handlers(tx: Tx, now: datetime) -> tuple[set[str], int]:
     return names, workers
 
 
-def python_handlers(targets: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
-    """The (field, handler name) pairs of the python targets among (field, target)."""
-    return [
+def require_handlers(tx: Tx, now: datetime, targets: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """Refuse python targets naming a handler no live worker has registered.
+
+    ``targets`` holds (field, target) pairs, such as ``("target", {...})``; every
+    unknown handler is reported under its own field (``target.handler``). With no live
+    worker at all, every name is refused: nothing could run it, and the API cannot tell
+    a typo from a handler of code not yet started.
+    """
+    wanted = [
         (f"{where}.handler", str(target["handler"]))
         for where, target in targets
         if target.get("type") == "python"
     ]
-
-
-def require_handlers(tx: Tx, now: datetime, wanted: Sequence[tuple[str, str]]) -> None:
-    """Refuse python handler names no live worker has registered.
-
-    ``wanted`` holds (field, handler name) pairs; every unknown one is reported, each
-    under its own field. With no live worker at all, every name is refused: nothing
-    could run it, and the API cannot tell a typo from a handler of code not yet started.
-    """
     if not wanted:
         return
     names, workers = live_handlers(tx, now)

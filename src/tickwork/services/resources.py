@@ -9,7 +9,6 @@ from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import Conflict, NotFound
 from tickwork.services import processes
 from tickwork.services.context import Context
-from tickwork.services.processes import python_handlers
 from tickwork.storage.records import Agent, Project, Ref
 from tickwork.storage.sql import Tx
 
@@ -98,7 +97,7 @@ def put_agent(
     spec = normalise_target(target)
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
-        processes.require_handlers(tx, ctx.clock.now(), python_handlers([("target", spec)]))
+        processes.require_handlers(tx, ctx.clock.now(), [("target", spec)])
         return tx.upsert_agent(tenant_id, project_id, ref, agent_id, name, spec, ctx.clock.now())
 
 
