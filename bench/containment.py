@@ -32,6 +32,7 @@ from tickwork.services import resources, tenants, triggers
 from tickwork.storage import tables
 from tickwork.targets.base import TargetCall
 from tickwork.targets.python import HandlerRegistry
+from tickwork.testing import register_handlers
 
 LIBRARIES = ("cronsim", "tzdata")
 ZONES = ("America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "America/Santiago")
@@ -121,6 +122,7 @@ async def _claim_latency(env: Env, tenant_cap: int | None, backlog: int, runs: i
         tenants.create_tenant(ctx, tenant)
         resources.put_project(ctx, tenant, "p", None, None)
         target = {"type": "python", "handler": f"{tenant}-agent"}
+        register_handlers(ctx, [f"{tenant}-agent"], live_for=timedelta(hours=1))
         resources.put_agent(ctx, tenant, "p", "main", "bot", None, target)
     fields = {"name": "t", "cron_expression": "0 3 * * *"}
     noisy = triggers.create_trigger(ctx, "noisy", "p", "bot", fields)

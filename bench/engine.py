@@ -36,6 +36,7 @@ from tickwork.storage.engine import create_engine
 from tickwork.storage.sql import Database
 from tickwork.targets.base import TargetCall
 from tickwork.targets.python import HandlerRegistry
+from tickwork.testing import register_handlers
 
 LIBRARIES = ("sqlalchemy",)
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +141,14 @@ def pct(values: list[float], p: float) -> float:
     return ordered[k]
 
 
+def noop_agent(ctx: Context, spec: dict[str, Any] | None = None, agent: str = "noop") -> None:
+    """The agent the benchmarks run: the python handler ``noop`` by default, registered
+    for the API's check as a live worker would have registered it."""
+    register_handlers(ctx, ["noop"], live_for=timedelta(hours=1))
+    target = spec or {"type": "python", "handler": "noop"}
+    resources.put_agent(ctx, "bench", "p", "main", agent, None, target)
+
+
 # -- workloads --------------------------------------------------------------------------
 
 
@@ -162,9 +171,7 @@ def fire_precision(n: int, spread: float, lead: float) -> dict[str, float]:
 
     async def main() -> None:
         with fresh_database("precision") as env:
-            resources.put_agent(
-                env.ctx, "bench", "p", "main", "noop", None, {"type": "python", "handler": "noop"}
-            )
+            noop_agent(env.ctx)
             registry = HandlerRegistry()
             registry.register("noop", handler)
             now = datetime.now(UTC)
@@ -240,7 +247,7 @@ def burst(n: int, target: str, url: str | None = None) -> dict[str, float]:
                 if url is None
                 else {"type": "webhook", "url": url}
             )
-            resources.put_agent(env.ctx, "bench", "p", "main", "noop", None, spec)
+            noop_agent(env.ctx, spec)
             registry = HandlerRegistry()
             registry.register("noop", handler)
             now = datetime.now(UTC)
@@ -286,9 +293,7 @@ def burst(n: int, target: str, url: str | None = None) -> dict[str, float]:
 
 def scale(n: int) -> dict[str, float]:
     with fresh_database("scale") as env:
-        resources.put_agent(
-            env.ctx, "bench", "p", "main", "noop", None, {"type": "python", "handler": "noop"}
-        )
+        noop_agent(env.ctx)
         now = datetime.now(UTC)
         far = now + timedelta(days=365)
         t0 = time.perf_counter()

@@ -62,7 +62,7 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
-from bench.engine import serve_rss
+from bench.engine import noop_agent, serve_rss
 from bench.raw_dispatch import RawDispatcher
 from tickwork.clock import SystemClock
 from tickwork.services import dispatch, leadership, resources, tenants
@@ -139,9 +139,7 @@ def prepare_schema(url: str) -> None:
         migrate.upgrade(ctx.db.engine)
         tenants.create_tenant(ctx, "bench")
         resources.put_project(ctx, "bench", "p", None, None)
-        resources.put_agent(
-            ctx, "bench", "p", "main", "noop", None, {"type": "python", "handler": "noop"}
-        )
+        noop_agent(ctx)
     finally:
         ctx.db.dispose()
 

@@ -4,11 +4,14 @@ Standard library only (psycopg is imported lazily, for PostgreSQL), so the same 
 serves the peer scripts run as ``bench/.peers-venv/bin/python bench/peers/run_X.py`` and
 tickwork's own script run as ``.venv/bin/python -m bench.peers.run_tickwork``.
 
-The job body of every system is the same no-op: :meth:`Recorder.record` appends one line
+The job body of every system is the same: :meth:`Recorder.body` appends one line
 ``slot start_time [nominal_time]`` to a file with a single ``write`` on an ``O_APPEND``
 descriptor. Start times, lost runs and duplicated runs are all read from that file — the
 bodies count, not the systems' own bookkeeping — and the line is on disk even when the
-process is killed a moment later.
+process is killed a moment later. It is a no-op unless ``BENCH_BODY_SECONDS`` is set (the
+restart workload): then the body lasts that long (0: no time) and appends ``slot
+end_time`` to a second file (``….end``) as it returns, so a kill shows which bodies were
+still running.
 """
 
 from __future__ import annotations
@@ -39,14 +42,33 @@ class Recorder:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
         self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        held = os.environ.get("BENCH_BODY_SECONDS")
+        self.hold = float(held or 0)
+        self.end_fd = (
+            os.open(self.path + ".end", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            if held
+            else None
+        )
 
     def record(self, slot: str, nominal: float | None = None) -> None:
         now = time.time()
         line = f"{slot} {now:.6f}" if nominal is None else f"{slot} {now:.6f} {nominal:.6f}"
         os.write(self.fd, (line + "\n").encode())
 
+    async def body(self, slot: str, nominal: float | None = None) -> None:
+        """The job body: record the start; with a hold, last that long and record the end."""
+        self.record(slot, nominal)
+        if self.end_fd is not None:
+            import asyncio
+
+            if self.hold > 0:
+                await asyncio.sleep(self.hold)
+            os.write(self.end_fd, f"{slot} {time.time():.6f}\n".encode())
+
     def close(self) -> None:
         os.close(self.fd)
+        if self.end_fd is not None:
+            os.close(self.end_fd)
 
 
 @dataclass
@@ -67,6 +89,18 @@ def read_records(path: str | Path) -> list[Record]:
             continue  # a line cut by a kill
         out.append(Record(parts[0], float(parts[1]), float(parts[2]) if len(parts) > 2 else None))
     return out
+
+
+def read_ends(path: str | Path) -> set[str]:
+    """The slots whose body returned (the ``….end`` file of a held body)."""
+    p = Path(str(path) + ".end")
+    if not p.exists():
+        return set()
+    return {
+        parts[0]
+        for parts in (line.split() for line in p.read_text().splitlines())
+        if len(parts) == 2
+    }
 
 
 def count_lines(path: str | Path) -> int:

@@ -33,7 +33,7 @@ CHUNK = 50  # registrations in flight at once
 
 async def noop(slot: str) -> None:
     assert REC is not None
-    REC.record(slot)
+    await REC.body(slot)
 
 
 async def noop_cron(slot: str) -> None:

@@ -32,7 +32,7 @@ CHUNK = 50
 @DBOS.workflow()
 async def noop(slot: str) -> None:
     assert REC is not None
-    REC.record(slot)
+    await REC.body(slot)
 
 
 @DBOS.workflow()

@@ -38,7 +38,7 @@ def make_app(url: str) -> App:
     @app.task(name="noop")
     async def noop(slot: str) -> None:
         assert REC is not None
-        REC.record(slot)
+        await REC.body(slot)
 
     @app.task(name="noop_cron")
     async def noop_cron(slot: str, timestamp: int) -> None:

@@ -79,16 +79,14 @@ def registry_for(rec: c.Recorder, nominal: bool = False) -> HandlerRegistry:
     registry = HandlerRegistry()
 
     async def noop(call: TargetCall) -> None:
-        rec.record(call.trigger_name, call.scheduled_for.timestamp() if nominal else None)
+        await rec.body(call.trigger_name, call.scheduled_for.timestamp() if nominal else None)
 
     registry.register("noop", noop)
     return registry
 
 
 def _prepare(env: engine.Env) -> None:
-    resources.put_agent(
-        env.ctx, "bench", "p", "main", AGENT, None, {"type": "python", "handler": "noop"}
-    )
+    engine.noop_agent(env.ctx, agent=AGENT)
 
 
 async def _start(env: engine.Env, registry: HandlerRegistry) -> tuple[Node, LocalNotifier]:
@@ -257,6 +255,8 @@ def scale(args: Any) -> dict[str, Any]:
 def _open(url: str) -> Context:
     settings = Settings(
         database_url=url,
+        # Both runs of the restart workload are the same code: one deployment.
+        deployment_id="dep_bench",
         version="bench",
         worker_concurrency=c.CONCURRENCY,
         allow_private_targets=True,

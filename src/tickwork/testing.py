@@ -5,9 +5,15 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import os
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-__all__ = ["FakeClock"]
+if TYPE_CHECKING:
+    from tickwork.services.context import Context
+
+__all__ = ["FakeClock", "register_handlers"]
 
 
 class FakeClock:
@@ -83,3 +89,34 @@ class FakeClock:
 
 async def _wait_event(event: asyncio.Event) -> None:
     await event.wait()
+
+
+def register_handlers(
+    ctx: Context, names: Iterable[str], *, live_for: timedelta = timedelta(days=3650)
+) -> str:
+    """Record a live worker process of ``ctx``'s deployment that registered these python
+    handler names, so the API accepts agents naming them without a running worker.
+
+    The process stays live for ``live_for`` of ``ctx.clock``'s time (long by default, so
+    a fake clock moved by days keeps it). Returns its process id.
+    """
+    from tickwork.domain.ids import new_id
+    from tickwork.storage.records import Process
+
+    now = ctx.clock.now()
+    process = Process(
+        id=new_id("prc", now),
+        deployment_id=ctx.settings.deployment_id,
+        version=ctx.settings.version,
+        host="test",
+        pid=os.getpid(),
+        roles=["worker"],
+        handlers=sorted(set(names)),
+        started_at=now,
+        heartbeat_at=now,
+        expires_at=now + live_for,
+    )
+    with ctx.db.write() as tx:
+        tx.upsert_deployment(ctx.settings.deployment_id, ctx.settings.version, now)
+        tx.upsert_process(process)
+    return process.id

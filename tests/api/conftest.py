@@ -19,6 +19,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 from tests.api.helpers import Scope, TenantKey, make_scope, new_tenant
 from tickwork.api.app import create_app
 from tickwork.services.context import Context
+from tickwork.testing import register_handlers
 
 with warnings.catch_warnings():
     # Starlette deprecates its httpx-based test client in favour of httpx2, which this
@@ -46,6 +47,16 @@ def app(ctx: Context, _shared_app: dict[str, FastAPI]) -> FastAPI:
         assert set(vars(app.state)["_state"]) == {"ctx"}, "create_app keeps more than ctx"
     app.state.ctx = ctx
     return app
+
+
+# The python handlers these tests name, as a live worker would have registered them.
+HANDLERS = ("agents.run", "agents.next", "experimental", "h", "reports.daily:v2")
+
+
+@pytest.fixture(autouse=True)
+def registered_handlers(ctx: Context) -> tuple[str, ...]:
+    register_handlers(ctx, HANDLERS)
+    return HANDLERS
 
 
 @pytest.fixture

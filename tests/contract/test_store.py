@@ -27,6 +27,7 @@ from tickwork.storage.records import (
     RUNNING,
     ApiKey,
     Invocation,
+    Process,
     SchedulerState,
     Trigger,
 )
@@ -843,6 +844,75 @@ def test_a_deployment_keeps_its_first_start(db: Database) -> None:
         ("dep_a", "1.0.1", NOW, at(20)),
         ("dep_b", "1.1", at(10), at(10)),
     ]
+
+
+def make_process(process_id: str, deployment: str, expires: datetime, **overrides: Any) -> Process:
+    values: dict[str, Any] = {
+        "id": process_id,
+        "deployment_id": deployment,
+        "version": "1.0",
+        "host": "web-1",
+        "pid": 4242,
+        "roles": ["api", "scheduler", "worker"],
+        "handlers": ["reports.daily"],
+        "started_at": NOW,
+        "heartbeat_at": NOW,
+        "expires_at": expires,
+    }
+    return Process(**(values | overrides))
+
+
+def test_a_process_row_is_renewed_in_place_and_keeps_its_start(db: Database) -> None:
+    with db.write() as tx:
+        tx.upsert_process(make_process("prc_1", "dep_a", at(1)))
+        tx.upsert_process(
+            make_process("prc_1", "dep_a", at(3), started_at=at(2), heartbeat_at=at(2))
+        )
+        [row] = tx.list_processes()
+    assert row == make_process("prc_1", "dep_a", at(3), heartbeat_at=at(2))
+
+
+def test_live_processes_are_those_not_yet_expired_and_old_rows_can_be_dropped(
+    db: Database,
+) -> None:
+    with db.write() as tx:
+        tx.upsert_process(make_process("prc_live", "dep_a", at(1)))
+        tx.upsert_process(make_process("prc_edge", "dep_a", NOW))
+        tx.upsert_process(make_process("prc_old", "dep_a", at(-90)))
+        assert {p.id for p in tx.list_processes(live_at=NOW)} == {"prc_live"}
+        assert tx.delete_processes_expired_before(at(-60)) == 1
+        assert {p.id for p in tx.list_processes()} == {"prc_live", "prc_edge"}
+        assert tx.delete_process("prc_edge")
+        assert not tx.delete_process("prc_edge")
+
+
+def test_the_current_deployment_is_the_newest_with_a_live_process(db: Database) -> None:
+    with db.write() as tx:
+        assert tx.current_deployment_at(NOW) is None
+        tx.upsert_deployment("dep_old", "1.0", at(-30))
+        tx.upsert_deployment("dep_new", "1.1", at(-10))
+        tx.upsert_deployment("dep_idle", "1.2", at(-5))  # never had a live process
+        tx.upsert_process(make_process("prc_old", "dep_old", at(1)))
+        tx.upsert_process(make_process("prc_new", "dep_new", at(1)))
+        assert tx.current_deployment_at(NOW) == "dep_new"
+        # The newest one's process expires: the older one is current again.
+        assert tx.current_deployment_at(at(1)) is None
+        tx.upsert_process(make_process("prc_new", "dep_new", NOW))
+        assert tx.current_deployment_at(NOW) == "dep_old"
+
+
+def test_only_processes_of_the_role_make_a_deployment_current_for_it(db: Database) -> None:
+    with db.write() as tx:
+        tx.upsert_deployment("dep_old", "1.0", at(-30))
+        tx.upsert_deployment("dep_new", "1.1", at(-10))
+        tx.upsert_process(make_process("prc_old", "dep_old", at(1)))
+        # The new release's API replicas and scheduler start before its workers.
+        tx.upsert_process(make_process("prc_api", "dep_new", at(1), roles=["api"]))
+        assert tx.current_deployment_at(NOW, "worker") == "dep_old"
+        assert tx.current_deployment_at(NOW, "scheduler") == "dep_old"
+        tx.upsert_process(make_process("prc_sched", "dep_new", at(1), roles=["scheduler"]))
+        assert tx.current_deployment_at(NOW, "worker") == "dep_old"
+        assert tx.current_deployment_at(NOW, "scheduler") == "dep_new"
 
 
 # -- concurrency (PostgreSQL: SKIP LOCKED) ----------------------------------------------

@@ -114,6 +114,7 @@ class Server:
         self.extra_env = extra_env
         self.proc: subprocess.Popen[str] | None = None
         self.base = ""
+        self.output: list[str] = []  # its stdout: the start banner
         Server.started += 1
         self.log = workdir / f"server-{Server.started}.log"
 
@@ -141,6 +142,7 @@ class Server:
             line = self.proc.stdout.readline()
             if not line:
                 break
+            self.output.append(line)
             found = re.search(r"serving on (http://\S+)|running without the API", line)
             if found:
                 self.base = found.group(1) or ""
@@ -151,8 +153,8 @@ class Server:
     def _drain(self) -> None:
         assert self.proc is not None
         assert self.proc.stdout is not None
-        for _ in self.proc.stdout:
-            pass
+        for line in self.proc.stdout:
+            self.output.append(line)
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

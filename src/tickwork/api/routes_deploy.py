@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from tickwork.api.deps import Admin, Ctx, count_failure, refuse_if_throttled, secret_matches
 from tickwork.logging import get_logger
-from tickwork.services import leadership
+from tickwork.services import leadership, processes
 
 router = APIRouter(tags=["deployments"])
 log = get_logger("tickwork.api")
@@ -41,19 +42,40 @@ class DeploymentOut(BaseModel):
     version: str
     started_at: datetime
     heartbeat_at: datetime
+    live_processes: int = Field(description="its processes with a live heartbeat")
     state: Literal["active", "draining", "gone"] = Field(
-        description="active: the current deployment; draining: an older one with a live "
-        "heartbeat, finishing its attempts; gone: no heartbeat for stale_after_seconds"
+        description="active: the deployment whose workers take new work; draining: another "
+        "with live processes, finishing its attempts; gone: no live process"
     )
+
+
+class ProcessOut(BaseModel):
+    id: str
+    deployment_id: str
+    version: str
+    host: str
+    pid: int
+    roles: list[str]
+    handlers: list[str] = Field(description="the python handler names it registered")
+    started_at: datetime
+    heartbeat_at: datetime
+    expires_at: datetime = Field(description="live until then unless it beats again")
+    live: bool
 
 
 class SchedulerOut(BaseModel):
     scheduler: SchedulerLease
     current_deployment: str | None = Field(
-        description="the newest deployment with a live heartbeat: its workers claim work"
+        description="the newest deployment with a live worker process: its workers take new work"
+    )
+    scheduling_deployment: str | None = Field(
+        description="the newest deployment with a live scheduler process"
     )
     deployments: list[DeploymentOut] = Field(description="newest first")
-    stale_after_seconds: float
+    processes: list[ProcessOut] = Field(description="every recorded process, live or not")
+    stale_after_seconds: float = Field(
+        description="a process without a heartbeat for this long is no longer live"
+    )
 
 
 @router.post(
@@ -93,13 +115,17 @@ async def restart_scheduler(
 
 @router.get("/api/v1/system/scheduler", dependencies=[Admin], response_model=SchedulerOut)
 def get_scheduler(ctx: Ctx) -> SchedulerOut:
-    """The active scheduler and every deployment's state (active, draining, gone)."""
+    """The active scheduler, every deployment's state (active, draining, gone) and every
+    recorded process (live or not)."""
     now = ctx.clock.now()
     with ctx.db.read() as tx:
         state = tx.scheduler_state()
         current = leadership.current_deployment(tx, now)
+        scheduling = leadership.current_deployment(tx, now, leadership.SCHEDULER)
         deployments = tx.list_deployments()
+        procs = tx.list_processes()
     lease_live = state.lease_expires_at is not None and state.lease_expires_at > now
+    live = Counter(p.deployment_id for p in procs if p.expires_at > now)
     return SchedulerOut(
         scheduler=SchedulerLease(
             run_id=state.run_id,
@@ -110,21 +136,33 @@ def get_scheduler(ctx: Ctx) -> SchedulerOut:
             active=lease_live,
         ),
         current_deployment=current,
+        scheduling_deployment=scheduling,
         deployments=[
             DeploymentOut(
                 id=d.id,
                 version=d.version,
                 started_at=d.started_at,
                 heartbeat_at=d.heartbeat_at,
-                state=(
-                    "gone"
-                    if d.heartbeat_at < now - leadership.DEPLOYMENT_STALE
-                    else "active"
-                    if d.id == current
-                    else "draining"
-                ),
+                live_processes=live[d.id],
+                state="active" if d.id == current else "draining" if live[d.id] else "gone",
             )
             for d in reversed(deployments)
         ],
-        stale_after_seconds=leadership.DEPLOYMENT_STALE / timedelta(seconds=1),
+        processes=[
+            ProcessOut(
+                id=p.id,
+                deployment_id=p.deployment_id,
+                version=p.version,
+                host=p.host,
+                pid=p.pid,
+                roles=p.roles,
+                handlers=p.handlers,
+                started_at=p.started_at,
+                heartbeat_at=p.heartbeat_at,
+                expires_at=p.expires_at,
+                live=p.expires_at > now,
+            )
+            for p in procs
+        ],
+        stale_after_seconds=processes.time_to_live(ctx.settings) / timedelta(seconds=1),
     )

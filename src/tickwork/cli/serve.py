@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from typing import Annotated, Any
@@ -22,6 +24,7 @@ from tickwork.api.app import create_app
 from tickwork.clock import SystemClock, pause
 from tickwork.domain.scopes import DEFAULT_SCOPE
 from tickwork.errors import NotFound, TickworkError, ValidationError
+from tickwork.runtime.code_id import code_deployment_id
 from tickwork.runtime.node import ROLES, Node
 from tickwork.runtime.notify import LocalNotifier
 from tickwork.runtime.pgnotify import PgNotifier
@@ -174,19 +177,89 @@ def serve_command(
         app_module=app_module,
         worker_concurrency=concurrency,
     )
-    tlog.configure(settings.log_level, settings.log_format, settings.deployment_id)
-    if settings.app_module:
-        # Like `python -m`, find the user's module in the current directory.
-        if os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
+    # The process takes part (registry, scheduler lease) only once it is fully up, and
+    # everything that can fail without touching the database is tried first: the port,
+    # then the app module, then the database and its schema.
+    sockets = listen(settings.host, settings.port) if "api" in roles else []
+    try:
+        module = None
+        if settings.app_module:
+            # Like `python -m`, find the user's module in the current directory.
+            if os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())
+            try:
+                module = load_app(settings.app_module)
+            except AppLoadError as exc:
+                raise _fail(str(exc)) from None
+        if not os.environ.get("TICKWORK_DEPLOYMENT_ID"):
+            settings = settings.with_(deployment_id=code_deployment_id(settings.version, module))
+        tlog.configure(settings.log_level, settings.log_format, settings.deployment_id)
+        ctx = _open(settings, upgrade=True)
+        first_key = _bootstrap(ctx)
+        exit_flag = exit_when_superseded or _env_flag("TICKWORK_EXIT_WHEN_SUPERSEDED")
+        asyncio.run(_serve(ctx, roles, first_key, exit_flag, sockets))
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def listen(host: str, port: int) -> list[socket.socket]:
+    """Bind and listen on ``host:port`` (every address the name resolves to), or stop
+    with one line saying what to change."""
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
+        raise _fail(
+            f"cannot listen on {host!r}: the name does not resolve ({reason}): "
+            "pass --host or set TICKWORK_HOST"
+        ) from None
+    sockets: list[socket.socket] = []
+    bound_port = port
+    addresses = list(dict.fromkeys((i[0], i[1], i[2], i[4]) for i in infos))
+    unavailable: OSError | None = None
+    for family, kind, proto, address in addresses:
+        sock = socket.socket(family, kind, proto)
         try:
-            load_app(settings.app_module)
-        except AppLoadError as exc:
-            raise _fail(str(exc)) from None
-    ctx = _open(settings, upgrade=True)
-    first_key = _bootstrap(ctx)
-    exit_flag = exit_when_superseded or _env_flag("TICKWORK_EXIT_WHEN_SUPERSEDED")
-    asyncio.run(_serve(ctx, roles, first_key, exit_flag))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                # As asyncio does: an IPv6 socket serves IPv6 only; IPv4 gets its own.
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            # Port 0 picks a free port: every address then shares the first one's.
+            sock.bind((address[0], bound_port, *address[2:]))
+            sock.listen(2048)
+        except OSError as exc:
+            sock.close()
+            if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) and len(addresses) > 1:
+                unavailable = exc  # say, "localhost" on a machine without IPv6
+                continue
+            for other in sockets:
+                other.close()
+            raise _fail(_listen_error(host, port, exc)) from None
+        bound_port = sock.getsockname()[1]
+        sockets.append(sock)
+    if not sockets:
+        assert unavailable is not None
+        raise _fail(_listen_error(host, port, unavailable))
+    return sockets
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use: pass --port or set TICKWORK_PORT"
+    if exc.errno == errno.EACCES:
+        return (
+            f"port {port} needs privileges this process does not have: pass a port above "
+            "1023 with --port or set TICKWORK_PORT"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"cannot listen on {host}: no such address on this machine: "
+            "pass --host or set TICKWORK_HOST"
+        )
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 def _env_flag(name: str) -> bool:
@@ -206,7 +279,11 @@ def _bootstrap(ctx: Context) -> str | None:
 
 
 async def _serve(
-    ctx: Context, roles: set[str], first_key: str | None, exit_when_superseded: bool
+    ctx: Context,
+    roles: set[str],
+    first_key: str | None,
+    exit_when_superseded: bool,
+    sockets: list[socket.socket],
 ) -> None:
     settings = ctx.settings
     stop = asyncio.Event()
@@ -236,17 +313,26 @@ async def _serve(
 
     if bridge is not None:
         bridge.start()
-    await node.start()
+    try:
+        # Registers the process (and its handlers, before the API answers anyone) and
+        # tries the scheduler lease.
+        await node.start()
+    except Exception as exc:
+        await node.stop()
+        if bridge is not None:
+            bridge.stop()
+        ctx.db.dispose()
+        raise _fail(f"cannot start: {type(exc).__name__}: {exc}") from None
     serving: asyncio.Task[None] | None = None
     if server is not None:
-        serving = asyncio.create_task(server.serve())
+        serving = asyncio.create_task(server.serve(sockets=sockets))
         while not server.started and not serving.done():
-            await pause(0.01)  # waiting for the socket to bind
+            await pause(0.01)  # waiting for the server to take the sockets
         if serving.done():
             await node.stop()
             serving.result()
             raise SystemExit(1)
-        base = f"http://{_display_host(settings.host)}:{_bound_port(server, settings.port)}"
+        base = f"http://{_display_host(settings.host)}:{sockets[0].getsockname()[1]}"
         print(f"tickwork {settings.version} serving on {base}", flush=True)
         print(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)", flush=True)
     else:
@@ -256,6 +342,8 @@ async def _serve(
         f"  roles:     {', '.join(sorted(roles))}   deployment: {settings.deployment_id}",
         flush=True,
     )
+    for part, doing in node.describe().items():
+        print(f"  {part + ':':<10} {doing}", flush=True)
     if first_key:
         print(
             "  first start: created tenant 'default' with this API key (shown once):\n"
@@ -299,13 +387,6 @@ class _Server(uvicorn.Server):
 
 def _display_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-def _bound_port(server: uvicorn.Server, default: int) -> int:
-    for srv in getattr(server, "servers", []):
-        for sock in getattr(srv, "sockets", []):
-            return int(sock.getsockname()[1])
-    return default
 
 
 @db_app.command("upgrade")

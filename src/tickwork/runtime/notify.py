@@ -13,6 +13,9 @@ class LocalNotifier:
     def __init__(self) -> None:
         self.triggers = asyncio.Event()
         self.invocations = asyncio.Event()
+        # Who schedules or takes new work may have changed (a lease released, a
+        # deployment gone): standbys look again at once.
+        self.leadership = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._cancel_listeners: list[Callable[[list[str]], None]] = []
         self._lock = threading.Lock()
@@ -42,6 +45,13 @@ class LocalNotifier:
 
     def invocations_ready(self) -> None:
         self._call(self.invocations.set)
+
+    def leadership_changed(self) -> None:
+        self._call(self._leadership_changed)
+
+    def _leadership_changed(self) -> None:
+        self.leadership.set()
+        self.triggers.set()  # the scheduler loop sleeps on this one
 
     def invocations_cancelled(self, ids: Iterable[str]) -> None:
         batch = list(ids)

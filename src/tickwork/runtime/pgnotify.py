@@ -55,6 +55,10 @@ class PgNotifier:
         self.local.invocations_ready()
         self._outbox.put("i")
 
+    def leadership_changed(self) -> None:
+        self.local.leadership_changed()
+        self._outbox.put("s")
+
     def invocations_cancelled(self, ids: Iterable[str]) -> None:
         batch = list(ids)
         if not batch:
@@ -91,6 +95,7 @@ class PgNotifier:
                         # Anything sent while we were away is lost: look at everything.
                         self.local.triggers_changed()
                         self.local.invocations_ready()
+                        self.local.leadership_changed()
                     failures = 0
                     self.listening.set()
                     while not self._stopping.is_set():
@@ -114,6 +119,8 @@ class PgNotifier:
             self.local.triggers_changed()
         elif payload == "i":
             self.local.invocations_ready()
+        elif payload == "s":
+            self.local.leadership_changed()
         elif payload.startswith("c:"):
             self.local.invocations_cancelled([i for i in payload[2:].split(",") if i])
 

@@ -17,14 +17,22 @@ from tickwork.services.dispatch import Fence, Superseded
 log = get_logger("tickwork.scheduler")
 
 ERROR_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10)
+# Processes sharing one SQLite file have no NOTIFY between them: a standby reads the lease
+# this often, so a released lease is taken within about this long. (On PostgreSQL the
+# release wakes standbys at once; their poll is only the fallback.)
+SQLITE_STANDBY_POLL_SECONDS = 0.5
 
 
 class Scheduler:
     """One scheduler per process; at most one of them is active per database."""
 
-    def __init__(self, ctx: Context, wake: asyncio.Event) -> None:
+    def __init__(
+        self, ctx: Context, wake: asyncio.Event, became_active: asyncio.Event | None = None
+    ) -> None:
         self.ctx = ctx
         self.wake = wake
+        # Set whenever this scheduler takes the lease (its deployment is current then).
+        self.became_active = became_active or asyncio.Event()
         self.run_id = "run_" + secrets.token_hex(8)
         self.fence: Fence | None = None
         self.ticks = 0
@@ -39,7 +47,8 @@ class Scheduler:
         self.fence = await asyncio.to_thread(leadership.acquire, self.ctx, self.run_id, force=force)
         if self.fence is not None:
             log.info("scheduler active", run_id=self.run_id, generation=self.fence.generation)
-        self.wake.set()
+            self.became_active.set()
+            self.wake.set()
         return self.fence
 
     async def restart(self) -> tuple[str, str | None]:
@@ -123,13 +132,19 @@ class Scheduler:
         return cap if earliest is None else min(cap, earliest)
 
     def _standby_deadline(self) -> datetime:
-        lease = self.ctx.settings.scheduler_lease_seconds
-        return self.ctx.clock.now() + timedelta(seconds=max(lease / 3, 0.2))
+        poll = max(self.ctx.settings.scheduler_lease_seconds / 3, 0.2)
+        if not self.ctx.db.is_postgres:
+            poll = min(poll, SQLITE_STANDBY_POLL_SECONDS)
+        return self.ctx.clock.now() + timedelta(seconds=poll)
 
     async def stop(self) -> None:
+        """Give the lease up, so a standby takes over at once."""
         if self.fence is not None:
             fence, self.fence = self.fence, None
             try:
-                await asyncio.to_thread(leadership.release, self.ctx, fence)
+                released = await asyncio.to_thread(leadership.release, self.ctx, fence)
             except Exception:  # shutting down; the lease just expires
                 log.exception("could not release the scheduler lease")
+                return
+            if released:
+                log.info("scheduler lease released", run_id=self.run_id)

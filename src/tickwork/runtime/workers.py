@@ -35,6 +35,10 @@ CLAIM_BATCH = 100
 CANCEL_CHECK_SECONDS = 1.0
 RECOVERY_SECONDS = 5.0
 ERROR_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10)
+# An outcome is stored as its attempt ends. While other attempts are still running, the
+# write waits this long for those ending at the same moment, so that they share one
+# transaction; never longer, so a crash re-runs only the attempts that were running.
+OUTCOME_LINGER_SECONDS = 0.002
 
 
 class Targets:
@@ -253,10 +257,12 @@ class WorkerPool:
                 entry[1].cancel()
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
-        # Outcomes are written in batches: one transaction for all attempts that ended
-        # since the last write.
+        # One transaction for the attempts that ended together: within the linger, or
+        # while the previous write was being made.
         while True:
             await self._outcome_ready.wait()
+            if self.inflight and not stop.is_set():
+                await pause(OUTCOME_LINGER_SECONDS)
             self._outcome_ready.clear()
             try:
                 await self.flush()

@@ -24,6 +24,10 @@ class Notifier(Protocol):
 
     def invocations_cancelled(self, ids: Iterable[str]) -> None: ...
 
+    def leadership_changed(self) -> None:
+        """The scheduler lease was given up or a process stopped: standbys and drained
+        deployments look again at once."""
+
 
 class NullNotifier:
     def triggers_changed(self) -> None:
@@ -33,6 +37,9 @@ class NullNotifier:
         pass
 
     def invocations_cancelled(self, ids: Iterable[str]) -> None:
+        pass
+
+    def leadership_changed(self) -> None:
         pass
 
 

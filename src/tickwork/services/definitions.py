@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from tickwork.domain.names import MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import ValidationError, ValidationErrors
-from tickwork.services import quotas, secrets
+from tickwork.services import processes, quotas, secrets
 from tickwork.services.context import Context
 from tickwork.services.resources import (
     cancel_for_triggers,
@@ -225,6 +225,11 @@ def put_definition(
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
         before = quotas.measure(ctx, tx, tenant_id)  # locks the tenant before the ref
+        processes.require_handlers(
+            tx,
+            ctx.clock.now(),
+            ((f"agents[{spec.index}].target", spec.target) for spec in specs),
+        )
         is_new = tx.get_ref(tenant_id, project_id, ref) is None
         tx.ensure_ref(tenant_id, project_id, ref, ctx.clock.now())
         # Two pushes to one ref go one after the other, never interleaved.

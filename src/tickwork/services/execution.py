@@ -18,7 +18,6 @@ from tickwork.domain.template import MessageTooLarge, render_message
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
 from tickwork.services.dispatch import BUFFERED
-from tickwork.services.leadership import DEPLOYMENT_STALE
 from tickwork.storage import tables
 from tickwork.storage.records import (
     CANCELLED,
@@ -146,7 +145,7 @@ def _claim(
     with ctx.db.write() as tx:
         # Only the current deployment's workers start new attempts (SPEC §5); a
         # superseded one finishes what it holds and claims nothing more.
-        current = tx.current_deployment(now - DEPLOYMENT_STALE)
+        current = tx.current_deployment_at(now)
         if current not in (None, ctx.settings.deployment_id):
             return []
         saturated = {tenant for tenant, n in running.items() if n >= cap}

@@ -7,7 +7,7 @@ from typing import Any
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import Conflict, NotFound, ValidationError
-from tickwork.services import quotas, secrets
+from tickwork.services import processes, quotas, secrets
 from tickwork.services.context import Context
 from tickwork.storage.records import Agent, Project, Ref
 from tickwork.storage.sql import Tx
@@ -102,6 +102,7 @@ def put_agent(
     spec = normalise_target(target)
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
+        processes.require_handlers(tx, ctx.clock.now(), [("target", spec)])
         if tx.get_agent(tenant_id, project_id, ref, agent_id) is None:
             quotas.check(ctx, tx, tenant_id, quotas.Change(agents=1))
         spec = secrets.seal(ctx, spec, tx.get_agent(tenant_id, project_id, ref, agent_id))

@@ -173,3 +173,19 @@ class Deployment:
     version: str
     started_at: datetime
     heartbeat_at: datetime
+
+
+@dataclass(frozen=True)
+class Process:
+    """A running process (a row of ``processes``); live while ``expires_at`` is ahead."""
+
+    id: str
+    deployment_id: str
+    version: str
+    host: str
+    pid: int
+    roles: list[str]
+    handlers: list[str]
+    started_at: datetime
+    heartbeat_at: datetime
+    expires_at: datetime

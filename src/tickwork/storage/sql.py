@@ -33,6 +33,7 @@ from tickwork.storage.records import (
     Candidate,
     Deployment,
     Invocation,
+    Process,
     Project,
     Ref,
     SchedulerState,
@@ -1246,18 +1247,50 @@ class Tx:
         )
         self.conn.execute(stmt)
 
-    def current_deployment(self, fresh_since: datetime) -> str | None:
-        """The newest deployment (by first start) whose heartbeat is at or after
-        ``fresh_since``: the one whose workers claim new work."""
+    def current_deployment_at(self, now: datetime, role: str = "worker") -> str | None:
+        """The newest deployment (by first start) with a live process of ``role`` at
+        ``now``: for ``worker``, the one whose workers claim new work; for
+        ``scheduler``, the one whose scheduler takes the lease. (Processes of other
+        roles, such as API-only replicas, never make a deployment current.)"""
         d = t.deployments.c
-        row = self.conn.execute(
-            sa.select(d.id)
-            .where(d.heartbeat_at >= fresh_since)
-            .order_by(d.started_at.desc(), d.id.desc())
-            .limit(1)
-        ).first()
-        return None if row is None else str(row.id)
+        p = t.processes.c
+        rows = self.conn.execute(
+            sa.select(d.id, d.started_at, p.roles)
+            .join(t.processes, p.deployment_id == d.id)
+            .where(p.expires_at > now)
+        ).all()
+        fitting = [(r.started_at, r.id) for r in rows if role in (r.roles or ())]
+        return str(max(fitting)[1]) if fitting else None
 
     def list_deployments(self) -> list[Deployment]:
         q = sa.select(t.deployments).order_by(t.deployments.c.started_at)
         return [_record(Deployment, r) for r in self.conn.execute(q)]
+
+    # -- processes ------------------------------------------------------------------------
+
+    def upsert_process(self, process: Process) -> None:
+        """Record a process, or renew its heartbeat (inserted again if it was removed)."""
+        values = process.__dict__
+        stmt = self._insert(t.processes).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_={k: v for k, v in values.items() if k not in ("id", "started_at")},
+        )
+        self.conn.execute(stmt)
+
+    def delete_process(self, process_id: str) -> bool:
+        stmt = t.processes.delete().where(t.processes.c.id == process_id)
+        return bool(self.conn.execute(stmt).rowcount)
+
+    def delete_processes_expired_before(self, before: datetime) -> int:
+        stmt = t.processes.delete().where(t.processes.c.expires_at < before)
+        return int(self.conn.execute(stmt).rowcount)
+
+    def list_processes(self, *, live_at: datetime | None = None) -> list[Process]:
+        """Every recorded process (only those live at ``live_at`` when given), newest
+        first."""
+        p = t.processes.c
+        q = sa.select(t.processes).order_by(p.started_at.desc(), p.id)
+        if live_at is not None:
+            q = q.where(p.expires_at > live_at)
+        return [_record(Process, r) for r in self.conn.execute(q)]

@@ -210,6 +210,25 @@ deployments = sa.Table(
     sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
 )
 
+# One row per running ``tickwork serve`` process (SPEC §9, Processes): written when the
+# process is fully up, renewed by its heartbeat, deleted when it stops. A deployment is
+# live while one of its processes is unexpired.
+processes = sa.Table(
+    "processes",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("deployment_id", sa.String(128), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer(), nullable=False),
+    sa.Column("roles", JSONDoc, nullable=False),
+    sa.Column("handlers", JSONDoc, nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("heartbeat_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "deployment_id"),
+)
+
 scheduler_state = sa.Table(
     "scheduler_state",
     metadata,

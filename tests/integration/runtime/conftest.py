@@ -86,13 +86,14 @@ def world(ctx: Context, clock: FakeClock) -> Callable[..., Coroutine[Any, Any, W
         registry = HandlerRegistry()
         recorder = Recorder()
         registry.register(handler, recorder)
+        node = Node(ctx, notifier, registry=registry)
+        notifier.bind(asyncio.get_running_loop())
+        await node.register()  # its handlers are known from here on
         tenants.create_tenant(ctx, "acme")
         resources.put_project(ctx, "acme", "proj", None, None)
         resources.put_agent(
             ctx, "acme", "proj", "main", "bot", "Bot", {"type": "python", "handler": handler}
         )
-        node = Node(ctx, notifier, registry=registry)
-        notifier.bind(asyncio.get_running_loop())
         assert node.scheduler is not None
         await node.scheduler.take_over()
         return World(ctx, clock, node, recorder)

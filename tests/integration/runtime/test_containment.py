@@ -25,7 +25,7 @@ from tickwork.storage.records import COMPLETED, FAILED, PENDING, RUNNING, Invoca
 from tickwork.storage.sql import Tx
 from tickwork.targets.base import TargetCall
 from tickwork.targets.python import HandlerRegistry
-from tickwork.testing import FakeClock
+from tickwork.testing import FakeClock, register_handlers
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -74,6 +74,7 @@ def setup_tenant(ctx: Context, tenant: str, **trigger_fields: Any) -> str:
     """A tenant with one agent (its own python handler) and one daily trigger."""
     tenants.create_tenant(ctx, tenant)
     resources.put_project(ctx, tenant, "p", None, None)
+    register_handlers(ctx, [f"{tenant}-agent"])
     target = {"type": "python", "handler": f"{tenant}-agent"}
     resources.put_agent(ctx, tenant, "p", "main", "bot", None, target)
     fields = {"name": "t", "cron_expression": "0 3 * * *"} | trigger_fields
