@@ -1,56 +1,32 @@
-"""Settings, from ``TICKWORK_*`` environment variables (flags override them)."""
+"""Settings: one validated model, read from ``TICKWORK_*`` environment variables (flags
+override them), on pydantic-settings.
+
+:class:`Settings` is a plain frozen model: building one in code (tests, benchmarks) reads
+no environment. :meth:`Settings.from_env` reads the environment, and a bad value stops
+there with one :class:`tickwork.errors.ValidationError` naming the variable and what it
+accepts. Secrets (the admin token, the deploy secret, the secret keys, a password in the
+database URL) never appear in the model's repr.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import ipaddress
-import os
 import re
 import secrets
-from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from tickwork.domain.fairshare import default_tenant_cap
 from tickwork.errors import ValidationError
 
 DEFAULT_DATABASE_URL = "sqlite:///./tickwork.db"
-
-
-def _env_bool(name: str, default: bool) -> bool:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ValidationError(name, f"expected 1/0, true/false, yes/no or on/off, got {raw!r}")
-
-
-def _env_number(name: str, default: float, low: float, high: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValidationError(name, f"expected a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ValidationError(name, f"{raw} is out of range {low:g}-{high:g}")
-    return value
-
-
-def _env_int_or_none(name: str, low: int, high: int) -> int | None:
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return None
-    value = _env_number(name, 0, low, high)
-    if value != int(value):
-        raise ValidationError(name, f"expected a whole number, got {raw!r}")
-    return int(value)
-
+ENV_PREFIX = "TICKWORK_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _HOST_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 
@@ -107,8 +83,7 @@ def parse_secret_keys(raw: str, name: str = "TICKWORK_SECRET_KEY") -> tuple[str,
     return tuple(keys)
 
 
-def _env_proxies(name: str) -> str:
-    raw = os.environ.get(name) or ""
+def parse_proxies(raw: str, name: str = "TICKWORK_TRUSTED_PROXIES") -> str:
     found = []
     for item in (part.strip() for part in raw.split(",")):
         if not item:
@@ -134,106 +109,79 @@ QUOTA_DEFAULTS = {
     "slots_per_minute": 100_000,
 }
 
+Quota = Annotated[int, Field(ge=0, le=1_000_000_000)]
 
-@dataclass(frozen=True)
-class Settings:
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
     database_url: str = DEFAULT_DATABASE_URL
     host: str = "127.0.0.1"
-    port: int = 8080
-    deployment_id: str = field(default_factory=lambda: "dep_" + secrets.token_hex(6))
-    version: str = "dev"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    deployment_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        default_factory=lambda: "dep_" + secrets.token_hex(6)
+    )
+    version: str = Field(default_factory=lambda: package_version())
     # Workers.
-    worker_concurrency: int = 10
-    worker_lease_seconds: float = 30.0
-    worker_poll_seconds: float = 5.0
+    worker_concurrency: Annotated[int, Field(ge=0, le=10_000)] = 10
+    worker_lease_seconds: Annotated[float, Field(ge=2, le=3600)] = 30.0
+    worker_poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
     # Scheduler.
-    scheduler_max_sleep_seconds: float = 30.0
-    scheduler_batch_size: int = 500
-    scheduler_lease_seconds: float = 10.0
+    scheduler_max_sleep_seconds: Annotated[float, Field(ge=0.05, le=3600)] = 30.0
+    scheduler_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+    scheduler_lease_seconds: Annotated[float, Field(ge=1, le=3600)] = 10.0
     # Targets.
     # The older spelling of TICKWORK_ALLOWED_TARGET_NETWORKS=*.
     allow_private_targets: bool = False
     # Checked entries: "*", CIDRs, host names (parse_allowed_networks).
     allowed_target_networks: tuple[str, ...] = ()
-    webhook_max_response_bytes: int = 64 * 1024
+    webhook_max_response_bytes: Annotated[int, Field(ge=0, le=64 * 1024 * 1024)] = 64 * 1024
     # Containment (SPEC §9).
-    max_message_bytes: int = 1024 * 1024
+    max_message_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     # The most attempts one tenant runs at once in one process (None: the default share).
-    tenant_concurrency: int | None = None
+    tenant_concurrency: Annotated[int, Field(ge=1, le=10_000)] | None = None
     # Security.
     # Fernet keys for target secrets at rest: the first encrypts, all decrypt.
-    secret_keys: tuple[str, ...] = ()
-    deploy_secret: str | None = None
-    admin_token: str | None = None
+    secret_keys: tuple[str, ...] = Field((), repr=False)
+    deploy_secret: SecretStr | None = None
+    admin_token: SecretStr | None = None
     # Failed authentication, per client address: after this many failures within the
     # window, the address is refused (429) until the window ends; 0 turns it off.
-    auth_failure_limit: int = 20
-    auth_failure_window_seconds: float = 60.0
-    auth_failure_max_clients: int = 50_000
+    auth_failure_limit: Annotated[int, Field(ge=0, le=1_000_000)] = 20
+    auth_failure_window_seconds: Annotated[float, Field(ge=1, le=86400)] = 60.0
+    auth_failure_max_clients: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
     # Proxies whose X-Forwarded-For names the client (addresses or CIDRs, comma-separated;
     # empty: none, the peer address is the client).
     trusted_proxies: str = ""
     # Per-tenant quota defaults (each overridable per tenant through the admin API).
-    quota_projects: int = QUOTA_DEFAULTS["projects"]
-    quota_agents: int = QUOTA_DEFAULTS["agents"]
-    quota_triggers: int = QUOTA_DEFAULTS["triggers"]
-    quota_api_keys: int = QUOTA_DEFAULTS["api_keys"]
-    quota_slots_per_minute: int = QUOTA_DEFAULTS["slots_per_minute"]
+    quota_projects: Quota = QUOTA_DEFAULTS["projects"]
+    quota_agents: Quota = QUOTA_DEFAULTS["agents"]
+    quota_triggers: Quota = QUOTA_DEFAULTS["triggers"]
+    quota_api_keys: Quota = QUOTA_DEFAULTS["api_keys"]
+    quota_slots_per_minute: Quota = QUOTA_DEFAULTS["slots_per_minute"]
     # Operations.
-    log_format: str = "text"
-    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     app_module: str | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
-        env = os.environ
-        values: dict[str, Any] = {
-            "database_url": env.get("TICKWORK_DATABASE_URL") or DEFAULT_DATABASE_URL,
-            "host": env.get("TICKWORK_HOST") or "127.0.0.1",
-            "port": int(_env_number("TICKWORK_PORT", 8080, 0, 65535)),
-            "version": env.get("TICKWORK_VERSION") or package_version(),
-            "worker_concurrency": int(_env_number("TICKWORK_WORKER_CONCURRENCY", 10, 0, 10_000)),
-            "worker_lease_seconds": _env_number("TICKWORK_WORKER_LEASE_SECONDS", 30, 2, 3600),
-            "scheduler_max_sleep_seconds": _env_number(
-                "TICKWORK_SCHEDULER_MAX_SLEEP_SECONDS", 30, 0.05, 3600
-            ),
-            "scheduler_batch_size": int(
-                _env_number("TICKWORK_SCHEDULER_BATCH_SIZE", 500, 1, 100_000)
-            ),
-            "scheduler_lease_seconds": _env_number("TICKWORK_SCHEDULER_LEASE_SECONDS", 10, 1, 3600),
-            "allow_private_targets": _env_bool("TICKWORK_ALLOW_PRIVATE_TARGETS", False),
-            "tenant_concurrency": _env_int_or_none("TICKWORK_TENANT_CONCURRENCY", 1, 10_000),
-            "max_message_bytes": int(
-                _env_number("TICKWORK_MAX_MESSAGE_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024)
-            ),
-            "allowed_target_networks": parse_allowed_networks(
-                env.get("TICKWORK_ALLOWED_TARGET_NETWORKS") or ""
-            ),
-            "secret_keys": parse_secret_keys(env.get("TICKWORK_SECRET_KEY") or ""),
-            "auth_failure_limit": int(_env_number("TICKWORK_AUTH_FAILURE_LIMIT", 20, 0, 1e6)),
-            "auth_failure_window_seconds": _env_number(
-                "TICKWORK_AUTH_FAILURE_WINDOW_SECONDS", 60, 1, 86400
-            ),
-            "auth_failure_max_clients": int(
-                _env_number("TICKWORK_AUTH_FAILURE_MAX_CLIENTS", 50_000, 1, 10_000_000)
-            ),
-            "trusted_proxies": _env_proxies("TICKWORK_TRUSTED_PROXIES"),
-            **{
-                f"quota_{name}": int(_env_number(f"TICKWORK_QUOTA_{name.upper()}", default, 0, 1e9))
-                for name, default in QUOTA_DEFAULTS.items()
-            },
-            "deploy_secret": env.get("TICKWORK_DEPLOY_SECRET") or None,
-            "admin_token": env.get("TICKWORK_ADMIN_TOKEN") or None,
-            "log_format": env.get("TICKWORK_LOG_FORMAT") or "text",
-            "log_level": (env.get("TICKWORK_LOG_LEVEL") or "INFO").upper(),
-            "app_module": env.get("TICKWORK_APP") or None,
-        }
-        if env.get("TICKWORK_DEPLOYMENT_ID"):
-            values["deployment_id"] = env["TICKWORK_DEPLOYMENT_ID"]
-        if values["log_format"] not in ("text", "json"):
-            raise ValidationError("TICKWORK_LOG_FORMAT", "expected 'text' or 'json'")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        """Settings from the environment, ``overrides`` (flags; None = not given) winning.
+
+        Raises :class:`tickwork.errors.ValidationError` naming the variable at fault."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        try:
+            read = _FromEnv(**given)
+        except PydanticValidationError as exc:
+            raise _named(exc, given) from None
+        except ValidationError:
+            raise
+        return cls(**{name: getattr(read, name) for name in cls.model_fields})
 
     @property
     def tenant_cap(self) -> int:
@@ -243,7 +191,87 @@ class Settings:
         return default_tenant_cap(self.worker_concurrency)
 
     def with_(self, **changes: Any) -> Settings:
-        return replace(self, **changes)
+        """A copy with ``changes`` applied, validated like the original."""
+        return type(self)(**{**{n: getattr(self, n) for n in type(self).model_fields}, **changes})
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, (safe_url(value) if name == "database_url" else value)
+
+
+class _FromEnv(BaseSettings, Settings):
+    """The same fields, read from ``TICKWORK_<FIELD>`` (an empty variable is unset)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    # Comma-separated lists, parsed and checked by tickwork rather than read as JSON.
+    allowed_target_networks: Annotated[tuple[str, ...], NoDecode] = ()
+    secret_keys: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)
+    # Read from TICKWORK_SECRET_KEY (singular: one key, or a list while rotating).
+    secret_key: Annotated[str, Field(repr=False)] = ""
+    app: str | None = None
+
+    @field_validator("allowed_target_networks", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        return parse_allowed_networks(value) if isinstance(value, str) else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxies(cls, value: object) -> object:
+        return parse_proxies(value) if isinstance(value, str) else value
+
+    def model_post_init(self, context: Any) -> None:
+        if self.secret_key and not self.secret_keys:
+            object.__setattr__(self, "secret_keys", parse_secret_keys(self.secret_key))
+        if self.app and not self.app_module:
+            object.__setattr__(self, "app_module", self.app)
+
+
+_ACCEPTS = {
+    "bool_parsing": "1/0, true/false, yes/no or on/off",
+    "int_parsing": "a whole number",
+    "float_parsing": "a number",
+    "literal_error": "one of the listed values",
+}
+
+
+def _named(exc: PydanticValidationError, given: dict[str, Any]) -> ValidationError:
+    """The first error of ``exc`` as the variable it came from and what it accepts."""
+    error = exc.errors()[0]
+    field = str(error["loc"][0]) if error["loc"] else "settings"
+    variable = field if field in given else ENV_PREFIX + _ENV_NAMES.get(field, field).upper()
+    shown = error.get("input")
+    got = "" if isinstance(shown, dict) or field in _SECRET_FIELDS else f", got {shown!r}"
+    message = str(error["msg"])
+    if error["type"] == "literal_error":
+        message = message.replace("Input should be", "expected")
+    elif error["type"] in ("less_than_equal", "greater_than_equal", "greater_than"):
+        message = message.replace("Input should be", "expected a value")
+    elif error["type"] in _ACCEPTS:
+        message = f"expected {_ACCEPTS[error['type']]}"
+    return ValidationError(variable, message + got)
+
+
+# Fields whose environment variable is not TICKWORK_<FIELD>.
+_ENV_NAMES = {"app_module": "app", "secret_keys": "secret_key"}
+_SECRET_FIELDS = frozenset({"deploy_secret", "admin_token", "secret_keys", "secret_key"})
+
+
+def safe_url(url: str) -> str:
+    """A database URL with its password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable URL>"
 
 
 def package_version() -> str:

@@ -152,7 +152,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG).exc
 @pytest.fixture
 def world(ctx: Context) -> World:
     admin_ctx = dataclasses.replace(
-        ctx, settings=dataclasses.replace(ctx.settings, admin_token=ADMIN_TOKEN)
+        ctx, settings=ctx.settings.with_(admin_token=ADMIN_TOKEN)
     )
     APP.state.ctx = admin_ctx
     world = World(admin_ctx, new_tenant(admin_ctx, "acme"))

@@ -169,7 +169,8 @@ def require_admin(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)],
 ) -> None:
-    token = ctx.settings.admin_token
+    configured = ctx.settings.admin_token
+    token = configured.get_secret_value() if configured is not None else ""
     if not token:
         raise HTTPException(503, "admin routes are off: set TICKWORK_ADMIN_TOKEN to use them")
     refuse_if_throttled(ctx, request)

@@ -89,7 +89,8 @@ async def restart_scheduler(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(deploy_bearer)],
 ) -> RestartOut:
     """Make this process's deployment run the scheduler at once (call it after a deploy)."""
-    secret = ctx.settings.deploy_secret
+    configured = ctx.settings.deploy_secret
+    secret = configured.get_secret_value() if configured is not None else ""
     if not secret:
         raise HTTPException(503, "the restart call is off: set TICKWORK_DEPLOY_SECRET to use it")
     refuse_if_throttled(ctx, request)
