@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.console import RenderableType
 
 from tickwork.cli.documents import read_document
 from tickwork.cli.remote import EXIT_API, Remote, UsageError, command, table
@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(definition_app, name="definition")
 
 
-def summary_table(result: DefinitionOut) -> Table:
+def summary_table(result: DefinitionOut) -> RenderableType:
     """What a push changed: created, updated, deleted and unchanged agents and triggers."""
     state = "changed" if result.changed else "no change"
     rows = [

@@ -64,16 +64,16 @@ def put_project(
     project: ProjectArg,
     name: Annotated[
         str | None,
-        typer.Option(
-            "--name", metavar="NAME", help="A name for people (default: the id; kept on update)."
-        ),
+        typer.Option("--name", metavar="NAME", help="A name for people (default: the id)."),
     ] = None,
     description: Annotated[
         str | None,
-        typer.Option(metavar="TEXT", help="What the project is for (default: kept on update)."),
+        typer.Option(
+            "--description", metavar="TEXT", help="What the project is for (default: none)."
+        ),
     ] = None,
 ) -> None:
-    """Create a project (with its main ref), or change its name and description."""
+    """Create a project (with its main ref), or replace its name and description."""
     body = {k: v for k, v in (("name", name), ("description", description)) if v is not None}
     saved = r.client.projects.put(project, body)
     r.emit(saved, lambda: fields(f"project {saved.id}", saved))
@@ -136,6 +136,7 @@ def put_agent(
     webhook: Annotated[
         str | None,
         typer.Option(
+            "--webhook",
             metavar="URL",
             help="A webhook target: POST each run to this URL (no default; or --handler).",
         ),
@@ -143,6 +144,7 @@ def put_agent(
     secret: Annotated[
         str | None,
         typer.Option(
+            "--secret",
             metavar="SECRET",
             show_default=False,
             help="The webhook's signing secret (default: none; --secret-env keeps it out of "
@@ -152,6 +154,7 @@ def put_agent(
     secret_env: Annotated[
         str | None,
         typer.Option(
+            "--secret-env",
             metavar="NAME",
             help="Sign with the workers' variable NAME (TICKWORK_TARGET_SECRET_...) instead "
             "(default: none).",
@@ -160,6 +163,7 @@ def put_agent(
     handler: Annotated[
         str | None,
         typer.Option(
+            "--handler",
             metavar="NAME",
             help="A python target: the @tickwork.handler registered as NAME (no default; or "
             "--webhook).",
@@ -171,7 +175,11 @@ def put_agent(
     ] = None,
     max_concurrency: Annotated[
         int | None,
-        typer.Option(metavar="N", help="The most runs of this agent at once (default: no cap)."),
+        typer.Option(
+            "--max-concurrency",
+            metavar="N",
+            help="The most runs of this agent at once (default: no cap).",
+        ),
     ] = None,
     ref: RefOpt = None,
 ) -> None:

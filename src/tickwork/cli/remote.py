@@ -22,8 +22,9 @@ from typing import Annotated, Any, TypeVar
 import httpx
 import typer
 from pydantic import BaseModel
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from tickwork.client import ApiConnectionError, ApiError, Client, ClientError
 
@@ -109,13 +110,15 @@ class Remote:
     console: Console
     project: str
 
-    def emit(self, value: Any, table: Callable[[], Table | Iterable[Table]] | None) -> None:
-        """Print ``value`` as JSON with ``--json``, else the tables ``table`` makes."""
-        if self.json or table is None:
+    def emit(
+        self, value: Any, show: Callable[[], RenderableType | Iterable[RenderableType]]
+    ) -> None:
+        """Print ``value`` as JSON with ``--json``, else what ``show`` makes for people."""
+        if self.json:
             typer.echo(json.dumps(to_json(value), indent=2, ensure_ascii=False))
             return
-        made = table()
-        for one in [made] if isinstance(made, Table) else made:
+        made = show()
+        for one in made if isinstance(made, Iterable) and not isinstance(made, str) else [made]:
             self.console.print(one)
 
     def say(self, message: str) -> None:
@@ -164,12 +167,16 @@ def command(
                 "as_json", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOpt
             )
         )
+        added = {p.name for p in common}
+        clash = added & {p.name for p in params}
+        if clash:
+            raise TypeError(f"{fn.__name__}: parameters {sorted(clash)} are connection options")
         positional = [p for p in params if p.kind is not inspect.Parameter.KEYWORD_ONLY]
         keyword = [p for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
 
         @functools.wraps(fn)
         def run(*args: Any, **kwargs: Any) -> None:
-            connection = {key: kwargs.pop(key, None) for key in _COMMON}
+            connection = {key: kwargs.pop(key) if key in added else None for key in _COMMON}
             try:
                 remote = _connect(connection, need_project=project)
                 try:
@@ -243,26 +250,33 @@ def text(value: Any) -> str:
     return str(value)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+def titled(title: str | None, body: Table) -> RenderableType:
+    """A table under a title line (as wide as the terminal, not the table)."""
+    return body if title is None else Group(Text(title, style="bold"), body)
+
+
+def table(
+    title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> RenderableType:
     """A table; a column named ``id`` (or ending in ``id``) never wraps: ids are copied."""
-    out = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    out = Table(show_edge=False, pad_edge=False)
     for column in columns:
         is_id = column == "id" or column.endswith(" id")
         out.add_column(column, no_wrap=is_id, overflow="fold")
     for row in rows:
         out.add_row(*(text(cell) for cell in row))
-    return out
+    return titled(title, out)
 
 
-def fields(title: str | None, model: BaseModel, skip: Sequence[str] = ()) -> Table:
+def fields(title: str | None, model: BaseModel, skip: Sequence[str] = ()) -> RenderableType:
     """One object as a two-column table of its fields."""
-    out = Table(title=title, title_justify="left", show_header=False, show_edge=False)
+    out = Table(show_header=False, show_edge=False)
     out.add_column("field", style="bold", no_wrap=True)
     out.add_column("value", overflow="fold")
     for name in type(model).model_fields:
         if name not in skip:
             out.add_row(name, text(getattr(model, name)))
-    return out
+    return titled(title, out)
 
 
 def parse_json_object(value: str | None, option: str) -> dict[str, Any] | None:

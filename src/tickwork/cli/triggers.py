@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.console import RenderableType
 
 from tickwork.cli.documents import read_document
 from tickwork.cli.remote import Remote, UsageError, command, fields, parse_json_object, table
@@ -65,6 +65,7 @@ CronOpt = Annotated[
 RunAtOpt = Annotated[
     str | None,
     typer.Option(
+        "--run-at",
         metavar="ISO",
         help="Run once at this instant, with its offset: 2026-03-08T07:00:00Z (no default).",
     ),
@@ -75,7 +76,7 @@ ZoneOpt = Annotated[
 ]
 PayloadOpt = Annotated[
     str | None,
-    typer.Option(metavar="JSON", help="The payload: a JSON object (default: {})."),
+    typer.Option("--payload", metavar="JSON", help="The payload: a JSON object (default: {})."),
 ]
 TemplateOpt = Annotated[
     str | None,
@@ -87,7 +88,8 @@ TemplateOpt = Annotated[
     ),
 ]
 DescriptionOpt = Annotated[
-    str | None, typer.Option(metavar="TEXT", help="What the trigger is for (default: none).")
+    str | None,
+    typer.Option("--description", metavar="TEXT", help="What the trigger is for (default: none)."),
 ]
 EnableOpt = Annotated[
     bool | None,
@@ -96,7 +98,10 @@ EnableOpt = Annotated[
     ),
 ]
 MaxRetriesOpt = Annotated[
-    int | None, typer.Option(metavar="N", help="Retries after a failed attempt, 0-10 (default: 1).")
+    int | None,
+    typer.Option(
+        "--max-retries", metavar="N", help="Retries after a failed attempt, 0-10 (default: 1)."
+    ),
 ]
 RetryDelayOpt = Annotated[
     int | None,
@@ -106,15 +111,20 @@ RetryDelayOpt = Annotated[
 ]
 TimeoutOpt = Annotated[
     int | None,
-    typer.Option(metavar="SECONDS", help="Each attempt's time limit, 1-86400 (default: 780)."),
+    typer.Option(
+        "--timeout", metavar="SECONDS", help="Each attempt's time limit, 1-86400 (default: 780)."
+    ),
 ]
 CatchupOpt = Annotated[
     str | None,
-    typer.Option(metavar="POLICY", help="After downtime: latest, all or none (default: latest)."),
+    typer.Option(
+        "--catchup", metavar="POLICY", help="After downtime: latest, all or none (default: latest)."
+    ),
 ]
 OverlapOpt = Annotated[
     str | None,
     typer.Option(
+        "--overlap",
         metavar="POLICY",
         help="While a run is going: allow, skip, buffer_one or cancel_previous (default: allow).",
     ),
@@ -146,7 +156,7 @@ def _schedule(t: TriggerOut) -> str:
     return f"once at {t.run_at.isoformat() if t.run_at else '-'}"
 
 
-def _triggers_table(items: Iterable[TriggerOut]) -> Table:
+def _triggers_table(items: Iterable[TriggerOut]) -> RenderableType:
     return table(
         None,
         ["id", "name", "schedule", "timezone", "enabled", "next run (UTC)"],
@@ -293,7 +303,10 @@ def preview_trigger(
     trigger_id: TriggerArg,
     agent: AgentOpt,
     count: Annotated[
-        int, typer.Option(min=1, max=1000, metavar="N", help="How many fire instants, 1-1000.")
+        int,
+        typer.Option(
+            "--count", min=1, max=1000, metavar="N", help="How many fire instants, 1-1000."
+        ),
     ] = 10,
 ) -> None:
     """The trigger's next fire instants, and its schedule in words."""
@@ -311,7 +324,7 @@ def preview_trigger(
 # --- invocations -----------------------------------------------------------------------
 
 
-def _invocations_table(items: Iterable[InvocationOut]) -> Table:
+def _invocations_table(items: Iterable[InvocationOut]) -> RenderableType:
     return table(
         None,
         ["id", "trigger", "agent", "origin", "status", "scheduled for (UTC)", "attempt"],
@@ -322,7 +335,7 @@ def _invocations_table(items: Iterable[InvocationOut]) -> Table:
     )
 
 
-def _invocation_tables(invocation: InvocationOut) -> Iterator[Table]:
+def _invocation_tables(invocation: InvocationOut) -> Iterator[RenderableType]:
     yield fields(f"invocation {invocation.id}", invocation, skip=("attempts",))
     if invocation.attempts:
         yield table(
@@ -340,17 +353,22 @@ def list_invocations(
     r: Remote,
     agent: Annotated[
         str | None,
-        typer.Option(metavar="AGENT", help="With --trigger: that trigger's (default: all)."),
+        typer.Option(
+            "--agent", metavar="AGENT", help="With --trigger: that trigger's (default: all)."
+        ),
     ] = None,
     trigger: Annotated[
         str | None,
         typer.Option(
-            metavar="TRIGGER_ID", help="Only this trigger's (needs --agent; default: all)."
+            "--trigger",
+            metavar="TRIGGER_ID",
+            help="Only this trigger's (needs --agent; default: all).",
         ),
     ] = None,
     status: Annotated[
         list[str] | None,
         typer.Option(
+            "--status",
             metavar="STATUS",
             help="Only this status (repeat for several): pending, running, completed, failed, "
             "cancelled, missed or skipped (default: all).",
@@ -361,10 +379,13 @@ def list_invocations(
         typer.Option("--from", metavar="ISO", help="Scheduled at or after (default: any)."),
     ] = None,
     to: Annotated[
-        str | None, typer.Option(metavar="ISO", help="Scheduled before (default: any).")
+        str | None, typer.Option("--to", metavar="ISO", help="Scheduled before (default: any).")
     ] = None,
     limit: Annotated[
-        int, typer.Option(min=0, metavar="N", help="Show at most N, newest first; 0 for all.")
+        int,
+        typer.Option(
+            "--limit", min=0, metavar="N", help="Show at most N, newest first; 0 for all."
+        ),
     ] = 50,
 ) -> None:
     """List invocations, newest first: the project's, or one trigger's."""

@@ -194,7 +194,8 @@ class Projects(_Resource):
         return await self._client._one(ProjectOut, Call("GET", self._paths(project).project))
 
     async def put(self, project: str | None = None, body: Body = None, **fields: Any) -> ProjectOut:
-        """Create the project (with its ``main`` ref) or change its name and description."""
+        """Create the project (with its ``main`` ref) or replace its name and description
+        (a field left out takes its default)."""
         call = Call("PUT", self._paths(project).project, json=core.body(body, fields))
         return await self._client._one(ProjectOut, call)
 
