@@ -66,7 +66,7 @@ def test_import_tickwork_alone_loads_next_to_nothing() -> None:
     assert "pydantic" not in modules
 
 
-def test_the_public_names_still_resolve(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_public_names_still_resolve() -> None:
     names = loaded_after(
         "import tickwork\n"
         "from tickwork import handler, schedule, TargetCall, TargetResult, PermanentError\n"
