@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: serve test lint unit test-sqlite test-postgres bench bench-quick clean
+.PHONY: serve test lint unit test-sqlite test-postgres bench bench-quick client-sync clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+
+## Regenerate the synchronous client from the asynchronous one (src/tickwork/client/_sync)
+client-sync: $(STAMP)
+	$(BIN)/python -m tests.unit.client.unasync_client
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -151,9 +151,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP, config=CONFIG).exc
 
 @pytest.fixture
 def world(ctx: Context) -> World:
-    admin_ctx = dataclasses.replace(
-        ctx, settings=ctx.settings.with_(admin_token=ADMIN_TOKEN)
-    )
+    admin_ctx = dataclasses.replace(ctx, settings=ctx.settings.with_(admin_token=ADMIN_TOKEN))
     APP.state.ctx = admin_ctx
     world = World(admin_ctx, new_tenant(admin_ctx, "acme"))
     world.rebuild()

@@ -11,7 +11,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from tickwork.api.schemas import URL_PATTERN, Problem
 from tickwork.domain.names import HANDLER_PATTERN, REF_PATTERN, SLUG_PATTERN
 from tickwork.domain.target_spec import ENV_SECRET_PATTERN
 from tickwork.errors import (
@@ -25,6 +24,7 @@ from tickwork.errors import (
 from tickwork.logging import get_logger
 from tickwork.services.triggers import PayloadTooLarge
 from tickwork.storage.sql import gave_way
+from tickwork.wire import URL_PATTERN, Problem
 
 log = get_logger("tickwork.api")
 

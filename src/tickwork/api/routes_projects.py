@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from tickwork.api.deps import AgentId, Ctx, ProjectId, ReadTenant, WriteTenant
-from tickwork.api.schemas import AgentIn, AgentOut, Page, ProjectIn, ProjectOut, RefOut
+from tickwork.api.schemas import agent_out, project_out, ref_out
 from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
 from tickwork.services import resources
+from tickwork.wire import AgentIn, AgentOut, Page, ProjectIn, ProjectOut, RefOut
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["projects"])
 
@@ -25,7 +26,7 @@ def list_projects(
 ) -> Page[ProjectOut]:
     items = resources.list_projects(ctx, tenant, cursor, limit)
     next_cursor = items[-1].id if len(items) == limit else None
-    return Page[ProjectOut](items=[ProjectOut.of(p) for p in items], next_cursor=next_cursor)
+    return Page[ProjectOut](items=[project_out(p) for p in items], next_cursor=next_cursor)
 
 
 @router.put(
@@ -44,12 +45,12 @@ def put_project(
         ctx, tenant, project, body.name, body.description
     )
     response.status_code = 201 if created else 200
-    return ProjectOut.of(created_project)
+    return project_out(created_project)
 
 
 @router.get("/projects/{project}", response_model=ProjectOut)
 def get_project(tenant: ReadTenant, project: ProjectId, ctx: Ctx) -> ProjectOut:
-    return ProjectOut.of(resources.get_project(ctx, tenant, project))
+    return project_out(resources.get_project(ctx, tenant, project))
 
 
 @router.delete("/projects/{project}", status_code=204)
@@ -60,7 +61,7 @@ def delete_project(tenant: WriteTenant, project: ProjectId, ctx: Ctx) -> Respons
 
 @router.get("/projects/{project}/refs", response_model=list[RefOut])
 def list_refs(tenant: ReadTenant, project: ProjectId, ctx: Ctx) -> list[RefOut]:
-    return [RefOut.of(r) for r in resources.list_refs(ctx, tenant, project)]
+    return [ref_out(r) for r in resources.list_refs(ctx, tenant, project)]
 
 
 @router.delete(
@@ -79,7 +80,7 @@ def delete_ref(tenant: WriteTenant, project: ProjectId, ref: RefPath, ctx: Ctx) 
 def list_agents(
     tenant: ReadTenant, project: ProjectId, ctx: Ctx, ref: RefQuery = "main"
 ) -> list[AgentOut]:
-    return [AgentOut.of(a) for a in resources.list_agents(ctx, tenant, project, ref)]
+    return [agent_out(a) for a in resources.list_agents(ctx, tenant, project, ref)]
 
 
 @router.put(
@@ -107,14 +108,14 @@ def put_agent(
         max_concurrency=body.max_concurrency,
     )
     response.status_code = 201 if created else 200
-    return AgentOut.of(saved)
+    return agent_out(saved)
 
 
 @router.get("/projects/{project}/agents/{agent}", response_model=AgentOut)
 def get_agent(
     tenant: ReadTenant, project: ProjectId, agent: AgentId, ctx: Ctx, ref: RefQuery = "main"
 ) -> AgentOut:
-    return AgentOut.of(resources.get_agent(ctx, tenant, project, ref, agent))
+    return agent_out(resources.get_agent(ctx, tenant, project, ref, agent))
 
 
 @router.delete("/projects/{project}/agents/{agent}", status_code=204)

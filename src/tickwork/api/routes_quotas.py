@@ -2,49 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, StrictInt
 
 from tickwork.api.deps import Admin, Ctx, ReadTenant, TenantId
-from tickwork.api.schemas import Strict
 from tickwork.domain.rate import MINUTES_PER_DAY
 from tickwork.services import quotas
 from tickwork.services.context import Context
+from tickwork.wire import QuotaOut, QuotasIn, QuotasOut
 
 router = APIRouter()
-
-Override = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)] | None
-
-
-class QuotaOut(BaseModel):
-    limit: int = Field(description="in force: the override, else the default")
-    default: int = Field(description="from the settings (TICKWORK_QUOTA_*)")
-    override: int | None = Field(description="set for this tenant; null: the default")
-    used: int | float = Field(description="current use; for slots_per_minute, slots per minute")
-
-
-class QuotasOut(BaseModel):
-    tenant: str
-    projects: QuotaOut
-    agents: QuotaOut = Field(description="agents on every ref of every project")
-    triggers: QuotaOut = Field(description="scheduled triggers, enabled or not")
-    api_keys: QuotaOut = Field(description="keys not revoked")
-    slots_per_minute: QuotaOut = Field(
-        description="the firing rate of the enabled triggers, each counted on a day it "
-        "fires: a 6-field `* * * * * *` is 60, `0 9 * * *` is 1/1440; one-time triggers 0"
-    )
-
-
-class QuotasIn(Strict):
-    """Overrides to set: a field left out stays as it is, null restores the default."""
-
-    projects: Override = None
-    agents: Override = None
-    triggers: Override = None
-    api_keys: Override = None
-    slots_per_minute: Override = None
 
 
 def _out(ctx: Context, tenant: str) -> QuotasOut:

@@ -10,17 +10,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from tickwork import metrics
 from tickwork.api.deps import Admin, Caller, Ctx, ReadTenant, TenantId, WriteTenant
 from tickwork.api.problems import problem
-from tickwork.api.schemas import (
-    HealthOut,
-    KeyCreated,
-    KeyIn,
-    KeyOut,
-    ReadyOut,
-    TenantIn,
-    TenantOut,
-)
 from tickwork.services import backlog, tenants
 from tickwork.storage import migrate
+from tickwork.wire import HealthOut, KeyCreated, KeyIn, KeyOut, ReadyOut, TenantIn, TenantOut
 
 router = APIRouter()
 

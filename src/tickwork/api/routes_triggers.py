@@ -17,21 +17,21 @@ from tickwork.api.deps import (
     ReadTenant,
     WriteTenant,
 )
-from tickwork.api.schemas import (
+from tickwork.api.schemas import invocation_out, trigger_out, upcoming_run_out
+from tickwork.domain.names import REF_PATTERN
+from tickwork.errors import ValidationError
+from tickwork.services import invocations, triggers
+from tickwork.services.context import Context
+from tickwork.storage.records import STATUSES
+from tickwork.wire import (
     InvocationOut,
     Page,
     PreviewOut,
     TriggerCreate,
     TriggerOut,
     TriggerPatch,
-    UpcomingRunOut,
     UpcomingRunsOut,
 )
-from tickwork.domain.names import REF_PATTERN
-from tickwork.errors import ValidationError
-from tickwork.services import invocations, triggers
-from tickwork.services.context import Context
-from tickwork.storage.records import STATUSES
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}")
 BASE = "/agents/{agent}/scheduled-triggers"
@@ -81,7 +81,7 @@ def list_triggers(
 ) -> Page[TriggerOut]:
     items = triggers.list_triggers(ctx, tenant, project, agent, ref, cursor, limit)
     nxt = items[-1].id if len(items) == limit else None
-    return Page[TriggerOut](items=[TriggerOut.of(t) for t in items], next_cursor=nxt)
+    return Page[TriggerOut](items=[trigger_out(t) for t in items], next_cursor=nxt)
 
 
 @router.post(
@@ -103,14 +103,14 @@ def create_trigger(
     fields: dict[str, Any] = body.model_dump(exclude_none=True)
     fields["ref"] = ref
     created = triggers.create_trigger(ctx, tenant, project, agent, fields, caller.actor)
-    return TriggerOut.of(created)
+    return trigger_out(created)
 
 
 @router.get(BASE + "/{trigger_id}", response_model=TriggerOut, tags=["scheduled triggers"])
 def get_trigger(
     tenant: ReadTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
 ) -> TriggerOut:
-    return TriggerOut.of(triggers.get_trigger(ctx, tenant, project, agent, trigger_id))
+    return trigger_out(triggers.get_trigger(ctx, tenant, project, agent, trigger_id))
 
 
 @router.patch(
@@ -129,7 +129,7 @@ def update_trigger(
 ) -> TriggerOut:
     patch = {k: getattr(body, k) for k in body.model_fields_set}
     updated = triggers.update_trigger(ctx, tenant, project, agent, trigger_id, patch)
-    return TriggerOut.of(updated)
+    return trigger_out(updated)
 
 
 @router.delete(BASE + "/{trigger_id}", status_code=204, tags=["scheduled triggers"])
@@ -164,7 +164,7 @@ def preview_trigger(
 def run_now(
     tenant: OperateTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
 ) -> InvocationOut:
-    return InvocationOut.of(triggers.run_now(ctx, tenant, project, agent, trigger_id))
+    return invocation_out(triggers.run_now(ctx, tenant, project, agent, trigger_id))
 
 
 @router.get(
@@ -220,7 +220,7 @@ def _invocation_page(
         limit=limit,
     )
     nxt = items[-1].id if len(items) == limit else None
-    return Page[InvocationOut](items=[InvocationOut.of(i) for i in items], next_cursor=nxt)
+    return Page[InvocationOut](items=[invocation_out(i) for i in items], next_cursor=nxt)
 
 
 @router.get(
@@ -238,7 +238,7 @@ def get_invocation(
 ) -> InvocationOut:
     triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
     inv, attempts = invocations.get_invocation(ctx, tenant, project, trigger_id, invocation_id)
-    return InvocationOut.of(inv, attempts)
+    return invocation_out(inv, attempts)
 
 
 @router.post(
@@ -257,7 +257,7 @@ def cancel_invocation(
 ) -> InvocationOut:
     triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
     inv = invocations.cancel_invocation(ctx, tenant, project, trigger_id, invocation_id)
-    return InvocationOut.of(inv)
+    return invocation_out(inv)
 
 
 @router.get("/invocations", response_model=Page[InvocationOut], tags=["invocations"])
@@ -293,7 +293,7 @@ def rerun_invocation(
     ``rerun:{trigger_id}:{new invocation id}``): the same slot and payload, executed by
     the workers with the trigger's retries, timeout and cancellation."""
     inv = invocations.rerun_invocation(ctx, tenant, project, agent, trigger_id, invocation_id)
-    return InvocationOut.of(inv)
+    return invocation_out(inv)
 
 
 @router.get("/upcoming-runs", response_model=UpcomingRunsOut, tags=["invocations"])
@@ -306,4 +306,4 @@ def list_upcoming_runs(
     """What the project will run next, soonest first: the coming slots of every enabled
     trigger on every ref, merged with the invocations waiting for a worker."""
     as_of, runs = invocations.upcoming_runs(ctx, tenant, project, limit)
-    return UpcomingRunsOut(as_of=as_of, items=[UpcomingRunOut.of(r) for r in runs])
+    return UpcomingRunsOut(as_of=as_of, items=[upcoming_run_out(r) for r in runs])

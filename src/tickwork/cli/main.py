@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from tickwork import __version__
-from tickwork.cli import deploy, preview, secrets, serve
+from tickwork.cli import definition, deploy, preview, projects, secrets, serve, sync, triggers
 
 app = typer.Typer(
     name="tickwork",
@@ -54,6 +54,10 @@ preview.register(app)
 serve.register(app)
 deploy.register(app)
 secrets.register(app)
+projects.register(app)
+triggers.register(app)
+definition.register(app)
+sync.register(app)
 
 
 def main() -> None:

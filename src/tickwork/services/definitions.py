@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+from tickwork.domain.limits import MAX_AGENTS, MAX_TRIGGERS_PER_AGENT
 from tickwork.domain.names import MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import ValidationError, ValidationErrors
@@ -39,8 +40,6 @@ from tickwork.services.triggers import (
 from tickwork.storage.records import Agent, Ref, Trigger
 from tickwork.storage.sql import Tx
 
-MAX_AGENTS = 1000
-MAX_TRIGGERS_PER_AGENT = 1000
 MAX_TRIGGERS = 10_000
 AGENT_FIELDS = ("id", "name", "target", "max_concurrency", "triggers")
 # Existing triggers are read in pages of this size.

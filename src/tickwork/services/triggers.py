@@ -11,6 +11,7 @@ from typing import Any
 from tickwork.domain import rate
 from tickwork.domain import schedule as sched
 from tickwork.domain.ids import new_id
+from tickwork.domain.limits import MAX_TEMPLATE_CHARS
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_text
 from tickwork.domain.template import rendered_size
 from tickwork.errors import Conflict, InvalidSchedule, NotFound, ValidationError
@@ -23,7 +24,6 @@ from tickwork.storage.sql import Tx
 CATCHUP_POLICIES = ("latest", "all", "none")
 OVERLAP_POLICIES = ("allow", "skip", "buffer_one", "cancel_previous")
 MAX_PAYLOAD_BYTES = 256 * 1024
-MAX_TEMPLATE_CHARS = 64 * 1024
 # The default cap on a rendered message (TICKWORK_MAX_MESSAGE_BYTES): a template may
 # repeat a placeholder, so its size and the payload's say little about the message's.
 MAX_MESSAGE_BYTES = 1024 * 1024

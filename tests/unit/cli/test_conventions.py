@@ -40,6 +40,17 @@ ENV_VARS = {
     "secrets rotate": {"--database-url": "TICKWORK_DATABASE_URL"},
     "deploy restart": {"--url": "TICKWORK_URL", "--secret": "TICKWORK_DEPLOY_SECRET"},
 }
+# The commands over the HTTP API: the server, the key and the tenant; and the project.
+REMOTE = {"--url": "TICKWORK_URL", "--api-key": "TICKWORK_API_KEY", "--tenant": "TICKWORK_TENANT"}
+PROJECT = {**REMOTE, "--project": "TICKWORK_PROJECT"}
+ENV_VARS |= {f"projects {c}": REMOTE for c in ("list", "get", "put", "delete")}
+ENV_VARS |= {f"agents {c}": PROJECT for c in ("list", "get", "put", "delete")}
+ENV_VARS |= {
+    f"triggers {c}": PROJECT
+    for c in ("list", "get", "create", "update", "delete", "run", "preview")
+}
+ENV_VARS |= {f"invocations {c}": PROJECT for c in ("list", "get", "cancel", "rerun")}
+ENV_VARS |= {"definition push": PROJECT, "sync": {**PROJECT, "--app": "TICKWORK_APP"}}
 
 
 def invoke(*args: str, env: dict[str, str] | None = None) -> Any:
@@ -106,7 +117,8 @@ def test_every_command_and_group_is_described() -> None:
     result = invoke("--help")
     assert "--version" in result.stdout
     assert "--install-completion" in result.stdout
-    for group in ("db", "tenants", "keys", "deploy", "secrets"):
+    groups = ("db", "tenants", "keys", "deploy", "secrets", "projects", "agents", "triggers")
+    for group in (*groups, "invocations", "definition"):
         listing = invoke(group, "--help").stdout
         assert "Commands:" in listing, group
     tenants = " ".join(invoke("tenants", "create", "--help").stdout.split())

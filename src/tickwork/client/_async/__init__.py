@@ -1,0 +1,1 @@
+"""The asynchronous client (the one description both clients are made from)."""

@@ -1,0 +1,457 @@
+# Generated from tickwork/client/_async/client.py by unasync (make client-sync): do not edit.
+"""The client, and its resources: one method per route.
+
+The asynchronous client (``tickwork/client/_async/client.py``) is the one description;
+the synchronous one (``_sync/client.py``) is generated from it by unasync (``make
+client-sync``; a test checks it is current), so the two have the same methods, arguments
+and behaviour. Request building, retry
+decisions and error mapping live in :mod:`tickwork.client._core`.
+
+A method that names a project takes ``project=`` and otherwise uses the client's;
+``ref=`` left out means the server's default, ``main``. Bodies are wire models
+(:mod:`tickwork.wire`) or mappings, with keyword fields on top; the server validates
+them, and its problem answer is raised as :class:`~tickwork.client.ApiError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from tickwork.client import _core as core
+from tickwork.client._core import Body, Call, M
+from tickwork.client.errors import ApiConnectionError
+from tickwork.clock import blocking_pause
+from tickwork.wire import (
+    AgentOut,
+    DefinitionIn,
+    DefinitionOut,
+    InvocationOut,
+    KeyCreated,
+    KeyOut,
+    PreviewOut,
+    ProjectOut,
+    QuotasOut,
+    RefOut,
+    TriggerOut,
+    UpcomingRunsOut,
+)
+
+__all__ = ["Client"]
+
+
+class Client:
+    """A client of one tickwork server, as one tenant.
+
+    ``url`` is the server's base URL; ``api_key`` a key of the tenant (its scope decides
+    what the client may do); ``tenant`` defaults to ``default``, the tenant
+    ``tickwork serve`` creates on its first start; ``project`` is used by every method
+    not given one. ``timeout`` is in seconds (or an ``httpx.Timeout``) per try;
+    ``retries`` how often a transient failure is retried (or a
+    :class:`~tickwork.client.RetryPolicy`). ``http_client`` sends the requests instead of
+    a client of its own (its transport, proxies and certificates are used; it is not
+    closed). Use it as a context manager, or close it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        *,
+        tenant: str | None = None,
+        project: str | None = None,
+        timeout: float | httpx.Timeout | None = core.DEFAULT_TIMEOUT,
+        retries: int | core.RetryPolicy = 3,
+        http_client: httpx.Client | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._config = core.Config.of(
+            url,
+            api_key,
+            tenant=tenant,
+            project=project,
+            timeout=timeout,
+            retries=retries,
+            headers=headers,
+            user_agent=core.user_agent(),
+        )
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.Client()
+        self.projects = Projects(self)
+        self.refs = Refs(self)
+        self.agents = Agents(self)
+        self.triggers = Triggers(self)
+        self.invocations = Invocations(self)
+        self.definitions = Definitions(self)
+        self.upcoming = Upcoming(self)
+        self.keys = Keys(self)
+        self.quotas = Quotas(self)
+
+    @property
+    def tenant(self) -> str:
+        return self._config.tenant
+
+    @property
+    def project(self) -> str | None:
+        return self._config.project
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connections (not those of an ``http_client`` passed in)."""
+        if self._owns_http:
+            self._http.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        idempotency_key: str | None = None,
+    ) -> Any:
+        """Send any request (``path`` under the server's base URL, e.g.
+        ``/api/v1/tenants/default/quotas``) with the client's credentials, retries and
+        error mapping; returns the answer's JSON (None for 204)."""
+        call = Call(method.upper(), path, params or {}, json, idempotency_key)
+        return core.answer(self._send(call))
+
+    # -- the one sending loop -------------------------------------------------------------
+
+    def _send(self, call: Call) -> httpx.Response:
+        config = self._config
+        retry = 0
+        while True:
+            retry += 1
+            try:
+                response = self._http.request(**config.request_args(call))
+            except httpx.HTTPError as exc:
+                wait = config.retry.after_error(retry, exc)
+                if wait is None:
+                    message = core.unreachable(call, config, exc, retry)
+                    raise ApiConnectionError(message) from exc
+            else:
+                wait = config.retry.after_response(retry, response)
+                if wait is None:
+                    return response
+                response.close()
+            blocking_pause(wait)
+
+    def _json(self, call: Call) -> Any:
+        return core.answer(self._send(call))
+
+    def _one(self, kind: type[M], call: Call) -> M:
+        response = self._send(call)
+        return core.model(kind, core.answer(response), response)
+
+    def _items(self, kind: type[M], call: Call, size: int) -> Iterator[M]:
+        """Every item of a cursor-paginated list, fetching pages as they are reached."""
+        return self._pages(kind, call.with_params(limit=core.page_size(size)))
+
+    def _pages(self, kind: type[M], call: Call) -> Iterator[M]:
+        while True:
+            response = self._send(call)
+            items, cursor = core.page(core.answer(response))
+            for item in items:
+                yield core.model(kind, item, response)
+            if cursor is None:
+                return
+            call = call.with_params(cursor=cursor)
+
+    def _paths(self, project: str | None) -> core.Paths:
+        return self._config.paths(project)
+
+
+class _Resource:
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def _paths(self, project: str | None) -> core.Paths:
+        return self._client._paths(project)
+
+
+class Projects(_Resource):
+    """``/projects``: a tenant's projects."""
+
+    def list(self, *, page_size: int = core.DEFAULT_PAGE_SIZE) -> Iterator[ProjectOut]:
+        call = Call("GET", f"{self._paths(None).tenant}/projects")
+        return self._client._items(ProjectOut, call, page_size)
+
+    def get(self, project: str | None = None) -> ProjectOut:
+        return self._client._one(ProjectOut, Call("GET", self._paths(project).project))
+
+    def put(self, project: str | None = None, body: Body = None, **fields: Any) -> ProjectOut:
+        """Create the project (with its ``main`` ref) or replace its name and description
+        (a field left out takes its default)."""
+        call = Call("PUT", self._paths(project).project, json=core.body(body, fields))
+        return self._client._one(ProjectOut, call)
+
+    def delete(self, project: str | None = None) -> None:
+        """Delete the project with everything under it; its runs are cancelled."""
+        self._client._json(Call("DELETE", self._paths(project).project))
+
+
+class Refs(_Resource):
+    """``/refs``: a project's branches of agent configuration."""
+
+    def list(
+        self, *, project: str | None = None, page_size: int = core.DEFAULT_PAGE_SIZE
+    ) -> Iterator[RefOut]:
+        call = Call("GET", f"{self._paths(project).project}/refs")
+        return self._client._items(RefOut, call, page_size)
+
+    def delete(self, ref: str, *, project: str | None = None) -> None:
+        """Delete the ref with its agents and triggers (``main`` cannot be: 409)."""
+        self._client._json(Call("DELETE", self._paths(project).ref(ref)))
+
+
+class Agents(_Resource):
+    """``/agents``: what triggers run, on a ref."""
+
+    def list(
+        self,
+        *,
+        ref: str | None = None,
+        project: str | None = None,
+        page_size: int = core.DEFAULT_PAGE_SIZE,
+    ) -> Iterator[AgentOut]:
+        call = Call("GET", f"{self._paths(project).project}/agents", core.params(ref=ref))
+        return self._client._items(AgentOut, call, page_size)
+
+    def get(self, agent: str, *, ref: str | None = None, project: str | None = None) -> AgentOut:
+        call = Call("GET", self._paths(project).agent(agent), core.params(ref=ref))
+        return self._client._one(AgentOut, call)
+
+    def put(
+        self,
+        agent: str,
+        body: Body = None,
+        *,
+        ref: str | None = None,
+        project: str | None = None,
+        **fields: Any,
+    ) -> AgentOut:
+        """Create or replace the agent: ``target`` (a ``WebhookTargetIn`` or
+        ``PythonTargetIn``, or its mapping), ``name``, ``max_concurrency``."""
+        call = Call(
+            "PUT",
+            self._paths(project).agent(agent),
+            core.params(ref=ref),
+            core.body(body, fields),
+        )
+        return self._client._one(AgentOut, call)
+
+    def delete(self, agent: str, *, ref: str | None = None, project: str | None = None) -> None:
+        call = Call("DELETE", self._paths(project).agent(agent), core.params(ref=ref))
+        self._client._json(call)
+
+
+class Triggers(_Resource):
+    """``/agents/{agent}/scheduled-triggers``: when an agent runs."""
+
+    def list(
+        self,
+        agent: str,
+        *,
+        ref: str | None = None,
+        project: str | None = None,
+        page_size: int = core.DEFAULT_PAGE_SIZE,
+    ) -> Iterator[TriggerOut]:
+        call = Call("GET", self._paths(project).triggers(agent), core.params(ref=ref))
+        return self._client._items(TriggerOut, call, page_size)
+
+    def get(self, agent: str, trigger_id: str, *, project: str | None = None) -> TriggerOut:
+        call = Call("GET", self._paths(project).trigger(agent, trigger_id))
+        return self._client._one(TriggerOut, call)
+
+    def create(
+        self,
+        agent: str,
+        body: Body = None,
+        *,
+        ref: str | None = None,
+        project: str | None = None,
+        idempotency_key: str | None = None,
+        **fields: Any,
+    ) -> TriggerOut:
+        """Create a trigger: a ``TriggerCreate`` or its fields (``name``, and
+        ``cron_expression`` or ``run_at``, ``timezone``, ``payload``, …)."""
+        call = core.creating(
+            "POST", self._paths(project).triggers(agent), core.body(body, fields), idempotency_key
+        ).with_params(**core.params(ref=ref))
+        return self._client._one(TriggerOut, call)
+
+    def update(
+        self,
+        agent: str,
+        trigger_id: str,
+        body: Body = None,
+        *,
+        project: str | None = None,
+        **fields: Any,
+    ) -> TriggerOut:
+        """Change the fields given (a ``TriggerPatch`` or fields); an explicit None
+        restores a field's default."""
+        call = Call(
+            "PATCH", self._paths(project).trigger(agent, trigger_id), json=core.body(body, fields)
+        )
+        return self._client._one(TriggerOut, call)
+
+    def delete(self, agent: str, trigger_id: str, *, project: str | None = None) -> None:
+        """Delete the trigger; its pending and running invocations are cancelled."""
+        self._client._json(Call("DELETE", self._paths(project).trigger(agent, trigger_id)))
+
+    def preview(
+        self, agent: str, trigger_id: str, *, count: int = 10, project: str | None = None
+    ) -> PreviewOut:
+        """The next ``count`` fire instants and the schedule in words."""
+        path = self._paths(project).trigger(agent, trigger_id) + "/preview"
+        return self._client._one(PreviewOut, Call("GET", path, core.params(count=count)))
+
+    def run(
+        self,
+        agent: str,
+        trigger_id: str,
+        *,
+        project: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> InvocationOut:
+        """Run the trigger now, as a new invocation (origin ``manual``)."""
+        path = self._paths(project).trigger(agent, trigger_id) + "/run"
+        return self._client._one(InvocationOut, core.creating("POST", path, key=idempotency_key))
+
+
+class Invocations(_Resource):
+    """Invocations: each run of a trigger, with its attempts."""
+
+    def list(
+        self,
+        *,
+        agent: str | None = None,
+        trigger_id: str | None = None,
+        status: str | Sequence[str] | None = None,
+        from_: datetime | str | None = None,
+        to: datetime | str | None = None,
+        project: str | None = None,
+        page_size: int = core.DEFAULT_PAGE_SIZE,
+    ) -> Iterator[InvocationOut]:
+        """The project's invocations, or one trigger's (``agent`` and ``trigger_id``),
+        newest first; ``status`` one or several, ``from_``/``to`` bound ``scheduled_for``."""
+        paths = self._paths(project)
+        if trigger_id is not None:
+            if agent is None:
+                raise ValueError("trigger_id needs its agent: pass agent=... too")
+            path = paths.trigger(agent, trigger_id) + "/invocations"
+        elif agent is not None:
+            raise ValueError("listing one agent's invocations needs a trigger_id")
+        else:
+            path = f"{paths.project}/invocations"
+        statuses = [status] if isinstance(status, str) else status
+        query = core.params(status=statuses, to=to, **{"from": from_})
+        return self._client._items(InvocationOut, Call("GET", path, query), page_size)
+
+    def get(
+        self, invocation_id: str, *, agent: str, trigger_id: str, project: str | None = None
+    ) -> InvocationOut:
+        """One invocation with its attempts."""
+        path = self._paths(project).invocation(agent, trigger_id, invocation_id)
+        return self._client._one(InvocationOut, Call("GET", path))
+
+    def cancel(
+        self, invocation_id: str, *, agent: str, trigger_id: str, project: str | None = None
+    ) -> InvocationOut:
+        """Cancel a pending or running invocation (409 once it is final)."""
+        path = self._paths(project).invocation(agent, trigger_id, invocation_id) + "/cancel"
+        return self._client._one(InvocationOut, Call("POST", path))
+
+    def rerun(
+        self,
+        invocation_id: str,
+        *,
+        agent: str,
+        trigger_id: str,
+        project: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> InvocationOut:
+        """Run a finished invocation again, as a new one (origin ``rerun``)."""
+        path = self._paths(project).invocation(agent, trigger_id, invocation_id) + "/rerun"
+        return self._client._one(InvocationOut, core.creating("POST", path, key=idempotency_key))
+
+
+class Definitions(_Resource):
+    """``/definition``: a ref's agents and triggers, all at once."""
+
+    def push(
+        self,
+        definition: DefinitionIn | Mapping[str, Any],
+        *,
+        ref: str | None = None,
+        project: str | None = None,
+    ) -> DefinitionOut:
+        """Replace the ref's whole definition in one transaction (``PUT /definition``):
+        agents and triggers missing from it are deleted. The answer counts what was
+        created, updated, deleted and left unchanged."""
+        call = Call(
+            "PUT",
+            f"{self._paths(project).project}/definition",
+            core.params(ref=ref),
+            core.body(definition, {}),
+        )
+        return self._client._one(DefinitionOut, call)
+
+
+class Upcoming(_Resource):
+    """``/upcoming-runs``: what the project runs next."""
+
+    def get(
+        self, *, limit: int = core.DEFAULT_PAGE_SIZE, project: str | None = None
+    ) -> UpcomingRunsOut:
+        """The next ``limit`` runs, soonest first: slots still to dispatch and
+        invocations waiting for a worker."""
+        path = f"{self._paths(project).project}/upcoming-runs"
+        return self._client._one(UpcomingRunsOut, Call("GET", path, core.params(limit=limit)))
+
+
+class Keys(_Resource):
+    """``/api-keys``: the tenant's API keys (their secrets are shown once, at creation)."""
+
+    def list(self, *, page_size: int = core.DEFAULT_PAGE_SIZE) -> Iterator[KeyOut]:
+        call = Call("GET", f"{self._paths(None).tenant}/api-keys")
+        return self._client._items(KeyOut, call, page_size)
+
+    def create(
+        self,
+        *,
+        name: str | None = None,
+        scope: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> KeyCreated:
+        """A new key of the caller's scope or a narrower one; ``key`` is shown only here."""
+        body = core.body(None, {k: v for k, v in (("name", name), ("scope", scope)) if v})
+        path = f"{self._paths(None).tenant}/api-keys"
+        return self._client._one(KeyCreated, core.creating("POST", path, body, idempotency_key))
+
+    def revoke(self, key_id: str) -> None:
+        path = f"{self._paths(None).tenant}/api-keys/{core.segment(key_id, 'key_id')}"
+        self._client._json(Call("DELETE", path))
+
+
+class Quotas(_Resource):
+    """``/quotas``: the tenant's quotas and their use."""
+
+    def get(self) -> QuotasOut:
+        return self._client._one(QuotasOut, Call("GET", f"{self._paths(None).tenant}/quotas"))

@@ -1,0 +1,63 @@
+"""A ref's whole definition, as pushed from code (``PUT .../definition``) and answered."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, Field
+
+from tickwork.domain.limits import MAX_AGENTS, MAX_TRIGGERS_PER_AGENT
+from tickwork.domain.names import SLUG_PATTERN
+from tickwork.wire.base import Name, Strict
+from tickwork.wire.resources import MaxConcurrency, TargetIn, TargetOut
+from tickwork.wire.triggers import TriggerCreate, TriggerOut
+
+
+class DefinitionAgentIn(Strict):
+    id: Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
+    name: Name | None = Field(None, description="default: the id")
+    target: TargetIn
+    max_concurrency: MaxConcurrency | None = None
+    triggers: list[TriggerCreate] = Field(
+        default_factory=list,
+        max_length=MAX_TRIGGERS_PER_AGENT,
+        description="the agent's scheduled triggers; names are unique per agent",
+    )
+
+
+class DefinitionIn(Strict):
+    """Everything the ref holds: agents missing here are deleted, and so are triggers.
+    A trigger field left out takes its default, as on create."""
+
+    agents: list[DefinitionAgentIn] = Field(max_length=MAX_AGENTS)
+
+
+class CountsOut(BaseModel):
+    created: int
+    updated: int
+    deleted: int
+    unchanged: int
+
+
+class DefinitionSummary(BaseModel):
+    agents: CountsOut
+    triggers: CountsOut
+
+
+class DefinitionAgentOut(BaseModel):
+    id: str
+    name: str
+    target: TargetOut
+    max_concurrency: int | None
+    created_at: datetime
+    updated_at: datetime
+    triggers: list[TriggerOut]
+
+
+class DefinitionOut(BaseModel):
+    ref: str
+    revision: int = Field(description="the ref's revision; a push that changes nothing keeps it")
+    changed: bool
+    summary: DefinitionSummary
+    agents: list[DefinitionAgentOut] = Field(description="in the order they were pushed")
