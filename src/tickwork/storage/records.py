@@ -43,6 +43,11 @@ class Project:
     description: str
     created_at: datetime
     updated_at: datetime
+    paused: bool = False
+    paused_reason: str | None = None
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+    paused_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,18 @@ class Trigger:
     updated_at: datetime
     # Firings on a day it fires (tickwork.domain.rate); computed from the schedule.
     slots_per_day: int = 0
+    # The operator's control of its slots (tickwork.domain.control).
+    paused: bool = False
+    paused_reason: str | None = None
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+    paused_until: datetime | None = None
+    rearm: bool = False
+    skip_remaining: int = 0
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    max_runs: int | None = None
+    remaining_runs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +144,35 @@ class Invocation:
     last_error: str | None
     created_at: datetime
     started_at: datetime | None
+    completed_at: datetime | None
+    rerun_of: str | None = None
+    backfill_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """A backfill of a trigger's past slots and how far it got."""
+
+    id: str
+    trigger_id: str
+    tenant_id: str
+    project_id: str
+    ref: str
+    agent_id: str
+    range_from: datetime
+    range_to: datetime
+    mode: str
+    max_concurrency: int
+    schedule: dict[str, Any]
+    status: str
+    slots: int
+    created: int
+    skipped: int
+    dispatched: int
+    cursor: datetime | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
     completed_at: datetime | None
 
 
@@ -189,3 +235,11 @@ class Process:
     started_at: datetime
     heartbeat_at: datetime
     expires_at: datetime
+
+
+# Backfill statuses: dispatching or waiting for its invocations; every slot handled and
+# every invocation final; cancelled (what had not started was cancelled with it).
+BACKFILL_RUNNING = "running"
+BACKFILL_COMPLETED = "completed"
+BACKFILL_CANCELLED = "cancelled"
+BACKFILL_STATUSES = (BACKFILL_RUNNING, BACKFILL_COMPLETED, BACKFILL_CANCELLED)
