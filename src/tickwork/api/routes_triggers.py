@@ -150,8 +150,12 @@ def preview_trigger(
     count: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> PreviewOut:
     trigger = triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    instants, description = triggers.preview_trigger(ctx, tenant, project, agent, trigger_id, count)
-    return PreviewOut(description=description, timezone=trigger.timezone, next_runs=instants)
+    runs, skipped, description = triggers.preview_trigger(
+        ctx, tenant, project, agent, trigger_id, count
+    )
+    return PreviewOut(
+        description=description, timezone=trigger.timezone, next_runs=runs, skipped_runs=skipped
+    )
 
 
 @router.post(

@@ -79,6 +79,8 @@ def trigger_out(t: Trigger) -> TriggerOut:
     data["tenant"] = data.pop("tenant_id")
     data["project"] = data.pop("project_id")
     data["agent"] = data.pop("agent_id")
+    for internal in ("slots_per_day", "rearm"):
+        data.pop(internal, None)
     return TriggerOut(**data)
 
 
@@ -128,6 +130,8 @@ def invocation_out(i: Invocation, attempts: list[Attempt] | None = None) -> Invo
         created_at=i.created_at,
         started_at=i.started_at,
         completed_at=i.completed_at,
+        rerun_of=i.rerun_of,
+        backfill_id=i.backfill_id,
         attempts=None if attempts is None else [attempt_out(a) for a in attempts],
     )
 

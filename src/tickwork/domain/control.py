@@ -213,7 +213,9 @@ def plan_dispatch(
             # Woken early (the pause moved, or a wake-up found it paused): look again
             # when the pause ends, consuming nothing.
             return replace(idle, next_run_at=until, rearm=until is not None)
-        resumed, rearm, due = True, True, until
+        # From the end of the pause, or later when the stored wake-up is later (a
+        # project resumed after it): never from inside a pause.
+        resumed, rearm, due = True, True, max(until, due)
     if rearm:
         found = first_slot_at_or_after(schedule, due, bounds)
         if found is None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from tickwork.domain import rate
+from tickwork.domain import control, rate
 from tickwork.domain import schedule as sched
+from tickwork.domain.control import Bounds, Control
 from tickwork.domain.ids import new_id
 from tickwork.domain.limits import MAX_TEMPLATE_CHARS
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_text
@@ -43,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "catchup_window_seconds": 3600,
     "overlap": "allow",
     "jitter_seconds": 0,
+    "starts_at": None,
+    "ends_at": None,
+    "max_runs": None,
 }
 RANGES: dict[str, tuple[int, int]] = {
     "max_retries": (0, 10),
@@ -52,6 +56,9 @@ RANGES: dict[str, tuple[int, int]] = {
     "jitter_seconds": (0, 3600),
 }
 SCHEDULE_FIELDS = ("cron_expression", "run_at", "timezone")
+# Fields that move where the trigger's slots may lie: changing one re-plans next_run_at.
+BOUND_FIELDS = ("starts_at", "ends_at", "max_runs")
+MAX_RUNS = 2**31 - 1
 EDITABLE = ("name", "cron_expression", "run_at", *DEFAULTS)
 
 
@@ -73,6 +80,7 @@ def _check_fields(values: dict[str, Any], max_message_bytes: int = MAX_MESSAGE_B
         raise ValidationError("catchup", f"must be one of {', '.join(CATCHUP_POLICIES)}")
     if values["overlap"] not in OVERLAP_POLICIES:
         raise ValidationError("overlap", f"must be one of {', '.join(OVERLAP_POLICIES)}")
+    _check_bounds(values)
     payload = values["payload"]
     if not isinstance(payload, dict):
         raise ValidationError("payload", "must be a JSON object")
@@ -95,6 +103,57 @@ def _check_fields(values: dict[str, Any], max_message_bytes: int = MAX_MESSAGE_B
             f"renders to {rendered} bytes against this trigger's payload; the limit on a "
             f"rendered message is {max_message_bytes} bytes",
         )
+
+
+def _check_bounds(values: dict[str, Any]) -> None:
+    for key in ("starts_at", "ends_at"):
+        value = values[key]
+        if isinstance(value, str):
+            value = values[key] = sched.parse_instant(value, key)
+        if value is not None and (
+            not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None
+        ):
+            raise ValidationError(key, "must be an ISO-8601 instant with a UTC offset")
+        if value is not None:
+            values[key] = value.astimezone(UTC)
+    starts_at, ends_at = values["starts_at"], values["ends_at"]
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        raise ValidationError(
+            "ends_at",
+            f"{sched.format_instant(ends_at)} is not after starts_at "
+            f"{sched.format_instant(starts_at)}",
+        )
+    max_runs = values["max_runs"]
+    if max_runs is not None and (
+        isinstance(max_runs, bool) or not isinstance(max_runs, int) or not 1 <= max_runs <= MAX_RUNS
+    ):
+        raise ValidationError("max_runs", f"must be an integer from 1 to {MAX_RUNS}, or null")
+
+
+def bounds_of(trigger: Trigger) -> Bounds:
+    return Bounds(trigger.starts_at, trigger.ends_at, trigger.remaining_runs)
+
+
+def control_of(trigger: Trigger) -> Control:
+    """The trigger's control state (pause, skips, bounds) as the scheduler reads it."""
+    return Control(
+        paused=trigger.paused,
+        paused_until=trigger.paused_until,
+        rearm=trigger.rearm,
+        skip_remaining=trigger.skip_remaining,
+        bounds=bounds_of(trigger),
+    )
+
+
+def armed(
+    trigger: Trigger | None, schedule: sched.Schedule, first: datetime | None, bounds: Bounds
+) -> tuple[datetime | None, bool]:
+    """``(next_run_at, rearm)`` for a trigger (re-)scheduled with ``first`` as its first
+    run from now: moved into its bounds, and while it is paused the end of the pause
+    (a wake-up) or nothing."""
+    if trigger is not None and trigger.paused:
+        return trigger.paused_until, trigger.paused_until is not None
+    return control.bounded_first(schedule, first, bounds), False
 
 
 def build_schedule(values: Mapping[str, Any]) -> sched.Schedule:
@@ -214,6 +273,9 @@ def new_trigger(
     if isinstance(schedule, sched.OnceSchedule):
         sched.check_run_at_not_past(schedule.run_at, now)
     first = (next_runs or NextRuns(now)).of(schedule)
+    bounds = Bounds(values["starts_at"], values["ends_at"], values["max_runs"])
+    _check_fires_within(schedule, first, bounds, now)
+    first, _ = armed(None, schedule, first, bounds)
     return Trigger(
         id=new_id("trg", now),
         tenant_id=tenant_id,
@@ -226,8 +288,23 @@ def new_trigger(
         created_at=now,
         updated_at=now,
         slots_per_day=rate.slots_per_day(schedule),
+        remaining_runs=values["max_runs"],
         **{k: values[k] for k in EDITABLE},
     )
+
+
+def _check_fires_within(
+    schedule: sched.Schedule, first: datetime | None, bounds: Bounds, now: datetime
+) -> None:
+    """A new trigger whose bounds leave it no slot is refused, naming the bound."""
+    if bounds.ends_at is not None and bounds.ends_at <= now:
+        raise ValidationError(
+            "ends_at",
+            f"{sched.format_instant(bounds.ends_at)} is in the past: the trigger would never fire",
+        )
+    if first is not None and control.bounded_first(schedule, first, bounds) is None:
+        field = "run_at" if isinstance(schedule, sched.OnceSchedule) else "ends_at"
+        raise ValidationError(field, "leaves no slot between starts_at and ends_at")
 
 
 def create_trigger(
@@ -371,20 +448,32 @@ def apply_update(
     schedule = build_schedule(values)
     values["slots_per_day"] = rate.slots_per_day(schedule)
     schedule_changed = any(
-        key in patch and values[key] != getattr(current, key) for key in SCHEDULE_FIELDS
+        key in patch and values[key] != getattr(current, key)
+        for key in (*SCHEDULE_FIELDS, *BOUND_FIELDS)
     )
     if isinstance(schedule, sched.OnceSchedule):
         values["run_at"] = schedule.run_at
         if schedule_changed:
             sched.check_run_at_not_past(schedule.run_at, now)
     enabling = values["enabled"] and not current.enabled
-    next_run_at = current.next_run_at
+    next_run_at, rearm = current.next_run_at, current.rearm
+    if values["max_runs"] != current.max_runs:
+        values["remaining_runs"] = control.remaining_after_change(
+            current.max_runs, current.remaining_runs, values["max_runs"]
+        )
     first = next_runs.of(schedule) if schedule_changed or enabling else None
     if not values["enabled"]:
-        next_run_at = None
+        next_run_at, rearm = None, False
     elif schedule_changed or enabling:
-        next_run_at = first
+        bounds = Bounds(
+            values["starts_at"],
+            values["ends_at"],
+            values.get("remaining_runs", current.remaining_runs),
+        )
+        next_run_at, rearm = armed(current, schedule, first, bounds)
     changes = {k: v for k, v in values.items() if v != getattr(current, k)}
+    if rearm != current.rearm:
+        changes["rearm"] = rearm
     if not changes and next_run_at == current.next_run_at:
         return current, []
     cancelled: list[str] = []
@@ -423,10 +512,16 @@ def preview_trigger(
     agent_id: str | None,
     trigger_id: str,
     count: int,
-) -> tuple[list[datetime], str]:
+) -> tuple[list[datetime], list[datetime], str]:
+    """The next ``count`` slots that will run (honouring the trigger's pause, skips,
+    bounds and max_runs), the slots before them skipped by request, and the schedule's
+    description."""
     trigger = get_trigger(ctx, tenant_id, project_id, agent_id, trigger_id)
     schedule = schedule_of(trigger)
-    return sched.preview(schedule, ctx.clock.now(), count), sched.describe(schedule)
+    if isinstance(count, bool) or not 1 <= count <= sched.MAX_PREVIEW:
+        raise ValidationError("count", f"must be between 1 and {sched.MAX_PREVIEW}")
+    runs, skipped = control.preview_runs(schedule, ctx.clock.now(), count, control_of(trigger))
+    return runs, skipped, sched.describe(schedule)
 
 
 def require_enabled(trigger: Trigger, action: str) -> None:
@@ -450,6 +545,8 @@ def invocation_row(
     reason: str | None = None,
     invocation_id: str | None = None,
     payload: dict[str, Any] | None = None,
+    rerun_of: str | None = None,
+    backfill_id: str | None = None,
 ) -> dict[str, Any]:
     """A new invocation of ``trigger``, with the trigger's payload as it is now unless
     ``payload`` is given."""
@@ -472,6 +569,8 @@ def invocation_row(
         "payload": trigger.payload if payload is None else payload,
         "created_at": now,
         "completed_at": now if final else None,
+        "rerun_of": rerun_of,
+        "backfill_id": backfill_id,
     }
 
 

@@ -169,7 +169,8 @@ class Backfill:
     created: int
     skipped: int
     dispatched: int
-    cursor: datetime | None
+    plan: list[list[str]]
+    position: int
     created_by: str | None
     created_at: datetime
     updated_at: datetime

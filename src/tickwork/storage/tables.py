@@ -246,8 +246,10 @@ backfills = sa.Table(
     sa.Column("created", sa.Integer(), nullable=False),
     sa.Column("skipped", sa.Integer(), nullable=False),
     sa.Column("dispatched", sa.Integer(), nullable=False, server_default="0"),
-    # The last slot handled (None: none yet); slots after it are still to come.
-    sa.Column("cursor", UTCDateTime(), nullable=True),
+    # The slots it creates invocations for, decided when it was created ([slot, kind]
+    # pairs, oldest first), and the index of the next one to dispatch.
+    sa.Column("plan", JSONDoc, nullable=False),
+    sa.Column("position", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("created_by", sa.String(200), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),

@@ -23,6 +23,7 @@ RetryDelay = Annotated[StrictInt, Field(ge=1, le=3600)]
 Timeout = Annotated[StrictInt, Field(ge=1, le=86400)]
 Window = Annotated[StrictInt, Field(ge=0, le=31 * 86400)]
 Jitter = Annotated[StrictInt, Field(ge=0, le=3600)]
+MaxRuns = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 
 
 class TriggerCreate(Strict):
@@ -43,6 +44,13 @@ class TriggerCreate(Strict):
     catchup_window_seconds: Window | None = None
     overlap: OverlapPolicy | None = None
     jitter_seconds: Jitter | None = None
+    starts_at: AwareDatetime | None = Field(None, description="no slot before this instant")
+    ends_at: AwareDatetime | None = Field(None, description="no slot after this instant")
+    max_runs: MaxRuns | None = Field(
+        None,
+        description="scheduled slots it may consume (run, missed or skipped), after which "
+        "next_run_at is null; run now, reruns and backfills do not count",
+    )
 
 
 class TriggerPatch(Strict):
@@ -63,6 +71,13 @@ class TriggerPatch(Strict):
     catchup_window_seconds: Window | None = None
     overlap: OverlapPolicy | None = None
     jitter_seconds: Jitter | None = None
+    starts_at: AwareDatetime | None = Field(None, description="no slot before this instant")
+    ends_at: AwareDatetime | None = Field(None, description="no slot after this instant")
+    max_runs: MaxRuns | None = Field(
+        None,
+        description="scheduled slots it may consume (run, missed or skipped), after which "
+        "next_run_at is null; run now, reruns and backfills do not count",
+    )
 
 
 class TriggerOut(BaseModel):
@@ -86,6 +101,20 @@ class TriggerOut(BaseModel):
     catchup_window_seconds: int
     overlap: OverlapPolicy
     jitter_seconds: int
+    starts_at: datetime | None
+    ends_at: datetime | None
+    max_runs: int | None
+    remaining_runs: int | None = Field(
+        description="scheduled slots it may still consume; null without max_runs"
+    )
+    paused: bool = Field(description="paused by an operator (enabled belongs to the definition)")
+    paused_reason: str | None
+    paused_by: str | None
+    paused_at: datetime | None
+    paused_until: datetime | None = Field(
+        description="the pause ends by itself then; while it lasts next_run_at is this instant"
+    )
+    skip_remaining: int = Field(description="coming slots to be recorded skipped by request")
     next_run_at: datetime | None
     last_error: str | None
     created_by: str | None
@@ -96,7 +125,12 @@ class TriggerOut(BaseModel):
 class PreviewOut(BaseModel):
     description: str
     timezone: str
-    next_runs: list[datetime]
+    next_runs: list[datetime] = Field(
+        description="the slots that will run, honouring the pause, skips, bounds and max_runs"
+    )
+    skipped_runs: list[datetime] = Field(
+        default_factory=list, description="slots before the last of next_runs skipped by request"
+    )
 
 
 class AttemptOut(BaseModel):
@@ -165,6 +199,8 @@ class InvocationOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    rerun_of: str | None = Field(None, description="the invocation this one reruns")
+    backfill_id: str | None = Field(None, description="the backfill that created it")
     attempts: list[AttemptOut] | None = None
 
 
