@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from tickwork import metrics
 from tickwork.clock import pause
 from tickwork.logging import get_logger
-from tickwork.services import dispatch, leadership
+from tickwork.services import control, dispatch, leadership
 from tickwork.services.context import Context
 from tickwork.services.dispatch import Fence, Superseded
 
@@ -75,6 +75,8 @@ class Scheduler:
         if self.fence is None:
             return 0
         now = now or self.ctx.clock.now()
+        # Pauses of projects that end now first: their triggers dispatch in this tick.
+        await asyncio.to_thread(control.resume_due_projects, self.ctx, now)
         created = 0
         while True:
             result = await asyncio.to_thread(
