@@ -40,6 +40,7 @@ __all__ = [
     "MAX_BACKFILL_SLOTS",
     "MAX_SKIP",
     "SKIPPED_BY_REQUEST",
+    "BackfillKind",
     "BackfillMode",
     "Bounds",
     "Control",
@@ -47,6 +48,8 @@ __all__ = [
     "Recorded",
     "SlotHistory",
     "backfill_key",
+    "backfill_key_of",
+    "backfill_kind",
     "backfill_slots",
     "bounded_first",
     "coming_slots",
@@ -387,11 +390,12 @@ class SlotHistory:
     latest: str | None = None
 
 
-def backfill_key(
-    mode: str, trigger_id: str, backfill_id: str, slot: datetime, history: SlotHistory
-) -> str | None:
-    """The idempotency key of a backfill's invocation of ``slot``, or None when the
-    mode leaves the slot alone.
+BackfillKind = Literal["canonical", "missed", "own"]
+
+
+def backfill_kind(mode: str, history: SlotHistory) -> BackfillKind | None:
+    """Which key a backfill in ``mode`` gives a slot with this history (None: the mode
+    leaves the slot alone).
 
     * ``missing``: a slot that has no invocation gets its canonical key, so the normal
       schedule and every other backfill see it as taken; one recorded ``missed`` (never
@@ -400,18 +404,34 @@ def backfill_key(
     * ``failed``: a slot whose latest invocation failed, under a key of this backfill.
     * ``all``: every slot, under a key of this backfill.
     """
-    text = format_instant(slot)
     if mode == "missing":
         if history.canonical is None:
-            return schedule_key(trigger_id, slot)
+            return "canonical"
         if history.canonical == "missed" and not history.backfilled:
-            return f"backfill:{trigger_id}:{text}"
+            return "missed"
         return None
     if mode == "failed":
-        return f"backfill:{backfill_id}:{text}" if history.latest == "failed" else None
+        return "own" if history.latest == "failed" else None
     if mode == "all":
-        return f"backfill:{backfill_id}:{text}"
+        return "own"
     raise ValidationError("mode", f"must be one of {', '.join(BACKFILL_MODES)}")
+
+
+def backfill_key_of(kind: str, trigger_id: str, backfill_id: str, slot: datetime) -> str:
+    if kind == "canonical":
+        return schedule_key(trigger_id, slot)
+    if kind == "missed":
+        return missed_backfill_key(trigger_id, slot)
+    return f"backfill:{backfill_id}:{format_instant(slot)}"
+
+
+def backfill_key(
+    mode: str, trigger_id: str, backfill_id: str, slot: datetime, history: SlotHistory
+) -> str | None:
+    """The idempotency key of a backfill's invocation of ``slot``, or None when the
+    mode leaves the slot alone (see :func:`backfill_kind`)."""
+    kind = backfill_kind(mode, history)
+    return None if kind is None else backfill_key_of(kind, trigger_id, backfill_id, slot)
 
 
 def missed_backfill_key(trigger_id: str, slot: datetime) -> str:
