@@ -63,6 +63,17 @@ OPERATION_IDS = {
     ("post", INV + "/rerun"): "rerun_invocation",
     ("get", P + "/invocations"): "list_invocations",
     ("get", P + "/upcoming-runs"): "list_upcoming_runs",
+    ("post", T + "/pause"): "pause_trigger",
+    ("post", T + "/resume"): "resume_trigger",
+    ("post", T + "/skip"): "skip_slots",
+    ("post", T + "/backfill"): "create_backfill",
+    ("get", T + "/backfills"): "list_backfills",
+    ("get", T + "/backfills/{backfill_id}"): "get_backfill",
+    ("post", T + "/backfills/{backfill_id}/cancel"): "cancel_backfill",
+    ("post", P + "/pause"): "pause_project",
+    ("post", P + "/resume"): "resume_project",
+    ("post", P + "/invocations/cancel"): "bulk_cancel_invocations",
+    ("post", P + "/invocations/rerun"): "bulk_rerun_invocations",
 }
 PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics")}
 

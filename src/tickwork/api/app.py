@@ -8,6 +8,7 @@ from fastapi.routing import APIRoute
 from tickwork.api import (
     docs,
     problems,
+    routes_control,
     routes_definitions,
     routes_deploy,
     routes_projects,
@@ -50,6 +51,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(routes_deploy.router)
     app.include_router(routes_projects.router)
     app.include_router(routes_triggers.router)
+    app.include_router(routes_control.router)
     app.include_router(routes_definitions.router)
     app.include_router(routes_quotas.router)
     if not check_scope_decisions(app):  # pragma: no cover - a FastAPI that hides routes

@@ -106,7 +106,12 @@ PATTERN_WORDS = {
     "NAME being 1-64 upper-case letters, digits or '_'",
 }
 # Ids in a path name something tickwork made: one that cannot exist is not found.
-_PATH_IDS = {"trigger_id": "trigger", "invocation_id": "invocation", "key_id": "API key"}
+_PATH_IDS = {
+    "trigger_id": "trigger",
+    "invocation_id": "invocation",
+    "key_id": "API key",
+    "backfill_id": "backfill",
+}
 _NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type"}
 
 

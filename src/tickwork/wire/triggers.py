@@ -101,20 +101,23 @@ class TriggerOut(BaseModel):
     catchup_window_seconds: int
     overlap: OverlapPolicy
     jitter_seconds: int
-    starts_at: datetime | None
-    ends_at: datetime | None
-    max_runs: int | None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    max_runs: int | None = None
     remaining_runs: int | None = Field(
-        description="scheduled slots it may still consume; null without max_runs"
+        None, description="scheduled slots it may still consume; null without max_runs"
     )
-    paused: bool = Field(description="paused by an operator (enabled belongs to the definition)")
-    paused_reason: str | None
-    paused_by: str | None
-    paused_at: datetime | None
+    paused: bool = Field(
+        False, description="paused by an operator (enabled belongs to the definition)"
+    )
+    paused_reason: str | None = None
+    paused_by: str | None = None
+    paused_at: datetime | None = None
     paused_until: datetime | None = Field(
-        description="the pause ends by itself then; while it lasts next_run_at is this instant"
+        None,
+        description="the pause ends by itself then; while it lasts next_run_at is this instant",
     )
-    skip_remaining: int = Field(description="coming slots to be recorded skipped by request")
+    skip_remaining: int = Field(0, description="coming slots to be recorded skipped by request")
     next_run_at: datetime | None
     last_error: str | None
     created_by: str | None
