@@ -434,3 +434,63 @@ def test_every_skip_and_run_counts_one_slot_over_a_long_run(world: Make) -> None
         assert w.clock.now() - rows[-1].scheduled_for == timedelta(minutes=30)
 
     run(scenario())
+
+
+def test_the_worked_timeline_in_docs_catchup(world: Make) -> None:
+    """docs/catchup.md, "Pause, skip, bounds and backfill": the timeline, step by step."""
+
+    async def scenario() -> None:
+        from tickwork.services import backfills
+
+        w = await world()
+        t = w.trigger(cron_expression="*/15 * * * *", max_runs=6)
+
+        async def until(text: str) -> None:
+            while w.clock.now() < at(text):
+                w.advance(60)
+                await w.dispatch()
+
+        def trigger() -> Any:
+            return triggers.get_trigger(w.ctx, "acme", "proj", "bot", t.id)
+
+        await until("2026-03-02T09:05:00Z")
+        control.skip_trigger(w.ctx, "acme", "proj", "bot", t.id, 1)
+        await until("2026-03-02T09:20:00Z")
+        assert slots(w.invocations(t.id), SKIPPED) == ["2026-03-02T09:15:00Z"]
+        assert trigger().remaining_runs == 5
+        control.pause_trigger(w.ctx, "acme", "proj", "bot", t.id, until=at("2026-03-02T10:00:00Z"))
+        assert trigger().next_run_at == at("2026-03-02T10:00:00Z")
+        await until("2026-03-02T10:05:00Z")
+        assert slots(w.invocations(t.id), PENDING) == ["2026-03-02T10:00:00Z"]
+        assert (trigger().paused, trigger().remaining_runs) == (False, 4)
+        w.clock.set(at("2026-03-02T10:50:00Z"))  # the scheduler was down since 10:05
+        await w.dispatch()
+        assert slots(w.invocations(t.id), MISSED) == [
+            "2026-03-02T10:15:00Z",
+            "2026-03-02T10:30:00Z",
+        ]
+        assert slots(w.invocations(t.id), PENDING)[-1] == "2026-03-02T10:45:00Z"
+        assert trigger().remaining_runs == 1
+        await until("2026-03-02T11:10:00Z")
+        assert slots(w.invocations(t.id), PENDING)[-1] == "2026-03-02T11:00:00Z"
+        assert (trigger().remaining_runs, trigger().next_run_at) == (0, None)
+        await w.work()
+        _, plan = backfills.create_backfill(
+            w.ctx,
+            "acme",
+            "proj",
+            "bot",
+            t.id,
+            start=at("2026-03-02T09:00:00Z"),
+            end=at("2026-03-02T11:00:00Z"),
+        )
+        assert (plan.slots, plan.created, plan.skipped) == (8, 5, 3)
+        assert [slot for slot, _ in plan.plan] == [
+            "2026-03-02T09:00:00Z",
+            "2026-03-02T09:30:00Z",
+            "2026-03-02T09:45:00Z",
+            "2026-03-02T10:15:00Z",
+            "2026-03-02T10:30:00Z",
+        ]
+
+    run(scenario())
