@@ -58,10 +58,10 @@ POLL_SECONDS = 1.0
 @dataclass(frozen=True)
 class BackfillPlan:
     """What a backfill request amounts to: the slots in the range, those it creates an
-    invocation for (``plan``: ``[slot, kind]``, oldest first) and those it leaves."""
+    invocation for (``plan``: ``(slot, kind)``, oldest first) and those it leaves."""
 
     slots: int
-    plan: list[list[str]]
+    plan: list[tuple[datetime, str]]
 
     @property
     def created(self) -> int:
@@ -122,13 +122,13 @@ def _plan(
     histories = _histories(rows, trigger.id)
     # The normal schedule's own: from its next run (or wake-up) on.
     theirs = trigger.next_run_at
-    plan: list[list[str]] = []
+    plan: list[tuple[datetime, str]] = []
     for slot in slots:
         if theirs is not None and slot >= theirs:
             continue
         kind = control.backfill_kind(mode, histories.get(slot, control.SlotHistory()))
         if kind is not None:
-            plan.append([sched.format_instant(slot), kind])
+            plan.append((slot, kind))
     return BackfillPlan(slots=len(slots), plan=plan)
 
 
@@ -182,7 +182,7 @@ def create_backfill(
         created=plan.created,
         skipped=plan.skipped,
         dispatched=0,
-        plan=plan.plan,
+        planned=plan.created,
         position=0,
         created_by=created_by,
         created_at=now,
@@ -191,7 +191,7 @@ def create_backfill(
     )
     with ctx.db.write() as tx:
         require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
-        control_sql.insert_backfill(tx, backfill)
+        control_sql.insert_backfill(tx, backfill, plan.plan)
     log.info(
         "backfill created",
         tenant=tenant_id,
@@ -292,7 +292,7 @@ def dispatch_backfills(ctx: Context, now: datetime, fence: Fence | None = None) 
             continue
         if not trigger.enabled or (backfill.tenant_id, backfill.project_id) in held:
             continue
-        if backfill.position >= len(backfill.plan):
+        if backfill.position >= backfill.planned:
             if in_flight == 0:
                 _finish(ctx, now, fence, backfill, BACKFILL_COMPLETED)
             continue
@@ -329,10 +329,10 @@ def _dispatch_one(
     trigger: Trigger,
     room: int,
 ) -> int:
-    batch = backfill.plan[backfill.position : backfill.position + room]
+    with ctx.db.read() as tx:
+        batch = control_sql.planned_slots(tx, backfill.id, backfill.position, room)
     rows = []
-    for text, kind in batch:
-        slot = sched.parse_instant(text, "plan")
+    for slot, kind in batch:
         rows.append(
             invocation_row(
                 trigger,

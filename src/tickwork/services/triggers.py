@@ -146,13 +146,19 @@ def control_of(trigger: Trigger) -> Control:
 
 
 def armed(
-    trigger: Trigger | None, schedule: sched.Schedule, first: datetime | None, bounds: Bounds
+    trigger: Trigger | None,
+    schedule: sched.Schedule,
+    first: datetime | None,
+    bounds: Bounds,
+    now: datetime,
 ) -> tuple[datetime | None, bool]:
-    """``(next_run_at, rearm)`` for a trigger (re-)scheduled with ``first`` as its first
-    run from now: moved into its bounds, and while it is paused the end of the pause
-    (a wake-up) or nothing."""
+    """``(next_run_at, rearm)`` for a trigger (re-)scheduled at ``now`` with ``first`` as
+    its first run: moved into its bounds, and while it is paused the end of the pause (a
+    wake-up; ``now`` when that has passed, so that nothing before now runs) or nothing."""
     if trigger is not None and trigger.paused:
-        return trigger.paused_until, trigger.paused_until is not None
+        if trigger.paused_until is None:
+            return None, False
+        return max(trigger.paused_until, now), True
     return control.bounded_first(schedule, first, bounds), False
 
 
@@ -275,7 +281,7 @@ def new_trigger(
     first = (next_runs or NextRuns(now)).of(schedule)
     bounds = Bounds(values["starts_at"], values["ends_at"], values["max_runs"])
     _check_fires_within(schedule, first, bounds, now)
-    first, _ = armed(None, schedule, first, bounds)
+    first, _ = armed(None, schedule, first, bounds, now)
     return Trigger(
         id=new_id("trg", now),
         tenant_id=tenant_id,
@@ -470,7 +476,7 @@ def apply_update(
             values["ends_at"],
             values.get("remaining_runs", current.remaining_runs),
         )
-        next_run_at, rearm = armed(current, schedule, first, bounds)
+        next_run_at, rearm = armed(current, schedule, first, bounds, now)
     changes = {k: v for k, v in values.items() if v != getattr(current, k)}
     if rearm != current.rearm:
         changes["rearm"] = rearm
@@ -516,11 +522,22 @@ def preview_trigger(
     """The next ``count`` slots that will run (honouring the trigger's pause, skips,
     bounds and max_runs), the slots before them skipped by request, and the schedule's
     description."""
-    trigger = get_trigger(ctx, tenant_id, project_id, agent_id, trigger_id)
+    with ctx.db.read() as tx:
+        trigger = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        project = require_project(tx, tenant_id, project_id)
     schedule = schedule_of(trigger)
     if isinstance(count, bool) or not 1 <= count <= sched.MAX_PREVIEW:
         raise ValidationError("count", f"must be between 1 and {sched.MAX_PREVIEW}")
-    runs, skipped = control.preview_runs(schedule, ctx.clock.now(), count, control_of(trigger))
+    state = control_of(trigger)
+    if project.paused:
+        # The project's pause holds every trigger: it ends with the later of the two.
+        untils = [project.paused_until, trigger.paused_until if trigger.paused else None]
+        indefinite = project.paused_until is None or (
+            trigger.paused and trigger.paused_until is None
+        )
+        until = None if indefinite else max(u for u in untils if u is not None)
+        state = replace(state, paused=True, paused_until=until)
+    runs, skipped = control.preview_runs(schedule, ctx.clock.now(), count, state)
     return runs, skipped, sched.describe(schedule)
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "park_triggers",
     "paused_projects",
     "pending_of_backfill",
+    "planned_slots",
     "projects_to_resume",
     "rearm_project_triggers",
     "running_backfills",
@@ -147,8 +148,31 @@ def set_trigger_controls(tx: Tx, rows: Sequence[Mapping[str, Any]]) -> None:
 # -- backfills ---------------------------------------------------------------------------
 
 
-def insert_backfill(tx: Tx, backfill: Backfill) -> None:
+def insert_backfill(tx: Tx, backfill: Backfill, plan: Sequence[tuple[datetime, str]]) -> None:
+    """Store a backfill with its plan (``(slot, kind)``, oldest first)."""
     tx.conn.execute(t.backfills.insert().values(**backfill.__dict__))
+    if plan:
+        tx.conn.execute(
+            t.backfill_slots.insert(),
+            [
+                {"backfill_id": backfill.id, "position": i, "slot": slot, "kind": kind}
+                for i, (slot, kind) in enumerate(plan)
+            ],
+        )
+
+
+def planned_slots(
+    tx: Tx, backfill_id: str, position: int, limit: int
+) -> list[tuple[datetime, str]]:
+    """The backfill's planned slots from ``position`` on, at most ``limit``."""
+    c = t.backfill_slots.c
+    q = (
+        sa.select(c.slot, c.kind)
+        .where(c.backfill_id == backfill_id, c.position >= position)
+        .order_by(c.position)
+        .limit(limit)
+    )
+    return [(r[0], str(r[1])) for r in tx.conn.execute(q)]
 
 
 def _backfill(row: Any) -> Backfill:

@@ -169,7 +169,7 @@ class Backfill:
     created: int
     skipped: int
     dispatched: int
-    plan: list[list[str]]
+    planned: int
     position: int
     created_by: str | None
     created_at: datetime

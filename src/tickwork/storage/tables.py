@@ -246,9 +246,9 @@ backfills = sa.Table(
     sa.Column("created", sa.Integer(), nullable=False),
     sa.Column("skipped", sa.Integer(), nullable=False),
     sa.Column("dispatched", sa.Integer(), nullable=False, server_default="0"),
-    # The slots it creates invocations for, decided when it was created ([slot, kind]
-    # pairs, oldest first), and the index of the next one to dispatch.
-    sa.Column("plan", JSONDoc, nullable=False),
+    # How many slots its plan (backfill_slots) holds, and the position of the next one
+    # to dispatch.
+    sa.Column("planned", sa.Integer(), nullable=False),
     sa.Column("position", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("created_by", sa.String(200), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
@@ -261,6 +261,20 @@ backfills = sa.Table(
         postgresql_where=sa.text("status = 'running'"),
         sqlite_where=sa.text("status = 'running'"),
     ),
+)
+
+# A backfill's plan, decided when it was created: the slots it runs, oldest first
+# (``position`` 0, 1, …), each with the kind of key it runs under
+# (tickwork.domain.control.backfill_kind). A batch reads only the slots it dispatches.
+backfill_slots = sa.Table(
+    "backfill_slots",
+    metadata,
+    sa.Column(
+        "backfill_id", Id, sa.ForeignKey("backfills.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("position", sa.Integer(), primary_key=True),
+    sa.Column("slot", UTCDateTime(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
 )
 
 invocation_attempts = sa.Table(

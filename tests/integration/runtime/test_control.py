@@ -485,12 +485,52 @@ def test_the_worked_timeline_in_docs_catchup(world: Make) -> None:
             end=at("2026-03-02T11:00:00Z"),
         )
         assert (plan.slots, plan.created, plan.skipped) == (8, 5, 3)
-        assert [slot for slot, _ in plan.plan] == [
+        assert [format_instant(slot) for slot, _ in plan.plan] == [
             "2026-03-02T09:00:00Z",
             "2026-03-02T09:30:00Z",
             "2026-03-02T09:45:00Z",
             "2026-03-02T10:15:00Z",
             "2026-03-02T10:30:00Z",
         ]
+
+    run(scenario())
+
+
+def test_enabling_a_trigger_whose_pause_ended_meanwhile_runs_nothing_of_the_past(
+    world: Make,
+) -> None:
+    async def scenario() -> None:
+        w = await world()
+        t = w.trigger(cron_expression="*/10 * * * *", catchup="all")
+        control.pause_trigger(w.ctx, "acme", "proj", "bot", t.id, until=at("2026-03-02T09:15:00Z"))
+        triggers.update_trigger(w.ctx, "acme", "proj", "bot", t.id, {"enabled": False})
+        await minute_by_minute(w, 45)  # 09:45: the pause ended while it was disabled
+        enabled = triggers.update_trigger(w.ctx, "acme", "proj", "bot", t.id, {"enabled": True})
+        assert enabled.next_run_at == w.clock.now()
+        await minute_by_minute(w, 10)
+        # 09:20..09:40 passed while it was disabled: they never run.
+        assert slots(w.invocations(t.id)) == ["2026-03-02T09:50:00Z"]
+        assert not triggers.get_trigger(w.ctx, "acme", "proj", "bot", t.id).paused
+
+    run(scenario())
+
+
+def test_the_preview_of_a_trigger_in_a_paused_project_starts_when_both_pauses_end(
+    world: Make,
+) -> None:
+    async def scenario() -> None:
+        w = await world()
+        t = w.trigger(cron_expression="*/10 * * * *")
+
+        def preview() -> list[str]:
+            runs, _, _ = triggers.preview_trigger(w.ctx, "acme", "proj", "bot", t.id, 2)
+            return [format_instant(r) for r in runs]
+
+        control.pause_project(w.ctx, "acme", "proj", until=at("2026-03-02T09:35:00Z"))
+        assert preview() == ["2026-03-02T09:40:00Z", "2026-03-02T09:50:00Z"]
+        control.pause_trigger(w.ctx, "acme", "proj", "bot", t.id, until=at("2026-03-02T09:55:00Z"))
+        assert preview() == ["2026-03-02T10:00:00Z", "2026-03-02T10:10:00Z"]
+        control.pause_project(w.ctx, "acme", "proj")
+        assert preview() == []
 
     run(scenario())

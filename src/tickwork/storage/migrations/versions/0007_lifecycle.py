@@ -102,7 +102,7 @@ def upgrade() -> None:
         sa.Column("created", sa.Integer(), nullable=False),
         sa.Column("skipped", sa.Integer(), nullable=False),
         sa.Column("dispatched", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("plan", _json(), nullable=False),
+        sa.Column("planned", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=True),
         sa.Column("created_at", instant, nullable=False),
@@ -121,9 +121,24 @@ def upgrade() -> None:
         postgresql_where=sa.text("status = 'running'"),
         sqlite_where=sa.text("status = 'running'"),
     )
+    op.create_table(
+        "backfill_slots",
+        sa.Column("backfill_id", sa.String(length=64), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("slot", instant, nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["backfill_id"],
+            ["backfills.id"],
+            name=op.f("fk_backfill_slots_backfill_id_backfills"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("backfill_id", "position", name=op.f("pk_backfill_slots")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("backfill_slots")
     op.drop_index("ix_backfills_running", table_name="backfills")
     op.drop_index(op.f("ix_backfills_trigger_id_id"), table_name="backfills")
     op.drop_table("backfills")
