@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -380,5 +381,62 @@ def test_a_bad_backfill_is_refused_naming_the_field(
         assert raised.value.field == field
         assert words in str(raised.value)
         assert w.clock.now() - at("2026-03-02T11:00:00Z") == timedelta(hours=1)
+
+    run(scenario())
+
+
+def test_backfills_and_the_schedule_in_threads_never_run_a_slot_twice(world: Make) -> None:
+    async def scenario() -> None:
+        from tickwork.services import dispatch
+
+        w = await world()
+        t = w.trigger(cron_expression="* * * * *", catchup="latest", catchup_window_seconds=0)
+        errors: list[BaseException] = []
+
+        def guarded(fn: Callable[[], object]) -> Callable[[], None]:
+            def run() -> None:
+                try:
+                    fn()
+                except BaseException as exc:  # pragma: no cover - reported below
+                    errors.append(exc)
+
+            return run
+
+        for _ in range(8):
+            w.advance(150)  # two or three slots come due; the older ones are missed
+            now = w.clock.now()
+            start = at("2026-03-02T09:00:30Z")
+            work = [
+                partial(dispatch.dispatch_batch, w.ctx, now, 100),
+                partial(
+                    backfills.create_backfill,
+                    w.ctx,
+                    "acme",
+                    "proj",
+                    "bot",
+                    t.id,
+                    start=start,
+                    end=now,
+                ),
+                partial(backfills.dispatch_backfills, w.ctx, now),
+            ]
+            threads = [threading.Thread(target=guarded(fn)) for fn in work]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+        backfills.dispatch_backfills(w.ctx, w.clock.now())
+        assert errors == []
+        c = tables.invocations.c
+        with w.ctx.db.read() as tx:
+            rows = tx.conn.execute(
+                sa.select(c.scheduled_for, c.status, c.origin).where(c.trigger_id == t.id)
+            ).all()
+        ran = Counter(r.scheduled_for for r in rows if r.status != MISSED)
+        assert ran, rows
+        assert max(ran.values()) == 1
+        # Every slot up to the last pass is accounted for: run once, or missed and then
+        # backfilled once.
+        assert {r.origin for r in rows} <= {"schedule", "backfill"}
 
     run(scenario())
