@@ -37,8 +37,8 @@ from tickwork.services.triggers import (
     remove_trigger,
     validate_fields,
 )
+from tickwork.storage.ports import Store
 from tickwork.storage.records import Agent, Ref, Trigger
-from tickwork.storage.sql import Tx
 
 MAX_TRIGGERS = 10_000
 AGENT_FIELDS = ("id", "name", "target", "max_concurrency", "triggers")
@@ -254,7 +254,7 @@ class _Push:
     def __init__(
         self,
         ctx: Context,
-        tx: Tx,
+        tx: Store,
         tenant_id: str,
         project_id: str,
         ref: str,

@@ -18,14 +18,14 @@ from tickwork.services.triggers import (
     require_trigger,
     schedule_of,
 )
+from tickwork.storage.ports import History
 from tickwork.storage.records import FINAL_STATUSES, STATUSES, Attempt, Invocation, Trigger
-from tickwork.storage.sql import Tx
 
 MAX_UPCOMING = 200
 
 
 def require_invocation(
-    tx: Tx, tenant_id: str, project_id: str, trigger_id: str | None, invocation_id: str
+    tx: History, tenant_id: str, project_id: str, trigger_id: str | None, invocation_id: str
 ) -> Invocation:
     inv = tx.find_invocation(tenant_id, project_id, invocation_id, trigger_id)
     if inv is None:

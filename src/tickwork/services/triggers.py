@@ -18,8 +18,8 @@ from tickwork.errors import Conflict, InvalidSchedule, NotFound, ValidationError
 from tickwork.services import quotas
 from tickwork.services.context import Context
 from tickwork.services.resources import cancel_for_triggers, require_agent, require_project
+from tickwork.storage.ports import Catalog, NewInvocation, Store
 from tickwork.storage.records import PENDING, Invocation, Trigger
-from tickwork.storage.sql import Tx
 
 CATCHUP_POLICIES = ("latest", "all", "none")
 OVERLAP_POLICIES = ("allow", "skip", "buffer_one", "cancel_previous")
@@ -126,7 +126,7 @@ def schedule_of(trigger: Trigger) -> sched.Schedule:
 
 
 def require_trigger(
-    tx: Tx, tenant_id: str, project_id: str, agent_id: str | None, trigger_id: str
+    tx: Catalog, tenant_id: str, project_id: str, agent_id: str | None, trigger_id: str
 ) -> Trigger:
     trigger = tx.find_trigger(tenant_id, project_id, trigger_id, agent_id)
     if trigger is None:
@@ -349,7 +349,7 @@ def prepare_update(current: Trigger, patch: Mapping[str, Any], next_runs: NextRu
 
 def apply_update(
     ctx: Context,
-    tx: Tx,
+    tx: Store,
     current: Trigger,
     patch: Mapping[str, Any],
     *,
@@ -397,7 +397,7 @@ def apply_update(
     return replace(current, **changes), cancelled
 
 
-def remove_trigger(ctx: Context, tx: Tx, trigger_id: str, reason: str) -> list[str]:
+def remove_trigger(ctx: Context, tx: Store, trigger_id: str, reason: str) -> list[str]:
     """Delete a trigger inside ``tx`` and cancel its pending and running invocations
     (they stay as history); returns the ids cancelled."""
     cancelled = cancel_for_triggers(ctx, tx, [trigger_id], reason)
@@ -450,29 +450,29 @@ def invocation_row(
     reason: str | None = None,
     invocation_id: str | None = None,
     payload: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> NewInvocation:
     """A new invocation of ``trigger``, with the trigger's payload as it is now unless
     ``payload`` is given."""
     final = status != PENDING
-    return {
-        "id": invocation_id or new_id("inv", now),
-        "trigger_id": trigger.id,
-        "trigger_name": trigger.name,
-        "tenant_id": trigger.tenant_id,
-        "project_id": trigger.project_id,
-        "ref": trigger.ref,
-        "agent_id": trigger.agent_id,
-        "origin": origin,
-        "scheduled_for": scheduled_for,
-        "idempotency_key": key,
-        "status": status,
-        "status_reason": reason,
-        "attempt": 0,
-        "not_before": not_before or scheduled_for,
-        "payload": trigger.payload if payload is None else payload,
-        "created_at": now,
-        "completed_at": now if final else None,
-    }
+    return NewInvocation(
+        id=invocation_id or new_id("inv", now),
+        trigger_id=trigger.id,
+        trigger_name=trigger.name,
+        tenant_id=trigger.tenant_id,
+        project_id=trigger.project_id,
+        ref=trigger.ref,
+        agent_id=trigger.agent_id,
+        origin=origin,
+        scheduled_for=scheduled_for,
+        idempotency_key=key,
+        status=status,
+        status_reason=reason,
+        attempt=0,
+        not_before=not_before or scheduled_for,
+        payload=trigger.payload if payload is None else payload,
+        created_at=now,
+        completed_at=now if final else None,
+    )
 
 
 def run_now(

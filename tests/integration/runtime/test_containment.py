@@ -194,7 +194,7 @@ def refuse_outcomes_of(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     real = Tx.settle_invocations
 
     def settle(self: Tx, rows: Any) -> list[str]:
-        if any(r["id"] in refused and r["status"] != FAILED for r in rows):
+        if any(r.id in refused and r.status != FAILED for r in rows):
             raise sa.exc.DataError("UPDATE invocations", {}, ValueError("value refused"))
         return real(self, rows)
 
@@ -263,7 +263,7 @@ def test_a_trigger_whose_invocations_cannot_be_stored_is_disabled_and_the_rest_d
     real = Tx.insert_invocations
 
     def insert(self: Tx, rows: Any) -> list[str]:
-        if any(r["trigger_id"] == poison for r in rows):
+        if any(r.trigger_id == poison for r in rows):
             raise sa.exc.DataError("INSERT INTO invocations", {}, ValueError("value refused"))
         return real(self, rows)
 

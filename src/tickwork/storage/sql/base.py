@@ -81,7 +81,7 @@ def bulk_update(
     stmt = (
         table.update()
         .where(*(c[name] == param(c[name]) for name in match), *where)
-        .values({name: param(c[name]) for name in set_}, **(values or {}))
+        .values({**{name: param(c[name]) for name in set_}, **(values or {})})
     )
     names = dict.fromkeys([*match, *set_, *bound])
     conn.execute(stmt, [{f"b_{name}": getattr(r, name) for name in names} for r in rows])

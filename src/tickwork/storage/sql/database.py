@@ -5,9 +5,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 
+from tickwork.storage.ports import Store
 from tickwork.storage.sql.catalog import CatalogSql
 from tickwork.storage.sql.history import HistorySql
 from tickwork.storage.sql.leadership import LeadershipSql
@@ -56,3 +58,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+if TYPE_CHECKING:
+
+    def _implements_every_port(tx: Tx) -> Store:
+        return tx

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
 from tickwork.storage import tables as t
+from tickwork.storage.ports import AttemptEnd, NewInvocation, Resolution, Settlement
 from tickwork.storage.records import (
     ACTIVE_STATUSES,
     CANCELLED,
@@ -18,15 +19,15 @@ from tickwork.storage.records import (
     Candidate,
     Invocation,
 )
-from tickwork.storage.sql.base import TxBase, record
+from tickwork.storage.sql.base import TxBase, bulk_update, param, record
+
+_NEW = tuple(f.name for f in fields(NewInvocation))
 
 
 class QueueSql(TxBase):
     """The invocation queue."""
 
-    def insert_invocations(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Insert; a row whose idempotency key exists already is silently skipped.
-        Returns the ids actually inserted."""
+    def insert_invocations(self, rows: Sequence[NewInvocation]) -> list[str]:
         if not rows:
             return []
         stmt = (
@@ -34,7 +35,7 @@ class QueueSql(TxBase):
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(t.invocations.c.id)
         )
-        result = self.conn.execute(stmt, list(rows))
+        result = self.conn.execute(stmt, [{f: getattr(r, f) for f in _NEW} for r in rows])
         return [str(r[0]) for r in result]
 
     def claim_invocations(
@@ -152,98 +153,80 @@ class QueueSql(TxBase):
             (str(r[0]), str(r[1]), str(r[2]), str(r[3])): int(r[4]) for r in self.conn.execute(q)
         }
 
-    def record_resolutions(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Store what each attempt resolved: ``{"id", "agent_name", "ref_revision"}``."""
-        if not rows:
-            return
+    def others_running(self, trigger_id: str, invocation_id: str) -> bool:
         c = t.invocations.c
-        stmt = (
+        q = (
+            sa.select(c.id)
+            .where(c.trigger_id == trigger_id, c.status == RUNNING, c.id != invocation_id)
+            .limit(1)
+        )
+        return self.conn.execute(q).first() is not None
+
+    def release(self, invocation: Invocation, not_before: datetime) -> None:
+        c = t.invocations.c
+        self.conn.execute(
             t.invocations.update()
-            .where(c.id == sa.bindparam("b_id"))
+            .where(c.id == invocation.id)
             .values(
-                agent_name=sa.bindparam("b_agent_name"),
-                ref_revision=sa.bindparam("b_ref_revision"),
+                status=PENDING,
+                attempt=invocation.attempt - 1,
+                not_before=not_before,
+                lease_owner=None,
+                lease_expires_at=None,
             )
         )
-        self.conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
-
-    def finish_attempts(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Close attempts: ``{"invocation_id", "attempt", "ended_at", "outcome", "error"}``."""
-        if not rows:
-            return
-        c = t.invocation_attempts.c
-        stmt = (
-            t.invocation_attempts.update()
-            .where(c.invocation_id == sa.bindparam("b_invocation_id"))
-            .where(c.attempt == sa.bindparam("b_attempt"))
-            .where(c.ended_at.is_(None))
-            .values(
-                ended_at=sa.bindparam("b_ended_at"),
-                outcome=sa.bindparam("b_outcome"),
-                error=sa.bindparam("b_error"),
+        a = t.invocation_attempts.c
+        self.conn.execute(
+            t.invocation_attempts.delete().where(
+                a.invocation_id == invocation.id, a.attempt == invocation.attempt
             )
         )
-        self.conn.execute(stmt, [{f"b_{k}": v for k, v in r.items()} for r in rows])
 
-    def settle_invocations(self, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Move running invocations held by ``worker_id`` to their next state.
+    def record_resolutions(self, rows: Sequence[Resolution]) -> None:
+        bulk_update(
+            self.conn, t.invocations, rows, match=["id"], set_=["agent_name", "ref_revision"]
+        )
 
-        Each row: ``id``, ``worker_id``, ``status``, ``not_before``, ``last_error``,
-        ``result``, ``conversation_id``, ``completed_at`` and ``message`` (None keeps the
-        stored one). A row whose invocation is no
-        longer running under that worker (cancelled meanwhile, lease lost) is left as it
-        is; returns the ids that were updated.
-        """
+    def finish_attempts(self, rows: Sequence[AttemptEnd]) -> None:
+        a = t.invocation_attempts.c
+        bulk_update(
+            self.conn,
+            t.invocation_attempts,
+            rows,
+            match=["invocation_id", "attempt"],
+            set_=["ended_at", "outcome", "error"],
+            where=[a.ended_at.is_(None)],
+        )
+
+    def settle_invocations(self, rows: Sequence[Settlement]) -> list[str]:
         if not rows:
             return []
         c = t.invocations.c
         # Which of them this worker still holds; on PostgreSQL the rows stay locked until
         # commit, so a concurrent cancel waits and then finds them final.
         held_q = sa.select(c.id, c.lease_owner).where(
-            c.id.in_([r["id"] for r in rows]), c.status == RUNNING
+            c.id.in_([r.id for r in rows]), c.status == RUNNING
         )
         if self.postgres:
             held_q = held_q.with_for_update()
         owners = {str(r.id): r.lease_owner for r in self.conn.execute(held_q)}
-        keep = [r for r in rows if owners.get(str(r["id"]), object()) == r["worker_id"]]
-        if not keep:
-            return []
-        stmt = (
-            t.invocations.update()
-            .where(c.id == sa.bindparam("b_id"), c.status == RUNNING)
-            .values(
-                status=sa.bindparam("b_status"),
-                lease_owner=None,
-                lease_expires_at=None,
-                last_error=sa.bindparam("b_last_error"),
-                not_before=sa.func.coalesce(
-                    sa.bindparam("b_not_before", type_=c.not_before.type), c.not_before
-                ),
-                result=sa.bindparam("b_result", type_=c.result.type),
-                conversation_id=sa.bindparam("b_conversation_id"),
-                completed_at=sa.bindparam("b_completed_at", type_=c.completed_at.type),
-                message=sa.func.coalesce(
-                    sa.bindparam("b_message", type_=c.message.type), c.message
-                ),
-            )
+        keep = [r for r in rows if owners.get(r.id, object()) == r.worker_id]
+        bulk_update(
+            self.conn,
+            t.invocations,
+            keep,
+            match=["id"],
+            set_=["status", "last_error", "result", "conversation_id", "completed_at"],
+            where=[c.status == RUNNING],
+            values={
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "not_before": sa.func.coalesce(param(c.not_before), c.not_before),
+                "message": sa.func.coalesce(param(c.message), c.message),
+            },
+            bound=["not_before", "message"],
         )
-        self.conn.execute(
-            stmt,
-            [
-                {
-                    "b_id": r["id"],
-                    "b_status": r["status"],
-                    "b_last_error": r.get("last_error"),
-                    "b_not_before": r.get("not_before"),
-                    "b_result": r.get("result"),
-                    "b_conversation_id": r.get("conversation_id"),
-                    "b_completed_at": r.get("completed_at"),
-                    "b_message": r.get("message"),
-                }
-                for r in keep
-            ],
-        )
-        return [str(r["id"]) for r in keep]
+        return [r.id for r in keep]
 
     def renew_leases(self, ids: Sequence[str], worker_id: str, until: datetime) -> list[str]:
         """Extend this worker's leases; returns the ids it still holds while running."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,11 +10,23 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from tickwork.storage import tables as t
+from tickwork.storage.ports import NextRun
 from tickwork.storage.records import (
     ACTIVE_STATUSES,
     Trigger,
 )
-from tickwork.storage.sql.base import TxBase, record
+from tickwork.storage.sql.base import TxBase, bulk_update, record
+
+_NEXT_RUN = ("next_run_at", "enabled", "last_error", "updated_at")
+
+
+def _arrays(updates: Sequence[NextRun]) -> dict[str, list[Any]]:
+    """The batch as the array parameters of the PostgreSQL statements below."""
+    arrays: dict[str, list[Any]] = {"ids": [u.id for u in updates]}
+    for name in _NEXT_RUN:
+        arrays[f"{name}s"] = [getattr(u, name) for u in updates]
+    return arrays
+
 
 _PG_SET_NEXT_RUNS = sa.text(
     """
@@ -75,73 +87,36 @@ class SchedulingSql(TxBase):
             q = q.with_for_update(skip_locked=True)
         return [record(Trigger, r) for r in self.conn.execute(q)]
 
-    def set_next_runs(self, updates: Sequence[Mapping[str, Any]]) -> None:
-        """Apply ``{"id", "next_run_at", "enabled", "last_error", "updated_at"}`` rows."""
+    def set_next_runs(self, updates: Sequence[NextRun]) -> None:
         if not updates:
             return
         if self.postgres:
             # One statement for the whole batch rather than one per row.
-            self.conn.execute(
-                _PG_SET_NEXT_RUNS,
-                {
-                    "ids": [u["id"] for u in updates],
-                    "next_run_ats": [u["next_run_at"] for u in updates],
-                    "enableds": [u["enabled"] for u in updates],
-                    "last_errors": [u["last_error"] for u in updates],
-                    "updated_ats": [u["updated_at"] for u in updates],
-                },
-            )
+            self.conn.execute(_PG_SET_NEXT_RUNS, _arrays(updates))
             return
-        c = t.scheduled_triggers.c
-        stmt = (
-            t.scheduled_triggers.update()
-            .where(c.id == sa.bindparam("b_id"))
-            .values(
-                next_run_at=sa.bindparam("b_next_run_at"),
-                enabled=sa.bindparam("b_enabled"),
-                last_error=sa.bindparam("b_last_error"),
-                updated_at=sa.bindparam("b_updated_at"),
-            )
-        )
-        self.conn.execute(stmt, [{f"b_{k}": v for k, v in u.items()} for u in updates])
+        bulk_update(self.conn, t.scheduled_triggers, updates, match=["id"], set_=_NEXT_RUN)
 
-    def advance_triggers(
-        self, updates: Sequence[Mapping[str, Any]], seen: Sequence[Trigger]
-    ) -> set[str]:
-        """Apply ``updates`` (as :meth:`set_next_runs`) to the triggers still exactly as
-        ``seen`` (same ``next_run_at`` and ``updated_at``); returns the ids changed.
-
-        A trigger edited since it was read keeps the edit and is left out.
-        """
+    def advance_triggers(self, updates: Sequence[NextRun], seen: Sequence[Trigger]) -> set[str]:
         if not updates:
             return set()
         before = {trigger.id: trigger for trigger in seen}
         if self.postgres:
-            rows = self.conn.execute(
-                _PG_ADVANCE,
-                {
-                    "ids": [u["id"] for u in updates],
-                    "next_run_ats": [u["next_run_at"] for u in updates],
-                    "enableds": [u["enabled"] for u in updates],
-                    "last_errors": [u["last_error"] for u in updates],
-                    "updated_ats": [u["updated_at"] for u in updates],
-                    "seen_next_run_ats": [before[u["id"]].next_run_at for u in updates],
-                    "seen_updated_ats": [before[u["id"]].updated_at for u in updates],
-                },
-            )
-            return {str(r[0]) for r in rows}
+            arrays = _arrays(updates)
+            arrays["seen_next_run_ats"] = [before[u.id].next_run_at for u in updates]
+            arrays["seen_updated_ats"] = [before[u.id].updated_at for u in updates]
+            return {str(r[0]) for r in self.conn.execute(_PG_ADVANCE, arrays)}
         # SQLite: this transaction holds the database's write lock, so what it reads
         # now stays true until it commits.
         c = t.scheduled_triggers.c
         current = self.conn.execute(
-            sa.select(c.id, c.next_run_at, c.updated_at).where(c.id.in_([u["id"] for u in updates]))
+            sa.select(c.id, c.next_run_at, c.updated_at).where(c.id.in_([u.id for u in updates]))
         )
         unchanged = {
             str(r.id)
             for r in current
             if (r.next_run_at, r.updated_at) == (before[r.id].next_run_at, before[r.id].updated_at)
         }
-        self.set_next_runs([u for u in updates if u["id"] in unchanged])
+        self.set_next_runs([u for u in updates if u.id in unchanged])
         return unchanged
 
     def earliest_next_run_at(self) -> datetime | None:
