@@ -18,7 +18,13 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 
-from tickwork.storage.ports import AttemptEnd, NewInvocation, NextRun, Settlement
+from tickwork.storage.ports import (
+    AttemptEnd,
+    InvocationFilter,
+    NewInvocation,
+    NextRun,
+    Settlement,
+)
 from tickwork.storage.records import (
     CANCELLED,
     COMPLETED,
@@ -764,9 +770,12 @@ def history(db: Database) -> Database:
     return db
 
 
-def listed(db: Database, **filters: Any) -> list[str]:
+def listed(
+    db: Database, *, before: str | None = None, limit: int = 50, **filters: Any
+) -> list[str]:
+    where = InvocationFilter(**{k: tuple(v) if k == "statuses" else v for k, v in filters.items()})
     with db.read() as tx:
-        return ids(tx.list_invocations(TENANT, PROJECT, **filters))
+        return ids(tx.list_invocations(TENANT, PROJECT, where, before=before, limit=limit))
 
 
 def test_invocation_lists_are_newest_first_within_the_project(history: Database) -> None:

@@ -22,6 +22,7 @@ from tickwork.domain.names import REF_PATTERN
 from tickwork.errors import ValidationError
 from tickwork.services import invocations, triggers
 from tickwork.services.context import Context
+from tickwork.storage.ports import InvocationFilter
 from tickwork.storage.records import STATUSES
 from tickwork.wire import (
     InvocationOut,
@@ -62,11 +63,11 @@ TOO_LARGE = {"description": "The payload or the message template is above its si
 OptRefQuery = Annotated[str | None, Query(pattern=REF_PATTERN, max_length=128)]
 
 
-def _statuses(values: list[str] | None) -> list[str] | None:
+def _statuses(values: list[str] | None) -> tuple[str, ...] | None:
     for value in values or []:
         if value not in STATUSES:
             raise ValidationError("query.status", f"{value!r} is not one of {', '.join(STATUSES)}")
-    return values or None
+    return tuple(values) if values else None
 
 
 @router.get(BASE, response_model=Page[TriggerOut], tags=["scheduled triggers"])
@@ -212,10 +213,7 @@ def _invocation_page(
         ctx,
         tenant,
         project,
-        trigger_id=trigger_id,
-        statuses=_statuses(status),
-        scheduled_from=from_,
-        scheduled_to=to,
+        InvocationFilter(trigger_id, _statuses(status), from_, to),
         before=cursor,
         limit=limit,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,7 +18,7 @@ from tickwork.services.triggers import (
     require_trigger,
     schedule_of,
 )
-from tickwork.storage.ports import History
+from tickwork.storage.ports import History, InvocationFilter
 from tickwork.storage.records import FINAL_STATUSES, STATUSES, Attempt, Invocation, Trigger
 
 MAX_UPCOMING = 200
@@ -37,26 +37,14 @@ def list_invocations(
     ctx: Context,
     tenant_id: str,
     project_id: str,
+    where: InvocationFilter,
     *,
-    trigger_id: str | None = None,
-    statuses: Sequence[str] | None = None,
-    scheduled_from: datetime | None = None,
-    scheduled_to: datetime | None = None,
     before: str | None = None,
     limit: int = 50,
 ) -> list[Invocation]:
     with ctx.db.read() as tx:
         require_project(tx, tenant_id, project_id)
-        return tx.list_invocations(
-            tenant_id,
-            project_id,
-            trigger_id=trigger_id,
-            statuses=statuses,
-            scheduled_from=scheduled_from,
-            scheduled_to=scheduled_to,
-            before=before,
-            limit=limit,
-        )
+        return tx.list_invocations(tenant_id, project_id, where, before=before, limit=limit)
 
 
 def get_invocation(

@@ -120,6 +120,21 @@ class AttemptEnd:
     error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class InvocationFilter:
+    """Which of a project's invocations a listing shows: those matching every field
+    given (of one trigger, in these statuses, scheduled in ``[scheduled_from,
+    scheduled_to)``)."""
+
+    trigger_id: str | None = None
+    statuses: tuple[str, ...] | None = None
+    scheduled_from: datetime | None = None
+    scheduled_to: datetime | None = None
+
+
+EVERY_INVOCATION = InvocationFilter()
+
+
 # -- the ports --------------------------------------------------------------------------
 
 
@@ -402,17 +417,13 @@ class History(Protocol):
         self,
         tenant_id: str,
         project_id: str,
+        where: InvocationFilter = EVERY_INVOCATION,
         *,
-        trigger_id: str | None = None,
-        statuses: Sequence[str] | None = None,
-        scheduled_from: datetime | None = None,
-        scheduled_to: datetime | None = None,
         before: str | None = None,
         limit: int = 50,
     ) -> list[Invocation]:
-        """Up to ``limit`` of the project's invocations, newest first, that match every
-        filter given (scheduled in ``[scheduled_from, scheduled_to)``); ``before`` is the
-        cursor, an id from the previous page."""
+        """Up to ``limit`` of the project's invocations that match ``where``, newest
+        first; ``before`` is the cursor, an id from the previous page."""
         ...
 
     def pending_invocations(self, tenant_id: str, project_id: str, limit: int) -> list[Invocation]:

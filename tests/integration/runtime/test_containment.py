@@ -21,6 +21,7 @@ from tickwork.runtime.notify import LocalNotifier
 from tickwork.runtime.workers import Targets, WorkerPool
 from tickwork.services import dispatch, execution, resources, tenants, triggers
 from tickwork.services.context import Context
+from tickwork.storage.ports import InvocationFilter
 from tickwork.storage.records import COMPLETED, FAILED, PENDING, RUNNING, Invocation
 from tickwork.storage.sql import Tx
 from tickwork.targets.base import TargetCall
@@ -278,7 +279,7 @@ def test_a_trigger_whose_invocations_cannot_be_stored_is_disabled_and_the_rest_d
         assert disabled.next_run_at is None
         assert disabled.last_error is not None
         assert "could not be stored" in disabled.last_error
-        [dispatched] = tx.list_invocations("victim", "p", trigger_id=victim)
+        [dispatched] = tx.list_invocations("victim", "p", InvocationFilter(victim))
     assert dispatched.status == PENDING
     # The next minute goes on as usual for the other tenant.
     clock.advance(60)
@@ -305,7 +306,7 @@ def test_an_edit_made_while_a_batch_is_planned_wins_over_the_batch(
         trigger = tx.get_trigger(edited)
         assert trigger is not None
         assert (trigger.enabled, trigger.next_run_at) == (False, None)
-        assert tx.list_invocations("victim", "p", trigger_id=edited) == []
+        assert tx.list_invocations("victim", "p", InvocationFilter(edited)) == []
 
 
 # -- claims ----------------------------------------------------------------------------

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
-
 import sqlalchemy as sa
 
 from tickwork.storage import tables as t
+from tickwork.storage.ports import EVERY_INVOCATION, InvocationFilter
 from tickwork.storage.records import (
     PENDING,
     Attempt,
@@ -47,25 +45,21 @@ class HistorySql(TxBase):
         self,
         tenant_id: str,
         project_id: str,
+        where: InvocationFilter = EVERY_INVOCATION,
         *,
-        trigger_id: str | None = None,
-        statuses: Sequence[str] | None = None,
-        scheduled_from: datetime | None = None,
-        scheduled_to: datetime | None = None,
         before: str | None = None,
         limit: int = 50,
     ) -> list[Invocation]:
-        """Newest first; ``before`` is the cursor (an id from the previous page)."""
         c = t.invocations.c
         q = sa.select(t.invocations).where(c.tenant_id == tenant_id, c.project_id == project_id)
-        if trigger_id is not None:
-            q = q.where(c.trigger_id == trigger_id)
-        if statuses:
-            q = q.where(c.status.in_(list(statuses)))
-        if scheduled_from is not None:
-            q = q.where(c.scheduled_for >= scheduled_from)
-        if scheduled_to is not None:
-            q = q.where(c.scheduled_for < scheduled_to)
+        if where.trigger_id is not None:
+            q = q.where(c.trigger_id == where.trigger_id)
+        if where.statuses:
+            q = q.where(c.status.in_(list(where.statuses)))
+        if where.scheduled_from is not None:
+            q = q.where(c.scheduled_for >= where.scheduled_from)
+        if where.scheduled_to is not None:
+            q = q.where(c.scheduled_for < where.scheduled_to)
         if before is not None:
             q = q.where(c.id < before)
         q = q.order_by(c.id.desc()).limit(limit)
