@@ -18,12 +18,12 @@ from tickwork.api.deps import (
     WriteTenant,
 )
 from tickwork.api.schemas import invocation_out, trigger_out, upcoming_run_out
+from tickwork.domain.invocations import STATUSES
 from tickwork.domain.names import REF_PATTERN
 from tickwork.errors import ValidationError
 from tickwork.services import invocations, triggers
 from tickwork.services.context import Context
 from tickwork.storage.ports import InvocationFilter
-from tickwork.storage.records import STATUSES
 from tickwork.wire import (
     InvocationOut,
     Page,

@@ -16,6 +16,8 @@ from typing import Any
 from tickwork import metrics
 from tickwork.domain import catchup
 from tickwork.domain.ids import schedule_key
+from tickwork.domain.invocations import BUFFERED, Origin
+from tickwork.domain.policies import OverlapPolicy
 from tickwork.domain.schedule import OnceSchedule
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
@@ -25,9 +27,6 @@ from tickwork.storage.records import CANCELLED, MISSED, PENDING, SKIPPED, Trigge
 from tickwork.storage.sql import is_outage
 
 log = get_logger("tickwork.scheduler")
-
-# Marks a pending invocation that must wait until its trigger has nothing running.
-BUFFERED = "buffered: waits for the running invocation (overlap=buffer_one)"
 
 
 class Superseded(Exception):
@@ -70,7 +69,7 @@ def dispatch_batch(
     """
     with ctx.db.read() as tx:
         due = tx.due_triggers(now, limit, lock=False)
-        active = tx.active_counts(t.id for t in due if t.overlap != "allow")
+        active = tx.active_counts(t.id for t in due if t.overlap != OverlapPolicy.ALLOW)
     plans = [_plan(trigger, now, active.get(trigger.id, 0)) for trigger in due]
     try:
         result = _write(ctx, now, fence, plans, careful=False)
@@ -137,7 +136,9 @@ def _write(
         to_cancel = [p.trigger.id for p in kept if p.cancel_active]
         if to_cancel:
             ids = tx.active_invocation_ids(to_cancel)
-            result.cancelled = tx.cancel_invocations(ids, now, "overlap=cancel_previous")
+            result.cancelled = tx.cancel_invocations(
+                ids, now, f"overlap={OverlapPolicy.CANCEL_PREVIOUS}"
+            )
         if not careful:
             _insert(tx, [row for p in kept for row in p.rows], result)
         else:
@@ -214,7 +215,7 @@ def _plan_trigger(
         rows.append(
             invocation_row(
                 trigger,
-                origin="schedule",
+                origin=Origin.SCHEDULE,
                 scheduled_for=slot,
                 key=schedule_key(trigger.id, slot),
                 now=now,
@@ -235,12 +236,12 @@ def _plan_trigger(
         if decision.cancel_active:
             to_cancel.append(trigger.id)
         key = schedule_key(trigger.id, slot)
-        if trigger.overlap == "cancel_previous" and index < len(plan.run) - 1:
+        if trigger.overlap == OverlapPolicy.CANCEL_PREVIOUS and index < len(plan.run) - 1:
             # A later slot of this same pass replaces it before it could start.
             rows.append(
                 invocation_row(
                     trigger,
-                    origin="schedule",
+                    origin=Origin.SCHEDULE,
                     scheduled_for=slot,
                     key=key,
                     now=now,
@@ -253,7 +254,7 @@ def _plan_trigger(
             rows.append(
                 invocation_row(
                     trigger,
-                    origin="schedule",
+                    origin=Origin.SCHEDULE,
                     scheduled_for=slot,
                     key=key,
                     now=now,
@@ -266,7 +267,7 @@ def _plan_trigger(
         rows.append(
             invocation_row(
                 trigger,
-                origin="schedule",
+                origin=Origin.SCHEDULE,
                 scheduled_for=slot,
                 key=key,
                 now=now,

@@ -10,12 +10,12 @@ from typing import Any
 
 from tickwork import metrics
 from tickwork.domain import fairshare
+from tickwork.domain.invocations import BUFFERED
 from tickwork.domain.retry import can_retry, retry_delay
 from tickwork.domain.sanitize import MAX_ERROR_CHARS, clean_id, clean_json, clean_text
 from tickwork.domain.template import MessageTooLarge, render_message
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
-from tickwork.services.dispatch import BUFFERED
 from tickwork.storage.ports import AttemptEnd, Queue, Resolution, Settlement, Store
 from tickwork.storage.records import (
     CANCELLED,

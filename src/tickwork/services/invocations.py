@@ -9,6 +9,7 @@ from datetime import datetime
 
 from tickwork.domain import schedule as sched
 from tickwork.domain.ids import new_id
+from tickwork.domain.invocations import Origin
 from tickwork.errors import Conflict, NotFound, ValidationError
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
@@ -99,7 +100,7 @@ def rerun_invocation(
         new_inv = new_id("inv", now)
         row = invocation_row(
             trigger,
-            origin="rerun",
+            origin=Origin.RERUN,
             scheduled_for=original.scheduled_for,
             key=f"rerun:{trigger.id}:{new_inv}",
             now=now,

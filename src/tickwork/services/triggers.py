@@ -11,8 +11,15 @@ from typing import Any
 from tickwork.domain import rate
 from tickwork.domain import schedule as sched
 from tickwork.domain.ids import new_id
+from tickwork.domain.invocations import Origin
 from tickwork.domain.limits import MAX_TEMPLATE_CHARS
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_text
+from tickwork.domain.policies import (
+    CATCHUP_POLICIES,
+    OVERLAP_POLICIES,
+    CatchupPolicy,
+    OverlapPolicy,
+)
 from tickwork.domain.template import rendered_size
 from tickwork.errors import Conflict, InvalidSchedule, NotFound, ValidationError
 from tickwork.services import quotas
@@ -21,8 +28,6 @@ from tickwork.services.resources import cancel_for_triggers, require_agent, requ
 from tickwork.storage.ports import Catalog, NewInvocation, Store
 from tickwork.storage.records import PENDING, Invocation, Trigger
 
-CATCHUP_POLICIES = ("latest", "all", "none")
-OVERLAP_POLICIES = ("allow", "skip", "buffer_one", "cancel_previous")
 MAX_PAYLOAD_BYTES = 256 * 1024
 # The default cap on a rendered message (TICKWORK_MAX_MESSAGE_BYTES): a template may
 # repeat a placeholder, so its size and the payload's say little about the message's.
@@ -39,9 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "max_retries": 1,
     "retry_delay_seconds": 60,
     "timeout_seconds": 780,
-    "catchup": "latest",
+    "catchup": CatchupPolicy.LATEST,
     "catchup_window_seconds": 3600,
-    "overlap": "allow",
+    "overlap": OverlapPolicy.ALLOW,
     "jitter_seconds": 0,
 }
 RANGES: dict[str, tuple[int, int]] = {
@@ -486,7 +491,7 @@ def run_now(
         inv_id = new_id("inv", now)
         row = invocation_row(
             trigger,
-            origin="manual",
+            origin=Origin.MANUAL,
             scheduled_for=now,
             key=f"manual:{trigger.id}:{inv_id}",
             now=now,
