@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Response
 
@@ -17,21 +17,30 @@ from tickwork.api.deps import (
     ReadTenant,
     WriteTenant,
 )
-from tickwork.api.schemas import invocation_out, trigger_out, upcoming_run_out
 from tickwork.domain.invocations import STATUSES
 from tickwork.domain.names import REF_PATTERN
 from tickwork.errors import ValidationError
 from tickwork.services import invocations, triggers
 from tickwork.services.context import Context
+from tickwork.services.invocations import UpcomingRun
 from tickwork.storage.ports import InvocationFilter
+from tickwork.storage.records import Attempt, Invocation, Trigger
 from tickwork.wire import (
+    AttemptOut,
     InvocationOut,
+    InvocationResult,
+    Origin,
     Page,
     PreviewOut,
+    RefRun,
     TriggerCreate,
     TriggerOut,
     TriggerPatch,
+    UpcomingRunOut,
     UpcomingRunsOut,
+)
+from tickwork.wire import (
+    Status as WireStatus,
 )
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}")
@@ -43,24 +52,100 @@ Status = Annotated[
     list[str] | None,
     Query(
         description="repeat to match several",
-        json_schema_extra={
-            "items": {
-                "enum": [
-                    "pending",
-                    "running",
-                    "completed",
-                    "failed",
-                    "cancelled",
-                    "missed",
-                    "skipped",
-                ]
-            }
-        },
+        json_schema_extra={"items": {"enum": list(STATUSES)}},
     ),
 ]
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
 TOO_LARGE = {"description": "The payload or the message template is above its size limit."}
 OptRefQuery = Annotated[str | None, Query(pattern=REF_PATTERN, max_length=128)]
+
+
+def trigger_out(t: Trigger) -> TriggerOut:
+    data = dict(t.__dict__)
+    data["tenant"] = data.pop("tenant_id")
+    data["project"] = data.pop("project_id")
+    data["agent"] = data.pop("agent_id")
+    return TriggerOut(**data)
+
+
+def attempt_out(a: Attempt) -> AttemptOut:
+    return AttemptOut(
+        attempt=a.attempt,
+        deployment_id=a.deployment_id,
+        worker_id=a.worker_id,
+        started_at=a.started_at,
+        ended_at=a.ended_at,
+        outcome=a.outcome,
+        error=a.error,
+    )
+
+
+def _result(value: Any) -> InvocationResult | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return InvocationResult.model_validate(value)
+    return InvocationResult.model_validate({"response": value})
+
+
+def invocation_out(i: Invocation, attempts: list[Attempt] | None = None) -> InvocationOut:
+    return InvocationOut(
+        id=i.id,
+        trigger_id=i.trigger_id,
+        trigger_name=i.trigger_name,
+        tenant=i.tenant_id,
+        project=i.project_id,
+        agent=i.agent_id,
+        agent_name=i.agent_name,
+        ref=RefRun(name=i.ref, revision=i.ref_revision),
+        origin=cast(Origin, i.origin),
+        scheduled_for=i.scheduled_for,
+        idempotency_key=i.idempotency_key,
+        status=cast(WireStatus, i.status),
+        status_reason=i.status_reason,
+        attempt=i.attempt,
+        not_before=i.not_before,
+        deployment_id=i.deployment_id,
+        payload=i.payload,
+        message=i.message,
+        result=_result(i.result),
+        conversation_id=i.conversation_id,
+        last_error=i.last_error,
+        created_at=i.created_at,
+        started_at=i.started_at,
+        completed_at=i.completed_at,
+        attempts=None if attempts is None else [attempt_out(a) for a in attempts],
+    )
+
+
+def upcoming_run_out(run: UpcomingRun) -> UpcomingRunOut:
+    inv, trigger = run.invocation, run.trigger
+    if inv is not None:
+        return UpcomingRunOut(
+            kind="pending",
+            at=run.at,
+            scheduled_for=run.scheduled_for,
+            trigger_id=inv.trigger_id,
+            trigger_name=inv.trigger_name,
+            agent=inv.agent_id,
+            ref=inv.ref,
+            invocation_id=inv.id,
+            origin=cast(Origin, inv.origin),
+            attempt=inv.attempt,
+        )
+    assert trigger is not None
+    return UpcomingRunOut(
+        kind="scheduled",
+        at=run.at,
+        scheduled_for=run.scheduled_for,
+        trigger_id=trigger.id,
+        trigger_name=trigger.name,
+        agent=trigger.agent_id,
+        ref=trigger.ref,
+        invocation_id=None,
+        origin=None,
+        attempt=None,
+    )
 
 
 def _statuses(values: list[str] | None) -> tuple[str, ...] | None:
