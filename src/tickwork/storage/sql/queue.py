@@ -254,59 +254,35 @@ class QueueSql(TxBase):
         return [record(Invocation, r) for r in self.conn.execute(q)]
 
     def fail_invocations(self, ids: Sequence[str], now: datetime, error: str) -> list[str]:
-        """End these pending or running invocations ``failed`` with ``error``, touching
-        nothing else of them (for rows that cannot be processed as usual)."""
-        if not ids:
-            return []
-        c = t.invocations.c
-        stmt = (
-            t.invocations.update()
-            .where(c.id.in_(list(ids)), c.status.in_(sorted(ACTIVE_STATUSES)))
-            .values(
-                status=FAILED,
-                last_error=error,
-                completed_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-            .returning(c.id)
-        )
-        failed = [str(r.id) for r in self.conn.execute(stmt)]
-        if failed:
-            a = t.invocation_attempts.c
-            self.conn.execute(
-                t.invocation_attempts.update()
-                .where(a.invocation_id.in_(failed), a.ended_at.is_(None))
-                .values(ended_at=now, outcome=FAILED, error=error)
-            )
-        return failed
+        # Touches nothing else of them: for rows that cannot be processed as usual.
+        return self._end_active(ids, now, FAILED, error, last_error=error)
 
     def cancel_invocations(self, ids: Sequence[str], now: datetime, reason: str) -> list[str]:
-        """Cancel those still pending or running; returns the ids cancelled."""
+        return self._end_active(ids, now, CANCELLED, reason, status_reason=reason)
+
+    def _end_active(
+        self, ids: Sequence[str], now: datetime, status: str, error: str, **why: str
+    ) -> list[str]:
+        """End these pending or running invocations in ``status`` (saying ``why`` in
+        its columns), and their open attempts with ``error``; returns the ids ended."""
         if not ids:
             return []
         c = t.invocations.c
         stmt = (
             t.invocations.update()
             .where(c.id.in_(list(ids)), c.status.in_(sorted(ACTIVE_STATUSES)))
-            .values(
-                status=CANCELLED,
-                status_reason=reason,
-                completed_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
+            .values(status=status, completed_at=now, lease_owner=None, lease_expires_at=None, **why)
             .returning(c.id)
         )
-        cancelled = [str(r.id) for r in self.conn.execute(stmt)]
-        if cancelled:
+        ended = [str(r.id) for r in self.conn.execute(stmt)]
+        if ended:
             a = t.invocation_attempts.c
             self.conn.execute(
                 t.invocation_attempts.update()
-                .where(a.invocation_id.in_(cancelled), a.ended_at.is_(None))
-                .values(ended_at=now, outcome=CANCELLED, error=reason)
+                .where(a.invocation_id.in_(ended), a.ended_at.is_(None))
+                .values(ended_at=now, outcome=status, error=error)
             )
-        return cancelled
+        return ended
 
     def active_invocation_ids(
         self, trigger_ids: Sequence[str], statuses: Iterable[str] = ACTIVE_STATUSES
