@@ -5,6 +5,8 @@ what tenants define, the scheduler, the invocation history, the workers' queue, 
 scheduler lease and the process registry); :class:`tickwork.storage.sql.Tx` implements
 them all on one connection. Services type against these ports, never the SQL classes.
 
+Longer than other modules on purpose: it is the store's whole contract, read in one place.
+
 The rules every method keeps:
 
 - It runs inside the transaction the caller opened (``Database.write()`` or
