@@ -3,6 +3,7 @@ records from rows, one batched UPDATE, and how database errors are told apart.""
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
@@ -83,8 +84,12 @@ def bulk_update(
         .where(*(c[name] == param(c[name]) for name in match), *where)
         .values({**{name: param(c[name]) for name in set_}, **(values or {})})
     )
-    names = dict.fromkeys([*match, *set_, *bound])
-    conn.execute(stmt, [{f"b_{name}": getattr(r, name) for name in names} for r in rows])
+    names = tuple(dict.fromkeys([*match, *set_, *bound]))
+    keys, values_of = tuple(f"b_{name}" for name in names), operator.attrgetter(*names)
+    if len(names) == 1:
+        conn.execute(stmt, [{keys[0]: values_of(r)} for r in rows])
+        return
+    conn.execute(stmt, [dict(zip(keys, values_of(r), strict=True)) for r in rows])
 
 
 class TxBase:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -22,6 +23,7 @@ from tickwork.storage.records import (
 from tickwork.storage.sql.base import TxBase, bulk_update, param, record
 
 _NEW = tuple(f.name for f in fields(NewInvocation))
+_new_values = operator.attrgetter(*_NEW)
 
 
 class QueueSql(TxBase):
@@ -35,7 +37,9 @@ class QueueSql(TxBase):
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
             .returning(t.invocations.c.id)
         )
-        result = self.conn.execute(stmt, [{f: getattr(r, f) for f in _NEW} for r in rows])
+        result = self.conn.execute(
+            stmt, [dict(zip(_NEW, _new_values(r), strict=True)) for r in rows]
+        )
         return [str(r[0]) for r in result]
 
     def claim_invocations(
