@@ -10,8 +10,17 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query
 from fastapi.responses import JSONResponse
 
-from tickwork.api.deps import AgentId, Caller, Ctx, ObjectId, OperateTenant, ProjectId, ReadTenant
-from tickwork.api.schemas import project_out, trigger_out
+from tickwork.api.deps import (
+    Caller,
+    Ctx,
+    ObjectId,
+    OperateTenant,
+    OperateTrigger,
+    ProjectId,
+    ReadTrigger,
+)
+from tickwork.api.routes.projects import project_out
+from tickwork.api.routes.triggers import trigger_out
 from tickwork.domain import control as domain_control
 from tickwork.services import backfills, bulk, control
 from tickwork.storage.records import Backfill
@@ -70,10 +79,7 @@ def backfill_out(b: Backfill) -> BackfillOut:
     T + "/pause", response_model=TriggerOut, tags=["scheduled triggers"], responses={404: NOT_FOUND}
 )
 def pause_trigger(
-    tenant: OperateTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
+    scope: OperateTrigger,
     ctx: Ctx,
     caller: Caller,
     body: Annotated[PauseIn, Body(default_factory=PauseIn)],
@@ -83,10 +89,10 @@ def pause_trigger(
     itself then. A definition push never changes it."""
     paused = control.pause_trigger(
         ctx,
-        tenant,
-        project,
-        agent,
-        trigger_id,
+        scope.tenant,
+        scope.project,
+        scope.agent,
+        scope.trigger_id,
         reason=body.reason,
         until=body.until,
         cancel_pending=body.cancel_pending,
@@ -101,28 +107,29 @@ def pause_trigger(
     tags=["scheduled triggers"],
     responses={404: NOT_FOUND},
 )
-def resume_trigger(
-    tenant: OperateTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
-) -> TriggerOut:
+def resume_trigger(scope: OperateTrigger, ctx: Ctx) -> TriggerOut:
     """Resume from now on: the next run is the first slot after now; the paused period
     is never run (a backfill can run it on purpose)."""
-    return trigger_out(control.resume_trigger(ctx, tenant, project, agent, trigger_id))
+    return trigger_out(
+        control.resume_trigger(ctx, scope.tenant, scope.project, scope.agent, scope.trigger_id)
+    )
 
 
 @router.post(
     T + "/skip", response_model=TriggerOut, tags=["scheduled triggers"], responses={404: NOT_FOUND}
 )
 def skip_slots(
-    tenant: OperateTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
+    scope: OperateTrigger,
     body: SkipIn,
     ctx: Ctx,
 ) -> TriggerOut:
     """Record the next ``count`` slots ``skipped`` (reason ``skipped by request``) when
     their time comes; they count towards ``max_runs``."""
-    return trigger_out(control.skip_trigger(ctx, tenant, project, agent, trigger_id, body.count))
+    return trigger_out(
+        control.skip_trigger(
+            ctx, scope.tenant, scope.project, scope.agent, scope.trigger_id, body.count
+        )
+    )
 
 
 # -- backfills -------------------------------------------------------------------------------
@@ -140,10 +147,7 @@ def skip_slots(
     },
 )
 def create_backfill(
-    tenant: OperateTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
+    scope: OperateTrigger,
     body: BackfillIn,
     ctx: Ctx,
     caller: Caller,
@@ -153,10 +157,10 @@ def create_backfill(
     dispatches them in batches, at most ``max_concurrency`` at once."""
     created, plan = backfills.create_backfill(
         ctx,
-        tenant,
-        project,
-        agent,
-        trigger_id,
+        scope.tenant,
+        scope.project,
+        scope.agent,
+        scope.trigger_id,
         start=body.from_,
         end=body.to,
         mode=body.mode,
@@ -174,15 +178,14 @@ def create_backfill(
 
 @router.get(T + "/backfills", response_model=Page[BackfillOut], tags=["backfills"])
 def list_backfills(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
+    scope: ReadTrigger,
     ctx: Ctx,
     limit: Limit = 50,
     cursor: IdCursor = None,
 ) -> Page[BackfillOut]:
-    items = backfills.list_backfills(ctx, tenant, project, agent, trigger_id, cursor, limit)
+    items = backfills.list_backfills(
+        ctx, scope.tenant, scope.project, scope.agent, scope.trigger_id, cursor, limit
+    )
     nxt = items[-1].id if len(items) == limit else None
     return Page[BackfillOut](items=[backfill_out(b) for b in items], next_cursor=nxt)
 
@@ -194,15 +197,14 @@ def list_backfills(
     responses={404: NOT_FOUND},
 )
 def get_backfill(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
+    scope: ReadTrigger,
     backfill_id: ObjectId,
     ctx: Ctx,
 ) -> BackfillOut:
     return backfill_out(
-        backfills.get_backfill(ctx, tenant, project, agent, trigger_id, backfill_id)
+        backfills.get_backfill(
+            ctx, scope.tenant, scope.project, scope.agent, scope.trigger_id, backfill_id
+        )
     )
 
 
@@ -213,17 +215,16 @@ def get_backfill(
     responses={404: NOT_FOUND, 409: {"description": "The backfill is already over."}},
 )
 def cancel_backfill(
-    tenant: OperateTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
+    scope: OperateTrigger,
     backfill_id: ObjectId,
     ctx: Ctx,
 ) -> BackfillOut:
     """Stop the backfill: nothing more is dispatched and its pending invocations are
     cancelled; running ones go on."""
     return backfill_out(
-        backfills.cancel_backfill(ctx, tenant, project, agent, trigger_id, backfill_id)
+        backfills.cancel_backfill(
+            ctx, scope.tenant, scope.project, scope.agent, scope.trigger_id, backfill_id
+        )
     )
 
 
