@@ -232,9 +232,8 @@ def test_the_backlog_gauges_read_only_the_active_statuses_partial_indexes(
 def test_a_backfills_in_flight_are_counted_from_its_own_index(loaded: Database) -> None:
     # Asked for every running backfill on every scheduler pass: it must cost the
     # backfill's invocations, never the history.
-    from tickwork.storage import control_sql
 
-    plan = plan_of(loaded, lambda tx: control_sql.active_per_backfill(tx, ["bf_1", "bf_2"]))
+    plan = plan_of(loaded, lambda tx: tx.active_per_backfill(["bf_1", "bf_2"]))
     text = "\n".join(plan)
     if loaded.is_postgres:
         assert re.search(r"Index (Only )?Scan using ix_invocations_backfill on invocations", text)
@@ -245,4 +244,4 @@ def test_a_backfills_in_flight_are_counted_from_its_own_index(loaded: Database) 
             for line in plan
         ), text
     with loaded.read() as tx:
-        assert control_sql.active_per_backfill(tx, ["bf_1"]) == {}
+        assert tx.active_per_backfill(["bf_1"]) == {}

@@ -34,7 +34,7 @@ from tickwork.services.triggers import (
     require_trigger,
     schedule_of,
 )
-from tickwork.storage import control_sql
+from tickwork.storage.ports import Control, Leadership, SlotRow
 from tickwork.storage.records import (
     BACKFILL_CANCELLED,
     BACKFILL_COMPLETED,
@@ -42,7 +42,6 @@ from tickwork.storage.records import (
     Backfill,
     Trigger,
 )
-from tickwork.storage.sql import Tx
 
 log = get_logger("tickwork.backfill")
 
@@ -94,10 +93,8 @@ def _check(now: datetime, start: datetime, end: datetime, mode: str, max_concurr
         raise ValidationError("max_concurrency", f"must be an integer from 1 to {MAX_CONCURRENCY}")
 
 
-def _histories(
-    rows: list[control_sql.SlotRow], trigger_id: str
-) -> dict[datetime, control.SlotHistory]:
-    by_slot: dict[datetime, list[control_sql.SlotRow]] = {}
+def _histories(rows: list[SlotRow], trigger_id: str) -> dict[datetime, control.SlotHistory]:
+    by_slot: dict[datetime, list[SlotRow]] = {}
     for row in rows:
         by_slot.setdefault(row.scheduled_for, []).append(row)
     found: dict[datetime, control.SlotHistory] = {}
@@ -116,9 +113,7 @@ def _histories(
     return found
 
 
-def _plan(
-    trigger: Trigger, slots: list[datetime], rows: list[control_sql.SlotRow], mode: str
-) -> BackfillPlan:
+def _plan(trigger: Trigger, slots: list[datetime], rows: list[SlotRow], mode: str) -> BackfillPlan:
     histories = _histories(rows, trigger.id)
     # The normal schedule's own: from its next run (or wake-up) on.
     theirs = trigger.next_run_at
@@ -157,7 +152,7 @@ def create_backfill(
     # The slots are computed outside any transaction (per-trigger work, SPEC §9).
     slots = control.backfill_slots(schedule_of(trigger), start, end, bounds_of(trigger))
     with ctx.db.read() as tx:
-        rows = control_sql.slot_rows(tx, trigger.id, start, end)
+        rows = tx.slot_rows(trigger.id, start, end)
     plan = _plan(trigger, slots, rows, mode)
     if dry_run:
         return None, plan
@@ -191,7 +186,7 @@ def create_backfill(
     )
     with ctx.db.write() as tx:
         require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
-        control_sql.insert_backfill(tx, backfill, plan.plan)
+        tx.insert_backfill(backfill, plan.plan)
     log.info(
         "backfill created",
         tenant=tenant_id,
@@ -218,14 +213,14 @@ def get_backfill(
 
 
 def _require(
-    tx: Tx,
+    tx: Control,
     tenant_id: str,
     project_id: str,
     agent_id: str | None,
     trigger_id: str,
     backfill_id: str,
 ) -> Backfill:
-    found = control_sql.find_backfill(tx, tenant_id, project_id, trigger_id, backfill_id)
+    found = tx.find_backfill(tenant_id, project_id, trigger_id, backfill_id)
     if found is None or (agent_id is not None and found.agent_id != agent_id):
         raise NotFound(f"backfill {backfill_id!r} not found")
     return found
@@ -242,7 +237,7 @@ def list_backfills(
 ) -> list[Backfill]:
     with ctx.db.read() as tx:
         require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
-        return control_sql.list_backfills(tx, trigger_id, before, limit)
+        return tx.list_backfills(trigger_id, before, limit)
 
 
 def cancel_backfill(
@@ -261,8 +256,8 @@ def cancel_backfill(
         if current.status != BACKFILL_RUNNING:
             raise Conflict(f"backfill {backfill_id} is already {current.status}")
         values = {"status": BACKFILL_CANCELLED, "updated_at": now, "completed_at": now}
-        control_sql.update_backfill(tx, current.id, values)
-        pending = control_sql.pending_of_backfill(tx, current.id)
+        tx.update_backfill(current.id, values)
+        pending = tx.pending_of_backfill(current.id)
         cancelled = tx.cancel_invocations(pending, now, "cancelled: the backfill was cancelled")
         updated = replace(current, **values)  # type: ignore[arg-type]
     ctx.notifier.invocations_cancelled(cancelled)
@@ -277,12 +272,12 @@ def dispatch_backfills(ctx: Context, now: datetime, fence: Fence | None = None) 
     ``max_concurrency``; complete those with every slot dispatched and every invocation
     final. Returns the invocations created."""
     with ctx.db.read() as tx:
-        running = control_sql.running_backfills(tx, RUNNING_PER_PASS)
+        running = tx.running_backfills(RUNNING_PER_PASS)
         if not running:
             return 0
-        active = control_sql.active_per_backfill(tx, [b.id for b in running])
+        active = tx.active_per_backfill([b.id for b in running])
         owners = tx.get_triggers(b.trigger_id for b in running)
-        held = control_sql.paused_projects(tx, {(b.tenant_id, b.project_id) for b in running})
+        held = tx.paused_projects({(b.tenant_id, b.project_id) for b in running})
     created = 0
     for backfill in running:
         trigger = owners.get(backfill.trigger_id)
@@ -304,7 +299,7 @@ def dispatch_backfills(ctx: Context, now: datetime, fence: Fence | None = None) 
     return created
 
 
-def _hold(tx: Tx, fence: Fence | None, now: datetime) -> None:
+def _hold(tx: Leadership, fence: Fence | None, now: datetime) -> None:
     if fence is not None and not tx.hold_fence(
         fence.run_id, fence.generation, now, now + timedelta(seconds=fence.lease_seconds)
     ):
@@ -317,7 +312,7 @@ def _finish(
     with ctx.db.write() as tx:
         _hold(tx, fence, now)
         values = {"status": status, "updated_at": now, "completed_at": now}
-        control_sql.update_backfill(tx, backfill.id, values, position=backfill.position)
+        tx.update_backfill(backfill.id, values, position=backfill.position)
     log.info("backfill " + status, backfill=backfill.id, trigger=backfill.trigger_id)
 
 
@@ -330,7 +325,7 @@ def _dispatch_one(
     room: int,
 ) -> int:
     with ctx.db.read() as tx:
-        batch = control_sql.planned_slots(tx, backfill.id, backfill.position, room)
+        batch = tx.planned_slots(backfill.id, backfill.position, room)
     rows = []
     for slot, kind in batch:
         rows.append(
@@ -347,9 +342,7 @@ def _dispatch_one(
     with ctx.db.write() as tx:
         _hold(tx, fence, now)
         # Locks the row, and checks nobody moved or cancelled the backfill meanwhile.
-        if not control_sql.update_backfill(
-            tx, backfill.id, {"updated_at": now}, position=backfill.position
-        ):
+        if not tx.update_backfill(backfill.id, {"updated_at": now}, position=backfill.position):
             return 0
         inserted = len(tx.insert_invocations(rows))
         taken = len(rows) - inserted  # keys taken meanwhile: those slots are not run again
@@ -359,11 +352,11 @@ def _dispatch_one(
             "created": backfill.created - taken,
             "skipped": backfill.skipped + taken,
         }
-        control_sql.update_backfill(tx, backfill.id, values)
+        tx.update_backfill(backfill.id, values)
     return inserted
 
 
 def wants_poll(ctx: Context) -> bool:
     """Whether a backfill is running (the scheduler then looks again soon)."""
     with ctx.db.read() as tx:
-        return control_sql.any_running_backfill(tx)
+        return tx.any_running_backfill()

@@ -21,7 +21,7 @@ from tickwork.logging import get_logger
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
 from tickwork.services.triggers import invocation_row
-from tickwork.storage import control_sql
+from tickwork.storage.ports import BulkFilter
 from tickwork.storage.records import (
     ACTIVE_STATUSES,
     FAILED,
@@ -55,7 +55,7 @@ def _filter(
     scheduled_from: datetime | None,
     scheduled_to: datetime | None,
     limit: int,
-) -> control_sql.InvocationFilter:
+) -> BulkFilter:
     for status in statuses or ():
         if status not in STATUSES:
             raise ValidationError("status", f"{status!r} is not one of {', '.join(STATUSES)}")
@@ -72,7 +72,7 @@ def _filter(
         raise ValidationError("to", "must be after from")
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise ValidationError("limit", f"must be an integer from 1 to {MAX_LIMIT}")
-    return control_sql.InvocationFilter(
+    return BulkFilter(
         statuses=list(statuses or default),
         agent_id=agent_id,
         trigger_id=trigger_id,
@@ -83,11 +83,11 @@ def _filter(
 
 
 def _match(
-    ctx: Context, tenant_id: str, project_id: str, where: control_sql.InvocationFilter, limit: int
+    ctx: Context, tenant_id: str, project_id: str, where: BulkFilter, limit: int
 ) -> list[Invocation]:
     with ctx.db.read() as tx:
         require_project(tx, tenant_id, project_id)
-        return control_sql.match_invocations(tx, tenant_id, project_id, where, limit)
+        return tx.match_invocations(tenant_id, project_id, where, limit)
 
 
 def bulk_cancel(

@@ -18,9 +18,8 @@ from tickwork.logging import get_logger
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
 from tickwork.services.triggers import bounds_of, require_trigger, schedule_of
-from tickwork.storage import control_sql
+from tickwork.storage.ports import Store
 from tickwork.storage.records import PENDING, Project, Trigger
-from tickwork.storage.sql import Tx
 
 log = get_logger("tickwork.control")
 
@@ -198,7 +197,7 @@ def pause_project(
     with ctx.db.write() as tx:
         current = require_project(tx, tenant_id, project_id)
         values = _pause_values(now, current.paused_at, reason, until, paused_by)
-        control_sql.set_project_pause(tx, tenant_id, project_id, values)
+        tx.set_project_pause(tenant_id, project_id, values)
         if cancel_pending:
             ids = tx.trigger_ids_in_scope(tenant_id, project_id)
             pending = tx.active_invocation_ids(ids, statuses=[PENDING])
@@ -224,9 +223,9 @@ def resume_project(ctx: Context, tenant_id: str, project_id: str) -> Project:
     return updated
 
 
-def _resume_project(tx: Tx, current: Project, now: datetime) -> Project:
-    control_sql.set_project_pause(tx, current.tenant_id, current.id, _CLEARED)
-    woken = control_sql.rearm_project_triggers(tx, current.tenant_id, current.id, now)
+def _resume_project(tx: Store, current: Project, now: datetime) -> Project:
+    tx.set_project_pause(current.tenant_id, current.id, _CLEARED)
+    woken = tx.rearm_project_triggers(current.tenant_id, current.id, now)
     log.info("project resumed", tenant=current.tenant_id, project=current.id, triggers=woken)
     return replace(current, **_CLEARED)
 
@@ -235,7 +234,7 @@ def resume_due_projects(ctx: Context, now: datetime, limit: int = 100) -> int:
     """Resume the projects whose pause ends by ``now`` (the scheduler's part); returns
     how many it resumed."""
     with ctx.db.read() as tx:
-        due = control_sql.projects_to_resume(tx, now, limit)
+        due = tx.projects_to_resume(now, limit)
     resumed = 0
     for tenant_id, project_id in due:
         with ctx.db.write() as tx:

@@ -23,10 +23,9 @@ from tickwork.domain.schedule import OnceSchedule
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
 from tickwork.services.triggers import control_of, invocation_row, schedule_of
-from tickwork.storage import control_sql
-from tickwork.storage.ports import NewInvocation, NextRun, Queue
+from tickwork.storage.ports import Control, NewInvocation, NextRun, Queue
 from tickwork.storage.records import CANCELLED, MISSED, PENDING, SKIPPED, Trigger
-from tickwork.storage.sql import Tx, is_outage
+from tickwork.storage.sql import is_outage
 
 log = get_logger("tickwork.scheduler")
 
@@ -72,7 +71,7 @@ def dispatch_batch(
     with ctx.db.read() as tx:
         due = tx.due_triggers(now, limit, lock=False)
         active = tx.active_counts(t.id for t in due if t.overlap != OverlapPolicy.ALLOW)
-        held = control_sql.paused_projects(tx, {(t.tenant_id, t.project_id) for t in due})
+        held = tx.paused_projects({(t.tenant_id, t.project_id) for t in due})
     parked = [t for t in due if (t.tenant_id, t.project_id) in held]
     due = [t for t in due if (t.tenant_id, t.project_id) not in held]
     plans = [_plan(trigger, now, active.get(trigger.id, 0)) for trigger in due]
@@ -144,7 +143,7 @@ def _write(
         ):
             raise Superseded(fence.run_id)
         # A paused project's triggers leave the schedule; its resume wakes them.
-        control_sql.park_triggers(tx, [(t.id, t.next_run_at) for t in parked])
+        tx.park_triggers([(t.id, t.next_run_at) for t in parked])
         if not plans:
             return result
         # Advanced only if unchanged since it was read: an edit in between wins.
@@ -176,7 +175,7 @@ def _write(
     return result
 
 
-def _write_controls(tx: Tx, plans: list[_TriggerPlan]) -> None:
+def _write_controls(tx: Control, plans: list[_TriggerPlan]) -> None:
     # Grouped by the columns they set: one statement per shape.
     shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for plan in plans:
@@ -184,7 +183,7 @@ def _write_controls(tx: Tx, plans: list[_TriggerPlan]) -> None:
             {"id": plan.trigger.id, **plan.control}
         )
     for rows in shapes.values():
-        control_sql.set_trigger_controls(tx, rows)
+        tx.set_trigger_controls(rows)
 
 
 def _insert(tx: Queue, rows: list[NewInvocation], result: DispatchResult) -> None:
@@ -335,7 +334,7 @@ def earliest_due(ctx: Context) -> datetime | None:
     """The earliest instant the scheduler has something to do at: a trigger's
     ``next_run_at`` (a slot or a wake-up) or the end of a project's pause."""
     with ctx.db.read() as tx:
-        found = [tx.earliest_next_run_at(), control_sql.earliest_project_resume(tx)]
+        found = [tx.earliest_next_run_at(), tx.earliest_project_resume()]
     instants = [instant for instant in found if instant is not None]
     return min(instants) if instants else None
 

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from tickwork.domain.schedule import format_instant
 from tickwork.errors import Conflict, ValidationError
 from tickwork.services import backfills, control, triggers
-from tickwork.storage import control_sql, tables
+from tickwork.storage import tables
 from tickwork.storage.records import (
     BACKFILL_CANCELLED,
     BACKFILL_COMPLETED,
@@ -326,7 +326,7 @@ def test_a_backfill_waits_while_its_project_is_paused_and_ends_with_its_trigger(
         triggers.delete_trigger(w.ctx, "acme", "proj", "bot", t.id)
         await w.dispatch()
         with w.ctx.db.read() as tx:
-            ended = control_sql.get_backfill(tx, bf.id)
+            ended = tx.get_backfill(bf.id)
         assert ended is not None
         assert ended.status == BACKFILL_CANCELLED
 

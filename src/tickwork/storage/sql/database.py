@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from tickwork.storage.ports import Store
 from tickwork.storage.sql.catalog import CatalogSql
+from tickwork.storage.sql.control import ControlSql
 from tickwork.storage.sql.history import HistorySql
 from tickwork.storage.sql.leadership import LeadershipSql
 from tickwork.storage.sql.queue import QueueSql
@@ -18,7 +19,7 @@ from tickwork.storage.sql.scheduling import SchedulingSql
 from tickwork.storage.sql.tenancy import TenancySql
 
 
-class Tx(TenancySql, CatalogSql, SchedulingSql, HistorySql, QueueSql, LeadershipSql):
+class Tx(TenancySql, CatalogSql, SchedulingSql, HistorySql, QueueSql, LeadershipSql, ControlSql):
     """Queries and commands inside one transaction: every port of
     :mod:`tickwork.storage.ports` on one connection."""
 
