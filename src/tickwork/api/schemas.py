@@ -19,10 +19,12 @@ from tickwork.storage.records import (
     Trigger,
 )
 from tickwork.wire import (
+    A2ATargetOut,
     AgentOut,
     AttemptOut,
     InvocationOut,
     InvocationResult,
+    OpenAITargetOut,
     Origin,
     ProjectOut,
     PythonTargetOut,
@@ -31,6 +33,7 @@ from tickwork.wire import (
     Status,
     TriggerOut,
     UpcomingRunOut,
+    Usage,
     WebhookTargetOut,
 )
 
@@ -49,10 +52,17 @@ def project_out(p: Project) -> ProjectOut:
     )
 
 
-def target_out(target: dict[str, Any]) -> WebhookTargetOut | PythonTargetOut:
+def target_out(
+    target: dict[str, Any],
+) -> WebhookTargetOut | PythonTargetOut | A2ATargetOut | OpenAITargetOut:
     shown = public_target(target)
-    if shown.get("type") == "webhook":
+    kind = shown.get("type")
+    if kind == "webhook":
         return WebhookTargetOut.model_validate(shown)
+    if kind == "a2a":
+        return A2ATargetOut.model_validate({"protocol_version": "1.0", **shown})
+    if kind == "openai":
+        return OpenAITargetOut.model_validate({"api": "responses", "instructions": None, **shown})
     return PythonTargetOut.model_validate(shown)
 
 
@@ -124,6 +134,7 @@ def invocation_out(i: Invocation, attempts: list[Attempt] | None = None) -> Invo
         message=i.message,
         result=_result(i.result),
         conversation_id=i.conversation_id,
+        usage=None if i.usage is None else Usage.model_validate(i.usage),
         last_error=i.last_error,
         created_at=i.created_at,
         started_at=i.started_at,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from tickwork.cli.remote import Remote, UsageError, command, fields, table
-from tickwork.wire import AgentOut, WebhookTargetOut
+from tickwork.wire import A2ATargetOut, AgentOut, OpenAITargetOut, WebhookTargetOut
 
 __all__ = ["register"]
 
@@ -104,6 +104,10 @@ def _target(agent: AgentOut) -> str:
     target = agent.target
     if isinstance(target, WebhookTargetOut):
         return f"webhook {target.url}" + (" (signed)" if target.has_secret else "")
+    if isinstance(target, A2ATargetOut):
+        return f"a2a {target.url}"
+    if isinstance(target, OpenAITargetOut):
+        return f"openai {target.model} at {target.base_url} ({target.api})"
     return f"python {target.handler}"
 
 

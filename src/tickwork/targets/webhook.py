@@ -8,7 +8,13 @@ The body is a JSON object::
      "trigger_name": "...", "tenant": "...", "project": "...", "agent": "...",
      "ref": {"name": "main", "revision": 3}, "scheduled_for": "2026-03-08T07:00:00Z",
      "attempt": 1, "origin": "schedule", "message": "...", "payload": {...},
-     "timezone": "Europe/Berlin"}
+     "timezone": "Europe/Berlin", "conversation_id": null, "run_as": null,
+     "previous": {"id": "...", "scheduled_for": "...", "status": "completed",
+                  "conversation_id": "...", "result": {...}}}
+
+(``previous``: the trigger's previous completed run, or null; ``conversation_id``: with
+``conversation: continue``, the previous run's conversation id; ``run_as``: the
+trigger's ``run_as``, also sent as ``X-Tickwork-Run-As``; SPEC §13),
 
 with the headers ``Content-Type: application/json``, ``Idempotency-Key``, ``User-Agent:
 tickwork/<version>``, ``X-Tickwork-Timestamp`` (unix seconds), ``X-Tickwork-Timezone``,
@@ -293,6 +299,8 @@ class WebhookTarget:
             "webhook-id": call.invocation_id,
             "webhook-timestamp": timestamp,
         }
+        if call.run_as is not None:
+            headers["X-Tickwork-Run-As"] = call.run_as
         if self._secret is not None:
             try:
                 headers["X-Tickwork-Signature"] = signature_header(self._secret, timestamp, body)
@@ -350,6 +358,9 @@ def _encode_body(call: TargetCall) -> bytes:
         "message": call.message,
         "payload": call.payload,
         "timezone": call.timezone,
+        "conversation_id": call.conversation_id,
+        "run_as": call.run_as,
+        "previous": None if call.previous is None else call.previous.to_doc(),
     }
     try:
         text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)

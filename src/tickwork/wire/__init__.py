@@ -27,9 +27,13 @@ from tickwork.wire.definitions import (
 )
 from tickwork.wire.resources import (
     URL_PATTERN,
+    A2ATargetIn,
+    A2ATargetOut,
     AgentIn,
     AgentOut,
     MaxConcurrency,
+    OpenAITargetIn,
+    OpenAITargetOut,
     ProjectIn,
     ProjectOut,
     PythonTargetIn,
@@ -77,11 +81,14 @@ from tickwork.wire.triggers import (
     TriggerPatch,
     UpcomingRunOut,
     UpcomingRunsOut,
+    Usage,
 )
 
 __all__ = [
     "MAX_JSON_DEPTH",
     "URL_PATTERN",
+    "A2ATargetIn",
+    "A2ATargetOut",
     "AgentIn",
     "AgentOut",
     "AttemptOut",
@@ -102,6 +109,8 @@ __all__ = [
     "KeyOut",
     "MaxConcurrency",
     "Name",
+    "OpenAITargetIn",
+    "OpenAITargetOut",
     "Origin",
     "OverlapPolicy",
     "Page",
@@ -136,6 +145,7 @@ __all__ = [
     "TriggerPatch",
     "UpcomingRunOut",
     "UpcomingRunsOut",
+    "Usage",
     "WebhookTargetIn",
     "WebhookTargetOut",
     "check_storable",
