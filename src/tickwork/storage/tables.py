@@ -190,7 +190,13 @@ invocations = sa.Table(
     sa.Index(None, "trigger_id", "id"),
     sa.Index(None, "tenant_id", "project_id", "id"),
     # A trigger's previous completed run, handed to its next one (SPEC §13).
-    sa.Index(None, "trigger_id", "status", "completed_at"),
+    sa.Index(
+        "ix_invocations_completed",
+        "trigger_id",
+        "completed_at",
+        postgresql_where=sa.text("status = 'completed'"),
+        sqlite_where=sa.text("status = 'completed'"),
+    ),
 )
 
 # Tokens used per trigger per UTC day (SPEC §13), added to as attempts complete; read

@@ -111,9 +111,10 @@ class TriggerOut(BaseModel):
     catchup_window_seconds: int
     overlap: OverlapPolicy
     jitter_seconds: int
-    conversation: Conversation
-    daily_token_budget: int | None
-    run_as: str | None
+    # Defaults: what a server from before these fields means.
+    conversation: Conversation = "new"
+    daily_token_budget: int | None = None
+    run_as: str | None = None
     next_run_at: datetime | None
     last_error: str | None
     created_by: str | None
@@ -222,6 +223,7 @@ class InvocationOut(BaseModel):
     result: InvocationResult | None
     conversation_id: str | None
     usage: Usage | None = Field(
+        None,
         description="the tokens the target reported using (summed per trigger per UTC day "
         "for daily_token_budget)"
     )

@@ -37,10 +37,12 @@ def upgrade() -> None:
     op.add_column("scheduled_triggers", sa.Column("run_as", sa.String(length=256), nullable=True))
     op.add_column("invocations", sa.Column("usage", _json(), nullable=True))
     op.create_index(
-        op.f("ix_invocations_trigger_id_status_completed_at"),
+        "ix_invocations_completed",
         "invocations",
-        ["trigger_id", "status", "completed_at"],
+        ["trigger_id", "completed_at"],
         unique=False,
+        postgresql_where=sa.text("status = 'completed'"),
+        sqlite_where=sa.text("status = 'completed'"),
     )
     op.create_table(
         "trigger_token_usage",
@@ -56,7 +58,7 @@ def downgrade() -> None:
     # Plain DROP COLUMNs (SQLite 3.35+): a batch copy of a table would drop it, and with
     # it, through ON DELETE CASCADE, what refers to it.
     op.drop_table("trigger_token_usage")
-    op.drop_index(op.f("ix_invocations_trigger_id_status_completed_at"), table_name="invocations")
+    op.drop_index("ix_invocations_completed", table_name="invocations")
     op.drop_column("invocations", "usage")
     op.drop_column("scheduled_triggers", "run_as")
     op.drop_column("scheduled_triggers", "daily_token_budget")
