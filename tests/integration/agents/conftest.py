@@ -16,6 +16,7 @@ from tickwork.services import resources, tenants, triggers
 from tickwork.services.context import Context
 from tickwork.settings import Settings
 from tickwork.storage.records import Invocation, Trigger
+from tickwork.storage.sql import Database
 from tickwork.targets.base import TargetCall
 from tickwork.targets.python import HandlerRegistry
 from tickwork.testing import FakeClock
@@ -95,8 +96,21 @@ class World:
 
 
 @pytest.fixture
-def world(ctx: Context, clock: FakeClock) -> Callable[[], Coroutine[Any, Any, World]]:
+def world(
+    world_with: Callable[[Settings], Coroutine[Any, Any, World]], settings: Settings
+) -> Callable[[], Coroutine[Any, Any, World]]:
     async def make() -> World:
+        return await world_with(settings)
+
+    return make
+
+
+@pytest.fixture
+def world_with(db: Database, clock: FakeClock) -> Callable[[Settings], Coroutine[Any, Any, World]]:
+    """A world whose processes run with these settings."""
+
+    async def make(settings: Settings) -> World:
+        ctx = Context(db=db, clock=clock, settings=settings)
         notifier = LocalNotifier()
         ctx.notifier = notifier
         registry = HandlerRegistry()
@@ -114,6 +128,6 @@ def world(ctx: Context, clock: FakeClock) -> Callable[[], Coroutine[Any, Any, Wo
     return make
 
 
-async def wait_for(event: threading.Event, timeout: float = 10.0) -> None:
-    """Wait for a server-side event without blocking the loop."""
-    assert await asyncio.to_thread(event.wait, timeout), "the agent never got there"
+async def wait_for(event: threading.Event) -> None:
+    """Wait for a server-side event without blocking the loop (10 s at most)."""
+    assert await asyncio.to_thread(event.wait, 10.0), "the agent never got there"

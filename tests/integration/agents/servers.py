@@ -22,7 +22,7 @@ import itertools
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,11 +73,23 @@ class Recorder:
     requests: list[Seen] = field(default_factory=list)
     # Statuses to answer the next requests with, before the real handler sees them.
     fail_next: list[int] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # A Set-Cookie header to add to every answer.
+    set_cookie: str | None = None
+    lock: threading.Condition = field(default_factory=threading.Condition)
 
     def bodies(self) -> list[Any]:
         with self.lock:
             return [seen.body for seen in self.requests]
+
+    async def until(self, check: Callable[[], bool]) -> None:
+        """Wait (off the event loop, 10 s at most) until ``check()`` holds, checked again
+        on each request."""
+
+        def wait() -> bool:
+            with self.lock:
+                return self.lock.wait_for(check, 10.0)
+
+        assert await asyncio.to_thread(wait), "the server never saw it"
 
 
 class _Recording:
@@ -106,6 +118,7 @@ class _Recording:
         with self.recorder.lock:
             self.recorder.requests.append(Seen(scope["path"], headers, body))
             status = self.recorder.fail_next.pop(0) if self.recorder.fail_next else None
+            self.recorder.lock.notify_all()
         if status is not None:
             error = JSONResponse({"error": {"message": f"scripted {status}"}}, status_code=status)
             await error(scope, receive, send)
@@ -119,7 +132,16 @@ class _Recording:
             sent = True
             return {"type": "http.request", "body": raw, "more_body": False}
 
-        await self.app(scope, replay, send)
+        async def cookie_send(message: dict[str, Any]) -> None:
+            cookie = self.recorder.set_cookie
+            if message["type"] == "http.response.start" and cookie is not None:
+                message = {
+                    **message,
+                    "headers": [*message.get("headers", []), (b"set-cookie", cookie.encode())],
+                }
+            await send(message)
+
+        await self.app(scope, replay, cookie_send)
 
 
 @contextmanager
@@ -156,17 +178,31 @@ class A2AAgent:
 
     def calls(self, method: str) -> list[dict[str, Any]]:
         """The JSON-RPC requests of ``method`` (either protocol version's name)."""
-        return [b for b in self.recorder.bodies() if isinstance(b, dict) and b.get("method") == method]
+        return [b for b in self.recorder.bodies() if _method(b) == method]
+
+    async def asked(self, method: str, times: int = 1) -> None:
+        """Wait until the agent has had ``method`` at least ``times`` times."""
+
+        def check() -> bool:
+            return sum(1 for s in self.recorder.requests if _method(s.body) == method) >= times
+
+        await self.recorder.until(check)
+
+
+def _method(body: Any) -> Any:
+    return body.get("method") if isinstance(body, dict) else None
 
 
 class _Executor(AgentExecutor):
     def __init__(self) -> None:
         self.release = threading.Event()
+        self.stopping = threading.Event()
         self.cancelled: list[str] = []
         self.started = threading.Event()
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
-        assert context.task_id is not None and context.context_id is not None
+        assert context.task_id is not None
+        assert context.context_id is not None
         if context.current_task is None:
             await event_queue.enqueue_event(
                 new_task(context.task_id, context.context_id, TaskState.TASK_STATE_SUBMITTED)
@@ -177,8 +213,9 @@ class _Executor(AgentExecutor):
         await updater.start_work()
         self.started.set()
         if mode in ("slow", "stuck"):
-            while not (mode == "slow" and self.release.is_set()):
-                await asyncio.sleep(0.01)  # a long-running agent, until told otherwise
+            # A long-running agent: until the test releases it (or, stuck, until the
+            # server stops; cancelling the task stops waiting for it).
+            await asyncio.to_thread((self.release if mode == "slow" else self.stopping).wait)
         if mode == "fail":
             await updater.failed(updater.new_agent_message([Part(text="the tool is down")]))
             return
@@ -191,7 +228,8 @@ class _Executor(AgentExecutor):
         await updater.complete(updater.new_agent_message([Part(text="done")]))
 
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
-        assert context.task_id is not None and context.context_id is not None
+        assert context.task_id is not None
+        assert context.context_id is not None
         self.cancelled.append(context.task_id)
         updater = TaskUpdater(event_queue, context.task_id, context.context_id)
         await updater.cancel()
@@ -206,7 +244,9 @@ def a2a_agent() -> Iterator[A2AAgent]:
         description="echoes, slowly or not",
         version="1.0.0",
         supported_interfaces=[
-            AgentInterface(protocol_binding="JSONRPC", url="http://127.0.0.1/", protocol_version="1.0")
+            AgentInterface(
+                protocol_binding="JSONRPC", url="http://127.0.0.1/", protocol_version="1.0"
+            )
         ],
         capabilities=AgentCapabilities(streaming=False),
         default_input_modes=["text/plain"],
@@ -224,6 +264,7 @@ def a2a_agent() -> Iterator[A2AAgent]:
     with _serve(app) as base:
         yield A2AAgent(f"{base}/a2a", recorder, executor)
         executor.release.set()
+        executor.stopping.set()
 
 
 # --- the OpenAI-compatible model server ---------------------------------------------------

@@ -34,8 +34,7 @@ def once(seconds: int = 5) -> dict[str, Any]:
 async def followed(agent: A2AAgent) -> None:
     """Until the attempt holds the agent's task: it has asked for it once."""
     await wait_for(agent.executor.started)
-    while not agent.calls("GetTask"):
-        await asyncio.sleep(0.01)
+    await agent.asked("GetTask")
 
 
 # --- A2A ----------------------------------------------------------------------------------
@@ -93,7 +92,8 @@ def test_an_agent_speaking_a2a_0_3_gets_message_send(world: Make, agent: A2AAgen
         [inv] = w.invocations(t.id)
         assert inv.status == COMPLETED, inv.last_error
         assert inv.result["text"] == "echo: echo hello"
-        assert agent.calls("message/send") and not agent.calls("SendMessage")
+        assert agent.calls("message/send")
+        assert not agent.calls("SendMessage")
 
     run(scenario())
 
@@ -110,8 +110,7 @@ def test_a_task_that_stays_working_is_followed_until_it_completes(
         working = asyncio.create_task(w.work())
         await wait_for(agent.executor.started)
         # The task is open: the attempt keeps asking until it is final.
-        while len(agent.calls("GetTask")) < 2:
-            await asyncio.sleep(0.01)
+        await agent.asked("GetTask", times=2)
         assert w.invocations(t.id)[0].status == RUNNING
         agent.release.set()
         await working
@@ -220,9 +219,7 @@ def test_a_continued_conversation_carries_the_previous_context_id(
     run(scenario())
 
 
-def test_a2a_retries_on_503_and_429_and_fails_at_once_on_403(
-    world: Make, agent: A2AAgent
-) -> None:
+def test_a2a_retries_on_503_and_429_and_fails_at_once_on_403(world: Make, agent: A2AAgent) -> None:
     async def scenario() -> None:
         w = await world()
         w.agent("helper", {"type": "a2a", "url": agent.url})
@@ -304,6 +301,7 @@ def test_a_continued_model_conversation_passes_the_previous_response_id(
         assert "previous_response_id" not in first
         assert second["previous_response_id"] == "resp_1"
         assert second["input"] == "Go on from: [m]  | Go on from: "
+        assert w.invocations(t.id)[1].message == second["input"]
         assert "authorization" not in models.recorder.requests[0].headers  # no secret
 
     run(scenario())
@@ -332,7 +330,8 @@ def test_the_chat_api_sends_instructions_and_the_previous_answer(
         assert [m["role"] for m in second["messages"]] == ["system", "assistant", "user"]
         runs = w.invocations(t.id)
         assert second["messages"][1]["content"] == runs[0].result["output_text"]
-        assert runs[1].usage is not None and runs[1].usage["total_tokens"] > 0
+        assert runs[1].usage is not None
+        assert runs[1].usage["total_tokens"] > 0
 
     run(scenario())
 
@@ -371,7 +370,9 @@ def test_a_model_that_does_not_answer_in_time_times_out(world: Make) -> None:
         hung = await asyncio.start_server(lambda r, w: connected.set(), "127.0.0.1", 0)
         port = hung.sockets[0].getsockname()[1]
         w = await world()
-        w.agent("writer", {"type": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "model": "m"})
+        w.agent(
+            "writer", {"type": "openai", "base_url": f"http://127.0.0.1:{port}/v1", "model": "m"}
+        )
         t = w.trigger("writer", **once(), timeout_seconds=20, max_retries=0)
         w.clock.advance(5)
         await w.dispatch()
@@ -428,13 +429,12 @@ def test_python_handlers_get_the_previous_run_the_conversation_and_run_as(world:
     async def scenario() -> None:
         w = await world()
         w.agent("py", {"type": "python", "handler": "record"})
-        t = w.trigger(
-            "py", cron_expression="0 * * * *", conversation="continue", run_as="user:42"
-        )
+        t = w.trigger("py", cron_expression="0 * * * *", conversation="continue", run_as="user:42")
         await w.run_next(3600)
         await w.run_next(3600)
         first, second = w.calls.seen
-        assert first.previous is None and first.conversation_id is None
+        assert first.previous is None
+        assert first.conversation_id is None
         runs = w.invocations(t.id)
         assert second.previous is not None
         assert second.previous.id == runs[0].id
@@ -455,7 +455,8 @@ def test_a_new_conversation_gets_the_previous_run_but_no_conversation_id(world: 
         await w.run_next(3600)
         await w.run_next(3600)
         second = w.calls.seen[1]
-        assert second.previous is not None and second.previous.conversation_id == "conv-1"
+        assert second.previous is not None
+        assert second.previous.conversation_id == "conv-1"
         assert second.conversation_id is None
         assert second.run_as is None
 
