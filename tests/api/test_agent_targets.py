@@ -217,3 +217,30 @@ def test_an_invocation_shows_the_usage_its_target_reported(
     shown = api.get(scope.invocation(trigger["id"], run["id"])).json()
     assert shown["usage"] == usage
     assert shown["result"] == {"output_text": "ok", "usage": usage}
+
+
+def test_a_triggers_usage_is_summed_per_utc_day(
+    api: TestClient, scope: Scope, ctx: Context, make_trigger: Callable[..., dict[str, Any]]
+) -> None:
+    trigger = make_trigger(daily_token_budget=100)
+    url = scope.trigger(trigger["id"]) + "/usage"
+    assert api.get(url).json() == {"daily_token_budget": 100, "items": [], "next_cursor": None}
+    for tokens in (30, 12):
+        api.post(scope.trigger(trigger["id"]) + "/run")
+        [job] = execution.claim_jobs(ctx, "worker-1", 1)
+        usage = {"input_tokens": tokens, "output_tokens": 0, "total_tokens": tokens}
+        outcome = execution.Outcome(
+            job.invocation.id,
+            job.invocation.attempt,
+            "worker-1",
+            "completed",
+            ctx.clock.now(),
+            trigger_id=job.trigger.id,
+            usage=usage,
+        )
+        execution.settle(ctx, [outcome])
+    assert api.get(url).json()["items"] == [{"day": "2026-03-02", "tokens": 42, "invocations": 2}]
+    page = api.get(url, params={"limit": 1, "cursor": "2026-03-02"}).json()
+    assert page["items"] == []
+    error = field_error(api.get(url, params={"cursor": "yesterday"}))
+    assert error["field"] == "query.cursor"

@@ -56,6 +56,7 @@ OPERATION_IDS = {
     ("patch", T): "update_trigger",
     ("delete", T): "delete_trigger",
     ("get", T + "/preview"): "preview_trigger",
+    ("get", T + "/usage"): "get_trigger_usage",
     ("post", T + "/run"): "run_now",
     ("get", T + "/invocations"): "list_trigger_invocations",
     ("get", INV): "get_invocation",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -18,6 +18,7 @@ from tickwork.api.deps import (
     WriteTenant,
 )
 from tickwork.api.schemas import invocation_out, trigger_out, upcoming_run_out
+from tickwork.domain.limits import DAY_PATTERN
 from tickwork.domain.names import REF_PATTERN
 from tickwork.errors import ValidationError
 from tickwork.services import invocations, triggers
@@ -31,6 +32,8 @@ from tickwork.wire import (
     TriggerOut,
     TriggerPatch,
     UpcomingRunsOut,
+    UsageDayOut,
+    UsageOut,
 )
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}")
@@ -152,6 +155,31 @@ def preview_trigger(
     trigger = triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
     instants, description = triggers.preview_trigger(ctx, tenant, project, agent, trigger_id, count)
     return PreviewOut(description=description, timezone=trigger.timezone, next_runs=instants)
+
+
+DayCursor = Annotated[str | None, Query(pattern=DAY_PATTERN, max_length=10)]
+
+
+@router.get(BASE + "/{trigger_id}/usage", response_model=UsageOut, tags=["scheduled triggers"])
+def get_trigger_usage(
+    tenant: ReadTenant,
+    project: ProjectId,
+    agent: AgentId,
+    trigger_id: ObjectId,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=366)] = 31,
+    cursor: DayCursor = None,
+) -> UsageOut:
+    """The tokens the trigger's runs used per UTC day, newest first: what its
+    ``daily_token_budget`` is checked against."""
+    try:
+        before = None if cursor is None else date.fromisoformat(cursor)
+    except ValueError:
+        raise ValidationError("query.cursor", "must be a day, YYYY-MM-DD") from None
+    trigger, days = triggers.trigger_usage(ctx, tenant, project, agent, trigger_id, before, limit)
+    items = [UsageDayOut(day=d, tokens=n, invocations=c) for d, n, c in days]
+    nxt = items[-1].day.isoformat() if len(items) == limit else None
+    return UsageOut(daily_token_budget=trigger.daily_token_budget, items=items, next_cursor=nxt)
 
 
 @router.post(

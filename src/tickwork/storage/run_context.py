@@ -19,7 +19,7 @@ from tickwork.storage import tables as t
 from tickwork.storage.records import COMPLETED, Invocation
 from tickwork.storage.sql import Tx
 
-__all__ = ["UsageRow", "previous_runs", "record_usage", "tokens_on"]
+__all__ = ["UsageRow", "previous_runs", "record_usage", "tokens_on", "usage_days"]
 
 
 @dataclass(frozen=True)
@@ -90,3 +90,16 @@ def tokens_on(tx: Tx, trigger_ids: Iterable[str], day: date) -> dict[str, int]:
     u = t.trigger_token_usage.c
     q = sa.select(u.trigger_id, u.tokens).where(u.trigger_id.in_(ids), u.day == day)
     return {str(r.trigger_id): int(r.tokens) for r in tx.conn.execute(q)}
+
+
+def usage_days(
+    tx: Tx, trigger_id: str, before: date | None, limit: int
+) -> list[tuple[date, int, int]]:
+    """The trigger's (day, tokens, invocations), newest day first, days before
+    ``before`` when given."""
+    u = t.trigger_token_usage.c
+    q = sa.select(u.day, u.tokens, u.invocations).where(u.trigger_id == trigger_id)
+    if before is not None:
+        q = q.where(u.day < before)
+    q = q.order_by(u.day.desc()).limit(limit)
+    return [(r.day, int(r.tokens), int(r.invocations)) for r in tx.conn.execute(q)]

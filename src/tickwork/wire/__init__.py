@@ -82,6 +82,8 @@ from tickwork.wire.triggers import (
     UpcomingRunOut,
     UpcomingRunsOut,
     Usage,
+    UsageDayOut,
+    UsageOut,
 )
 
 __all__ = [
@@ -146,6 +148,8 @@ __all__ = [
     "UpcomingRunOut",
     "UpcomingRunsOut",
     "Usage",
+    "UsageDayOut",
+    "UsageOut",
     "WebhookTargetIn",
     "WebhookTargetOut",
     "check_storable",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
@@ -122,6 +122,22 @@ class TriggerOut(BaseModel):
     updated_at: datetime
 
 
+class UsageDayOut(BaseModel):
+    """The tokens a trigger's runs used on one UTC day (counted when each run completed)."""
+
+    day: date
+    tokens: int
+    invocations: int = Field(description="the completed invocations that reported usage")
+
+
+class UsageOut(BaseModel):
+    daily_token_budget: int | None = Field(description="the trigger's budget per UTC day")
+    items: list[UsageDayOut] = Field(description="newest day first; days without usage left out")
+    next_cursor: str | None = Field(
+        None, description="pass as ?cursor= for the next page; null on the last page"
+    )
+
+
 class PreviewOut(BaseModel):
     description: str
     timezone: str
@@ -225,7 +241,7 @@ class InvocationOut(BaseModel):
     usage: Usage | None = Field(
         None,
         description="the tokens the target reported using (summed per trigger per UTC day "
-        "for daily_token_budget)"
+        "for daily_token_budget)",
     )
     last_error: str | None
     created_at: datetime
