@@ -33,7 +33,8 @@ decoded, any other secret as its UTF-8 bytes):
 
 docs/webhooks.md documents the receiving side in full.
 
-Outcome: 2xx is success (a JSON object answer may carry ``conversation_id``); 408, 429,
+Outcome: 2xx is success (a JSON object answer may carry ``conversation_id``, and
+``usage`` with token counts for the trigger's ``daily_token_budget``); 408, 429,
 5xx, timeouts and network errors are transient; any other 4xx, and every 3xx (redirects
 are never followed), is permanent.
 
@@ -328,10 +329,12 @@ class WebhookTarget:
             )
         data, truncated = answer.body, answer.truncated
         if 200 <= status < 300:
+            answer = None if truncated else _json_object(data)
             return TargetResult(
-                conversation_id=None if truncated else _conversation_id(data),
+                conversation_id=_conversation_id(answer),
                 status_code=status,
                 response=_text(data, self._max_response_bytes, truncated),
+                usage=_usage(answer),
             )
         excerpt = " ".join(_text(data, _ERROR_BODY_BYTES, truncated).split())
         if len(excerpt) > _EXCERPT_CHARS:
@@ -384,13 +387,20 @@ def _text(data: bytes, limit: int, truncated: bool) -> str:
     return text
 
 
-def _conversation_id(data: bytes) -> str | None:
+def _json_object(data: bytes) -> dict[str, Any] | None:
     try:
         document = json.loads(data)
     except ValueError:
         return None
-    if isinstance(document, dict):
-        value = document.get("conversation_id")
-        if isinstance(value, str) and value:
-            return value
-    return None
+    return document if isinstance(document, dict) else None
+
+
+def _conversation_id(answer: dict[str, Any] | None) -> str | None:
+    value = None if answer is None else answer.get("conversation_id")
+    return value if isinstance(value, str) and value else None
+
+
+def _usage(answer: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An answer's ``usage`` object (token counts, for the trigger's budget)."""
+    value = None if answer is None else answer.get("usage")
+    return value if isinstance(value, dict) else None

@@ -5,9 +5,12 @@ response models), everything between them tickwork's real code (SPEC §13)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 from collections.abc import Callable, Coroutine
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
@@ -461,3 +464,68 @@ def test_a_new_conversation_gets_the_previous_run_but_no_conversation_id(world: 
         assert second.run_as is None
 
     run(scenario())
+
+
+class _Hook(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[tuple[dict[str, str], dict[str, Any]]]] = []
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+        type(self).seen.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        answer = json.dumps(
+            {"conversation_id": "thread-1", "usage": {"input_tokens": 6, "output_tokens": 4}}
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+
+def test_webhooks_get_the_run_context_and_may_report_usage(world: Make) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Hook.seen = []
+
+    async def scenario() -> None:
+        w = await world()
+        w.agent("hook", {"type": "webhook", "url": f"http://127.0.0.1:{server.server_port}/h"})
+        t = w.trigger(
+            "hook",
+            cron_expression="0 * * * *",
+            conversation="continue",
+            run_as="user:7",
+            daily_token_budget=15,
+        )
+        for _ in range(3):
+            await w.run_next(3600)
+        first, second, third = w.invocations(t.id)
+        assert [first.status, second.status, third.status] == [COMPLETED, COMPLETED, SKIPPED]
+        assert third.status_reason == "budget exceeded"
+        assert first.usage == {"input_tokens": 6, "output_tokens": 4, "total_tokens": 10}
+        (headers_1, body_1), (headers_2, body_2) = _Hook.seen
+        assert (body_1["previous"], body_1["conversation_id"], body_1["run_as"]) == (
+            None,
+            None,
+            "user:7",
+        )
+        assert headers_1["x-tickwork-run-as"] == headers_2["x-tickwork-run-as"] == "user:7"
+        assert body_2["conversation_id"] == "thread-1"
+        assert body_2["previous"] == {
+            "id": first.id,
+            "scheduled_for": "2026-03-02T10:00:00Z",
+            "status": "completed",
+            "conversation_id": "thread-1",
+            "result": first.result,
+        }
+
+    try:
+        run(scenario())
+    finally:
+        server.shutdown()
+        server.server_close()
