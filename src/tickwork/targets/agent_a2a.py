@@ -23,7 +23,8 @@ One attempt:
    :data:`CANCEL_TIMEOUT_SECONDS`) before the attempt ends.
 
 Outcome: ``completed`` (or ``input-required``: the agent's question is the output, and a
-trigger that continues its conversation answers it with its next run) completes the
+trigger that continues its conversation sends its next run into the same context)
+completes the
 invocation with ``task_id``, ``state``, ``text`` (the agent's text output: its artifacts'
 text parts, else the final status message's) and ``artifacts`` (id, name, description,
 metadata) in the result, and the task's ``contextId`` as the conversation id. ``failed``

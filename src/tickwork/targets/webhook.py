@@ -329,12 +329,12 @@ class WebhookTarget:
             )
         data, truncated = answer.body, answer.truncated
         if 200 <= status < 300:
-            answer = None if truncated else _json_object(data)
+            document = None if truncated else _json_object(data)
             return TargetResult(
-                conversation_id=_conversation_id(answer),
+                conversation_id=_conversation_id(document),
                 status_code=status,
                 response=_text(data, self._max_response_bytes, truncated),
-                usage=_usage(answer),
+                usage=_usage(document),
             )
         excerpt = " ".join(_text(data, _ERROR_BODY_BYTES, truncated).split())
         if len(excerpt) > _EXCERPT_CHARS:
