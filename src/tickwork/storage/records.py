@@ -128,6 +128,10 @@ class Trigger:
     updated_at: datetime
     # Firings on a day it fires (tickwork.domain.rate); computed from the schedule.
     slots_per_day: int = 0
+    # Agent run context (SPEC §13).
+    conversation: str = "new"
+    daily_token_budget: int | None = None
+    run_as: str | None = None
     # The operator's control of its slots (tickwork.domain.control).
     paused: bool = False
     paused_reason: str | None = None
@@ -171,6 +175,8 @@ class Invocation:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    # Tokens the target reported: {"input_tokens", "output_tokens", "total_tokens"}.
+    usage: dict[str, int] | None = None
     rerun_of: str | None = None
     backfill_id: str | None = None
 

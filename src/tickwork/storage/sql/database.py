@@ -15,11 +15,21 @@ from tickwork.storage.sql.control import ControlSql
 from tickwork.storage.sql.history import HistorySql
 from tickwork.storage.sql.leadership import LeadershipSql
 from tickwork.storage.sql.queue import QueueSql
+from tickwork.storage.sql.run_context import RunContextSql
 from tickwork.storage.sql.scheduling import SchedulingSql
 from tickwork.storage.sql.tenancy import TenancySql
 
 
-class Tx(TenancySql, CatalogSql, SchedulingSql, HistorySql, QueueSql, LeadershipSql, ControlSql):
+class Tx(
+    TenancySql,
+    CatalogSql,
+    SchedulingSql,
+    HistorySql,
+    QueueSql,
+    LeadershipSql,
+    RunContextSql,
+    ControlSql,
+):
     """Queries and commands inside one transaction: every port of
     :mod:`tickwork.storage.ports` on one connection."""
 

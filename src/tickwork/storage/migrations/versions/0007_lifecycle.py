@@ -5,7 +5,7 @@ Nothing to backfill: every new column starts empty (not paused, nothing to skip,
 bounds, no cap), which is what existing triggers and projects were.
 
 Revision ID: 0007_lifecycle
-Revises: 0002_processes
+Revises: 0006_agent_targets
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql
 import tickwork.storage.types
 
 revision = "0007_lifecycle"
-down_revision = "0002_processes"
+down_revision = "0006_agent_targets"
 branch_labels = None
 depends_on = None
 
