@@ -105,16 +105,25 @@ def test_every_curl_example_in_the_api_guide_succeeds(client: TestClient, acme: 
         response = send(client, parse_curl(curl, variables))
         variables[name] = jq(response.json(), jq_words[2])
     # The walk-through: project, agent, definition, upcoming runs, the trigger id,
-    # preview, run now, the invocation list and one invocation, cancel, rerun, and the
-    # branch push, list and delete.
-    assert len(commands) == 14
-    assert {"TRIGGER", "INVOCATION"} <= set(variables)
+    # preview, run now, the invocation list and one invocation, cancel, rerun, the
+    # branch push, list and delete; pause, resume, skip, a backfill's dry run, the
+    # backfill, its progress and its cancel, the project's pause and resume, and the
+    # bulk cancel and rerun.
+    assert len(commands) == 25
+    assert {"TRIGGER", "INVOCATION", "BACKFILL"} <= set(variables)
     # The guide says `.items[0].id` is the writer's first trigger, morning-report.
     trigger = client.get(
         f"/api/v1/tenants/acme/projects/demo/agents/writer/scheduled-triggers/{variables['TRIGGER']}",
         headers={"Authorization": f"Bearer {acme.key}"},
     )
     assert trigger.json()["name"] == "morning-report"
+    # What the guide says the dry run answers, and what the backfill did.
+    backfill = client.get(
+        f"/api/v1/tenants/acme/projects/demo/agents/writer/scheduled-triggers/"
+        f"{variables['TRIGGER']}/backfills/{variables['BACKFILL']}",
+        headers={"Authorization": f"Bearer {acme.key}"},
+    ).json()
+    assert (backfill["slots"], backfill["created"], backfill["status"]) == (5, 5, "cancelled")
 
 
 def test_the_guide_shows_only_commands_the_test_runs() -> None:

@@ -50,6 +50,17 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", P + "/invocations", None),
     ("GET", P + "/upcoming-runs", None),
     ("PUT", P + "/definition", {"agents": []}),
+    ("POST", T + "/pause", {"reason": "taken over"}),
+    ("POST", T + "/resume", None),
+    ("POST", T + "/skip", {"count": 1}),
+    ("POST", T + "/backfill", {"from": "2026-03-02T08:00:00Z", "to": "2026-03-02T09:00:00Z"}),
+    ("GET", T + "/backfills", None),
+    ("GET", T + "/backfills/{backfill}", None),
+    ("POST", T + "/backfills/{backfill}/cancel", None),
+    ("POST", P + "/pause", {"reason": "taken over"}),
+    ("POST", P + "/resume", None),
+    ("POST", P + "/invocations/cancel", {}),
+    ("POST", P + "/invocations/rerun", {}),
 ]
 ROUTE_IDS = [
     f"{method} {path.removeprefix('/api/v1/tenants/{tenant}')}" for method, path, _ in ROUTES
@@ -59,6 +70,7 @@ PARAMETER_NAMES = {
     "{trigger}": "{trigger_id}",
     "{invocation}": "{invocation_id}",
     "{key}": "{key_id}",
+    "{backfill}": "{backfill_id}",
 }
 # Values that pass every path pattern, for checks that stop at authentication.
 WELL_FORMED = {
@@ -69,9 +81,10 @@ WELL_FORMED = {
     "trigger": "trg_" + "0" * 26,
     "invocation": "inv_" + "0" * 26,
     "key": "key_" + "0" * 26,
+    "backfill": "bf_" + "0" * 26,
 }
 # The routes that name an object by its global id.
-BY_ID = [r for r in ROUTES if "{trigger}" in r[1] or "{key}" in r[1]]
+BY_ID = [r for r in ROUTES if "{trigger}" in r[1] or "{key}" in r[1] or "{backfill}" in r[1]]
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ class World:
     scope: Scope
     trigger: dict[str, Any]
     invocation: dict[str, Any]
+    backfill: dict[str, Any]
 
     def values(self) -> dict[str, str]:
         return {
@@ -93,6 +107,7 @@ class World:
             "trigger": self.trigger["id"],
             "invocation": self.invocation["id"],
             "key": self.tenant.key_id,
+            "backfill": self.backfill["id"],
         }
 
 
@@ -104,7 +119,10 @@ def build_world(client: TestClient, tenant: TenantKey) -> World:
     assert trigger.status_code == 201
     invocation = client.post(scope.trigger(trigger.json()["id"]) + "/run")
     assert invocation.status_code == 202
-    return World(tenant, scope, trigger.json(), invocation.json())
+    past = {"from": "2026-03-02T08:00:00Z", "to": "2026-03-02T09:00:00Z"}
+    backfill = client.post(scope.trigger(trigger.json()["id"]) + "/backfill", json=past)
+    assert backfill.status_code == 201, backfill.text
+    return World(tenant, scope, trigger.json(), invocation.json(), backfill.json())
 
 
 @pytest.fixture

@@ -64,6 +64,17 @@ OPERATION_IDS = {
     ("post", INV + "/rerun"): "rerun_invocation",
     ("get", P + "/invocations"): "list_invocations",
     ("get", P + "/upcoming-runs"): "list_upcoming_runs",
+    ("post", T + "/pause"): "pause_trigger",
+    ("post", T + "/resume"): "resume_trigger",
+    ("post", T + "/skip"): "skip_slots",
+    ("post", T + "/backfill"): "create_backfill",
+    ("get", T + "/backfills"): "list_backfills",
+    ("get", T + "/backfills/{backfill_id}"): "get_backfill",
+    ("post", T + "/backfills/{backfill_id}/cancel"): "cancel_backfill",
+    ("post", P + "/pause"): "pause_project",
+    ("post", P + "/resume"): "resume_project",
+    ("post", P + "/invocations/cancel"): "bulk_cancel_invocations",
+    ("post", P + "/invocations/rerun"): "bulk_rerun_invocations",
 }
 PUBLIC = {("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics")}
 
@@ -416,3 +427,78 @@ def _round_trip(api: TestClient, acme: TenantKey) -> None:
     )
     assert missing.status_code == 404
     assert isinstance(missing.parsed, models.Problem)
+
+
+def test_the_lifecycle_fields_and_bodies_are_in_the_document(spec: dict[str, Any]) -> None:
+    trigger = set(schema(spec, "TriggerOut")["properties"])
+    assert {
+        "starts_at",
+        "ends_at",
+        "max_runs",
+        "remaining_runs",
+        "paused",
+        "paused_reason",
+        "paused_by",
+        "paused_at",
+        "paused_until",
+        "skip_remaining",
+    } <= trigger
+    assert {"starts_at", "ends_at", "max_runs"} <= set(schema(spec, "TriggerCreate")["properties"])
+    assert {"starts_at", "ends_at", "max_runs"} <= set(schema(spec, "TriggerPatch")["properties"])
+    assert {"paused", "paused_reason", "paused_by", "paused_at", "paused_until"} <= set(
+        schema(spec, "ProjectOut")["properties"]
+    )
+    assert {"rerun_of", "backfill_id"} <= set(schema(spec, "InvocationOut")["properties"])
+    assert set(schema(spec, "PreviewOut")["properties"]) == {
+        "description",
+        "timezone",
+        "next_runs",
+        "skipped_runs",
+    }
+    assert set(schema(spec, "PauseIn")["properties"]) == {"reason", "until", "cancel_pending"}
+    assert set(schema(spec, "SkipIn")["properties"]) == {"count"}
+    assert set(schema(spec, "BackfillIn")["properties"]) == {
+        "from",
+        "to",
+        "mode",
+        "max_concurrency",
+        "dry_run",
+    }
+    assert set(schema(spec, "BackfillOut")["properties"]) == {
+        "id",
+        "trigger_id",
+        "agent",
+        "ref",
+        "from",
+        "to",
+        "mode",
+        "max_concurrency",
+        "status",
+        "slots",
+        "created",
+        "skipped",
+        "dispatched",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "completed_at",
+    }
+    assert set(schema(spec, "BulkIn")["properties"]) == {
+        "status",
+        "agent",
+        "trigger_id",
+        "origin",
+        "from",
+        "to",
+        "limit",
+        "dry_run",
+    }
+    assert set(schema(spec, "BulkOut")["properties"]) == {"matched", "changed", "dry_run"}
+    ops = operations(spec)
+    backfill = ops[("post", T + "/backfill")]["responses"]
+    assert backfill["201"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/BackfillOut"
+    }
+    assert backfill["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/BackfillDryRunOut"
+    }

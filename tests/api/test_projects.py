@@ -28,6 +28,11 @@ def test_put_creates_a_project_then_updates_it(api: TestClient, clock: FakeClock
         "description": "",
         "created_at": "2026-03-02T09:00:00Z",
         "updated_at": "2026-03-02T09:00:00Z",
+        "paused": False,
+        "paused_reason": None,
+        "paused_by": None,
+        "paused_at": None,
+        "paused_until": None,
     }
 
     clock.advance(minutes=5)

@@ -147,6 +147,9 @@ def test_upgrading_to_head_builds_exactly_the_tables_module(fresh_engine: Engine
         "ix_invocations_claimable",
         "ix_invocations_leases",
         "ix_invocations_completed",
+        "ix_invocations_backfill",
+        "ix_projects_paused_until",
+        "ix_backfills_running",
     }
     assert check_constraints(fresh_engine) == {"ck_scheduler_state_singleton": "id = 1"}
 

@@ -227,3 +227,21 @@ def test_the_backlog_gauges_read_only_the_active_statuses_partial_indexes(
     with loaded.read() as tx:
         assert tx.count_active(PENDING) == 300
         assert tx.count_active(RUNNING) == 300
+
+
+def test_a_backfills_in_flight_are_counted_from_its_own_index(loaded: Database) -> None:
+    # Asked for every running backfill on every scheduler pass: it must cost the
+    # backfill's invocations, never the history.
+
+    plan = plan_of(loaded, lambda tx: tx.active_per_backfill(["bf_1", "bf_2"]))
+    text = "\n".join(plan)
+    if loaded.is_postgres:
+        assert re.search(r"Index (Only )?Scan using ix_invocations_backfill on invocations", text)
+        assert "Seq Scan" not in text, text
+    else:
+        assert any(
+            re.match(r"SEARCH invocations USING (COVERING )?INDEX ix_invocations_backfill", line)
+            for line in plan
+        ), text
+    with loaded.read() as tx:
+        assert tx.active_per_backfill(["bf_1"]) == {}

@@ -8,7 +8,15 @@ from fastapi.routing import APIRoute
 from tickwork.api import docs, problems
 from tickwork.api.deps import check_scope_decisions
 from tickwork.api.limits import BodyLimit
-from tickwork.api.routes import definitions, deploy, projects, quotas, system, triggers
+from tickwork.api.routes import (
+    control,
+    definitions,
+    deploy,
+    projects,
+    quotas,
+    system,
+    triggers,
+)
 from tickwork.services.context import Context
 from tickwork.settings import package_version
 
@@ -42,6 +50,7 @@ def create_app(ctx: Context) -> FastAPI:
     app.include_router(deploy.router)
     app.include_router(projects.router)
     app.include_router(triggers.router)
+    app.include_router(control.router)
     app.include_router(definitions.router)
     app.include_router(quotas.router)
     if not check_scope_decisions(app):  # pragma: no cover - a FastAPI that hides routes

@@ -110,7 +110,12 @@ PATTERN_WORDS = {
     "(it is sent as an HTTP header too)",
 }
 # Ids in a path name something tickwork made: one that cannot exist is not found.
-_PATH_IDS = {"trigger_id": "trigger", "invocation_id": "invocation", "key_id": "API key"}
+_PATH_IDS = {
+    "trigger_id": "trigger",
+    "invocation_id": "invocation",
+    "key_id": "API key",
+    "backfill_id": "backfill",
+}
 _NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type"}
 
 

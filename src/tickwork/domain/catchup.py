@@ -102,11 +102,14 @@ def plan_catchup(
     catchup_window_seconds: float = DEFAULT_CATCHUP_WINDOW_SECONDS,
     *,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    ends_at: datetime | None = None,
 ) -> CatchupPlan:
     """Plan the due slots from the stored ``next_run_at`` (``due``) up to ``now``.
 
     See the module docstring for the rules. When ``due`` is after ``now`` nothing is due
-    and the plan keeps ``due``.
+    and the plan keeps ``due``. With ``ends_at``, no firing after it is a slot: the plan
+    stops there and ``next_run_at`` is None once it is passed (the window is still
+    measured from ``now``).
     """
     if policy not in CATCHUP_POLICIES:
         raise ValidationError(
@@ -119,10 +122,12 @@ def plan_catchup(
     for value, name in ((due, "due"), (now, "now")):
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"{name} must be an aware datetime")
+    if ends_at is not None and due > ends_at:
+        return CatchupPlan(run=[], missed=[], missed_uncounted=0, next_run_at=None)
     if due > now:
         return CatchupPlan(run=[], missed=[], missed_uncounted=0, next_run_at=due)
 
-    slots = _Slots(schedule, due)
+    slots = _Slots(schedule, due, ends_at)
     if policy == CatchupPolicy.NONE:
         window = timedelta(seconds=grace_seconds)
     else:
@@ -207,16 +212,20 @@ class _Slots:
     """The due slots of one plan: ``first`` (the stored next_run_at) and the schedule's
     firings after it."""
 
-    def __init__(self, schedule: Schedule, first: datetime) -> None:
+    def __init__(self, schedule: Schedule, first: datetime, end: datetime | None = None) -> None:
         self.schedule = schedule
         self.first = first
+        self.end = end
         # The same instants are asked about more than once in one plan (the common case,
         # one slot due, asks for the firing after ``first`` twice): remember them.
         self._memo: dict[datetime, datetime | None] = {}
 
     def after(self, instant: datetime) -> datetime | None:
         if instant not in self._memo:
-            self._memo[instant] = next_run_after(self.schedule, instant)
+            found = next_run_after(self.schedule, instant)
+            if found is not None and self.end is not None and found > self.end:
+                found = None
+            self._memo[instant] = found
         return self._memo[instant]
 
     def last_at_or_before(self, bound: datetime) -> datetime:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tickwork.domain import schedule as sched
@@ -49,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "conversation": Conversation.NEW,
     "daily_token_budget": None,
     "run_as": None,
+    "starts_at": None,
+    "ends_at": None,
+    "max_runs": None,
 }
 MAX_TOKEN_BUDGET = 10**12
 MAX_RUN_AS = 256
@@ -61,6 +64,9 @@ RANGES: dict[str, tuple[int, int]] = {
     "jitter_seconds": (0, 3600),
 }
 SCHEDULE_FIELDS = ("cron_expression", "run_at", "timezone")
+# Fields that move where the trigger's slots may lie: changing one re-plans next_run_at.
+BOUND_FIELDS = ("starts_at", "ends_at", "max_runs")
+MAX_RUNS = 2**31 - 1
 EDITABLE = ("name", "cron_expression", "run_at", *DEFAULTS)
 
 
@@ -83,6 +89,7 @@ def check_fields(values: dict[str, Any], max_message_bytes: int = MAX_MESSAGE_BY
     if values["overlap"] not in OVERLAP_POLICIES:
         raise ValidationError("overlap", f"must be one of {', '.join(OVERLAP_POLICIES)}")
     _check_run_context(values)
+    check_bounds(values)
     payload = values["payload"]
     if not isinstance(payload, dict):
         raise ValidationError("payload", "must be a JSON object")
@@ -126,6 +133,33 @@ def _check_run_context(values: dict[str, Any]) -> None:
             f"must be 1-{MAX_RUN_AS} printable ASCII characters, without spaces at either end "
             "(it is sent as an HTTP header too)",
         )
+
+
+def check_bounds(values: dict[str, Any]) -> None:
+    """Check ``starts_at``, ``ends_at`` (aware instants, normalised to UTC; ``ends_at``
+    after ``starts_at``) and ``max_runs``."""
+    for key in ("starts_at", "ends_at"):
+        value = values[key]
+        if isinstance(value, str):
+            value = values[key] = sched.parse_instant(value, key)
+        if value is not None and (
+            not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None
+        ):
+            raise ValidationError(key, "must be an ISO-8601 instant with a UTC offset")
+        if value is not None:
+            values[key] = value.astimezone(UTC)
+    starts_at, ends_at = values["starts_at"], values["ends_at"]
+    if starts_at is not None and ends_at is not None and ends_at <= starts_at:
+        raise ValidationError(
+            "ends_at",
+            f"{sched.format_instant(ends_at)} is not after starts_at "
+            f"{sched.format_instant(starts_at)}",
+        )
+    max_runs = values["max_runs"]
+    if max_runs is not None and (
+        isinstance(max_runs, bool) or not isinstance(max_runs, int) or not 1 <= max_runs <= MAX_RUNS
+    ):
+        raise ValidationError("max_runs", f"must be an integer from 1 to {MAX_RUNS}, or null")
 
 
 def build_schedule(values: Mapping[str, Any]) -> sched.Schedule:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from tickwork import metrics
 from tickwork.clock import pause
 from tickwork.logging import get_logger
-from tickwork.services import dispatch, leadership
+from tickwork.services import backfills, control, dispatch, leadership
 from tickwork.services.context import Context
 from tickwork.services.dispatch import Fence, Superseded
 
@@ -75,6 +75,8 @@ class Scheduler:
         if self.fence is None:
             return 0
         now = now or self.ctx.clock.now()
+        # Pauses of projects that end now first: their triggers dispatch in this tick.
+        await asyncio.to_thread(control.resume_due_projects, self.ctx, now)
         created = 0
         while True:
             result = await asyncio.to_thread(
@@ -86,7 +88,10 @@ class Scheduler:
             )
             created += result.created
             if not result.full_batch:
-                return created
+                break
+        # Backfills after the schedule: a due slot never waits for a backfill's batch.
+        created += await asyncio.to_thread(backfills.dispatch_backfills, self.ctx, now, self.fence)
+        return created
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -129,6 +134,8 @@ class Scheduler:
         # Renew the lease well before it runs out, even when nothing is due.
         cap = min(cap, now + timedelta(seconds=settings.scheduler_lease_seconds / 3))
         earliest = await asyncio.to_thread(dispatch.earliest_due, self.ctx)
+        if await asyncio.to_thread(backfills.wants_poll, self.ctx):
+            cap = min(cap, now + timedelta(seconds=backfills.POLL_SECONDS))
         return cap if earliest is None else min(cap, earliest)
 
     def _standby_deadline(self) -> datetime:

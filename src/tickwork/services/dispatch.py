@@ -9,20 +9,21 @@ so an invocation exists if and only if its slot was consumed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tickwork import metrics
-from tickwork.domain import catchup
+from tickwork.domain import catchup, control
 from tickwork.domain.ids import schedule_key
 from tickwork.domain.invocations import BUFFERED, Origin
 from tickwork.domain.policies import OverlapPolicy
 from tickwork.domain.schedule import OnceSchedule
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
-from tickwork.services.triggers import invocation_row, schedule_of
-from tickwork.storage.ports import NewInvocation, NextRun, Queue
+from tickwork.services.triggers import control_of, invocation_row, schedule_of
+from tickwork.storage.ports import Control, NewInvocation, NextRun, Queue
 from tickwork.storage.records import CANCELLED, MISSED, PENDING, SKIPPED, Trigger
 from tickwork.storage.sql import is_outage
 
@@ -73,25 +74,28 @@ def dispatch_batch(
     with ctx.db.read() as tx:
         due = tx.due_triggers(now, limit, lock=False)
         active = tx.active_counts(t.id for t in due if t.overlap != OverlapPolicy.ALLOW)
+        held = tx.paused_projects({(t.tenant_id, t.project_id) for t in due})
         # Budgets are per UTC day: today's use decides whether today's slots run.
         used = tx.tokens_on(
             (t.id for t in due if t.daily_token_budget is not None), now.astimezone(UTC).date()
         )
+    parked = [t for t in due if (t.tenant_id, t.project_id) in held]
+    due = [t for t in due if (t.tenant_id, t.project_id) not in held]
     plans = [
         _plan(trigger, now, active.get(trigger.id, 0), _over_budget(trigger, used))
         for trigger in due
     ]
     try:
-        result = _write(ctx, now, fence, plans, careful=False)
+        result = _write(ctx, now, fence, plans, careful=False, parked=parked)
     except Superseded:
         raise
     except Exception as exc:
         if is_outage(exc) or not plans:
             raise
         log.warning("dispatching a batch failed; dispatching its triggers one by one")
-        result = _write(ctx, now, fence, plans, careful=True)
-    result.triggers = len(due)
-    result.full_batch = len(due) == limit
+        result = _write(ctx, now, fence, plans, careful=True, parked=parked)
+    result.triggers = len(due) + len(parked)
+    result.full_batch = len(due) + len(parked) == limit
     for plan in plans:
         if plan.error is not None:
             log.error(
@@ -112,6 +116,9 @@ class _TriggerPlan:
     rows: list[NewInvocation]
     cancel_active: bool = False
     error: str | None = None
+    # Control columns that change (skips and slots used up, a wake-up handled, the
+    # end of a pause): written with the advance.
+    control: dict[str, Any] = field(default_factory=dict)
 
 
 def _over_budget(trigger: Trigger, used: dict[str, int]) -> bool:
@@ -122,12 +129,13 @@ def _over_budget(trigger: Trigger, used: dict[str, int]) -> bool:
 def _plan(trigger: Trigger, now: datetime, active: int, over_budget: bool = False) -> _TriggerPlan:
     rows: list[NewInvocation] = []
     to_cancel: list[str] = []
+    changes: dict[str, Any] = {}
     try:
-        update = _plan_trigger(trigger, now, active, rows, to_cancel, over_budget)
+        update = _plan_trigger(trigger, now, active, rows, to_cancel, changes, over_budget)
     except Exception as exc:
         error = f"schedule cannot be computed: {exc}"
         return _TriggerPlan(trigger, _disable(trigger, now, error), [], error=error)
-    return _TriggerPlan(trigger, update, rows, cancel_active=bool(to_cancel))
+    return _TriggerPlan(trigger, update, rows, cancel_active=bool(to_cancel), control=changes)
 
 
 def _disable(trigger: Trigger, now: datetime, error: str) -> NextRun:
@@ -135,7 +143,13 @@ def _disable(trigger: Trigger, now: datetime, error: str) -> NextRun:
 
 
 def _write(
-    ctx: Context, now: datetime, fence: Fence | None, plans: list[_TriggerPlan], *, careful: bool
+    ctx: Context,
+    now: datetime,
+    fence: Fence | None,
+    plans: list[_TriggerPlan],
+    *,
+    careful: bool,
+    parked: Sequence[Trigger] = (),
 ) -> DispatchResult:
     result = DispatchResult()
     with ctx.db.write() as tx:
@@ -143,11 +157,14 @@ def _write(
             fence.run_id, fence.generation, now, now + timedelta(seconds=fence.lease_seconds)
         ):
             raise Superseded(fence.run_id)
+        # A paused project's triggers leave the schedule; its resume wakes them.
+        tx.park_triggers([(t.id, t.next_run_at) for t in parked])
         if not plans:
             return result
         # Advanced only if unchanged since it was read: an edit in between wins.
         advanced = tx.advance_triggers([p.update for p in plans], [p.trigger for p in plans])
         kept = [p for p in plans if p.trigger.id in advanced]
+        _write_controls(tx, [p for p in kept if p.control])
         to_cancel = [p.trigger.id for p in kept if p.cancel_active]
         if to_cancel:
             ids = tx.active_invocation_ids(to_cancel)
@@ -171,6 +188,17 @@ def _write(
         result.disabled += sum(1 for p in kept if p.error is not None)
     result.planned = [row for p in kept for row in p.rows]
     return result
+
+
+def _write_controls(tx: Control, plans: list[_TriggerPlan]) -> None:
+    # Grouped by the columns they set: one statement per shape.
+    shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for plan in plans:
+        shapes.setdefault(tuple(sorted(plan.control)), []).append(
+            {"id": plan.trigger.id, **plan.control}
+        )
+    for rows in shapes.values():
+        tx.set_trigger_controls(rows)
 
 
 def _insert(tx: Queue, rows: list[NewInvocation], result: DispatchResult) -> None:
@@ -216,18 +244,22 @@ def _plan_trigger(
     active: int,
     rows: list[NewInvocation],
     to_cancel: list[str],
+    changes: dict[str, Any],
     over_budget: bool = False,
 ) -> NextRun:
     schedule = schedule_of(trigger)
     assert trigger.next_run_at is not None
-    plan = catchup.plan_catchup(
+    plan = control.plan_dispatch(
         schedule,
         trigger.next_run_at,
         now,
+        control_of(trigger),
         trigger.catchup,
         trigger.catchup_window_seconds,
     )
-    for slot in plan.missed:
+    for recorded in plan.recorded:
+        slot = recorded.at
+        missed = recorded.status == "missed"
         rows.append(
             invocation_row(
                 trigger,
@@ -235,9 +267,11 @@ def _plan_trigger(
                 scheduled_for=slot,
                 key=schedule_key(trigger.id, slot),
                 now=now,
-                status=MISSED,
+                status=MISSED if missed else SKIPPED,
                 reason=f"missed: catchup={trigger.catchup} "
-                f"(window {trigger.catchup_window_seconds} s)",
+                f"(window {trigger.catchup_window_seconds} s)"
+                if missed
+                else control.SKIPPED_BY_REQUEST,
             )
         )
     if plan.missed_uncounted:
@@ -306,7 +340,18 @@ def _plan_trigger(
                 reason=BUFFERED if decision.action == "buffer" else None,
             )
         )
-    next_run_at = None if isinstance(schedule, OnceSchedule) else plan.next_run_at
+    if plan.rearm != trigger.rearm:
+        changes["rearm"] = plan.rearm
+    if plan.skip_remaining != trigger.skip_remaining:
+        changes["skip_remaining"] = plan.skip_remaining
+    if plan.remaining_runs != trigger.remaining_runs:
+        changes["remaining_runs"] = plan.remaining_runs
+    if plan.resumed:
+        changes.update(
+            paused=False, paused_reason=None, paused_by=None, paused_at=None, paused_until=None
+        )
+        log.info("trigger resumed: its pause ended", **_fields(trigger))
+    next_run_at = None if isinstance(schedule, OnceSchedule) and plan.consumed else plan.next_run_at
     return NextRun(
         trigger.id,
         next_run_at=next_run_at,
@@ -317,8 +362,12 @@ def _plan_trigger(
 
 
 def earliest_due(ctx: Context) -> datetime | None:
+    """The earliest instant the scheduler has something to do at: a trigger's
+    ``next_run_at`` (a slot or a wake-up) or the end of a project's pause."""
     with ctx.db.read() as tx:
-        return tx.earliest_next_run_at()
+        found = [tx.earliest_next_run_at(), tx.earliest_project_resume()]
+    instants = [instant for instant in found if instant is not None]
+    return min(instants) if instants else None
 
 
 def _fields(trigger: Trigger) -> dict[str, Any]:

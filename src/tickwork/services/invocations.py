@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from tickwork.domain import schedule as sched
+from tickwork.domain import control
 from tickwork.domain.ids import new_id
 from tickwork.domain.invocations import Origin
 from tickwork.errors import Conflict, NotFound, ValidationError
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
 from tickwork.services.triggers import (
+    control_of,
     invocation_row,
     require_enabled,
     require_trigger,
@@ -107,6 +108,7 @@ def rerun_invocation(
             not_before=now,
             invocation_id=new_inv,
             payload=original.payload,
+            rerun_of=original.id,
         )
         tx.insert_invocations([row])
         created = tx.get_invocation(new_inv)
@@ -152,8 +154,9 @@ def upcoming_runs(
         raise ValidationError("limit", f"must be between 1 and {MAX_UPCOMING}")
     now = ctx.clock.now()
     with ctx.db.read() as tx:
-        require_project(tx, tenant_id, project_id)
-        triggers = tx.scheduled_triggers(tenant_id, project_id, limit)
+        project = require_project(tx, tenant_id, project_id)
+        # While the project is paused none of its triggers dispatches a slot.
+        triggers = [] if project.paused else tx.scheduled_triggers(tenant_id, project_id, limit)
         pending = tx.pending_invocations(tenant_id, project_id, limit)
     runs = [UpcomingRun("pending", inv.not_before, inv.scheduled_for, None, inv) for inv in pending]
     streams = [_slots(trigger, now) for trigger in triggers]
@@ -163,26 +166,25 @@ def upcoming_runs(
 
 
 def _slots(trigger: Trigger, now: datetime) -> Iterator[UpcomingRun]:
-    """The trigger's coming slots, lazily: its ``next_run_at``, then the slots after
-    ``max(next_run_at, now)``."""
-    slot = trigger.next_run_at
-    assert slot is not None
-    yield _scheduled(trigger, slot)
+    """The trigger's coming slots that will run, lazily: its next slot (``next_run_at``,
+    or for a wake-up the first slot at or after it), then the slots after
+    ``max(next_run_at, now)``, leaving out those skipped by request and ending at its
+    bounds (:func:`tickwork.domain.control.coming_slots`)."""
+    assert trigger.next_run_at is not None
     try:
         schedule = schedule_of(trigger)
     except ValidationError:  # no longer computable: the scheduler will disable it
+        if not (trigger.rearm or trigger.paused):
+            yield _scheduled(trigger, trigger.next_run_at)
         return
-    cursor = max(slot, now)
-    while (following := _next(schedule, cursor)) is not None:
-        yield _scheduled(trigger, following)
-        cursor = following
-
-
-def _next(schedule: sched.Schedule, after: datetime) -> datetime | None:
+    state = control_of(trigger)
     try:
-        return sched.next_run_after(schedule, after)
+        first = control.next_slot_of(schedule, trigger.next_run_at, state)
+        for slot, skipped in control.coming_slots(schedule, first, state, gap_until=now):
+            if not skipped:
+                yield _scheduled(trigger, slot)
     except (ValidationError, ValueError, OverflowError):  # the end of representable time
-        return None
+        return
 
 
 def _scheduled(trigger: Trigger, slot: datetime) -> UpcomingRun:

@@ -7,12 +7,14 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
-from tickwork.domain import rate
+from tickwork.domain import control, rate
 from tickwork.domain import schedule as sched
+from tickwork.domain.control import Bounds, Control
 from tickwork.domain.ids import new_id
 from tickwork.domain.invocations import Origin
 from tickwork.domain.names import check_ref
 from tickwork.domain.trigger_spec import (
+    BOUND_FIELDS,
     DEFAULTS,
     EDITABLE,
     MAX_MESSAGE_BYTES,
@@ -28,6 +30,38 @@ from tickwork.services.context import Context
 from tickwork.services.resources import cancel_for_triggers, require_agent, require_project
 from tickwork.storage.ports import Catalog, NewInvocation, Store, UsageDay
 from tickwork.storage.records import PENDING, Invocation, Trigger
+
+
+def bounds_of(trigger: Trigger) -> Bounds:
+    return Bounds(trigger.starts_at, trigger.ends_at, trigger.remaining_runs)
+
+
+def control_of(trigger: Trigger) -> Control:
+    """The trigger's control state (pause, skips, bounds) as the scheduler reads it."""
+    return Control(
+        paused=trigger.paused,
+        paused_until=trigger.paused_until,
+        rearm=trigger.rearm,
+        skip_remaining=trigger.skip_remaining,
+        bounds=bounds_of(trigger),
+    )
+
+
+def armed(
+    trigger: Trigger | None,
+    schedule: sched.Schedule,
+    first: datetime | None,
+    bounds: Bounds,
+    now: datetime,
+) -> tuple[datetime | None, bool]:
+    """``(next_run_at, rearm)`` for a trigger (re-)scheduled at ``now`` with ``first`` as
+    its first run: moved into its bounds, and while it is paused the end of the pause (a
+    wake-up; ``now`` when that has passed, so that nothing before now runs) or nothing."""
+    if trigger is not None and trigger.paused:
+        if trigger.paused_until is None:
+            return None, False
+        return max(trigger.paused_until, now), True
+    return control.bounded_first(schedule, first, bounds), False
 
 
 def schedule_of(trigger: Trigger) -> sched.Schedule:
@@ -66,6 +100,9 @@ def new_trigger(
     if isinstance(schedule, sched.OnceSchedule):
         sched.check_run_at_not_past(schedule.run_at, now)
     first = (next_runs or NextRuns(now)).of(schedule)
+    bounds = Bounds(values["starts_at"], values["ends_at"], values["max_runs"])
+    _check_fires_within(schedule, first, bounds, now)
+    first, _ = armed(None, schedule, first, bounds, now)
     return Trigger(
         id=new_id("trg", now),
         tenant_id=tenant_id,
@@ -78,8 +115,23 @@ def new_trigger(
         created_at=now,
         updated_at=now,
         slots_per_day=rate.slots_per_day(schedule),
+        remaining_runs=values["max_runs"],
         **{k: values[k] for k in EDITABLE},
     )
+
+
+def _check_fires_within(
+    schedule: sched.Schedule, first: datetime | None, bounds: Bounds, now: datetime
+) -> None:
+    """A new trigger whose bounds leave it no slot is refused, naming the bound."""
+    if bounds.ends_at is not None and bounds.ends_at <= now:
+        raise ValidationError(
+            "ends_at",
+            f"{sched.format_instant(bounds.ends_at)} is in the past: the trigger would never fire",
+        )
+    if first is not None and control.bounded_first(schedule, first, bounds) is None:
+        field = "run_at" if isinstance(schedule, sched.OnceSchedule) else "ends_at"
+        raise ValidationError(field, "leaves no slot between starts_at and ends_at")
 
 
 def create_trigger(
@@ -191,7 +243,7 @@ def prepare_update(current: Trigger, patch: Mapping[str, Any], next_runs: NextRu
     try:
         values = _merged(current, patch)
         schedule = build_schedule(values)
-        if any(key in patch for key in SCHEDULE_FIELDS) or (
+        if any(key in patch for key in (*SCHEDULE_FIELDS, *BOUND_FIELDS)) or (
             values["enabled"] is True and not current.enabled
         ):
             next_runs.of(schedule)
@@ -223,20 +275,32 @@ def apply_update(
     schedule = build_schedule(values)
     values["slots_per_day"] = rate.slots_per_day(schedule)
     schedule_changed = any(
-        key in patch and values[key] != getattr(current, key) for key in SCHEDULE_FIELDS
+        key in patch and values[key] != getattr(current, key)
+        for key in (*SCHEDULE_FIELDS, *BOUND_FIELDS)
     )
     if isinstance(schedule, sched.OnceSchedule):
         values["run_at"] = schedule.run_at
         if schedule_changed:
             sched.check_run_at_not_past(schedule.run_at, now)
     enabling = values["enabled"] and not current.enabled
-    next_run_at = current.next_run_at
+    next_run_at, rearm = current.next_run_at, current.rearm
+    if values["max_runs"] != current.max_runs:
+        values["remaining_runs"] = control.remaining_after_change(
+            current.max_runs, current.remaining_runs, values["max_runs"]
+        )
     first = next_runs.of(schedule) if schedule_changed or enabling else None
     if not values["enabled"]:
-        next_run_at = None
+        next_run_at, rearm = None, False
     elif schedule_changed or enabling:
-        next_run_at = first
+        bounds = Bounds(
+            values["starts_at"],
+            values["ends_at"],
+            values.get("remaining_runs", current.remaining_runs),
+        )
+        next_run_at, rearm = armed(current, schedule, first, bounds, now)
     changes = {k: v for k, v in values.items() if v != getattr(current, k)}
+    if rearm != current.rearm:
+        changes["rearm"] = rearm
     if not changes and next_run_at == current.next_run_at:
         return current, []
     cancelled: list[str] = []
@@ -290,10 +354,27 @@ def preview_trigger(
     agent_id: str | None,
     trigger_id: str,
     count: int,
-) -> tuple[list[datetime], str]:
-    trigger = get_trigger(ctx, tenant_id, project_id, agent_id, trigger_id)
+) -> tuple[list[datetime], list[datetime], str]:
+    """The next ``count`` slots that will run (honouring the trigger's pause, skips,
+    bounds and max_runs), the slots before them skipped by request, and the schedule's
+    description."""
+    with ctx.db.read() as tx:
+        trigger = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        project = require_project(tx, tenant_id, project_id)
     schedule = schedule_of(trigger)
-    return sched.preview(schedule, ctx.clock.now(), count), sched.describe(schedule)
+    if isinstance(count, bool) or not 1 <= count <= sched.MAX_PREVIEW:
+        raise ValidationError("count", f"must be between 1 and {sched.MAX_PREVIEW}")
+    state = control_of(trigger)
+    if project.paused:
+        # The project's pause holds every trigger: it ends with the later of the two.
+        untils = [project.paused_until, trigger.paused_until if trigger.paused else None]
+        indefinite = project.paused_until is None or (
+            trigger.paused and trigger.paused_until is None
+        )
+        until = None if indefinite else max(u for u in untils if u is not None)
+        state = replace(state, paused=True, paused_until=until)
+    runs, skipped = control.preview_runs(schedule, ctx.clock.now(), count, state)
+    return runs, skipped, sched.describe(schedule)
 
 
 def require_enabled(trigger: Trigger, action: str) -> None:
@@ -317,6 +398,8 @@ def invocation_row(
     reason: str | None = None,
     invocation_id: str | None = None,
     payload: dict[str, Any] | None = None,
+    rerun_of: str | None = None,
+    backfill_id: str | None = None,
 ) -> NewInvocation:
     """A new invocation of ``trigger``, with the trigger's payload as it is now unless
     ``payload`` is given."""
@@ -339,6 +422,8 @@ def invocation_row(
         payload=trigger.payload if payload is None else payload,
         created_at=now,
         completed_at=now if final else None,
+        rerun_of=rerun_of,
+        backfill_id=backfill_id,
     )
 
 

@@ -34,6 +34,7 @@ from tickwork.storage.records import (
     Agent,
     ApiKey,
     Attempt,
+    Backfill,
     Candidate,
     Deployment,
     Invocation,
@@ -81,6 +82,9 @@ class NewInvocation:
     payload: dict[str, Any]
     created_at: datetime
     completed_at: datetime | None
+    # The invocation a rerun repeats, and the backfill that created it.
+    rerun_of: str | None = None
+    backfill_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,30 @@ class InvocationFilter:
 
 
 EVERY_INVOCATION = InvocationFilter()
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRow:
+    """An invocation of a trigger as a backfill looks at its slot."""
+
+    id: str
+    scheduled_for: datetime
+    idempotency_key: str
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BulkFilter:
+    """Which of a project's invocations a bulk action is about: those in ``statuses``
+    that match every other field given."""
+
+    statuses: Sequence[str]
+    agent_id: str | None = None
+    trigger_id: str | None = None
+    origins: Sequence[str] | None = None
+    scheduled_from: datetime | None = None
+    scheduled_to: datetime | None = None
 
 
 # -- the ports --------------------------------------------------------------------------
@@ -657,7 +685,100 @@ class RunContext(Protocol):
         ...
 
 
-class Store(Tenancy, Catalog, Scheduling, History, Queue, Leadership, RunContext, Protocol):
+class Control(Protocol):
+    """An operator's control of scheduling (SPEC §10): project pauses, the scheduler's
+    bookkeeping of a trigger's control state, backfills and bulk selections."""
+
+    def set_project_pause(self, tenant_id: str, project_id: str, values: Mapping[str, Any]) -> bool:
+        """(write) Write a project's pause columns; False when there is no such project."""
+        ...
+
+    def paused_projects(self, keys: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of these (tenant, project) pairs, those paused now."""
+        ...
+
+    def projects_to_resume(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """Paused projects whose pause ends by ``now``, soonest first."""
+        ...
+
+    def earliest_project_resume(self) -> datetime | None:
+        """When the next project's pause ends by itself, or None."""
+        ...
+
+    def rearm_project_triggers(self, tenant_id: str, project_id: str, at: datetime) -> int:
+        """(write) Wake the project's enabled triggers at ``at`` (a wake-up:
+        ``next_run_at`` = ``at``, ``rearm``) when they have nothing scheduled or are due
+        before it; triggers paused without an end and used up ones stay. Returns how
+        many."""
+        ...
+
+    def park_triggers(self, seen: Sequence[tuple[str, datetime | None]]) -> set[str]:
+        """(write) Take these triggers off the schedule (``next_run_at`` None) when
+        their ``next_run_at`` is still as seen; returns the ids parked."""
+        ...
+
+    def set_trigger_controls(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """(write) Apply ``{"id", ...control columns}`` rows, each with the same
+        columns."""
+        ...
+
+    def insert_backfill(self, backfill: Backfill, plan: Sequence[tuple[datetime, str]]) -> None:
+        """(write) Store a backfill with its plan (``(slot, kind)``, oldest first)."""
+        ...
+
+    def planned_slots(
+        self, backfill_id: str, position: int, limit: int
+    ) -> list[tuple[datetime, str]]:
+        """The backfill's planned slots from ``position`` on, at most ``limit``."""
+        ...
+
+    def get_backfill(self, backfill_id: str) -> Backfill | None: ...
+
+    def find_backfill(
+        self, tenant_id: str, project_id: str, trigger_id: str, backfill_id: str
+    ) -> Backfill | None:
+        """The backfill if it belongs to this tenant, project and trigger."""
+        ...
+
+    def list_backfills(self, trigger_id: str, before: str | None, limit: int) -> list[Backfill]:
+        """A trigger's backfills, newest first; ``before`` is the cursor (an id)."""
+        ...
+
+    def running_backfills(self, limit: int) -> list[Backfill]:
+        """Backfills still running, oldest first."""
+        ...
+
+    def any_running_backfill(self) -> bool: ...
+
+    def update_backfill(
+        self, backfill_id: str, values: Mapping[str, Any], *, position: int | None = None
+    ) -> bool:
+        """(write) Write a running backfill's columns if it is still running (and, with
+        ``position``, still at it); False otherwise. Locks the row until commit."""
+        ...
+
+    def active_per_backfill(self, backfill_ids: Iterable[str]) -> dict[str, int]:
+        """How many pending or running invocations each backfill has (none: left out)."""
+        ...
+
+    def pending_of_backfill(self, backfill_id: str) -> list[str]:
+        """The ids of the backfill's pending invocations."""
+        ...
+
+    def slot_rows(self, trigger_id: str, start: datetime, end: datetime) -> list[SlotRow]:
+        """The trigger's invocations with ``scheduled_for`` in [start, end)."""
+        ...
+
+    def match_invocations(
+        self, tenant_id: str, project_id: str, where: BulkFilter, limit: int
+    ) -> list[Invocation]:
+        """The project's invocations that match, oldest first, at most ``limit``."""
+        ...
+
+
+class Store(
+    Tenancy, Catalog, Scheduling, History, Queue, Leadership, RunContext, Control, Protocol
+):
     """Every port in one transaction, for a unit of work that spans several."""
 
     def savepoint(self) -> AbstractContextManager[None]:

@@ -69,6 +69,11 @@ class Project:
     description: str
     created_at: datetime
     updated_at: datetime
+    paused: bool = False
+    paused_reason: str | None = None
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+    paused_until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,18 @@ class Trigger:
     conversation: str = "new"
     daily_token_budget: int | None = None
     run_as: str | None = None
+    # The operator's control of its slots (tickwork.domain.control).
+    paused: bool = False
+    paused_reason: str | None = None
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+    paused_until: datetime | None = None
+    rearm: bool = False
+    skip_remaining: int = 0
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    max_runs: int | None = None
+    remaining_runs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +177,36 @@ class Invocation:
     completed_at: datetime | None
     # Tokens the target reported: {"input_tokens", "output_tokens", "total_tokens"}.
     usage: dict[str, int] | None = None
+    rerun_of: str | None = None
+    backfill_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """A backfill of a trigger's past slots and how far it got."""
+
+    id: str
+    trigger_id: str
+    tenant_id: str
+    project_id: str
+    ref: str
+    agent_id: str
+    range_from: datetime
+    range_to: datetime
+    mode: str
+    max_concurrency: int
+    schedule: dict[str, Any]
+    status: str
+    slots: int
+    created: int
+    skipped: int
+    dispatched: int
+    planned: int
+    position: int
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -221,3 +268,11 @@ class Process:
     started_at: datetime
     heartbeat_at: datetime
     expires_at: datetime
+
+
+# Backfill statuses: dispatching or waiting for its invocations; every slot handled and
+# every invocation final; cancelled (what had not started was cancelled with it).
+BACKFILL_RUNNING = "running"
+BACKFILL_COMPLETED = "completed"
+BACKFILL_CANCELLED = "cancelled"
+BACKFILL_STATUSES = (BACKFILL_RUNNING, BACKFILL_COMPLETED, BACKFILL_CANCELLED)

@@ -55,6 +55,19 @@ projects = sa.Table(
     sa.Column("description", sa.Text(), nullable=False, server_default=""),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # An operator's pause of the whole project (SPEC §10); its triggers keep their own.
+    sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("paused_reason", sa.Text(), nullable=True),
+    sa.Column("paused_by", sa.String(200), nullable=True),
+    sa.Column("paused_at", UTCDateTime(), nullable=True),
+    sa.Column("paused_until", UTCDateTime(), nullable=True),
+    # "Which pauses end now" is a range scan, read by the scheduler.
+    sa.Index(
+        "ix_projects_paused_until",
+        "paused_until",
+        postgresql_where=sa.text("paused_until IS NOT NULL"),
+        sqlite_where=sa.text("paused_until IS NOT NULL"),
+    ),
 )
 
 refs = sa.Table(
@@ -126,6 +139,20 @@ scheduled_triggers = sa.Table(
     sa.Column("conversation", sa.String(16), nullable=False, server_default="new"),
     sa.Column("daily_token_budget", sa.BigInteger(), nullable=True),
     sa.Column("run_as", sa.String(256), nullable=True),
+    # The operator's control of its slots (SPEC §10, tickwork.domain.control): a pause
+    # (which no definition push changes), skips to come, bounds and a cap on slots.
+    sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("paused_reason", sa.Text(), nullable=True),
+    sa.Column("paused_by", sa.String(200), nullable=True),
+    sa.Column("paused_at", UTCDateTime(), nullable=True),
+    sa.Column("paused_until", UTCDateTime(), nullable=True),
+    # next_run_at is a wake-up (the end of a pause, a project resumed), not a slot.
+    sa.Column("rearm", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("skip_remaining", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("starts_at", UTCDateTime(), nullable=True),
+    sa.Column("ends_at", UTCDateTime(), nullable=True),
+    sa.Column("max_runs", sa.Integer(), nullable=True),
+    sa.Column("remaining_runs", sa.Integer(), nullable=True),
     sa.ForeignKeyConstraint(
         ["tenant_id", "project_id", "ref", "agent_id"],
         ["agents.tenant_id", "agents.project_id", "agents.ref", "agents.id"],
@@ -174,6 +201,9 @@ invocations = sa.Table(
     sa.Column("started_at", UTCDateTime(), nullable=True),
     sa.Column("completed_at", UTCDateTime(), nullable=True),
     sa.Column("usage", JSONDoc, nullable=True),
+    # The invocation a rerun repeats, and the backfill that created it.
+    sa.Column("rerun_of", Id, nullable=True),
+    sa.Column("backfill_id", Id, nullable=True),
     # "What may a worker claim" and "whose lease ran out" are range scans of these.
     sa.Index(
         "ix_invocations_claimable",
@@ -189,6 +219,13 @@ invocations = sa.Table(
     ),
     sa.Index(None, "trigger_id", "id"),
     sa.Index(None, "tenant_id", "project_id", "id"),
+    sa.Index(
+        "ix_invocations_backfill",
+        "backfill_id",
+        "status",
+        postgresql_where=sa.text("backfill_id IS NOT NULL"),
+        sqlite_where=sa.text("backfill_id IS NOT NULL"),
+    ),
     # A trigger's previous completed run, handed to its next one (SPEC §13).
     sa.Index(
         "ix_invocations_completed",
@@ -209,6 +246,60 @@ trigger_token_usage = sa.Table(
     sa.Column("day", sa.Date(), primary_key=True),
     sa.Column("tokens", sa.BigInteger(), nullable=False),
     sa.Column("invocations", sa.Integer(), nullable=False),
+)
+
+# A backfill of a trigger's past slots (SPEC §10): durable, dispatched by the active
+# scheduler in batches. It keeps the schedule and bounds it was asked with, so its
+# slots stay the ones counted when it was created.
+backfills = sa.Table(
+    "backfills",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    # No foreign key to the trigger: like invocations, a backfill outlives it.
+    sa.Column("trigger_id", Id, nullable=False),
+    sa.Column("tenant_id", Slug, nullable=False),
+    sa.Column("project_id", Slug, nullable=False),
+    sa.Column("ref", Slug, nullable=False),
+    sa.Column("agent_id", Slug, nullable=False),
+    sa.Column("range_from", UTCDateTime(), nullable=False),
+    sa.Column("range_to", UTCDateTime(), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("max_concurrency", sa.Integer(), nullable=False),
+    sa.Column("schedule", JSONDoc, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("slots", sa.Integer(), nullable=False),
+    sa.Column("created", sa.Integer(), nullable=False),
+    sa.Column("skipped", sa.Integer(), nullable=False),
+    sa.Column("dispatched", sa.Integer(), nullable=False, server_default="0"),
+    # How many slots its plan (backfill_slots) holds, and the position of the next one
+    # to dispatch.
+    sa.Column("planned", sa.Integer(), nullable=False),
+    sa.Column("position", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("created_by", sa.String(200), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("completed_at", UTCDateTime(), nullable=True),
+    sa.Index(None, "trigger_id", "id"),
+    sa.Index(
+        "ix_backfills_running",
+        "created_at",
+        postgresql_where=sa.text("status = 'running'"),
+        sqlite_where=sa.text("status = 'running'"),
+    ),
+)
+
+# A backfill's plan, decided when it was created: the slots it runs, oldest first
+# (``position`` 0, 1, …), each with the kind of key it runs under
+# (tickwork.domain.control.backfill_kind). A batch reads only the slots it dispatches.
+backfill_slots = sa.Table(
+    "backfill_slots",
+    metadata,
+    sa.Column(
+        "backfill_id", Id, sa.ForeignKey("backfills.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("position", sa.Integer(), primary_key=True),
+    sa.Column("slot", UTCDateTime(), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
 )
 
 invocation_attempts = sa.Table(

@@ -32,6 +32,13 @@ class ProjectOut(BaseModel):
     description: str
     created_at: datetime
     updated_at: datetime
+    paused: bool = Field(
+        False, description="paused by an operator: none of its triggers dispatches a slot"
+    )
+    paused_reason: str | None = None
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+    paused_until: datetime | None = Field(None, description="the pause ends by itself then")
 
 
 class SecretEnvRef(Strict):

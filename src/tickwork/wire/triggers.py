@@ -31,6 +31,7 @@ RetryDelay = Annotated[StrictInt, Field(ge=1, le=3600)]
 Timeout = Annotated[StrictInt, Field(ge=1, le=86400)]
 Window = Annotated[StrictInt, Field(ge=0, le=31 * 86400)]
 Jitter = Annotated[StrictInt, Field(ge=0, le=3600)]
+MaxRuns = Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
 Conversation = Literal["new", "continue"]
 assert get_args(Conversation) == CONVERSATIONS
 TokenBudget = Annotated[StrictInt, Field(ge=1, le=10**12)]
@@ -74,6 +75,13 @@ class TriggerCreate(Strict):
     conversation: Conversation | None = Field(None, description=_CONVERSATION)
     daily_token_budget: TokenBudget | None = Field(None, description=_BUDGET)
     run_as: RunAs | None = Field(None, description=_RUN_AS)
+    starts_at: AwareDatetime | None = Field(None, description="no slot before this instant")
+    ends_at: AwareDatetime | None = Field(None, description="no slot after this instant")
+    max_runs: MaxRuns | None = Field(
+        None,
+        description="scheduled slots it may consume (run, missed or skipped), after which "
+        "next_run_at is null; run now, reruns and backfills do not count",
+    )
 
 
 class TriggerPatch(Strict):
@@ -97,6 +105,13 @@ class TriggerPatch(Strict):
     conversation: Conversation | None = Field(None, description=_CONVERSATION)
     daily_token_budget: TokenBudget | None = Field(None, description=_BUDGET)
     run_as: RunAs | None = Field(None, description=_RUN_AS)
+    starts_at: AwareDatetime | None = Field(None, description="no slot before this instant")
+    ends_at: AwareDatetime | None = Field(None, description="no slot after this instant")
+    max_runs: MaxRuns | None = Field(
+        None,
+        description="scheduled slots it may consume (run, missed or skipped), after which "
+        "next_run_at is null; run now, reruns and backfills do not count",
+    )
 
 
 class TriggerOut(BaseModel):
@@ -124,6 +139,23 @@ class TriggerOut(BaseModel):
     conversation: Conversation = "new"
     daily_token_budget: int | None = None
     run_as: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    max_runs: int | None = None
+    remaining_runs: int | None = Field(
+        None, description="scheduled slots it may still consume; null without max_runs"
+    )
+    paused: bool = Field(
+        False, description="paused by an operator (enabled belongs to the definition)"
+    )
+    paused_reason: str | None = None
+    paused_by: str | None = None
+    paused_at: datetime | None = None
+    paused_until: datetime | None = Field(
+        None,
+        description="the pause ends by itself then; while it lasts next_run_at is this instant",
+    )
+    skip_remaining: int = Field(0, description="coming slots to be recorded skipped by request")
     next_run_at: datetime | None
     last_error: str | None
     created_by: str | None
@@ -150,7 +182,12 @@ class UsageOut(BaseModel):
 class PreviewOut(BaseModel):
     description: str
     timezone: str
-    next_runs: list[datetime]
+    next_runs: list[datetime] = Field(
+        description="the slots that will run, honouring the pause, skips, bounds and max_runs"
+    )
+    skipped_runs: list[datetime] = Field(
+        default_factory=list, description="slots before the last of next_runs skipped by request"
+    )
 
 
 class AttemptOut(BaseModel):
@@ -256,6 +293,8 @@ class InvocationOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    rerun_of: str | None = Field(None, description="the invocation this one reruns")
+    backfill_id: str | None = Field(None, description="the backfill that created it")
     attempts: list[AttemptOut] | None = None
 
 

@@ -39,6 +39,11 @@ def project_out(p: Project) -> ProjectOut:
         description=p.description,
         created_at=p.created_at,
         updated_at=p.updated_at,
+        paused=p.paused,
+        paused_reason=p.paused_reason,
+        paused_by=p.paused_by,
+        paused_at=p.paused_at,
+        paused_until=p.paused_until,
     )
 
 

@@ -73,6 +73,8 @@ def trigger_out(t: Trigger) -> TriggerOut:
     data["tenant"] = data.pop("tenant_id")
     data["project"] = data.pop("project_id")
     data["agent"] = data.pop("agent_id")
+    for internal in ("slots_per_day", "rearm"):
+        data.pop(internal, None)
     return TriggerOut(**data)
 
 
@@ -123,6 +125,8 @@ def invocation_out(i: Invocation, attempts: list[Attempt] | None = None) -> Invo
         created_at=i.created_at,
         started_at=i.started_at,
         completed_at=i.completed_at,
+        rerun_of=i.rerun_of,
+        backfill_id=i.backfill_id,
         attempts=None if attempts is None else [attempt_out(a) for a in attempts],
     )
 
@@ -235,10 +239,12 @@ def preview_trigger(
 ) -> PreviewOut:
     trigger = _trigger(ctx, scope)
     s = scope
-    instants, description = triggers.preview_trigger(
+    runs, skipped, description = triggers.preview_trigger(
         ctx, s.tenant, s.project, s.agent, s.trigger_id, count
     )
-    return PreviewOut(description=description, timezone=trigger.timezone, next_runs=instants)
+    return PreviewOut(
+        description=description, timezone=trigger.timezone, next_runs=runs, skipped_runs=skipped
+    )
 
 
 DayCursor = Annotated[str | None, Query(pattern=DAY_PATTERN, max_length=10)]

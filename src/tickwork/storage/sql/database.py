@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from tickwork.storage.ports import Store
 from tickwork.storage.sql.catalog import CatalogSql
+from tickwork.storage.sql.control import ControlSql
 from tickwork.storage.sql.history import HistorySql
 from tickwork.storage.sql.leadership import LeadershipSql
 from tickwork.storage.sql.queue import QueueSql
@@ -19,7 +20,16 @@ from tickwork.storage.sql.scheduling import SchedulingSql
 from tickwork.storage.sql.tenancy import TenancySql
 
 
-class Tx(TenancySql, CatalogSql, SchedulingSql, HistorySql, QueueSql, LeadershipSql, RunContextSql):
+class Tx(
+    TenancySql,
+    CatalogSql,
+    SchedulingSql,
+    HistorySql,
+    QueueSql,
+    LeadershipSql,
+    RunContextSql,
+    ControlSql,
+):
     """Queries and commands inside one transaction: every port of
     :mod:`tickwork.storage.ports` on one connection."""
 
