@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from tickwork import metrics
+from tickwork import metrics, tracing
 from tickwork.domain import catchup
 from tickwork.domain.ids import schedule_key
 from tickwork.domain.schedule import OnceSchedule
@@ -70,6 +70,28 @@ def dispatch_batch(
     with ctx.db.read() as tx:
         due = tx.due_triggers(now, limit, lock=False)
         active = tx.active_counts(t.id for t in due if t.overlap != "allow")
+    if not due:  # a pass with nothing due only renews the fence: no span
+        return _dispatch(ctx, now, limit, fence, due, active)
+    with tracing.span(tracing.DISPATCH_SPAN, triggers=len(due)) as span:
+        result = _dispatch(ctx, now, limit, fence, due, active)
+        tracing.set_attributes(
+            span,
+            created=result.created,
+            missed=result.missed,
+            skipped=result.skipped,
+            disabled=result.disabled,
+        )
+    return result
+
+
+def _dispatch(
+    ctx: Context,
+    now: datetime,
+    limit: int,
+    fence: Fence | None,
+    due: list[Trigger],
+    active: dict[str, int],
+) -> DispatchResult:
     plans = [_plan(trigger, now, active.get(trigger.id, 0)) for trigger in due]
     try:
         result = _write(ctx, now, fence, plans, careful=False)

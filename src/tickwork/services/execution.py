@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,6 +71,8 @@ class Outcome:
     # The message the attempt sent, stored with its outcome (rendering happens outside
     # the claim transaction, and a message may be large).
     message: str | None = None
+    # The exception the target's code raised, for the log line's traceback (not stored).
+    exc: BaseException | None = field(default=None, compare=False, repr=False)
 
 
 def fields_of(inv: Invocation) -> dict[str, Any]:
