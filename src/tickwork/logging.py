@@ -188,8 +188,12 @@ _FIRST = ("ts", "level", "logger", "event")
 
 
 def _ordered(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """The time, level, logger and event first; a traceback, the longest, last."""
     head = {key: event.pop(key) for key in _FIRST if key in event}
+    exception = event.pop("exception", None)
     head.update(event)
+    if exception is not None:
+        head["exception"] = exception
     return head
 
 

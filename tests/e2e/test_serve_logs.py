@@ -37,6 +37,44 @@ def explode(attempt):
 """
 
 
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+def documented_lines() -> list[dict[str, Any]]:
+    """The JSON lines shown in docs/operations.md's Logs section."""
+    text = OPERATIONS.read_text()
+    section = text[text.index("\n## Logs\n") : text.index("\n## Traces\n")]
+    blocks = re.findall(r"```json\n(.*?)```", section, re.S)
+    return [json.loads(line) for block in blocks for line in block.splitlines()]
+
+
+def shape(value: Any) -> Any:
+    """What a line looks like without its values: keys in order, and value types."""
+    if isinstance(value, dict):
+        return [(k, shape(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def check_documented(real: list[dict[str, Any]], loggers: set[str]) -> int:
+    """Each documented line of these loggers has a real line with the same logger, event
+    and shape; returns how many were checked."""
+    checked = 0
+    for shown in documented_lines():
+        if shown["logger"] not in loggers:
+            continue
+        same = [
+            r
+            for r in real
+            if r["logger"] == shown["logger"] and r["event"][:40] == shown["event"][:40]
+        ]
+        assert same, f"no line like the documented {shown['event']!r}"
+        assert any(shape(r) == shape(shown) for r in same), (shown, same)
+        checked += 1
+    return checked
+
+
 def soon(seconds: float) -> str:
     return format_instant((datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0))
 
@@ -129,6 +167,9 @@ def test_every_stderr_line_is_json_with_requests_attempts_tracebacks_and_the_shu
     # The stop, as a line like the others.
     assert by_event["shutting down (running attempts finish first)"]["level"] == "info"
     assert all(doc["deployment"] == docs[-1]["deployment"] for doc in docs)
+    # The lines docs/operations.md shows are the lines the server writes.
+    loggers = {"tickwork.scheduler", "tickwork.access", "tickwork.worker", "tickwork.cli"}
+    assert check_documented(docs, loggers | {"uvicorn.error"}) == 7
 
 
 def test_the_banner_and_the_first_start_key_go_to_stdout_and_migrations_log_as_json(
@@ -146,3 +187,4 @@ def test_the_banner_and_the_first_start_key_go_to_stdout_and_migrations_log_as_j
     assert key not in server.log.read_text()
     migrations = [doc for doc in docs if doc["logger"] == "alembic.runtime.migration"]
     assert any(doc["event"].startswith("Running upgrade  -> 0001") for doc in migrations)
+    assert check_documented(docs, {"alembic.runtime.migration"}) == 1

@@ -4,6 +4,7 @@ and without the SDK installed: the same deliveries, no traces."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +26,19 @@ def otlp() -> Iterator[Collector]:
         yield server
 
 
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
+
+
+def documented_setup() -> tuple[list[str], dict[str, str]]:
+    """The commands and variables of docs/operations.md's Traces example."""
+    text = OPERATIONS.read_text()
+    section = text[text.index("\n## Traces\n") :]
+    [block] = re.findall(r"```sh\n(.*?)```", section.split("\n## ", 2)[1], re.S)
+    lines = block.splitlines()
+    env = dict(line.removeprefix("export ").split("=", 1) for line in lines if "export " in line)
+    return [line for line in lines if "export " not in line], env
+
+
 def soon(seconds: float) -> str:
     return format_instant((datetime.now(UTC) + timedelta(seconds=seconds)).replace(microsecond=0))
 
@@ -37,12 +51,14 @@ def completed(api: Api, trigger_id: str) -> list[dict[str, object]]:
 def test_attempts_and_batches_are_exported_and_the_webhook_gets_the_attempts_traceparent(
     tickwork: Start, receiver: Receiver, otlp: Collector
 ) -> None:
-    server, api = tickwork(
-        OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url,
-        OTEL_SERVICE_NAME="tickwork-e2e",
-        OTEL_BSP_SCHEDULE_DELAY="100",
-    )
-    assert "  traces:    otlp (service.name tickwork-e2e)\n" in server.output
+    # As docs/operations.md says, with the collector on loopback (the extra is installed
+    # in the test environment, as `pip install 'tickwork[otel]'` installs it).
+    commands, env = documented_setup()
+    assert commands == ["pip install 'tickwork[otel]'", "tickwork serve"]
+    assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector:4318"
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp.url
+    server, api = tickwork(**env, OTEL_BSP_SCHEDULE_DELAY="100")
+    assert "  traces:    otlp (service.name tickwork)\n" in server.output
     trigger = api.create_trigger(run_at=soon(1))
     [inv] = wait_until(lambda: completed(api, trigger["id"]), what="the delivery")
     [request] = receiver.received("/ok")
@@ -62,7 +78,7 @@ def test_attempts_and_batches_are_exported_and_the_webhook_gets_the_attempts_tra
         "tickwork.origin": "schedule",
         "tickwork.outcome": "completed",
     }
-    assert attempt["resource"]["service.name"] == "tickwork-e2e"
+    assert attempt["resource"]["service.name"] == "tickwork"
     assert server.stop() == 0
     names = {s["name"] for s in otlp.spans()}
     assert "tickwork.dispatch" in names

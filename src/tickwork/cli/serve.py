@@ -84,8 +84,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _settings(*, serving: bool = False, **overrides: object) -> Settings:
-    """The settings, with logging set up from them: at their level for ``serve``, and at
-    WARNING or above for the one-shot commands (whose output people read)."""
+    """The settings, with logging set up from them: at their level for ``serve``; the
+    one-shot commands (whose output people read) log at WARNING unless asked for DEBUG."""
     try:
         settings = Settings.from_env(**overrides)
     except ValidationError as exc:
@@ -93,7 +93,7 @@ def _settings(*, serving: bool = False, **overrides: object) -> Settings:
             tlog.configure(fmt="json")
         raise _fail(str(exc)) from None
     level = settings.log_level
-    if not serving and level in ("DEBUG", "INFO"):
+    if not serving and level == "INFO":
         level = "WARNING"
     tlog.configure(level, settings.log_format)
     return settings

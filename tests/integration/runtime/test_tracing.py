@@ -12,9 +12,11 @@ import sys
 import textwrap
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
+from importlib import metadata
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -132,6 +134,46 @@ def test_spans_cover_the_dispatch_batch_and_each_attempt_and_reach_the_webhook(
         await w.node.stop()
 
     run(scenario())
+
+
+def test_a_python_handler_runs_inside_its_attempts_span(
+    world: Make, ctx: Context, spans: InMemorySpanExporter
+) -> None:
+    seen: list[Any] = []
+
+    def peek(call: Any) -> None:  # a plain handler: it runs in a worker thread
+        seen.append(trace.get_current_span().get_span_context())
+
+    async def scenario() -> None:
+        w = await world()
+        w.node.registry.register("peek", peek)
+        w.node.process = None  # recorded again, with the new handler
+        await w.node.register()
+        resources.put_agent(
+            ctx, "acme", "proj", "main", "peeker", None, {"type": "python", "handler": "peek"}
+        )
+        at = T0 + timedelta(seconds=1)
+        triggers.create_trigger(ctx, "acme", "proj", "peeker", {"name": "p", "run_at": at})
+        w.advance(1)
+        await w.dispatch()
+        await w.work()
+        [attempt] = named(spans, tracing.ATTEMPT_SPAN)
+        assert seen == [attempt.get_span_context()]
+
+    run(scenario())
+
+
+def test_the_otel_extra_brings_the_sdk_and_the_otlp_exporter() -> None:
+    requires = metadata.requires("tickwork") or []
+    for package in (
+        "opentelemetry-api",
+        "opentelemetry-sdk",
+        "opentelemetry-exporter-otlp-proto-http",
+    ):
+        assert any(
+            r.startswith(package) and r.replace('"', "'").endswith("extra == 'otel'")
+            for r in requires
+        )
 
 
 def test_an_attempt_that_raises_ends_its_span_with_the_outcome(
