@@ -36,6 +36,7 @@ __all__ = [
     "BoundLogger",
     "configure",
     "get_logger",
+    "is_configured",
     "json_mode",
     "mark_logged",
     "set_deployment",
@@ -114,6 +115,11 @@ def configure(
 def set_deployment(deployment_id: str) -> None:
     """Every line from now on carries ``deployment``."""
     _deployment["deployment"] = deployment_id
+
+
+def is_configured() -> bool:
+    """Whether :func:`configure` ran in this process."""
+    return bool(_state["format"])
 
 
 def json_mode() -> bool:

@@ -77,6 +77,8 @@ def _fail(message: str) -> typer.Exit:
     """One line saying why the command stops: a log line in JSON mode (every line on
     stderr is JSON then), else ``error: ...``."""
     if tlog.json_mode():
+        if not tlog.is_configured():  # stopped before the settings were read
+            tlog.configure(fmt="json")
         log.error(message)
     else:
         typer.echo(f"error: {message}", err=True)
@@ -89,8 +91,6 @@ def _settings(*, serving: bool = False, **overrides: object) -> Settings:
     try:
         settings = Settings.from_env(**overrides)
     except ValidationError as exc:
-        if tlog.json_mode():
-            tlog.configure(fmt="json")
         raise _fail(str(exc)) from None
     level = settings.log_level
     if not serving and level == "INFO":
