@@ -218,8 +218,7 @@ def serve_command(
             raise _fail(str(exc)) from None
         ctx = _open(settings, upgrade=True)
         first_key = _bootstrap(ctx)
-        exit_flag = exit_when_superseded or _env_flag("TICKWORK_EXIT_WHEN_SUPERSEDED")
-        asyncio.run(_serve(ctx, roles, first_key, exit_flag, sockets, traces))
+        asyncio.run(_serve(ctx, roles, first_key, exit_when_superseded, sockets, traces))
     finally:
         for sock in sockets:
             sock.close()
@@ -282,10 +281,6 @@ def _listen_error(host: str, port: int, exc: OSError) -> str:
             "pass --host or set TICKWORK_HOST"
         )
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _bootstrap(ctx: Context) -> str | None:
