@@ -62,24 +62,36 @@ _SHARED: list[Processor] = [
     _context,
 ]
 
-# tickwork's own loggers: the level check first (a line below the level costs nothing
-# more), then the shared fields, then hand-over to the root logger's formatter.
-_CHAIN: list[Processor] = [
-    structlog.stdlib.filter_by_level,
-    *_SHARED,
-    ProcessorFormatter.wrap_for_formatter,
-]
+# tickwork's own loggers: the shared fields, then hand-over to the root logger's formatter.
+_CHAIN: list[Processor] = [*_SHARED, ProcessorFormatter.wrap_for_formatter]
+
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "exception": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+class _Logger(BoundLogger):
+    """structlog's stdlib logger, checking the level before anything else: a line below
+    the level (the DEBUG line per dispatched slot) costs one comparison."""
+
+    def _proxy_to_logger(
+        self, method_name: str, event: str | None = None, *args: Any, **kw: Any
+    ) -> Any:
+        if not self._logger.isEnabledFor(_LEVELS.get(method_name, logging.CRITICAL)):
+            return None
+        return super()._proxy_to_logger(method_name, event, *args, **kw)
 
 
 def get_logger(name: str) -> BoundLogger:
     """The logger ``name`` (under ``tickwork.``): ``log.info("event", key=value)``."""
-    logger: BoundLogger = structlog.wrap_logger(
-        logging.getLogger(name),
-        processors=_CHAIN,
-        wrapper_class=BoundLogger,
-        cache_logger_on_first_use=True,
-    )
-    return logger
+    return _Logger(logging.getLogger(name), processors=_CHAIN, context={})
 
 
 def configure(
