@@ -55,15 +55,39 @@ def _context(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     return event
 
 
-_SHARED: list[Processor] = [
+# A line of tickwork's is a plain stdlib record: the event as its message, the fields in
+# one attribute. An application that sets up logging its own way sees readable lines;
+# the formatter of configure() puts the fields back.
+_FIELDS = "tickwork_fields"
+# From logging.Logger.<level>() back to the call site: structlog's three frames, and ours.
+_STACKLEVEL = 5
+
+
+def _hand_over(_: WrappedLogger, __: str, event: EventDict) -> tuple[tuple[Any], dict[str, Any]]:
+    message = event.pop("event", "")
+    kwargs: dict[str, Any] = {"stacklevel": _STACKLEVEL}
+    exc_info = event.pop("exc_info", None)
+    if exc_info:
+        kwargs["exc_info"] = exc_info
+    kwargs["extra"] = {_FIELDS: event}
+    return (message,), kwargs
+
+
+def _fields(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    record = event.get("_record")
+    fields = getattr(record, _FIELDS, None)
+    if fields:
+        event.update(fields)
+    return event
+
+
+_PRE_CHAIN: list[Processor] = [
+    _fields,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     TimeStamper(fmt="iso", utc=True, key="ts"),
     _context,
 ]
-
-# tickwork's own loggers: the shared fields, then hand-over to the root logger's formatter.
-_CHAIN: list[Processor] = [*_SHARED, ProcessorFormatter.wrap_for_formatter]
 
 _LEVELS = {
     "debug": logging.DEBUG,
@@ -91,7 +115,7 @@ class _Logger(BoundLogger):
 
 def get_logger(name: str) -> BoundLogger:
     """The logger ``name`` (under ``tickwork.``): ``log.info("event", key=value)``."""
-    return _Logger(logging.getLogger(name), processors=_CHAIN, context={})
+    return _Logger(logging.getLogger(name), processors=[_hand_over], context={})
 
 
 def configure(
@@ -153,7 +177,7 @@ def formatter(fmt: str) -> ProcessorFormatter:
     else:
         renderer = [format_exc_info, _render_text]
     return ProcessorFormatter(
-        foreign_pre_chain=_SHARED,
+        foreign_pre_chain=_PRE_CHAIN,
         processors=[ProcessorFormatter.remove_processors_meta, *renderer],
     )
 

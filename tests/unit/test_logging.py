@@ -214,3 +214,18 @@ def test_json_mode_follows_the_configuration(configured: Lines) -> None:
     assert tlog.json_mode()
     configured("text")
     assert not tlog.json_mode()
+
+
+def test_an_application_with_its_own_logging_sees_the_event_and_the_call_site(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.INFO, logger="tickwork.test"):
+        tlog.get_logger("tickwork.test").info("attempt completed", tenant="acme")
+    [record] = caplog.records
+    assert record.getMessage() == "attempt completed"
+    assert record.filename == "test_logging.py"
+    assert (
+        record.funcName
+        == "test_an_application_with_its_own_logging_sees_the_event_and_the_call_site"
+    )
+    assert record.tickwork_fields == {"tenant": "acme"}
