@@ -140,12 +140,22 @@ def configure(
     ]
     root.addHandler(handler)
     root.setLevel(level)
-    own = logging.getLogger("tickwork")
-    own.handlers.clear()
-    own.setLevel(logging.NOTSET)
-    own.propagate = True
+    # A library that set up its own stream handler (uvicorn's default configuration
+    # does) writes through the root logger's instead.
+    for logger in [logging.getLogger("tickwork"), *_existing_loggers()]:
+        streams = [h for h in logger.handlers if type(h) is _Plain]
+        for stream_handler in streams:
+            logger.removeHandler(stream_handler)
+        if streams or logger.name == "tickwork":
+            logger.propagate = True
+    logging.getLogger("tickwork").setLevel(logging.NOTSET)
     logging.captureWarnings(True)
     _state["format"] = fmt
+
+
+def _existing_loggers() -> list[logging.Logger]:
+    loggers = list(logging.Logger.manager.loggerDict.values())
+    return [logger for logger in loggers if isinstance(logger, logging.Logger)]
 
 
 def set_deployment(deployment_id: str) -> None:

@@ -121,9 +121,19 @@ def test_datetimes_are_iso_8601_in_utc_with_z(fmt: str, configured: Lines) -> No
 
 
 def test_other_libraries_lines_go_through_the_same_formatter(configured: Lines) -> None:
+    # uvicorn's own configuration gives its loggers their own stream handlers.
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    before = list(uvicorn_error.handlers), uvicorn_error.propagate
+    uvicorn_error.addHandler(logging.StreamHandler())
+    uvicorn_error.propagate = False
     out = configured("json")
-    logging.getLogger("uvicorn.error").warning("Invalid HTTP request received.")
-    logging.getLogger("alembic.runtime.migration").info("Running upgrade %s -> %s", "a", "b")
+    assert uvicorn_error.handlers == []
+    assert uvicorn_error.propagate
+    try:
+        uvicorn_error.warning("Invalid HTTP request received.")
+        logging.getLogger("alembic.runtime.migration").info("Running upgrade %s -> %s", "a", "b")
+    finally:
+        uvicorn_error.handlers[:], uvicorn_error.propagate = before
     docs = json_lines(out)
     assert [(d["logger"], d["level"], d["event"]) for d in docs[:2]] == [
         ("uvicorn.error", "warning", "Invalid HTTP request received."),
