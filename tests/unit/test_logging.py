@@ -123,7 +123,8 @@ def test_datetimes_are_iso_8601_in_utc_with_z(fmt: str, configured: Lines) -> No
 def test_other_libraries_lines_go_through_the_same_formatter(configured: Lines) -> None:
     # uvicorn's own configuration gives its loggers their own stream handlers.
     uvicorn_error = logging.getLogger("uvicorn.error")
-    before = list(uvicorn_error.handlers), uvicorn_error.propagate
+    before = list(uvicorn_error.handlers), uvicorn_error.propagate, uvicorn_error.level
+    uvicorn_error.setLevel(logging.NOTSET)  # an earlier uvicorn.Config may have raised it
     uvicorn_error.addHandler(logging.StreamHandler())
     uvicorn_error.propagate = False
     out = configured("json")
@@ -133,7 +134,8 @@ def test_other_libraries_lines_go_through_the_same_formatter(configured: Lines) 
         uvicorn_error.warning("Invalid HTTP request received.")
         logging.getLogger("alembic.runtime.migration").info("Running upgrade %s -> %s", "a", "b")
     finally:
-        uvicorn_error.handlers[:], uvicorn_error.propagate = before
+        uvicorn_error.handlers[:], uvicorn_error.propagate, level = before
+        uvicorn_error.setLevel(level)
     docs = json_lines(out)
     assert [(d["logger"], d["level"], d["event"]) for d in docs[:2]] == [
         ("uvicorn.error", "warning", "Invalid HTTP request received."),
