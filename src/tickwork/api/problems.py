@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tickwork.api.access_log import route_of
 from tickwork.domain.names import HANDLER_PATTERN, REF_PATTERN, SLUG_PATTERN
 from tickwork.domain.target_spec import ENV_SECRET_PATTERN
+from tickwork.domain.trigger_spec import PayloadTooLarge
 from tickwork.errors import (
     Conflict,
     Forbidden,
@@ -23,7 +24,6 @@ from tickwork.errors import (
     ValidationErrors,
 )
 from tickwork.logging import get_logger, mark_logged
-from tickwork.services.triggers import PayloadTooLarge
 from tickwork.storage.sql import gave_way
 from tickwork.wire import URL_PATTERN, Problem
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from tickwork.domain import schedule as sched
 from tickwork.domain.ids import new_id
+from tickwork.domain.invocations import Origin
 from tickwork.errors import Conflict, NotFound, ValidationError
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
@@ -18,14 +19,14 @@ from tickwork.services.triggers import (
     require_trigger,
     schedule_of,
 )
+from tickwork.storage.ports import History, InvocationFilter
 from tickwork.storage.records import FINAL_STATUSES, STATUSES, Attempt, Invocation, Trigger
-from tickwork.storage.sql import Tx
 
 MAX_UPCOMING = 200
 
 
 def require_invocation(
-    tx: Tx, tenant_id: str, project_id: str, trigger_id: str | None, invocation_id: str
+    tx: History, tenant_id: str, project_id: str, trigger_id: str | None, invocation_id: str
 ) -> Invocation:
     inv = tx.find_invocation(tenant_id, project_id, invocation_id, trigger_id)
     if inv is None:
@@ -37,26 +38,14 @@ def list_invocations(
     ctx: Context,
     tenant_id: str,
     project_id: str,
+    where: InvocationFilter,
     *,
-    trigger_id: str | None = None,
-    statuses: Sequence[str] | None = None,
-    scheduled_from: datetime | None = None,
-    scheduled_to: datetime | None = None,
     before: str | None = None,
     limit: int = 50,
 ) -> list[Invocation]:
     with ctx.db.read() as tx:
         require_project(tx, tenant_id, project_id)
-        return tx.list_invocations(
-            tenant_id,
-            project_id,
-            trigger_id=trigger_id,
-            statuses=statuses,
-            scheduled_from=scheduled_from,
-            scheduled_to=scheduled_to,
-            before=before,
-            limit=limit,
-        )
+        return tx.list_invocations(tenant_id, project_id, where, before=before, limit=limit)
 
 
 def get_invocation(
@@ -111,7 +100,7 @@ def rerun_invocation(
         new_inv = new_id("inv", now)
         row = invocation_row(
             trigger,
-            origin="rerun",
+            origin=Origin.RERUN,
             scheduled_for=original.scheduled_for,
             key=f"rerun:{trigger.id}:{new_inv}",
             now=now,

@@ -3,34 +3,48 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Response
 
 from tickwork.api.deps import (
-    AgentId,
     Caller,
     Ctx,
-    ObjectId,
-    OperateTenant,
+    OperateInvocation,
+    OperateTrigger,
     ProjectId,
+    ReadAgent,
+    ReadInvocation,
     ReadTenant,
-    WriteTenant,
+    ReadTrigger,
+    TriggerScope,
+    WriteAgent,
+    WriteTrigger,
 )
-from tickwork.api.schemas import invocation_out, trigger_out, upcoming_run_out
+from tickwork.domain.invocations import STATUSES
 from tickwork.domain.names import REF_PATTERN
 from tickwork.errors import ValidationError
 from tickwork.services import invocations, triggers
 from tickwork.services.context import Context
-from tickwork.storage.records import STATUSES
+from tickwork.services.invocations import UpcomingRun
+from tickwork.storage.ports import InvocationFilter
+from tickwork.storage.records import Attempt, Invocation, Trigger
 from tickwork.wire import (
+    AttemptOut,
     InvocationOut,
+    InvocationResult,
+    Origin,
     Page,
     PreviewOut,
+    RefRun,
     TriggerCreate,
     TriggerOut,
     TriggerPatch,
+    UpcomingRunOut,
     UpcomingRunsOut,
+)
+from tickwork.wire import (
+    Status as WireStatus,
 )
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}")
@@ -42,19 +56,7 @@ Status = Annotated[
     list[str] | None,
     Query(
         description="repeat to match several",
-        json_schema_extra={
-            "items": {
-                "enum": [
-                    "pending",
-                    "running",
-                    "completed",
-                    "failed",
-                    "cancelled",
-                    "missed",
-                    "skipped",
-                ]
-            }
-        },
+        json_schema_extra={"items": {"enum": list(STATUSES)}},
     ),
 ]
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
@@ -62,24 +64,117 @@ TOO_LARGE = {"description": "The payload or the message template is above its si
 OptRefQuery = Annotated[str | None, Query(pattern=REF_PATTERN, max_length=128)]
 
 
-def _statuses(values: list[str] | None) -> list[str] | None:
+def trigger_out(t: Trigger) -> TriggerOut:
+    data = dict(t.__dict__)
+    data["tenant"] = data.pop("tenant_id")
+    data["project"] = data.pop("project_id")
+    data["agent"] = data.pop("agent_id")
+    return TriggerOut(**data)
+
+
+def attempt_out(a: Attempt) -> AttemptOut:
+    return AttemptOut(
+        attempt=a.attempt,
+        deployment_id=a.deployment_id,
+        worker_id=a.worker_id,
+        started_at=a.started_at,
+        ended_at=a.ended_at,
+        outcome=a.outcome,
+        error=a.error,
+    )
+
+
+def _result(value: Any) -> InvocationResult | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return InvocationResult.model_validate(value)
+    return InvocationResult.model_validate({"response": value})
+
+
+def invocation_out(i: Invocation, attempts: list[Attempt] | None = None) -> InvocationOut:
+    return InvocationOut(
+        id=i.id,
+        trigger_id=i.trigger_id,
+        trigger_name=i.trigger_name,
+        tenant=i.tenant_id,
+        project=i.project_id,
+        agent=i.agent_id,
+        agent_name=i.agent_name,
+        ref=RefRun(name=i.ref, revision=i.ref_revision),
+        origin=cast(Origin, i.origin),
+        scheduled_for=i.scheduled_for,
+        idempotency_key=i.idempotency_key,
+        status=cast(WireStatus, i.status),
+        status_reason=i.status_reason,
+        attempt=i.attempt,
+        not_before=i.not_before,
+        deployment_id=i.deployment_id,
+        payload=i.payload,
+        message=i.message,
+        result=_result(i.result),
+        conversation_id=i.conversation_id,
+        last_error=i.last_error,
+        created_at=i.created_at,
+        started_at=i.started_at,
+        completed_at=i.completed_at,
+        attempts=None if attempts is None else [attempt_out(a) for a in attempts],
+    )
+
+
+def upcoming_run_out(run: UpcomingRun) -> UpcomingRunOut:
+    inv, trigger = run.invocation, run.trigger
+    if inv is not None:
+        return UpcomingRunOut(
+            kind="pending",
+            at=run.at,
+            scheduled_for=run.scheduled_for,
+            trigger_id=inv.trigger_id,
+            trigger_name=inv.trigger_name,
+            agent=inv.agent_id,
+            ref=inv.ref,
+            invocation_id=inv.id,
+            origin=cast(Origin, inv.origin),
+            attempt=inv.attempt,
+        )
+    assert trigger is not None
+    return UpcomingRunOut(
+        kind="scheduled",
+        at=run.at,
+        scheduled_for=run.scheduled_for,
+        trigger_id=trigger.id,
+        trigger_name=trigger.name,
+        agent=trigger.agent_id,
+        ref=trigger.ref,
+        invocation_id=None,
+        origin=None,
+        attempt=None,
+    )
+
+
+def _trigger(ctx: Context, scope: TriggerScope) -> Trigger:
+    """The trigger the path names (404 unless it is the agent's, in the project)."""
+    s = scope
+    return triggers.get_trigger(ctx, s.tenant, s.project, s.agent, s.trigger_id)
+
+
+def _statuses(values: list[str] | None) -> tuple[str, ...] | None:
     for value in values or []:
         if value not in STATUSES:
             raise ValidationError("query.status", f"{value!r} is not one of {', '.join(STATUSES)}")
-    return values or None
+    return tuple(values) if values else None
 
 
 @router.get(BASE, response_model=Page[TriggerOut], tags=["scheduled triggers"])
 def list_triggers(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
+    scope: ReadAgent,
     ctx: Ctx,
     ref: OptRefQuery = None,
     limit: Limit = 50,
     cursor: IdCursor = None,
 ) -> Page[TriggerOut]:
-    items = triggers.list_triggers(ctx, tenant, project, agent, ref, cursor, limit)
+    s = scope
+    items = triggers.list_triggers(ctx, s.tenant, s.project, s.agent, ref, cursor, limit)
     nxt = items[-1].id if len(items) == limit else None
     return Page[TriggerOut](items=[trigger_out(t) for t in items], next_cursor=nxt)
 
@@ -92,9 +187,7 @@ def list_triggers(
     responses={413: TOO_LARGE},
 )
 def create_trigger(
-    tenant: WriteTenant,
-    project: ProjectId,
-    agent: AgentId,
+    scope: WriteAgent,
     body: TriggerCreate,
     ctx: Ctx,
     caller: Caller,
@@ -102,15 +195,14 @@ def create_trigger(
 ) -> TriggerOut:
     fields: dict[str, Any] = body.model_dump(exclude_none=True)
     fields["ref"] = ref
-    created = triggers.create_trigger(ctx, tenant, project, agent, fields, caller.actor)
+    s = scope
+    created = triggers.create_trigger(ctx, s.tenant, s.project, s.agent, fields, caller.actor)
     return trigger_out(created)
 
 
 @router.get(BASE + "/{trigger_id}", response_model=TriggerOut, tags=["scheduled triggers"])
-def get_trigger(
-    tenant: ReadTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
-) -> TriggerOut:
-    return trigger_out(triggers.get_trigger(ctx, tenant, project, agent, trigger_id))
+def get_trigger(scope: ReadTrigger, ctx: Ctx) -> TriggerOut:
+    return trigger_out(_trigger(ctx, scope))
 
 
 @router.patch(
@@ -119,38 +211,28 @@ def get_trigger(
     tags=["scheduled triggers"],
     responses={413: TOO_LARGE},
 )
-def update_trigger(
-    tenant: WriteTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    body: TriggerPatch,
-    ctx: Ctx,
-) -> TriggerOut:
+def update_trigger(scope: WriteTrigger, body: TriggerPatch, ctx: Ctx) -> TriggerOut:
     patch = {k: getattr(body, k) for k in body.model_fields_set}
-    updated = triggers.update_trigger(ctx, tenant, project, agent, trigger_id, patch)
+    s = scope
+    updated = triggers.update_trigger(ctx, s.tenant, s.project, s.agent, s.trigger_id, patch)
     return trigger_out(updated)
 
 
 @router.delete(BASE + "/{trigger_id}", status_code=204, tags=["scheduled triggers"])
-def delete_trigger(
-    tenant: WriteTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
-) -> Response:
-    triggers.delete_trigger(ctx, tenant, project, agent, trigger_id)
+def delete_trigger(scope: WriteTrigger, ctx: Ctx) -> Response:
+    triggers.delete_trigger(ctx, scope.tenant, scope.project, scope.agent, scope.trigger_id)
     return Response(status_code=204)
 
 
 @router.get(BASE + "/{trigger_id}/preview", response_model=PreviewOut, tags=["scheduled triggers"])
 def preview_trigger(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    ctx: Ctx,
-    count: Annotated[int, Query(ge=1, le=1000)] = 10,
+    scope: ReadTrigger, ctx: Ctx, count: Annotated[int, Query(ge=1, le=1000)] = 10
 ) -> PreviewOut:
-    trigger = triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    instants, description = triggers.preview_trigger(ctx, tenant, project, agent, trigger_id, count)
+    trigger = _trigger(ctx, scope)
+    s = scope
+    instants, description = triggers.preview_trigger(
+        ctx, s.tenant, s.project, s.agent, s.trigger_id, count
+    )
     return PreviewOut(description=description, timezone=trigger.timezone, next_runs=instants)
 
 
@@ -161,10 +243,9 @@ def preview_trigger(
     tags=["invocations"],
     responses={409: {"description": "The trigger is disabled."}},
 )
-def run_now(
-    tenant: OperateTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
-) -> InvocationOut:
-    return invocation_out(triggers.run_now(ctx, tenant, project, agent, trigger_id))
+def run_now(scope: OperateTrigger, ctx: Ctx) -> InvocationOut:
+    s = scope
+    return invocation_out(triggers.run_now(ctx, s.tenant, s.project, s.agent, s.trigger_id))
 
 
 @router.get(
@@ -173,10 +254,7 @@ def run_now(
     tags=["invocations"],
 )
 def list_trigger_invocations(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
+    scope: ReadTrigger,
     ctx: Ctx,
     status: Status = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
@@ -184,8 +262,11 @@ def list_trigger_invocations(
     limit: Limit = 50,
     cursor: IdCursor = None,
 ) -> Page[InvocationOut]:
-    triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    return _invocation_page(ctx, tenant, project, trigger_id, status, from_, to, limit, cursor)
+    _trigger(ctx, scope)
+    s = scope
+    return _invocation_page(
+        ctx, s.tenant, s.project, s.trigger_id, status, from_, to, limit, cursor
+    )
 
 
 def _invocation_page(
@@ -212,10 +293,7 @@ def _invocation_page(
         ctx,
         tenant,
         project,
-        trigger_id=trigger_id,
-        statuses=_statuses(status),
-        scheduled_from=from_,
-        scheduled_to=to,
+        InvocationFilter(trigger_id, _statuses(status), from_, to),
         before=cursor,
         limit=limit,
     )
@@ -228,16 +306,12 @@ def _invocation_page(
     response_model=InvocationOut,
     tags=["invocations"],
 )
-def get_invocation(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    invocation_id: ObjectId,
-    ctx: Ctx,
-) -> InvocationOut:
-    triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    inv, attempts = invocations.get_invocation(ctx, tenant, project, trigger_id, invocation_id)
+def get_invocation(scope: ReadInvocation, ctx: Ctx) -> InvocationOut:
+    _trigger(ctx, scope)
+    s = scope
+    inv, attempts = invocations.get_invocation(
+        ctx, s.tenant, s.project, s.trigger_id, s.invocation_id
+    )
     return invocation_out(inv, attempts)
 
 
@@ -247,16 +321,10 @@ def get_invocation(
     tags=["invocations"],
     responses={409: {"description": "The invocation is already final."}},
 )
-def cancel_invocation(
-    tenant: OperateTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    invocation_id: ObjectId,
-    ctx: Ctx,
-) -> InvocationOut:
-    triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    inv = invocations.cancel_invocation(ctx, tenant, project, trigger_id, invocation_id)
+def cancel_invocation(scope: OperateInvocation, ctx: Ctx) -> InvocationOut:
+    _trigger(ctx, scope)
+    s = scope
+    inv = invocations.cancel_invocation(ctx, s.tenant, s.project, s.trigger_id, s.invocation_id)
     return invocation_out(inv)
 
 
@@ -281,18 +349,14 @@ def list_invocations(
     tags=["invocations"],
     responses={409: {"description": "The invocation is not final, or the trigger is disabled."}},
 )
-def rerun_invocation(
-    tenant: OperateTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    invocation_id: ObjectId,
-    ctx: Ctx,
-) -> InvocationOut:
+def rerun_invocation(scope: OperateInvocation, ctx: Ctx) -> InvocationOut:
     """Run a finished invocation again as a new one (origin ``rerun``, key
     ``rerun:{trigger_id}:{new invocation id}``): the same slot and payload, executed by
     the workers with the trigger's retries, timeout and cancellation."""
-    inv = invocations.rerun_invocation(ctx, tenant, project, agent, trigger_id, invocation_id)
+    s = scope
+    inv = invocations.rerun_invocation(
+        ctx, s.tenant, s.project, s.agent, s.trigger_id, s.invocation_id
+    )
     return invocation_out(inv)
 
 

@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from tickwork.api.deps import Caller, Ctx, ProjectId, WriteTenant
-from tickwork.api.schemas import target_out, trigger_out
+from tickwork.api.routes.projects import target_out
+from tickwork.api.routes.triggers import trigger_out
 from tickwork.domain.names import REF_PATTERN
 from tickwork.services import definitions
 from tickwork.services.definitions import Counts, PushedAgent, PushResult
