@@ -2,7 +2,8 @@
 
 A span per dispatch batch (``tickwork.dispatch``) and per attempt (``tickwork.attempt``:
 tenant, project, agent, trigger, invocation, attempt number and outcome); a webhook call
-carries the attempt's W3C ``traceparent``, and a log line written inside a span carries
+and every call of the a2a and openai targets carry the attempt's W3C ``traceparent``,
+and a log line written inside a span carries
 its ``trace_id`` and ``span_id``.
 
 The SDK is set up by :func:`configure_from_env` from the standard ``OTEL_*`` variables

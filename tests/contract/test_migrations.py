@@ -146,6 +146,7 @@ def test_upgrading_to_head_builds_exactly_the_tables_module(fresh_engine: Engine
         "ix_scheduled_triggers_due",
         "ix_invocations_claimable",
         "ix_invocations_leases",
+        "ix_invocations_completed",
     }
     assert check_constraints(fresh_engine) == {"ck_scheduler_state_singleton": "id = 1"}
 

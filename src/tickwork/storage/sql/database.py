@@ -14,11 +14,12 @@ from tickwork.storage.sql.catalog import CatalogSql
 from tickwork.storage.sql.history import HistorySql
 from tickwork.storage.sql.leadership import LeadershipSql
 from tickwork.storage.sql.queue import QueueSql
+from tickwork.storage.sql.run_context import RunContextSql
 from tickwork.storage.sql.scheduling import SchedulingSql
 from tickwork.storage.sql.tenancy import TenancySql
 
 
-class Tx(TenancySql, CatalogSql, SchedulingSql, HistorySql, QueueSql, LeadershipSql):
+class Tx(TenancySql, CatalogSql, SchedulingSql, HistorySql, QueueSql, LeadershipSql, RunContextSql):
     """Queries and commands inside one transaction: every port of
     :mod:`tickwork.storage.ports` on one connection."""
 
