@@ -18,6 +18,7 @@ lease + 2 s for (d), where only catch-up ``all`` keeps every slot).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
@@ -178,8 +179,11 @@ def test_starting_stopping_adding_and_losing_processes_never_pauses_a_per_second
         timeout=30,
     )
     assert failed.returncode != 0
-    assert failed.stderr.strip() == (
-        f"error: port {port} is in use: pass --port or set TICKWORK_PORT"
+    # In JSON mode, the refusal is a log line like every other.
+    [refusal] = [json.loads(line) for line in failed.stderr.splitlines()]
+    assert (refusal["level"], refusal["event"]) == (
+        "error",
+        f"port {port} is in use: pass --port or set TICKWORK_PORT",
     )
     assert registry_rows(ctx) == before
     events.append(watch(event))

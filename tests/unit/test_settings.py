@@ -3,6 +3,7 @@ the variable and what it accepts, and no secret shows in a repr (SPEC §15)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -89,3 +90,29 @@ def test_serve_with_a_bad_value_stops_with_one_line(tmp_path: object) -> None:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: TICKWORK_LOG_LEVEL: expected 'DEBUG'")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "event"),
+    [
+        ([], {"TICKWORK_LOG_LEVEL": "verbose"}, "TICKWORK_LOG_LEVEL: expected 'DEBUG'"),
+        (["--role", "nope"], {}, "--role: unknown role 'nope' (use api, scheduler or worker)"),
+    ],
+)
+def test_in_json_mode_a_refused_start_is_one_json_line(
+    tmp_path: object, args: list[str], env: dict[str, str], event: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tickwork", "serve", "--port", "0", *args],
+        env={"TICKWORK_LOG_FORMAT": "json", "PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=str(tmp_path),
+        check=False,
+    )
+    assert result.returncode == 2
+    [line] = [json.loads(line) for line in result.stderr.splitlines()]
+    assert (line["level"], line["logger"]) == ("error", "tickwork.cli")
+    assert line["event"].startswith(event)
+    assert result.stdout == ""

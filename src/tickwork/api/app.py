@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from tickwork.api import docs, problems
+from tickwork.api.access_log import AccessLog
 from tickwork.api.deps import check_scope_decisions
 from tickwork.api.limits import BodyLimit
 from tickwork.api.routes import (
@@ -56,4 +57,5 @@ def create_app(ctx: Context) -> FastAPI:
     if not check_scope_decisions(app):  # pragma: no cover - a FastAPI that hides routes
         raise RuntimeError("the tenant routes cannot be listed to check their scopes")
     app.add_middleware(BodyLimit)
+    app.add_middleware(AccessLog, clock=ctx.clock)
     return app

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tickwork.api.access_log import route_of
 from tickwork.domain.limits import DAY_PATTERN, RUN_AS_PATTERN
 from tickwork.domain.names import HANDLER_PATTERN, REF_PATTERN, SLUG_PATTERN
 from tickwork.domain.target_spec import ENV_SECRET_PATTERN
@@ -23,7 +24,7 @@ from tickwork.errors import (
     ValidationError,
     ValidationErrors,
 )
-from tickwork.logging import get_logger
+from tickwork.logging import get_logger, mark_logged
 from tickwork.storage.sql import gave_way
 from tickwork.wire import URL_PATTERN, Problem
 
@@ -335,10 +336,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        route, tenant = route_of(request.scope)
         log.error(
             "unhandled error",
             method=request.method,
-            path=request.url.path,
+            route=route,
+            tenant=tenant,
             error=f"{type(exc).__name__}: {exc}",
+            exc_info=exc,
         )
+        mark_logged(exc)  # uvicorn, which sees it next, need not log it again
         return problem(500, "an internal error occurred; details are in the server log")

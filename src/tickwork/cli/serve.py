@@ -20,6 +20,7 @@ import typer
 import uvicorn
 
 from tickwork import logging as tlog
+from tickwork import tracing
 from tickwork.api.app import create_app
 from tickwork.clock import SystemClock, pause
 from tickwork.domain.scopes import DEFAULT_SCOPE
@@ -39,6 +40,8 @@ from tickwork.targets.python import AppLoadError, load_app
 __all__ = ["register"]
 
 EXIT_INVALID = 2
+
+log = tlog.get_logger("tickwork.cli")
 
 db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
 tenants_app = typer.Typer(
@@ -71,15 +74,29 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
+    """One line saying why the command stops: a log line in JSON mode (every line on
+    stderr is JSON then), else ``error: ...``."""
+    if tlog.json_mode():
+        if not tlog.is_configured():  # stopped before the settings were read
+            tlog.configure(fmt="json")
+        log.error(message)
+    else:
+        typer.echo(f"error: {message}", err=True)
     return typer.Exit(EXIT_INVALID)
 
 
-def _settings(**overrides: object) -> Settings:
+def _settings(*, serving: bool = False, **overrides: object) -> Settings:
+    """The settings, with logging set up from them: at their level for ``serve``; the
+    one-shot commands (whose output people read) log at WARNING unless asked for DEBUG."""
     try:
-        return Settings.from_env(**overrides)
+        settings = Settings.from_env(**overrides)
     except ValidationError as exc:
         raise _fail(str(exc)) from None
+    level = settings.log_level
+    if not serving and level == "INFO":
+        level = "WARNING"
+    tlog.configure(level, settings.log_format)
+    return settings
 
 
 def _open(settings: Settings, *, upgrade: bool) -> Context:
@@ -171,6 +188,7 @@ def serve_command(
     if unknown:
         raise _fail(f"--role: unknown role {sorted(unknown)[0]!r} (use api, scheduler or worker)")
     settings = _settings(
+        serving=True,
         host=host,
         port=port,
         database_url=database_url,
@@ -193,11 +211,14 @@ def serve_command(
                 raise _fail(str(exc)) from None
         if not os.environ.get("TICKWORK_DEPLOYMENT_ID"):
             settings = settings.with_(deployment_id=code_deployment_id(settings.version, module))
-        tlog.configure(settings.log_level, settings.log_format, settings.deployment_id)
+        tlog.set_deployment(settings.deployment_id)
+        try:
+            traces = tracing.configure_from_env()
+        except ValidationError as exc:
+            raise _fail(str(exc)) from None
         ctx = _open(settings, upgrade=True)
         first_key = _bootstrap(ctx)
-        exit_flag = exit_when_superseded or _env_flag("TICKWORK_EXIT_WHEN_SUPERSEDED")
-        asyncio.run(_serve(ctx, roles, first_key, exit_flag, sockets))
+        asyncio.run(_serve(ctx, roles, first_key, exit_when_superseded, sockets, traces))
     finally:
         for sock in sockets:
             sock.close()
@@ -262,10 +283,6 @@ def _listen_error(host: str, port: int, exc: OSError) -> str:
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def _bootstrap(ctx: Context) -> str | None:
     """On the first start of an empty embedded database: a tenant and one key for it."""
     if not is_sqlite(ctx.settings.database_url):
@@ -284,6 +301,7 @@ async def _serve(
     first_key: str | None,
     exit_when_superseded: bool,
     sockets: list[socket.socket],
+    traces: str | None = None,
 ) -> None:
     settings = ctx.settings
     stop = asyncio.Event()
@@ -344,6 +362,8 @@ async def _serve(
     )
     for part, doing in node.describe().items():
         print(f"  {part + ':':<10} {doing}", flush=True)
+    if traces:
+        print(f"  traces:    {traces}", flush=True)
     if first_key:
         print(
             "  first start: created tenant 'default' with this API key (shown once):\n"
@@ -351,7 +371,7 @@ async def _serve(
             flush=True,
         )
     await stop.wait()
-    print("tickwork: shutting down (running attempts finish first)", file=sys.stderr, flush=True)
+    log.info("shutting down (running attempts finish first)")
     if server is not None:
         server.should_exit = True
     await node.stop()
@@ -370,7 +390,11 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         app,
         host=settings.host,
         port=settings.port,
-        log_level="warning",
+        # uvicorn's loggers propagate to the root logger, whose one handler renders them
+        # as it does every line (tickwork.logging). Its start lines repeat the banner;
+        # tickwork writes the access log itself, with the route and the tenant.
+        log_config=None,
+        log_level="debug" if settings.log_level == "DEBUG" else "warning",
         access_log=False,
         lifespan="off",
         proxy_headers=bool(settings.trusted_proxies),

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import math
 import re
+import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["MAX_CONVERSATION_ID", "MAX_ERROR_CHARS", "clean_id", "clean_json", "clean_text"]
+__all__ = [
+    "MAX_CONVERSATION_ID",
+    "MAX_ERROR_CHARS",
+    "clean_id",
+    "clean_json",
+    "clean_text",
+    "with_traceback",
+]
 
 MAX_ERROR_CHARS = 4000
 MAX_CONVERSATION_ID = 200
@@ -71,3 +79,29 @@ def _safe_str(value: object) -> str:
         return str(value)
     except Exception:
         return type(value).__name__
+
+
+def with_traceback(error: str, exc: BaseException | None = None) -> str:
+    """``error``, followed by ``exc``'s traceback when there is one, in at most
+    :data:`MAX_ERROR_CHARS` characters: the message first, then as many of the innermost
+    frames (where the handler raised) as fit."""
+    head = error[:MAX_ERROR_CHARS]
+    if exc is None:
+        return head
+    lines = traceback.format_exception(exc)
+    # The header and the last lines (the exception itself) are kept; frames from the
+    # outermost are left out until the rest fits.
+    first, frames, last = lines[:1], lines[1:-1], lines[-1:]
+    room = MAX_ERROR_CHARS - len(head) - 2 - sum(len(x) for x in (*first, *last))
+    kept: list[str] = []
+    for frame in reversed(frames):
+        if len(frame) > room - 40:
+            break
+        kept.insert(0, frame)
+        room -= len(frame)
+    if room < 0:
+        return head
+    dropped = len(frames) - len(kept)
+    note = [f"  ... {dropped} outer frame(s) left out\n"] if dropped else []
+    text = head + "\n\n" + "".join([*first, *note, *kept, *last]).rstrip("\n")
+    return text[:MAX_ERROR_CHARS]

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from tickwork import metrics
+from tickwork import metrics, tracing
 from tickwork.clock import pause
+from tickwork.domain.sanitize import with_traceback
 from tickwork.errors import PermanentError, TargetError
 from tickwork.logging import get_logger
 from tickwork.runtime.notify import LocalNotifier
@@ -315,6 +316,23 @@ class WorkerPool:
 
     async def _attempt(self, job: Job) -> None:
         inv = job.invocation
+        with tracing.span(
+            tracing.ATTEMPT_SPAN,
+            tenant=inv.tenant_id,
+            project=inv.project_id,
+            agent=inv.agent_id,
+            trigger_id=inv.trigger_id,
+            invocation_id=inv.id,
+            attempt=inv.attempt,
+            origin=inv.origin,
+        ) as span:
+            outcome = await self._run_attempt(job)
+            tracing.set_attributes(span, outcome=outcome)
+
+    async def _run_attempt(self, job: Job) -> str:
+        """Run one attempt; returns the attempt's outcome (completed, failed, retry,
+        timeout, cancelled)."""
+        inv = job.invocation
         trigger = job.trigger
         call = TargetCall(
             invocation_id=inv.id,
@@ -351,11 +369,12 @@ class WorkerPool:
             # says so; nothing more to record.
             log.info("attempt cancelled", **fields_of(inv))
             metrics.attempts.labels(outcome=CANCELLED).inc()
-            return
+            return CANCELLED
         except PermanentError as exc:
             outcome = self._failure(job, str(exc), transient=False)
         metrics.attempt_seconds.observe((clock.now() - started).total_seconds())
         self._record(outcome)
+        return outcome.attempt_outcome or outcome.kind
 
     async def _call_with_timeout(
         self, target: Target, call: TargetCall, deadline: datetime, job: Job
@@ -381,11 +400,15 @@ class WorkerPool:
         try:
             result = call_task.result()
         except TargetError as exc:
-            return self._failure(job, str(exc) or type(exc).__name__, exc.transient)
+            # A python handler's own exception is its cause: kept with its traceback.
+            cause = exc.__cause__ if isinstance(target, PythonTarget) else None
+            cause = cause if isinstance(cause, Exception) else None
+            message = str(exc) or type(exc).__name__
+            return self._failure(job, message, exc.transient, exc=cause)
         except asyncio.CancelledError:
             return self._failure(job, "the target call was cancelled", True)
         except Exception as exc:  # a target's bug is a transient failure
-            return self._failure(job, f"{type(exc).__name__}: {exc}", True)
+            return self._failure(job, f"{type(exc).__name__}: {exc}", True, exc=exc)
         return Outcome(
             job.invocation.id,
             job.invocation.attempt,
@@ -400,8 +423,16 @@ class WorkerPool:
         )
 
     def _failure(
-        self, job: Job, error: str, transient: bool, attempt_outcome: str | None = None
+        self,
+        job: Job,
+        error: str,
+        transient: bool,
+        attempt_outcome: str | None = None,
+        exc: Exception | None = None,
     ) -> Outcome:
+        """The outcome of a failed attempt. With ``exc`` (an exception raised by the
+        target's code), the stored error holds its traceback, bounded in size, and the
+        log line its structured traceback."""
         now = self.ctx.clock.now()
         kind, not_before = execution.decide_failure(
             job.invocation.attempt,
@@ -416,10 +447,11 @@ class WorkerPool:
             self.worker_id,
             kind,
             now,
-            error=error[:4000],
+            error=with_traceback(error, exc),
             not_before=not_before,
             attempt_outcome=attempt_outcome,
             message=job.message,
+            exc=exc,
         )
 
     def _record(self, outcome: Outcome) -> None:
@@ -428,19 +460,29 @@ class WorkerPool:
         if outcome.kind == COMPLETED:
             log.info("attempt completed", **fields)
         elif outcome.kind == FAILED:
-            log.warning("invocation failed", **fields, error=outcome.error)
+            log.warning(
+                "invocation failed",
+                **fields,
+                error=_first_line(outcome.error),
+                exc_info=outcome.exc,
+            )
         elif outcome.kind == CANCELLED:
             log.info("attempt cancelled", **fields)
         else:
             log.warning(
                 "attempt failed; will retry",
                 **fields,
-                error=outcome.error,
+                error=_first_line(outcome.error),
                 retry_at=outcome.not_before,
+                exc_info=outcome.exc,
             )
         metrics.attempts.labels(outcome=outcome.attempt_outcome or outcome.kind).inc()
         self._outcomes.append(outcome)
         self._outcome_ready.set()
+
+
+def _first_line(error: str | None) -> str | None:
+    return None if error is None else error.split("\n", 1)[0]
 
 
 def _result_doc(result: TargetResult) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tickwork import metrics
+from tickwork import metrics, tracing
 from tickwork.domain import catchup, control
 from tickwork.domain.ids import schedule_key
 from tickwork.domain.invocations import BUFFERED, Origin
@@ -81,6 +81,30 @@ def dispatch_batch(
         )
     parked = [t for t in due if (t.tenant_id, t.project_id) in held]
     due = [t for t in due if (t.tenant_id, t.project_id) not in held]
+    if not due:  # a pass with nothing due to run only renews the fence: no span
+        return _dispatch(ctx, now, limit, fence, due, parked, active, used)
+    with tracing.span(tracing.DISPATCH_SPAN, triggers=len(due)) as span:
+        result = _dispatch(ctx, now, limit, fence, due, parked, active, used)
+        tracing.set_attributes(
+            span,
+            created=result.created,
+            missed=result.missed,
+            skipped=result.skipped,
+            disabled=result.disabled,
+        )
+    return result
+
+
+def _dispatch(
+    ctx: Context,
+    now: datetime,
+    limit: int,
+    fence: Fence | None,
+    due: list[Trigger],
+    parked: list[Trigger],
+    active: dict[str, int],
+    used: dict[str, int],
+) -> DispatchResult:
     plans = [
         _plan(trigger, now, active.get(trigger.id, 0), _over_budget(trigger, used))
         for trigger in due

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -97,6 +97,8 @@ class Outcome:
     # Tokens the target reported (completed attempts): counted for the trigger's day.
     trigger_id: str | None = None
     usage: dict[str, int] | None = None
+    # The exception the target's code raised, for the log line's traceback (not stored).
+    exc: BaseException | None = field(default=None, compare=False, repr=False)
 
 
 def fields_of(inv: Invocation) -> dict[str, Any]:

@@ -60,6 +60,7 @@ from a2a.types.a2a_pb2 import (
 from a2a.utils.errors import A2AError, InternalError
 from google.protobuf import json_format, struct_pb2
 
+from tickwork import tracing
 from tickwork.clock import pause
 from tickwork.errors import PermanentError, TickworkError, TransientError
 from tickwork.targets.base import TargetCall, TargetResult
@@ -122,6 +123,7 @@ class A2ATarget:
             headers["Authorization"] = f"Bearer {self._secret}"
         if call.run_as is not None:
             headers["X-Tickwork-Run-As"] = call.run_as
+        tracing.inject(headers)  # the attempt's traceparent, when tracing is on
         async with guarded_http_client(
             self._client,
             self._max_response_bytes,

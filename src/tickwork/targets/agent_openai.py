@@ -30,6 +30,7 @@ from typing import Any, Final
 import openai
 from openai import AsyncOpenAI, omit
 
+from tickwork import tracing
 from tickwork.errors import PermanentError, TickworkError, TransientError
 from tickwork.targets.base import TargetCall, TargetResult
 from tickwork.targets.http_transport import DEFAULT_AGENT_RESPONSE_BYTES, guarded_http_client
@@ -73,6 +74,7 @@ class OpenAITarget:
             headers["Authorization"] = f"Bearer {self._secret}"
         if call.run_as is not None:
             headers["X-Tickwork-Run-As"] = call.run_as
+        tracing.inject(headers)  # the attempt's traceparent, when tracing is on
         async with guarded_http_client(
             self._client,
             self._max_response_bytes,

@@ -21,10 +21,11 @@ import asyncio
 import importlib
 import inspect
 import json
+import os
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from types import ModuleType
+from types import FrameType, ModuleType, TracebackType
 from typing import Any, Final, TypeVar, overload
 
 from tickwork.domain.names import check_handler_name
@@ -189,7 +190,8 @@ class PythonTarget:
         except Exception as exc:
             text = str(exc)
             message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-            raise TransientError(message) from exc
+            # The handler's exception is the cause, its traceback starting at the handler.
+            raise TransientError(message) from exc.with_traceback(_own_frames(exc))
         return self._result(value)
 
     def _result(self, value: object) -> TargetResult:
@@ -215,6 +217,23 @@ class PythonTarget:
             response=_cap(text, self._max_response_bytes),
             usage=usage,
         )
+
+
+def _own_frames(exc: BaseException) -> TracebackType | None:
+    """``exc``'s traceback without the frames of the call into the handler (this
+    module's, asyncio's and the thread pool's)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None and _is_plumbing(tb.tb_frame):
+        tb = tb.tb_next
+    return tb
+
+
+def _is_plumbing(frame: FrameType) -> bool:
+    filename = frame.f_code.co_filename
+    return filename == __file__ or any(part in filename for part in _PLUMBING)
+
+
+_PLUMBING = (f"{os.sep}asyncio{os.sep}", f"{os.sep}concurrent{os.sep}futures{os.sep}")
 
 
 async def _invoke(fn: Handler, call: TargetCall) -> object:

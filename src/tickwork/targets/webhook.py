@@ -20,7 +20,8 @@ with the headers ``Content-Type: application/json``, ``Idempotency-Key``, ``User
 tickwork/<version>``, ``X-Tickwork-Timestamp`` (unix seconds), ``X-Tickwork-Timezone``,
 ``X-Tickwork-Scheduled-For``, ``X-Tickwork-Invocation-Id``, ``X-Tickwork-Attempt``, and
 the Standard Webhooks headers ``webhook-id`` (the invocation id: the same on every
-attempt) and ``webhook-timestamp`` (the same instant as ``X-Tickwork-Timestamp``).
+attempt) and ``webhook-timestamp`` (the same instant as ``X-Tickwork-Timestamp``); with
+tracing on (``tickwork[otel]``), ``traceparent`` names the attempt's span.
 
 When the agent has a secret, each call carries two signatures, both HMAC-SHA256 keyed
 with :func:`tickwork.domain.target_spec.signing_key` of the secret (``whsec_<base64>``
@@ -68,6 +69,7 @@ from functools import lru_cache
 from importlib import metadata
 from typing import Any, Final
 
+from tickwork import tracing
 from tickwork.clock import Clock
 from tickwork.domain.retry import is_transient_http_status
 from tickwork.domain.target_spec import MAX_URL, signing_key
@@ -235,6 +237,8 @@ class WebhookTarget:
         }
         if call.run_as is not None:
             headers["X-Tickwork-Run-As"] = call.run_as
+        # W3C Trace Context of the attempt's span, when tracing is on (tickwork[otel]).
+        tracing.inject(headers)
         if self._secret is not None:
             try:
                 headers["X-Tickwork-Signature"] = signature_header(self._secret, timestamp, body)

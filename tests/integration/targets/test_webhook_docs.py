@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from opentelemetry.sdk.trace import TracerProvider
 
+from tickwork import tracing
 from tickwork.targets.webhook import signature_header, standard_signature, verify_signature
 
 from .capture import CaptureServer, Received, capture_server, deliver, webhook_call
@@ -87,7 +89,17 @@ def test_the_sample_request_is_signed_with_the_secret_it_names() -> None:
 def test_the_headers_table_lists_exactly_what_a_delivery_carries(server: CaptureServer) -> None:
     sent = set(delivered(server, WHSEC).headers) - TRANSPORT_HEADERS
     documented = {name.lower() for name in table_after("### Headers")}
-    assert documented == sent
+    assert documented == sent | {"traceparent"}
+    # traceparent: when tracing is on, inside the attempt's span.
+    provider = TracerProvider()
+    tracing.use(provider)
+    try:
+        with tracing.span(tracing.ATTEMPT_SPAN):
+            traced = set(delivered(server, WHSEC).headers) - TRANSPORT_HEADERS
+    finally:
+        tracing.use(None)
+        provider.shutdown()
+    assert documented == traced
     [sample] = blocks("http")
     shown = {line.split(":")[0].lower() for line in sample.split("\n\n")[0].splitlines()[1:]}
     assert shown - {"host"} == sent
