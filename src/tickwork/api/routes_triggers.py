@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from tickwork.api.conventions import (
+    ETAG_HEADER,
+    PRECONDITION,
+    REPLAY_HEADER,
+    Idempotent,
+    IfMatchHeader,
+    respond,
+)
 from tickwork.api.deps import (
     AgentId,
     Caller,
@@ -18,11 +27,11 @@ from tickwork.api.deps import (
     WriteTenant,
 )
 from tickwork.api.schemas import invocation_out, trigger_out, upcoming_run_out
-from tickwork.domain.names import REF_PATTERN
+from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
 from tickwork.errors import ValidationError
-from tickwork.services import invocations, triggers
+from tickwork.services import etags, invocations, triggers
 from tickwork.services.context import Context
-from tickwork.storage.records import STATUSES
+from tickwork.storage.records import Trigger
 from tickwork.wire import (
     InvocationOut,
     Page,
@@ -37,7 +46,8 @@ router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}")
 BASE = "/agents/{agent}/scheduled-triggers"
 
 Limit = Annotated[int, Query(ge=1, le=200)]
-IdCursor = Annotated[str | None, Query(pattern=r"^[a-z]{1,16}_[0-9a-z]{26}$", max_length=64)]
+OBJECT_ID_PATTERN = r"^[a-z]{1,16}_[0-9a-z]{26}$"
+IdCursor = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN, max_length=64)]
 Status = Annotated[
     list[str] | None,
     Query(
@@ -57,16 +67,32 @@ Status = Annotated[
         },
     ),
 ]
+Origins = Annotated[
+    list[str] | None,
+    Query(
+        description="repeat to match several",
+        json_schema_extra={"items": {"enum": ["schedule", "manual", "rerun", "backfill"]}},
+    ),
+]
+AgentFilter = Annotated[
+    str | None, Query(pattern=SLUG_PATTERN, max_length=64, description="an agent's id")
+]
+TriggerFilter = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN, max_length=64)]
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
 TOO_LARGE = {"description": "The payload or the message template is above its size limit."}
 OptRefQuery = Annotated[str | None, Query(pattern=REF_PATTERN, max_length=128)]
 
 
-def _statuses(values: list[str] | None) -> list[str] | None:
-    for value in values or []:
-        if value not in STATUSES:
-            raise ValidationError("query.status", f"{value!r} is not one of {', '.join(STATUSES)}")
-    return values or None
+def _trigger_page(ctx: Context, items: list[Trigger], limit: int) -> Page[TriggerOut]:
+    runs = triggers.last_runs(ctx, items)
+    nxt = items[-1].id if len(items) == limit else None
+    return Page[TriggerOut](items=[trigger_out(t, runs.get(t.id)) for t in items], next_cursor=nxt)
+
+
+def _shown(ctx: Context, trigger: Trigger, response: Response) -> TriggerOut:
+    """The trigger with its last run, its ETag on the answer."""
+    response.headers["ETag"] = etags.trigger_etag(trigger)
+    return trigger_out(trigger, triggers.last_runs(ctx, [trigger]).get(trigger.id))
 
 
 @router.get(BASE, response_model=Page[TriggerOut], tags=["scheduled triggers"])
@@ -79,9 +105,49 @@ def list_triggers(
     limit: Limit = 50,
     cursor: IdCursor = None,
 ) -> Page[TriggerOut]:
+    """The agent's triggers (on every ref, or on ``ref``), in the order they were
+    created; 404 when the project has no such agent (on that ref)."""
     items = triggers.list_triggers(ctx, tenant, project, agent, ref, cursor, limit)
-    nxt = items[-1].id if len(items) == limit else None
-    return Page[TriggerOut](items=[trigger_out(t) for t in items], next_cursor=nxt)
+    return _trigger_page(ctx, items, limit)
+
+
+@router.get("/triggers", response_model=Page[TriggerOut], tags=["scheduled triggers"])
+def list_project_triggers(
+    tenant: ReadTenant,
+    project: ProjectId,
+    ctx: Ctx,
+    agent: AgentFilter = None,
+    ref: OptRefQuery = None,
+    enabled: bool | None = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="a part of the name, any case"),
+    ] = None,
+    limit: Limit = 50,
+    cursor: IdCursor = None,
+) -> Page[TriggerOut]:
+    """The project's triggers across agents and refs, in the order they were created,
+    filtered by agent, ref, ``enabled`` and a part of the name. An agent or ref the
+    project does not have answers 422."""
+    items = triggers.search_triggers(
+        ctx,
+        tenant,
+        project,
+        agent_id=agent,
+        ref=ref,
+        enabled=enabled,
+        name_contains=q,
+        after=cursor,
+        limit=limit,
+    )
+    return _trigger_page(ctx, items, limit)
+
+
+NAME_TAKEN = {"description": "The agent already has a trigger of that name on the ref."}
+CREATED_HEADERS = {"headers": ETAG_HEADER | REPLAY_HEADER}
+RETRY_CONFLICT = (
+    "A request with the same `Idempotency-Key` is still being handled (see `Retry-After`)"
+)
 
 
 @router.post(
@@ -89,7 +155,11 @@ def list_triggers(
     response_model=TriggerOut,
     status_code=201,
     tags=["scheduled triggers"],
-    responses={413: TOO_LARGE},
+    responses={
+        201: CREATED_HEADERS,
+        409: {"description": f"{NAME_TAKEN['description']} Or: {RETRY_CONFLICT}."},
+        413: TOO_LARGE,
+    },
 )
 def create_trigger(
     tenant: WriteTenant,
@@ -98,26 +168,42 @@ def create_trigger(
     body: TriggerCreate,
     ctx: Ctx,
     caller: Caller,
+    idempotent: Idempotent,
     ref: RefQuery = "main",
-) -> TriggerOut:
+) -> Response:
+    """Create a trigger; its name must be new for the agent on the ref (409)."""
     fields: dict[str, Any] = body.model_dump(exclude_none=True)
     fields["ref"] = ref
-    created = triggers.create_trigger(ctx, tenant, project, agent, fields, caller.actor)
-    return trigger_out(created)
+
+    def produce() -> tuple[int, TriggerOut, dict[str, str]]:
+        created = triggers.create_trigger(ctx, tenant, project, agent, fields, caller.actor)
+        return 201, trigger_out(created), {"ETag": etags.trigger_etag(created)}
+
+    return respond(ctx, tenant, idempotent, produce)
 
 
-@router.get(BASE + "/{trigger_id}", response_model=TriggerOut, tags=["scheduled triggers"])
+@router.get(
+    BASE + "/{trigger_id}",
+    response_model=TriggerOut,
+    tags=["scheduled triggers"],
+    responses={200: {"headers": ETAG_HEADER}},
+)
 def get_trigger(
-    tenant: ReadTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
+    tenant: ReadTenant,
+    project: ProjectId,
+    agent: AgentId,
+    trigger_id: ObjectId,
+    ctx: Ctx,
+    response: Response,
 ) -> TriggerOut:
-    return trigger_out(triggers.get_trigger(ctx, tenant, project, agent, trigger_id))
+    return _shown(ctx, triggers.get_trigger(ctx, tenant, project, agent, trigger_id), response)
 
 
 @router.patch(
     BASE + "/{trigger_id}",
     response_model=TriggerOut,
     tags=["scheduled triggers"],
-    responses={413: TOO_LARGE},
+    responses={200: {"headers": ETAG_HEADER}, 409: NAME_TAKEN, 413: TOO_LARGE, **PRECONDITION},
 )
 def update_trigger(
     tenant: WriteTenant,
@@ -126,17 +212,28 @@ def update_trigger(
     trigger_id: ObjectId,
     body: TriggerPatch,
     ctx: Ctx,
+    response: Response,
+    if_match: IfMatchHeader = None,
 ) -> TriggerOut:
     patch = {k: getattr(body, k) for k in body.model_fields_set}
-    updated = triggers.update_trigger(ctx, tenant, project, agent, trigger_id, patch)
-    return trigger_out(updated)
+    updated = triggers.update_trigger(
+        ctx, tenant, project, agent, trigger_id, patch, if_match=if_match
+    )
+    return _shown(ctx, updated, response)
 
 
-@router.delete(BASE + "/{trigger_id}", status_code=204, tags=["scheduled triggers"])
+@router.delete(
+    BASE + "/{trigger_id}", status_code=204, tags=["scheduled triggers"], responses=PRECONDITION
+)
 def delete_trigger(
-    tenant: WriteTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
+    tenant: WriteTenant,
+    project: ProjectId,
+    agent: AgentId,
+    trigger_id: ObjectId,
+    ctx: Ctx,
+    if_match: IfMatchHeader = None,
 ) -> Response:
-    triggers.delete_trigger(ctx, tenant, project, agent, trigger_id)
+    triggers.delete_trigger(ctx, tenant, project, agent, trigger_id, if_match=if_match)
     return Response(status_code=204)
 
 
@@ -159,12 +256,23 @@ def preview_trigger(
     response_model=InvocationOut,
     status_code=202,
     tags=["invocations"],
-    responses={409: {"description": "The trigger is disabled."}},
+    responses={
+        202: {"headers": REPLAY_HEADER},
+        409: {"description": f"The trigger is disabled. Or: {RETRY_CONFLICT}."},
+    },
 )
 def run_now(
-    tenant: OperateTenant, project: ProjectId, agent: AgentId, trigger_id: ObjectId, ctx: Ctx
-) -> InvocationOut:
-    return invocation_out(triggers.run_now(ctx, tenant, project, agent, trigger_id))
+    tenant: OperateTenant,
+    project: ProjectId,
+    agent: AgentId,
+    trigger_id: ObjectId,
+    ctx: Ctx,
+    idempotent: Idempotent,
+) -> Response:
+    def produce() -> tuple[int, InvocationOut, dict[str, str]]:
+        return 202, invocation_out(triggers.run_now(ctx, tenant, project, agent, trigger_id)), {}
+
+    return respond(ctx, tenant, idempotent, produce)
 
 
 @router.get(
@@ -179,21 +287,31 @@ def list_trigger_invocations(
     trigger_id: ObjectId,
     ctx: Ctx,
     status: Status = None,
+    origin: Origins = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
     limit: Limit = 50,
     cursor: IdCursor = None,
 ) -> Page[InvocationOut]:
     triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    return _invocation_page(ctx, tenant, project, trigger_id, status, from_, to, limit, cursor)
+    filters = Filters(trigger_id=trigger_id, statuses=status, origins=origin)
+    return _invocation_page(ctx, tenant, project, filters, from_, to, limit, cursor)
+
+
+@dataclass(frozen=True)
+class Filters:
+    trigger_id: str | None = None
+    agent_id: str | None = None
+    ref: str | None = None
+    statuses: list[str] | None = None
+    origins: list[str] | None = None
 
 
 def _invocation_page(
     ctx: Context,
     tenant: str,
     project: str,
-    trigger_id: str | None,
-    status: list[str] | None,
+    filters: Filters,
     from_: datetime | None,
     to: datetime | None,
     limit: int,
@@ -212,8 +330,11 @@ def _invocation_page(
         ctx,
         tenant,
         project,
-        trigger_id=trigger_id,
-        statuses=_statuses(status),
+        trigger_id=filters.trigger_id,
+        agent_id=filters.agent_id,
+        ref=filters.ref,
+        statuses=filters.statuses or None,
+        origins=filters.origins or None,
         scheduled_from=from_,
         scheduled_to=to,
         before=cursor,
@@ -266,12 +387,30 @@ def list_invocations(
     project: ProjectId,
     ctx: Ctx,
     status: Status = None,
+    origin: Origins = None,
+    agent: AgentFilter = None,
+    ref: OptRefQuery = None,
+    trigger_id: TriggerFilter = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
     limit: Limit = 50,
     cursor: IdCursor = None,
 ) -> Page[InvocationOut]:
-    return _invocation_page(ctx, tenant, project, None, status, from_, to, limit, cursor)
+    """The project's invocations, newest first, filtered; a status, origin, agent or ref
+    that does not exist answers 422 (a trigger id is not checked: invocations outlive
+    their trigger)."""
+    filters = Filters(trigger_id, agent, ref, status, origin)
+    return _invocation_page(ctx, tenant, project, filters, from_, to, limit, cursor)
+
+
+@router.get("/invocations/{invocation_id}", response_model=InvocationOut, tags=["invocations"])
+def get_project_invocation(
+    tenant: ReadTenant, project: ProjectId, invocation_id: ObjectId, ctx: Ctx
+) -> InvocationOut:
+    """Any invocation of the project with its attempts, also one whose trigger, agent or
+    ref has since been deleted."""
+    inv, attempts = invocations.get_invocation(ctx, tenant, project, None, invocation_id)
+    return invocation_out(inv, attempts)
 
 
 @router.post(
@@ -279,7 +418,13 @@ def list_invocations(
     response_model=InvocationOut,
     status_code=202,
     tags=["invocations"],
-    responses={409: {"description": "The invocation is not final, or the trigger is disabled."}},
+    responses={
+        202: {"headers": REPLAY_HEADER},
+        409: {
+            "description": "The invocation is not final, or the trigger is disabled. "
+            f"Or: {RETRY_CONFLICT}."
+        },
+    },
 )
 def rerun_invocation(
     tenant: OperateTenant,
@@ -288,12 +433,17 @@ def rerun_invocation(
     trigger_id: ObjectId,
     invocation_id: ObjectId,
     ctx: Ctx,
-) -> InvocationOut:
+    idempotent: Idempotent,
+) -> Response:
     """Run a finished invocation again as a new one (origin ``rerun``, key
     ``rerun:{trigger_id}:{new invocation id}``): the same slot and payload, executed by
     the workers with the trigger's retries, timeout and cancellation."""
-    inv = invocations.rerun_invocation(ctx, tenant, project, agent, trigger_id, invocation_id)
-    return invocation_out(inv)
+
+    def produce() -> tuple[int, InvocationOut, dict[str, str]]:
+        inv = invocations.rerun_invocation(ctx, tenant, project, agent, trigger_id, invocation_id)
+        return 202, invocation_out(inv), {}
+
+    return respond(ctx, tenant, idempotent, produce)
 
 
 @router.get("/upcoming-runs", response_model=UpcomingRunsOut, tags=["invocations"])

@@ -23,6 +23,7 @@ from tickwork.wire import (
     AttemptOut,
     InvocationOut,
     InvocationResult,
+    LastRun,
     Origin,
     ProjectOut,
     PythonTargetOut,
@@ -74,11 +75,24 @@ def ref_out(r: Ref) -> RefOut:
     )
 
 
-def trigger_out(t: Trigger) -> TriggerOut:
+def last_run_out(i: Invocation | None) -> LastRun | None:
+    if i is None:
+        return None
+    return LastRun(
+        invocation_id=i.id,
+        scheduled_for=i.scheduled_for,
+        status=cast(Status, i.status),
+        completed_at=i.completed_at,
+        conversation_id=i.conversation_id,
+    )
+
+
+def trigger_out(t: Trigger, last_run: Invocation | None = None) -> TriggerOut:
     data = dict(t.__dict__)
     data["tenant"] = data.pop("tenant_id")
     data["project"] = data.pop("project_id")
     data["agent"] = data.pop("agent_id")
+    data["last_run"] = last_run_out(last_run)
     return TriggerOut(**data)
 
 

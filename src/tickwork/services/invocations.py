@@ -18,7 +18,15 @@ from tickwork.services.triggers import (
     require_trigger,
     schedule_of,
 )
-from tickwork.storage.records import FINAL_STATUSES, STATUSES, Attempt, Invocation, Trigger
+from tickwork.storage import search
+from tickwork.storage.records import (
+    FINAL_STATUSES,
+    ORIGINS,
+    STATUSES,
+    Attempt,
+    Invocation,
+    Trigger,
+)
 from tickwork.storage.sql import Tx
 
 MAX_UPCOMING = 200
@@ -39,19 +47,45 @@ def list_invocations(
     project_id: str,
     *,
     trigger_id: str | None = None,
+    agent_id: str | None = None,
+    ref: str | None = None,
     statuses: Sequence[str] | None = None,
+    origins: Sequence[str] | None = None,
     scheduled_from: datetime | None = None,
     scheduled_to: datetime | None = None,
     before: str | None = None,
     limit: int = 50,
 ) -> list[Invocation]:
+    """The project's invocations, newest first, filtered. A status or origin that does
+    not exist, or an agent or ref the project does not have, is an unknown filter value
+    (422 naming it); a trigger id is not checked, since invocations outlive their
+    trigger."""
+    for name, given, known in (("status", statuses, STATUSES), ("origin", origins, ORIGINS)):
+        for value in given or ():
+            if value not in known:
+                raise ValidationError(
+                    f"query.{name}", f"{value!r} is not one of {', '.join(known)}"
+                )
     with ctx.db.read() as tx:
         require_project(tx, tenant_id, project_id)
-        return tx.list_invocations(
+        if ref is not None and tx.get_ref(tenant_id, project_id, ref) is None:
+            raise ValidationError("query.ref", f"project {project_id!r} has no ref {ref!r}")
+        if agent_id is not None and not search.agent_exists(
+            tx, tenant_id, project_id, agent_id, ref
+        ):
+            where = f"on ref {ref!r}" if ref is not None else "on any ref"
+            raise ValidationError(
+                "query.agent", f"project {project_id!r} has no agent {agent_id!r} {where}"
+            )
+        return search.invocations(
+            tx,
             tenant_id,
             project_id,
             trigger_id=trigger_id,
+            agent_id=agent_id,
+            ref=ref,
             statuses=statuses,
+            origins=origins,
             scheduled_from=scheduled_from,
             scheduled_to=scheduled_to,
             before=before,

@@ -33,6 +33,14 @@ class SecretEnvRef(Strict):
     env: Annotated[str, Field(pattern=ENV_SECRET_PATTERN)]
 
 
+class SecretKeep(Strict):
+    """The secret the agent has now, unchanged: what ``GET /definition`` exports in
+    place of a secret it never shows, so that the export can be pushed back as it is.
+    On an agent without a stored secret it is refused."""
+
+    keep: Literal[True]
+
+
 def _secret(value: Any) -> Any:
     # One check, the domain's, so both forms fail with one clear message at target.secret
     # (a plain union would report each member's failure under its own name).
@@ -48,6 +56,7 @@ Secret = Annotated[
         _secret,
         json_schema_input_type=Annotated[str, Field(min_length=1, max_length=MAX_SECRET)]
         | SecretEnvRef
+        | SecretKeep
         | None,
     ),
 ]
