@@ -186,7 +186,7 @@ def test_invocations_are_listed_shown_cancelled_and_rerun(
     assert len(demo("invocations", "list", "--limit", "1", "--json").json()) == 1
     pending = demo("invocations", "list", "--status", "pending", "--json").json()
     assert len(pending) == 2
-    shown = demo("invocations", "get", first["id"], *scope)
+    shown = demo("invocations", "get", first["id"])
     assert first["id"] in shown.out
     cancelled = demo("invocations", "cancel", first["id"], *scope, "--json")
     assert cancelled.json()["status"] == "cancelled"
@@ -195,8 +195,11 @@ def test_invocations_are_listed_shown_cancelled_and_rerun(
     assert again.err.startswith("error: 409 Conflict: ")
     rerun = demo("invocations", "rerun", first["id"], *scope, "--json")
     assert rerun.json()["origin"] == "rerun"
-    assert demo("invocations", "list", "--trigger", trigger["id"]).code == 2
-    assert demo("invocations", "list", "--agent", "writer").code == 2
+    by_trigger = demo("invocations", "list", "--trigger", trigger["id"], "--json").json()
+    assert len(by_trigger) == 3
+    manual = demo("invocations", "list", "--agent", "writer", "--origin", "manual", "--json")
+    assert [i["id"] for i in manual.json()] == [first["id"]]
+    assert demo("invocations", "list", "--agent", "nobody").code == 1  # the server's 422
     assert demo("invocations", "list", "--status", "lost").code == 1  # the server's 422
 
 
@@ -280,8 +283,12 @@ def test_a_yaml_definition_is_pushed_and_what_changed_is_printed(demo: Run, tmp_
     once = again["agents"][1]["triggers"][1]
     assert once["run_at"] == "2026-03-08T07:00:00Z"
     as_json = write(tmp_path, json.dumps({"agents": []}), "empty.json")
-    emptied = demo("definition", "push", as_json, "--ref", "main", "--json").json()
-    assert emptied["summary"]["agents"]["deleted"] == 2
+    refused = demo("definition", "push", as_json, "--ref", "main")
+    assert refused.code == 1
+    assert "would delete all 2 agents of ref main" in refused.err
+    assert refused.err.rstrip().endswith("(here: --allow-empty)")
+    emptied = demo("definition", "push", as_json, "--ref", "main", "--allow-empty", "--json")
+    assert emptied.json()["summary"]["agents"]["deleted"] == 2
 
 
 def test_the_servers_field_errors_point_at_the_lines_of_the_file(demo: Run, tmp_path: Path) -> None:

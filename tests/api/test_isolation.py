@@ -47,8 +47,11 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", T + "/invocations/{invocation}/cancel", None),
     ("POST", T + "/invocations/{invocation}/rerun", None),
     ("GET", P + "/invocations", None),
+    ("GET", P + "/invocations/{invocation}", None),
+    ("GET", P + "/triggers", None),
     ("GET", P + "/upcoming-runs", None),
-    ("PUT", P + "/definition", {"agents": []}),
+    ("GET", P + "/definition", None),
+    ("PUT", P + "/definition", {"agents": [{"id": "a"} | PYTHON]}),
 ]
 ROUTE_IDS = [
     f"{method} {path.removeprefix('/api/v1/tenants/{tenant}')}" for method, path, _ in ROUTES

@@ -51,7 +51,10 @@ SCOPE_OF: dict[tuple[str, str], str] = {
     ("POST", TR + "/invocations/{invocation}/cancel"): "operate",
     ("POST", TR + "/invocations/{invocation}/rerun"): "operate",
     ("GET", P + "/invocations"): "read",
+    ("GET", P + "/invocations/{invocation}"): "read",
+    ("GET", P + "/triggers"): "read",
     ("GET", P + "/upcoming-runs"): "read",
+    ("GET", P + "/definition"): "read",
     ("PUT", P + "/definition"): "write",
 }
 ROUTE_IDS = [f"{m} {p.removeprefix(T)}" for m, p, _ in ROUTES]

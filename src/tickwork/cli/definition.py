@@ -97,6 +97,9 @@ def push_and_report(
             definition, ref=ref, dry_run=dry_run, allow_empty=allow_empty
         )
     except ApiError as exc:
+        if exc.status == 409 and "allow_empty" in (exc.detail or ""):
+            typer.echo(f"error: 409 {exc.title}: {exc.detail} (here: --allow-empty)", err=True)
+            raise typer.Exit(EXIT_API) from None
         if not exc.errors:
             raise
         typer.echo(f"error: {exc.status} {exc.title}: the definition was not pushed", err=True)
@@ -164,7 +167,7 @@ def get_definition(
             "--output",
             "-o",
             metavar="FILE",
-            help="Write it to FILE (JSON if it ends in .json, else YAML) instead of stdout.",
+            help="Write it to FILE (JSON if it ends in .json, else YAML) (default: stdout).",
         ),
     ] = None,
 ) -> None:

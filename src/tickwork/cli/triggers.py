@@ -244,7 +244,10 @@ def list_triggers(
     limit: Annotated[
         int,
         typer.Option(
-            "--limit", min=0, metavar="N", help="Show at most N, oldest first; 0 for all."
+            "--limit",
+            min=0,
+            metavar="N",
+            help="Show at most N, oldest first; 0 for all (default: all).",
         ),
     ] = 0,
 ) -> None:

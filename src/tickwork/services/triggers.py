@@ -383,6 +383,8 @@ def update_trigger(
         etags.require_match(if_match, etags.trigger_etag(current), f"trigger {trigger_id}")
         new_name = patch.get("name")
         if isinstance(new_name, str) and new_name != current.name:
+            # An invalid field is reported first (422/413), then a name in use (409).
+            _check_fields(_merged(current, patch), ctx.settings.max_message_bytes)
             require_unique_name(tx, replace(current, name=new_name))
         updated, cancelled = apply_update(ctx, tx, current, patch, now=now, next_runs=next_runs)
         added = quotas.rate_of(updated) - quotas.rate_of(current)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, PlainValidator
+from pydantic import BaseModel, Field, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 from tickwork.domain.names import HANDLER_PATTERN
@@ -50,15 +50,15 @@ def _secret(value: Any) -> Any:
         raise PydanticCustomError("invalid_secret", exc.message) from None
 
 
+_SECRET_FORMS = (
+    Annotated[str, Field(min_length=1, max_length=MAX_SECRET)] | SecretEnvRef | SecretKeep | None
+)
 Secret = Annotated[
-    str | dict[str, str] | None,
-    PlainValidator(
-        _secret,
-        json_schema_input_type=Annotated[str, Field(min_length=1, max_length=MAX_SECRET)]
-        | SecretEnvRef
-        | SecretKeep
-        | None,
-    ),
+    str | dict[str, Any] | None,
+    PlainValidator(_secret, json_schema_input_type=_SECRET_FORMS),
+    # Written back out (GET /definition) in the forms it is read in, so that the schema
+    # is one for requests and answers alike.
+    PlainSerializer(lambda value: value, return_type=_SECRET_FORMS),
 ]
 
 
