@@ -58,8 +58,16 @@ Secret = Annotated[
     PlainValidator(_secret, json_schema_input_type=_SECRET_FORMS),
     # Written back out (GET /definition) in the forms it is read in, so that the schema
     # is one for requests and answers alike.
-    PlainSerializer(lambda value: value, return_type=_SECRET_FORMS),
+    PlainSerializer(lambda value: _secret_form(value), return_type=_SECRET_FORMS),
 ]
+
+
+def _secret_form(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"env"}:
+        return SecretEnvRef.model_validate(value)
+    if isinstance(value, dict) and set(value) == {"keep"}:
+        return SecretKeep.model_validate(value)
+    return value
 
 
 URL_PATTERN = r"^https?://\S+$"
