@@ -22,7 +22,8 @@ def etag_of(api: TestClient, url: str, **params: str) -> str:
     response = api.get(url, params=params)
     assert response.status_code == 200, response.text
     tag: str = response.headers["ETag"]
-    assert tag.startswith('"') and tag.endswith('"')
+    assert tag.startswith('"')
+    assert tag.endswith('"')
     return tag
 
 
