@@ -227,3 +227,30 @@ def test_the_backlog_gauges_read_only_the_active_statuses_partial_indexes(
     with loaded.read() as tx:
         assert tx.count_active(PENDING) == 300
         assert tx.count_active(RUNNING) == 300
+
+
+def test_last_runs_and_names_are_index_lookups_not_scans(loaded: Database) -> None:
+    from tickwork.storage import search
+
+    ids = [f"trg_{i:06d}" for i in range(0, 400, 7)]
+    last = "\n".join(plan_of(loaded, lambda tx: search.last_runs(tx, ids)))
+    named = "\n".join(
+        plan_of(
+            loaded,
+            lambda tx: search.trigger_named(tx, TENANT, PROJECT, "main", AGENT, "trigger 7"),
+        )
+    )
+    if loaded.is_postgres:
+        assert "Seq Scan on invocations" not in last, last
+        assert re.search(r"Index (Only )?Scan( Backward)? using ix_invocations_trigger_id_id", last)
+        assert "Seq Scan" not in named, named
+        assert "uq_scheduled_triggers_name" in named, named
+    else:
+        assert not re.search(r"^SCAN invocations\b", last, re.MULTILINE), last
+        assert "SEARCH invocations USING INDEX ix_invocations_trigger_id_id" in last, last
+        assert "SEARCH scheduled_triggers USING INDEX uq_scheduled_triggers_name" in named, named
+    with loaded.read() as tx:
+        found = search.last_runs(tx, ids)
+    # trg_i has the invocations i, i + 1000, ...: the newest (highest id) is its last run.
+    assert found["trg_000007"].id == "inv_019007"
+    assert len(found) == len(ids)

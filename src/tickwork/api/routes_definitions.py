@@ -170,7 +170,14 @@ def put_definition(
     trigger name: new ones are created, changed ones updated (``next_run_at`` recomputed
     only when the schedule changes or the trigger is enabled), missing ones deleted with
     their pending and running invocations cancelled. Pushing the same definition again
-    changes nothing: same ids, same schedule, same revision."""
+    changes nothing: same ids, same schedule, same revision. ``changes`` lists what the
+    push did to each agent and trigger.
+
+    ``dry_run=true``: everything is checked and computed as for the push, and nothing is
+    written; the answer says what would change. A definition of no agents onto a ref
+    that has some is refused (409) unless ``allow_empty=true``; one that names an agent,
+    or one agent's trigger, twice is 409 too. With ``If-Match``, the push is made only
+    onto the version of the definition that ETag (from ``GET /definition``) names."""
     agents = [
         {
             "id": agent.id,
