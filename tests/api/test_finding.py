@@ -318,3 +318,20 @@ def test_a_deleted_triggers_id_still_filters_its_history(
 ) -> None:
     api.delete(scope.project_url + f"/agents/b/scheduled-triggers/{runs['b']['id']}")
     assert listed(api, scope, trigger_id=runs["b"]["id"]) == [runs["other"]["id"]]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/invocations", {"stauts": "failed"}, "query.stauts"),
+        ("/triggers", {"name": "report"}, "query.name"),
+        ("/agents", {"ref": "main", "limit": "5"}, "query.limit"),
+        ("/definition", {"dryrun": "true"}, "query.dryrun"),
+    ],
+)
+def test_a_query_parameter_the_route_does_not_take_is_422(
+    api: TestClient, scope: Scope, path: str, params: dict[str, str], field: str
+) -> None:
+    error = field_error(api.get(scope.project_url + path, params=params))
+    assert error["field"] == field
+    assert "is not a parameter of this route (it takes: " in error["message"]

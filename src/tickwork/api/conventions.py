@@ -9,9 +9,11 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
-from tickwork.errors import Conflict
+from tickwork.errors import Conflict, ValidationError
 from tickwork.services import idempotency
 from tickwork.services.context import Context
 
@@ -132,6 +134,37 @@ def _refuse_secret_replay(body: str, shown_once: str) -> None:
 def _answer(body: bytes, status: int, headers: dict[str, str]) -> Response:
     return Response(body, status_code=status, headers=headers, media_type="application/json")
 
+
+_KNOWN: dict[int, frozenset[str]] = {}
+
+
+def known_query(request: Request) -> None:
+    """422 for a query parameter the route does not take: a misspelt filter
+    (``?stauts=failed``) would otherwise be ignored, and the answer look filtered."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):  # pragma: no cover - every API route is one
+        return
+    known = _KNOWN.get(id(route))
+    if known is None:
+        known = _KNOWN[id(route)] = frozenset(_query_names(route.dependant))
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) if known else "none"
+        raise ValidationError(
+            f"query.{unknown[0]}",
+            f"is not a parameter of this route (it takes: {takes})",
+        )
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+KnownQuery = Depends(known_query)
+"""Router dependency: refuse query parameters the route does not declare."""
 
 ETAG_HEADER = {
     "ETag": {

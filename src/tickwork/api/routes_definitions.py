@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from tickwork.api.conventions import ETAG_HEADER, PRECONDITION, IfMatchHeader
+from tickwork.api.conventions import ETAG_HEADER, PRECONDITION, IfMatchHeader, KnownQuery
 from tickwork.api.deps import Caller, Ctx, ProjectId, ReadTenant, WriteTenant
 from tickwork.api.schemas import target_out, trigger_out
 from tickwork.domain.names import REF_PATTERN
@@ -27,7 +27,11 @@ from tickwork.wire import (
     TriggerCreate,
 )
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}", tags=["definitions"])
+router = APIRouter(
+    prefix="/api/v1/tenants/{tenant}/projects/{project}",
+    tags=["definitions"],
+    dependencies=[KnownQuery],
+)
 
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
 

@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Path, Query, Response
 
-from tickwork.api.conventions import ETAG_HEADER, PRECONDITION, IfMatchHeader
+from tickwork.api.conventions import ETAG_HEADER, PRECONDITION, IfMatchHeader, KnownQuery
 from tickwork.api.deps import AgentId, Ctx, ProjectId, ReadTenant, WriteTenant
 from tickwork.api.schemas import agent_out, project_out, ref_out
 from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
 from tickwork.services import etags, resources
 from tickwork.wire import AgentIn, AgentOut, Page, ProjectIn, ProjectOut, RefOut
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["projects"])
+router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["projects"], dependencies=[KnownQuery])
 
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
 RefPath = Annotated[str, Path(pattern=REF_PATTERN, max_length=128)]

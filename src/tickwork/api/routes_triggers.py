@@ -14,6 +14,7 @@ from tickwork.api.conventions import (
     REPLAY_HEADER,
     Idempotent,
     IfMatchHeader,
+    KnownQuery,
     respond,
 )
 from tickwork.api.deps import (
@@ -42,7 +43,7 @@ from tickwork.wire import (
     UpcomingRunsOut,
 )
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}")
+router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}", dependencies=[KnownQuery])
 BASE = "/agents/{agent}/scheduled-triggers"
 
 Limit = Annotated[int, Query(ge=1, le=200)]
