@@ -51,7 +51,7 @@ NameOpt = Annotated[
     typer.Option(
         "--name",
         metavar="NAME",
-        help="The trigger's name, unique per agent (no default: needed to create).",
+        help="The trigger's name, unique per agent and ref (no default: needed to create).",
     ),
 ]
 CronOpt = Annotated[

@@ -4,10 +4,10 @@ A push replaces what the ref holds, in ONE transaction. Agents and triggers miss
 the definition are deleted (their pending and running invocations are cancelled; the
 history stays); new ones are created; changed ones are updated by the very rules of the
 single-trigger routes, so ``next_run_at`` is recomputed only when a trigger's schedule
-changes or it is enabled. A trigger is matched by (agent id, trigger name), so names
-are unique per agent. Pushing the same definition again writes nothing: the ids, the
-schedules and the ref's revision stay as they were. A push that changes anything bumps
-the revision once.
+changes or it is enabled. A trigger is matched by (agent id, trigger name): names are
+unique per agent and ref, and a definition naming one twice is refused (409). Pushing
+the same definition again writes nothing: the ids, the schedules and the ref's revision
+stay as they were. A push that changes anything bumps the revision once.
 """
 
 from __future__ import annotations
@@ -380,8 +380,8 @@ class _Push:
     def apply(self, specs: list[AgentSpec]) -> list[PushedAgent]:
         tenant_id, project_id, ref = self.scope
         existing_agents = {a.id: a for a in self.tx.list_agents(tenant_id, project_id, ref)}
-        # Oldest first: when earlier single-trigger writes left two triggers of one agent
-        # with the same name, the oldest is the one the definition keeps.
+        # Names are unique per agent and ref (an index holds it), so each key has one
+        # trigger; were there several, the oldest would be the one kept.
         by_key: dict[tuple[str, str], list[Trigger]] = {}
         for trigger in self._existing_triggers():
             by_key.setdefault((trigger.agent_id, trigger.name), []).append(trigger)

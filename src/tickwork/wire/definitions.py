@@ -22,7 +22,7 @@ class DefinitionAgentIn(Strict):
     triggers: list[TriggerCreate] = Field(
         default_factory=list,
         max_length=MAX_TRIGGERS_PER_AGENT,
-        description="the agent's scheduled triggers; names are unique per agent",
+        description="the agent's scheduled triggers; names are unique per agent and ref",
     )
 
 
