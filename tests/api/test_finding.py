@@ -325,7 +325,7 @@ def test_a_deleted_triggers_id_still_filters_its_history(
     [
         ("/invocations", {"stauts": "failed"}, "query.stauts"),
         ("/triggers", {"name": "report"}, "query.name"),
-        ("/agents", {"ref": "main", "limit": "5"}, "query.limit"),
+        ("/agents", {"ref": "main", "agent": "a"}, "query.agent"),
         ("/definition", {"dryrun": "true"}, "query.dryrun"),
     ],
 )
@@ -335,3 +335,9 @@ def test_a_query_parameter_the_route_does_not_take_is_422(
     error = field_error(api.get(scope.project_url + path, params=params))
     assert error["field"] == field
     assert "is not a parameter of this route (it takes: " in error["message"]
+
+
+def test_paging_parameters_pass_on_a_list_answered_whole(api: TestClient, scope: Scope) -> None:
+    # Clients page every list alike; agents come as one list, whatever the limit.
+    listed = api.get(scope.project_url + "/agents", params={"limit": "1", "cursor": "x"})
+    assert [a["id"] for a in listed.json()] == ["a"]

@@ -136,6 +136,10 @@ def _answer(body: bytes, status: int, headers: dict[str, str]) -> Response:
 
 
 _KNOWN: dict[int, frozenset[str]] = {}
+# Paging parameters are let through everywhere: clients page every list the same way,
+# and a list answered whole (agents, refs, keys) is a page with no next one, never an
+# answer that looks filtered when it is not.
+_PAGING = frozenset({"limit", "cursor"})
 
 
 def known_query(request: Request) -> None:
@@ -147,7 +151,7 @@ def known_query(request: Request) -> None:
     known = _KNOWN.get(id(route))
     if known is None:
         known = _KNOWN[id(route)] = frozenset(_query_names(route.dependant))
-    unknown = sorted(set(request.query_params) - known)
+    unknown = sorted(set(request.query_params) - known - _PAGING)
     if unknown:
         takes = ", ".join(sorted(known)) if known else "none"
         raise ValidationError(
