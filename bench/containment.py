@@ -25,6 +25,7 @@ from typing import Any
 from bench.engine import Env, fresh_database, pct
 from tickwork.domain import schedule as sched
 from tickwork.domain.ids import new_id
+from tickwork.domain.trigger_spec import NextRuns
 from tickwork.errors import InvalidSchedule
 from tickwork.runtime.node import Node
 from tickwork.runtime.notify import LocalNotifier
@@ -77,7 +78,7 @@ def next_fire_worst(quick: bool) -> list[tuple[str, int, float, float, int]]:
         for expression in expressions:
             for zone in ZONES:
                 schedule = sched.cron_schedule(expression, zone)
-                next_runs = triggers.NextRuns  # the create path: refuses never-firing ones
+                next_runs = NextRuns  # the create path: refuses never-firing ones
                 gc.disable()
                 try:
                     for start in _starts(zone, step):

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.helpers import Scope, field_error
-from tickwork.services import triggers as trigger_service
+from tickwork.domain import trigger_spec
 from tickwork.services.context import Context
 from tickwork.storage.sql import Database, Tx
 
@@ -122,7 +122,7 @@ def _no_schedules_computed_while_writing(
     writing = [False]
     computed_while_writing: list[str] = []
     real_write = db.write
-    real_first_run = trigger_service._first_run
+    real_first_run = trigger_spec._first_run
 
     @contextmanager
     def write() -> Iterator[Tx]:
@@ -139,7 +139,7 @@ def _no_schedules_computed_while_writing(
         return real_first_run(schedule, now)
 
     monkeypatch.setattr(db, "write", write)
-    monkeypatch.setattr(trigger_service, "_first_run", first_run)
+    monkeypatch.setattr(trigger_spec, "_first_run", first_run)
     yield computed_while_writing
 
 

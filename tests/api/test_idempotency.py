@@ -17,7 +17,6 @@ from fastapi.testclient import TestClient
 from tests.api.helpers import Scope, TenantKey, field_error, make_scope, problem
 from tickwork.services import idempotency, triggers
 from tickwork.services.context import Context
-from tickwork.storage import idempotency as store
 from tickwork.testing import FakeClock
 
 BODY = {"name": "report", "cron_expression": "*/15 * * * *"}
@@ -33,7 +32,7 @@ def trigger_names(api: TestClient, scope: Scope) -> list[str]:
 
 def stored_keys(ctx: Context) -> int:
     with ctx.db.read() as tx:
-        return store.count(tx)
+        return tx.count_idempotency_keys()
 
 
 def test_the_same_key_and_request_answer_the_first_answer_and_create_one_trigger(
@@ -135,7 +134,7 @@ def test_a_new_api_key_is_made_once_and_its_secret_is_never_stored_or_sent_again
     assert "shown only once" in body["detail"]
     assert secret not in again.text
     with ctx.db.read() as tx:
-        row = store.get(tx, "acme", "key-1")
+        row = tx.idempotency_key("acme", "key-1")
     assert row is not None
     assert row.body is not None
     assert secret not in row.body
@@ -261,8 +260,7 @@ def test_pruning_is_bounded_per_request(ctx: Context, clock: FakeClock, acme: Te
     now = clock.now()
     with ctx.db.write() as tx:
         for n in range(idempotency.PRUNE_BATCH + 5):
-            store.claim(
-                tx,
+            tx.claim_idempotency_key(
                 acme.tenant,
                 f"k-{n}",
                 fingerprint="f",
@@ -273,8 +271,9 @@ def test_pruning_is_bounded_per_request(ctx: Context, clock: FakeClock, acme: Te
             )
     clock.advance(seconds=2)
     with ctx.db.write() as tx:
-        assert store.prune(tx, clock.now(), idempotency.PRUNE_BATCH) == idempotency.PRUNE_BATCH
-        assert store.count(tx) == 5
+        pruned = tx.prune_idempotency_keys(clock.now(), idempotency.PRUNE_BATCH)
+        assert pruned == idempotency.PRUNE_BATCH
+        assert tx.count_idempotency_keys() == 5
 
 
 # --- concurrency -------------------------------------------------------------------------

@@ -263,6 +263,28 @@ def test_put_agent_rejects_invalid_targets_naming_the_field(
     problem(api.get(scope.project_url + "/agents/bad"), 404)
 
 
+@pytest.mark.parametrize(
+    ("url", "words"),
+    [
+        ("https://a..b/hook", "has an invalid host 'a..b'"),
+        ("https://hooks%2eexample.com/", "has an invalid host"),
+        ("https://hooks.example.com:0/", "has an invalid port 0"),
+        ("https://hooks.example.com/\x7f", "must not contain whitespace or control characters"),
+    ],
+)
+def test_put_agent_refuses_a_url_no_attempt_could_call(
+    api: TestClient, scope: Scope, url: str, words: str
+) -> None:
+    """The URL an agent is stored with is one its webhook target accepts at call time:
+    one that every attempt would fail on is refused when the agent is written."""
+    target = {"type": "webhook", "url": url}
+    response = api.put(scope.project_url + "/agents/bad", json={"target": target})
+    [error] = problem(response, 422)["errors"]
+    assert error["field"] == "target.url"
+    assert words in error["message"]
+    problem(api.get(scope.project_url + "/agents/bad"), 404)
+
+
 def test_put_agent_requires_a_target(api: TestClient, scope: Scope) -> None:
     response = api.put(scope.project_url + "/agents/bad", json={"name": "x"})
     assert problem(response, 422)["errors"][0]["field"] == "target"

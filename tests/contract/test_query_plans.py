@@ -230,14 +230,12 @@ def test_the_backlog_gauges_read_only_the_active_statuses_partial_indexes(
 
 
 def test_last_runs_and_names_are_index_lookups_not_scans(loaded: Database) -> None:
-    from tickwork.storage import search
-
     ids = [f"trg_{i:06d}" for i in range(0, 400, 7)]
-    last = "\n".join(plan_of(loaded, lambda tx: search.last_runs(tx, ids)))
+    last = "\n".join(plan_of(loaded, lambda tx: tx.last_runs(ids)))
     named = "\n".join(
         plan_of(
             loaded,
-            lambda tx: search.trigger_named(tx, TENANT, PROJECT, "main", AGENT, "trigger 7"),
+            lambda tx: tx.trigger_named(TENANT, PROJECT, "main", AGENT, "trigger 7"),
         )
     )
     if loaded.is_postgres:
@@ -250,7 +248,7 @@ def test_last_runs_and_names_are_index_lookups_not_scans(loaded: Database) -> No
         assert "SEARCH invocations USING INDEX ix_invocations_trigger_id_id" in last, last
         assert "SEARCH scheduled_triggers USING INDEX uq_scheduled_triggers_name" in named, named
     with loaded.read() as tx:
-        found = search.last_runs(tx, ids)
+        found = tx.last_runs(ids)
     # trg_i has the invocations i, i + 1000, ...: the newest (highest id) is its last run.
     assert found["trg_000007"].id == "inv_019007"
     assert len(found) == len(ids)

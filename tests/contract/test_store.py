@@ -18,6 +18,13 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 
+from tickwork.storage.ports import (
+    AttemptEnd,
+    InvocationFilter,
+    NewInvocation,
+    NextRun,
+    Settlement,
+)
 from tickwork.storage.records import (
     CANCELLED,
     COMPLETED,
@@ -79,7 +86,7 @@ def make_trigger(trigger_id: str, **overrides: Any) -> Trigger:
     return Trigger(**values)
 
 
-def invocation_row(invocation_id: str, **overrides: Any) -> dict[str, Any]:
+def invocation_row(invocation_id: str, **overrides: Any) -> NewInvocation:
     row: dict[str, Any] = {
         "id": invocation_id,
         "trigger_id": "trg_1",
@@ -100,10 +107,10 @@ def invocation_row(invocation_id: str, **overrides: Any) -> dict[str, Any]:
         "completed_at": None,
     }
     row.update(overrides)
-    return row
+    return NewInvocation(**row)
 
 
-def settle_row(invocation_id: str, worker_id: str, status: str, **extra: Any) -> dict[str, Any]:
+def settle_row(invocation_id: str, worker_id: str, status: str, **extra: Any) -> Settlement:
     row: dict[str, Any] = {
         "id": invocation_id,
         "worker_id": worker_id,
@@ -115,7 +122,7 @@ def settle_row(invocation_id: str, worker_id: str, status: str, **extra: Any) ->
         "completed_at": None,
     }
     row.update(extra)
-    return row
+    return Settlement(**row)
 
 
 @pytest.fixture
@@ -134,9 +141,9 @@ def add_triggers(db: Database, *triggers: Trigger) -> None:
             tx.insert_trigger(trigger)
 
 
-def add_invocations(db: Database, *rows: dict[str, Any]) -> None:
+def add_invocations(db: Database, *rows: NewInvocation) -> None:
     with db.write() as tx:
-        assert tx.insert_invocations(list(rows)) == [r["id"] for r in rows]
+        assert tx.insert_invocations(list(rows)) == [r.id for r in rows]
 
 
 def invocation(db: Database, invocation_id: str) -> Invocation:
@@ -419,20 +426,20 @@ def test_set_next_runs_moves_each_trigger(scoped: Database) -> None:
         tx.set_next_runs([])
         tx.set_next_runs(
             [
-                {
-                    "id": "trg_1",
-                    "next_run_at": datetime(2026, 3, 2, 14, 35, tzinfo=KOLKATA),
-                    "enabled": True,
-                    "last_error": None,
-                    "updated_at": NOW,
-                },
-                {
-                    "id": "trg_2",
-                    "next_run_at": None,
-                    "enabled": False,
-                    "last_error": "schedule cannot be computed",
-                    "updated_at": at(1),
-                },
+                NextRun(
+                    id="trg_1",
+                    next_run_at=datetime(2026, 3, 2, 14, 35, tzinfo=KOLKATA),
+                    enabled=True,
+                    last_error=None,
+                    updated_at=NOW,
+                ),
+                NextRun(
+                    id="trg_2",
+                    next_run_at=None,
+                    enabled=False,
+                    last_error="schedule cannot be computed",
+                    updated_at=at(1),
+                ),
             ]
         )
         one, two, three = (tx.get_trigger(i) for i in ("trg_1", "trg_2", "trg_3"))
@@ -559,13 +566,13 @@ def test_a_retried_invocation_keeps_its_first_start_and_counts_attempts(db: Data
         )
         tx.finish_attempts(
             [
-                {
-                    "invocation_id": "inv_1",
-                    "attempt": 1,
-                    "ended_at": at(0.1),
-                    "outcome": FAILED,
-                    "error": "HTTP 503",
-                }
+                AttemptEnd(
+                    invocation_id="inv_1",
+                    attempt=1,
+                    ended_at=at(0.1),
+                    outcome=FAILED,
+                    error="HTTP 503",
+                )
             ]
         )
     assert settled == ["inv_1"]
@@ -653,13 +660,13 @@ def test_cancel_only_touches_active_invocations_and_closes_open_attempts(db: Dat
         tx.settle_invocations([settle_row("inv_done", "w1", COMPLETED, completed_at=at(1))])
         tx.finish_attempts(
             [
-                {
-                    "invocation_id": "inv_done",
-                    "attempt": 1,
-                    "ended_at": at(1),
-                    "outcome": COMPLETED,
-                    "error": None,
-                }
+                AttemptEnd(
+                    invocation_id="inv_done",
+                    attempt=1,
+                    ended_at=at(1),
+                    outcome=COMPLETED,
+                    error=None,
+                )
             ]
         )
         assert tx.cancel_invocations([], at(2), "nothing") == []
@@ -763,9 +770,12 @@ def history(db: Database) -> Database:
     return db
 
 
-def listed(db: Database, **filters: Any) -> list[str]:
+def listed(
+    db: Database, *, before: str | None = None, limit: int = 50, **filters: Any
+) -> list[str]:
+    where = InvocationFilter(**{k: tuple(v) if k == "statuses" else v for k, v in filters.items()})
     with db.read() as tx:
-        return ids(tx.list_invocations(TENANT, PROJECT, **filters))
+        return ids(tx.list_invocations(TENANT, PROJECT, where, before=before, limit=limit))
 
 
 def test_invocation_lists_are_newest_first_within_the_project(history: Database) -> None:

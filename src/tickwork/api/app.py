@@ -5,18 +5,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from tickwork.api import (
-    docs,
-    problems,
-    routes_definitions,
-    routes_deploy,
-    routes_projects,
-    routes_quotas,
-    routes_system,
-    routes_triggers,
-)
+from tickwork.api import docs, problems
 from tickwork.api.deps import check_scope_decisions
 from tickwork.api.limits import BodyLimit
+from tickwork.api.routes import definitions, deploy, projects, quotas, system, triggers
 from tickwork.services.context import Context
 from tickwork.settings import package_version
 
@@ -46,12 +38,12 @@ def create_app(ctx: Context) -> FastAPI:
     app.state.ctx = ctx
     docs.install(app)
     problems.install(app)
-    app.include_router(routes_system.router)
-    app.include_router(routes_deploy.router)
-    app.include_router(routes_projects.router)
-    app.include_router(routes_triggers.router)
-    app.include_router(routes_definitions.router)
-    app.include_router(routes_quotas.router)
+    app.include_router(system.router)
+    app.include_router(deploy.router)
+    app.include_router(projects.router)
+    app.include_router(triggers.router)
+    app.include_router(definitions.router)
+    app.include_router(quotas.router)
     if not check_scope_decisions(app):  # pragma: no cover - a FastAPI that hides routes
         raise RuntimeError("the tenant routes cannot be listed to check their scopes")
     app.add_middleware(BodyLimit)

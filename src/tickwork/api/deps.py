@@ -1,16 +1,20 @@
 """Request dependencies: the context, authentication, key scopes, pagination.
 
 Every route under ``/api/v1/tenants/{tenant}`` takes its tenant from exactly one of
-:data:`ReadTenant`, :data:`OperateTenant` or :data:`WriteTenant`: the scope the route
-needs is decided where the route is declared, and :func:`check_scope_decisions` (run by
-the app factory) refuses to build an app with a tenant route that decided nothing.
+:data:`ReadTenant`, :data:`OperateTenant` or :data:`WriteTenant`, or from a scope of the
+path that holds one (:data:`ReadTrigger`, :data:`OperateInvocation`, …: the tenant and
+the ids below it in one value): the scope the route needs is decided where the route is
+declared, and :func:`check_scope_decisions` (run by the app factory) refuses to build an
+app with a tenant route that decided nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from typing import Annotated
+import inspect
+from dataclasses import dataclass, fields
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.dependencies.models import Dependant
@@ -126,6 +130,64 @@ OperateTenant = Annotated[str, Depends(RequireScope(OPERATE))]
 """Acting on runs (run now, cancel, rerun): ``operate`` or ``write`` keys."""
 WriteTenant = Annotated[str, Depends(RequireScope(WRITE))]
 """Changing the tenant's resources: ``write`` keys."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentScope:
+    """Where a request acts, as its path names it: the tenant (the key's scope checked),
+    the project and the agent."""
+
+    tenant: str
+    project: str
+    agent: str
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerScope(AgentScope):
+    trigger_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationScope(TriggerScope):
+    invocation_id: str
+
+
+_PATH_IDS: dict[str, Any] = {
+    "project": ProjectId,
+    "agent": AgentId,
+    "trigger_id": ObjectId,
+    "invocation_id": ObjectId,
+}
+
+
+def _scope(record: type[AgentScope], required: str) -> Any:
+    """A dependency giving the route its ``record``: the path's ids, checked as
+    :data:`ProjectId` and the like are, and the tenant from the key's scope decision
+    (so the route decides its scope by the one it takes). The path's parameters keep
+    the order the routes declared them in, and so the OpenAPI document its order."""
+
+    def scope(**values: str) -> AgentScope:
+        return record(**values)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter(f.name, keyword, annotation=_PATH_IDS[f.name])
+        for f in fields(record)
+        if f.name != "tenant"
+    ]
+    tenant = Annotated[str, Depends(RequireScope(required))]
+    parameters.append(inspect.Parameter("tenant", keyword, annotation=tenant))
+    setattr(scope, "__signature__", inspect.Signature(parameters, return_annotation=record))  # noqa: B010
+    return Depends(scope)
+
+
+ReadAgent = Annotated[AgentScope, _scope(AgentScope, READ)]
+WriteAgent = Annotated[AgentScope, _scope(AgentScope, WRITE)]
+ReadTrigger = Annotated[TriggerScope, _scope(TriggerScope, READ)]
+OperateTrigger = Annotated[TriggerScope, _scope(TriggerScope, OPERATE)]
+WriteTrigger = Annotated[TriggerScope, _scope(TriggerScope, WRITE)]
+ReadInvocation = Annotated[InvocationScope, _scope(InvocationScope, READ)]
+OperateInvocation = Annotated[InvocationScope, _scope(InvocationScope, OPERATE)]
 
 
 def scope_of(dependant: Dependant) -> list[str]:

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tickwork.domain.names import HANDLER_PATTERN, REF_PATTERN, SLUG_PATTERN
 from tickwork.domain.target_spec import ENV_SECRET_PATTERN
+from tickwork.domain.trigger_spec import PayloadTooLarge
 from tickwork.errors import (
     Conflict,
     Forbidden,
@@ -25,7 +26,6 @@ from tickwork.errors import (
 )
 from tickwork.logging import get_logger
 from tickwork.services.idempotency import KEY_PATTERN, InProgress
-from tickwork.services.triggers import PayloadTooLarge
 from tickwork.storage.sql import gave_way
 from tickwork.wire import URL_PATTERN, Problem
 

@@ -31,8 +31,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal, get_args
+from typing import Literal
 
+from tickwork.domain.policies import (
+    CATCHUP_POLICIES,
+    OVERLAP_POLICIES,
+    CatchupPolicy,
+    OverlapPolicy,
+)
 from tickwork.domain.schedule import Schedule, format_instant, next_run_after
 from tickwork.errors import ValidationError
 
@@ -55,12 +61,7 @@ __all__ = [
     "plan_overlap_many",
 ]
 
-CatchupPolicy = Literal["latest", "all", "none"]
-OverlapPolicy = Literal["allow", "skip", "buffer_one", "cancel_previous"]
 OverlapAction = Literal["run", "buffer", "skip"]
-
-CATCHUP_POLICIES: tuple[str, ...] = get_args(CatchupPolicy)
-OVERLAP_POLICIES: tuple[str, ...] = get_args(OverlapPolicy)
 
 DEFAULT_CATCHUP_WINDOW_SECONDS = 3600
 DEFAULT_GRACE_SECONDS = 120
@@ -97,7 +98,7 @@ def plan_catchup(
     schedule: Schedule,
     due: datetime,
     now: datetime,
-    policy: str = "latest",
+    policy: str = CatchupPolicy.LATEST,
     catchup_window_seconds: float = DEFAULT_CATCHUP_WINDOW_SECONDS,
     *,
     grace_seconds: float = DEFAULT_GRACE_SECONDS,
@@ -122,13 +123,13 @@ def plan_catchup(
         return CatchupPlan(run=[], missed=[], missed_uncounted=0, next_run_at=due)
 
     slots = _Slots(schedule, due)
-    if policy == "none":
+    if policy == CatchupPolicy.NONE:
         window = timedelta(seconds=grace_seconds)
     else:
         window = timedelta(seconds=max(catchup_window_seconds, grace_seconds))
     cutoff = now - window  # a slot at or after cutoff is in the window
 
-    if policy == "all":
+    if policy == CatchupPolicy.ALL:
         return _plan_all(slots, now, cutoff)
 
     last = slots.last_at_or_before(now)
@@ -276,13 +277,13 @@ def plan_overlap(policy: str, active_count: int) -> OverlapDecision:
         )
     if active_count < 0:
         raise ValueError("active_count must not be negative")
-    if policy == "allow" or active_count == 0:
+    if policy == OverlapPolicy.ALLOW or active_count == 0:
         return OverlapDecision("run")
-    if policy == "skip":
+    if policy == OverlapPolicy.SKIP:
         return OverlapDecision(
             "skip", reason=f"overlap=skip: {active_count} earlier invocation(s) still active"
         )
-    if policy == "buffer_one":
+    if policy == OverlapPolicy.BUFFER_ONE:
         if active_count == 1:
             return OverlapDecision("buffer")
         return OverlapDecision(

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from typing import Any
 from urllib.parse import urlsplit
+
+from yarl import URL
 
 from tickwork.domain.names import check_handler_name
 from tickwork.errors import ValidationError
@@ -30,6 +33,7 @@ ENV_SECRET_PATTERN = r"^TICKWORK_TARGET_SECRET_[A-Z0-9_]{1,64}$"
 _ENV_SECRET = re.compile(ENV_SECRET_PATTERN)
 STANDARD_SECRET_PREFIX = "whsec_"
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
 def signing_key(secret: str) -> bytes:
@@ -58,24 +62,62 @@ def signing_key(secret: str) -> bytes:
 
 
 def check_webhook_url(url: object, field: str = "target.url") -> str:
+    """Check a webhook URL; return it unchanged. The one rule, applied when an agent is
+    written and again by the webhook target before each call: a URL accepted here is
+    one the transport can send to.
+
+    Accepts absolute ``http``/``https`` URLs with a valid host, at most 2048 characters,
+    with no credentials, whitespace or control characters; raises
+    :class:`tickwork.errors.ValidationError` on ``field``. Whether the host is private is
+    decided at call time, when the name is resolved.
+    """
     if not isinstance(url, str) or not url:
-        raise ValidationError(field, "must be an http or https URL")
+        raise ValidationError(field, "a webhook URL is required")
     if len(url) > MAX_URL:
-        raise ValidationError(field, f"is longer than {MAX_URL} characters")
+        raise ValidationError(field, f"must be at most {MAX_URL} characters")
+    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
+        raise ValidationError(field, "must not contain whitespace or control characters")
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a bad port
+        port = parts.port
+        host = parts.hostname
     except ValueError as exc:
         raise ValidationError(field, f"is not a valid URL ({exc})") from None
-    if parts.scheme not in ("http", "https"):
-        raise ValidationError(field, "must use http or https")
-    if not parts.hostname:
-        raise ValidationError(field, "has no host")
-    if parts.username is not None or parts.password is not None:
-        raise ValidationError(field, "must not carry credentials; use the agent's secret")
-    if any(c.isspace() for c in url):
-        raise ValidationError(field, "must not contain whitespace")
+    if parts.scheme.lower() not in ("http", "https"):
+        shown = f" (got {parts.scheme!r})" if parts.scheme else ""
+        raise ValidationError(field, f"must be an absolute http or https URL{shown}")
+    if "@" in parts.netloc:
+        raise ValidationError(
+            field, "must not contain credentials; the agent's secret signs every request instead"
+        )
+    if not host:
+        raise ValidationError(field, "must include a host")
+    if not _is_valid_host(host):
+        raise ValidationError(field, f"has an invalid host {host!r}")
+    if port == 0:
+        raise ValidationError(field, "has an invalid port 0")
+    try:
+        # As the transport parses it (aiohttp sends what yarl makes of the URL).
+        parsed = URL(url)
+    except ValueError as exc:
+        raise ValidationError(field, f"is not a valid URL ({exc})") from None
+    if not parsed.absolute or parsed.raw_host is None:
+        raise ValidationError(field, "is not a valid URL (not an absolute URL with a host)")
     return url
+
+
+def _is_valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.split(".")
+    return len(ascii_host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
 
 
 def normalise_target(target: object, field: str = "target") -> dict[str, Any]:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from tickwork.domain.limits import MAX_AGENTS, MAX_TRIGGERS_PER_AGENT
 from tickwork.domain.names import MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
+from tickwork.domain.trigger_spec import EDITABLE, MAX_MESSAGE_BYTES, NextRuns, validate_fields
 from tickwork.errors import Conflict, NameConflict, NotFound, ValidationError, ValidationErrors
 from tickwork.services import etags, processes, quotas, secrets
 from tickwork.services.context import Context
@@ -29,17 +30,9 @@ from tickwork.services.resources import (
     check_max_concurrency,
     require_project,
 )
-from tickwork.services.triggers import (
-    EDITABLE,
-    MAX_MESSAGE_BYTES,
-    NextRuns,
-    apply_update,
-    new_trigger,
-    remove_trigger,
-    validate_fields,
-)
+from tickwork.services.triggers import apply_update, new_trigger, remove_trigger
+from tickwork.storage.ports import Store
 from tickwork.storage.records import Agent, Ref, Trigger
-from tickwork.storage.sql import Tx
 
 MAX_TRIGGERS = 10_000
 AGENT_FIELDS = ("id", "name", "target", "max_concurrency", "triggers")
@@ -304,7 +297,7 @@ def put_definition(
 
 def _push(
     ctx: Context,
-    tx: Tx,
+    tx: Store,
     tenant_id: str,
     project_id: str,
     ref: str,
@@ -360,7 +353,7 @@ class _Push:
     def __init__(
         self,
         ctx: Context,
-        tx: Tx,
+        tx: Store,
         tenant_id: str,
         project_id: str,
         ref: str,

@@ -16,17 +16,17 @@ from typing import Any
 from tickwork import metrics
 from tickwork.domain import catchup
 from tickwork.domain.ids import schedule_key
+from tickwork.domain.invocations import BUFFERED, Origin
+from tickwork.domain.policies import OverlapPolicy
 from tickwork.domain.schedule import OnceSchedule
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
 from tickwork.services.triggers import invocation_row, schedule_of
+from tickwork.storage.ports import NewInvocation, NextRun, Queue
 from tickwork.storage.records import CANCELLED, MISSED, PENDING, SKIPPED, Trigger
-from tickwork.storage.sql import Tx, is_outage
+from tickwork.storage.sql import is_outage
 
 log = get_logger("tickwork.scheduler")
-
-# Marks a pending invocation that must wait until its trigger has nothing running.
-BUFFERED = "buffered: waits for the running invocation (overlap=buffer_one)"
 
 
 class Superseded(Exception):
@@ -51,7 +51,7 @@ class DispatchResult:
     disabled: int = 0
     cancelled: list[str] = field(default_factory=list)
     full_batch: bool = False
-    planned: list[dict[str, Any]] = field(default_factory=list)
+    planned: list[NewInvocation] = field(default_factory=list)
 
 
 def dispatch_batch(
@@ -69,7 +69,7 @@ def dispatch_batch(
     """
     with ctx.db.read() as tx:
         due = tx.due_triggers(now, limit, lock=False)
-        active = tx.active_counts(t.id for t in due if t.overlap != "allow")
+        active = tx.active_counts(t.id for t in due if t.overlap != OverlapPolicy.ALLOW)
     plans = [_plan(trigger, now, active.get(trigger.id, 0)) for trigger in due]
     try:
         result = _write(ctx, now, fence, plans, careful=False)
@@ -98,14 +98,14 @@ class _TriggerPlan:
     """What one due trigger's pass writes: its new row values and its invocations."""
 
     trigger: Trigger
-    update: dict[str, Any]
-    rows: list[dict[str, Any]]
+    update: NextRun
+    rows: list[NewInvocation]
     cancel_active: bool = False
     error: str | None = None
 
 
 def _plan(trigger: Trigger, now: datetime, active: int) -> _TriggerPlan:
-    rows: list[dict[str, Any]] = []
+    rows: list[NewInvocation] = []
     to_cancel: list[str] = []
     try:
         update = _plan_trigger(trigger, now, active, rows, to_cancel)
@@ -115,14 +115,8 @@ def _plan(trigger: Trigger, now: datetime, active: int) -> _TriggerPlan:
     return _TriggerPlan(trigger, update, rows, cancel_active=bool(to_cancel))
 
 
-def _disable(trigger: Trigger, now: datetime, error: str) -> dict[str, Any]:
-    return {
-        "id": trigger.id,
-        "next_run_at": None,
-        "enabled": False,
-        "last_error": error,
-        "updated_at": now,
-    }
+def _disable(trigger: Trigger, now: datetime, error: str) -> NextRun:
+    return NextRun(trigger.id, next_run_at=None, enabled=False, last_error=error, updated_at=now)
 
 
 def _write(
@@ -142,7 +136,9 @@ def _write(
         to_cancel = [p.trigger.id for p in kept if p.cancel_active]
         if to_cancel:
             ids = tx.active_invocation_ids(to_cancel)
-            result.cancelled = tx.cancel_invocations(ids, now, "overlap=cancel_previous")
+            result.cancelled = tx.cancel_invocations(
+                ids, now, f"overlap={OverlapPolicy.CANCEL_PREVIOUS}"
+            )
         if not careful:
             _insert(tx, [row for p in kept for row in p.rows], result)
         else:
@@ -162,12 +158,12 @@ def _write(
     return result
 
 
-def _insert(tx: Tx, rows: list[dict[str, Any]], result: DispatchResult) -> None:
-    result.created += len(tx.insert_invocations([r for r in rows if r["status"] == PENDING]))
-    final = [r for r in rows if r["status"] != PENDING]
+def _insert(tx: Queue, rows: list[NewInvocation], result: DispatchResult) -> None:
+    result.created += len(tx.insert_invocations([r for r in rows if r.status == PENDING]))
+    final = [r for r in rows if r.status != PENDING]
     tx.insert_invocations(final)
-    result.missed += sum(1 for r in final if r["status"] == MISSED)
-    result.skipped += sum(1 for r in final if r["status"] == SKIPPED)
+    result.missed += sum(1 for r in final if r.status == MISSED)
+    result.skipped += sum(1 for r in final if r.status == SKIPPED)
 
 
 def _brief(exc: BaseException) -> str:
@@ -178,7 +174,7 @@ def _brief(exc: BaseException) -> str:
 
 def _report(ctx: Context, result: DispatchResult) -> None:
     for row in result.planned:
-        if row["status"] == PENDING:
+        if row.status == PENDING:
             log.debug("dispatched", **_row_fields(row))
     if result.triggers:
         log.info(
@@ -203,9 +199,9 @@ def _plan_trigger(
     trigger: Trigger,
     now: datetime,
     active: int,
-    rows: list[dict[str, Any]],
+    rows: list[NewInvocation],
     to_cancel: list[str],
-) -> dict[str, Any]:
+) -> NextRun:
     schedule = schedule_of(trigger)
     assert trigger.next_run_at is not None
     plan = catchup.plan_catchup(
@@ -219,7 +215,7 @@ def _plan_trigger(
         rows.append(
             invocation_row(
                 trigger,
-                origin="schedule",
+                origin=Origin.SCHEDULE,
                 scheduled_for=slot,
                 key=schedule_key(trigger.id, slot),
                 now=now,
@@ -240,12 +236,12 @@ def _plan_trigger(
         if decision.cancel_active:
             to_cancel.append(trigger.id)
         key = schedule_key(trigger.id, slot)
-        if trigger.overlap == "cancel_previous" and index < len(plan.run) - 1:
+        if trigger.overlap == OverlapPolicy.CANCEL_PREVIOUS and index < len(plan.run) - 1:
             # A later slot of this same pass replaces it before it could start.
             rows.append(
                 invocation_row(
                     trigger,
-                    origin="schedule",
+                    origin=Origin.SCHEDULE,
                     scheduled_for=slot,
                     key=key,
                     now=now,
@@ -258,7 +254,7 @@ def _plan_trigger(
             rows.append(
                 invocation_row(
                     trigger,
-                    origin="schedule",
+                    origin=Origin.SCHEDULE,
                     scheduled_for=slot,
                     key=key,
                     now=now,
@@ -271,7 +267,7 @@ def _plan_trigger(
         rows.append(
             invocation_row(
                 trigger,
-                origin="schedule",
+                origin=Origin.SCHEDULE,
                 scheduled_for=slot,
                 key=key,
                 now=now,
@@ -280,13 +276,13 @@ def _plan_trigger(
             )
         )
     next_run_at = None if isinstance(schedule, OnceSchedule) else plan.next_run_at
-    return {
-        "id": trigger.id,
-        "next_run_at": next_run_at,
-        "enabled": trigger.enabled,
-        "last_error": trigger.last_error,
-        "updated_at": trigger.updated_at,
-    }
+    return NextRun(
+        trigger.id,
+        next_run_at=next_run_at,
+        enabled=trigger.enabled,
+        last_error=trigger.last_error,
+        updated_at=trigger.updated_at,
+    )
 
 
 def earliest_due(ctx: Context) -> datetime | None:
@@ -303,12 +299,12 @@ def _fields(trigger: Trigger) -> dict[str, Any]:
     }
 
 
-def _row_fields(row: dict[str, Any]) -> dict[str, Any]:
+def _row_fields(row: NewInvocation) -> dict[str, Any]:
     return {
-        "tenant": row["tenant_id"],
-        "project": row["project_id"],
-        "agent": row["agent_id"],
-        "trigger": row["trigger_id"],
-        "invocation": row["id"],
-        "scheduled_for": row["scheduled_for"],
+        "tenant": row.tenant_id,
+        "project": row.project_id,
+        "agent": row.agent_id,
+        "trigger": row.trigger_id,
+        "invocation": row.id,
+        "scheduled_for": row.scheduled_for,
     }

@@ -18,6 +18,7 @@ import json
 from typing import Any
 
 from tickwork.domain.target_spec import public_target
+from tickwork.domain.trigger_spec import EDITABLE
 from tickwork.errors import PreconditionFailed
 from tickwork.storage.records import Agent, Ref, Trigger
 
@@ -28,9 +29,6 @@ def _tag(kind: str, document: Any) -> str:
 
 
 def trigger_etag(trigger: Trigger) -> str:
-    # Imported here: the trigger service checks tags with this module.
-    from tickwork.services.triggers import EDITABLE
-
     settings = {key: getattr(trigger, key) for key in EDITABLE}
     return _tag("t", [trigger.id, trigger.ref, trigger.agent_id, settings])
 

@@ -8,28 +8,25 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from tickwork import metrics
 from tickwork.domain import fairshare
+from tickwork.domain.invocations import BUFFERED
 from tickwork.domain.retry import can_retry, retry_delay
 from tickwork.domain.sanitize import MAX_ERROR_CHARS, clean_id, clean_json, clean_text
 from tickwork.domain.template import MessageTooLarge, render_message
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
-from tickwork.services.dispatch import BUFFERED
-from tickwork.storage import tables
+from tickwork.storage.ports import AttemptEnd, Queue, Resolution, Settlement, Store
 from tickwork.storage.records import (
     CANCELLED,
     COMPLETED,
     FAILED,
     PENDING,
-    RUNNING,
     Agent,
     Invocation,
     Trigger,
 )
-from tickwork.storage.sql import Tx, is_outage
+from tickwork.storage.sql import is_outage
 
 log = get_logger("tickwork.worker")
 
@@ -173,7 +170,7 @@ def _claim(
         claimed = tx.claim_ids(chosen, now, worker_id, lease_until, ctx.settings.deployment_id)
         failures: list[Outcome] = []
         cancel: dict[str, list[str]] = {}
-        resolutions: list[dict[str, Any]] = []
+        resolutions: list[Resolution] = []
         triggers = tx.get_triggers(inv.trigger_id for inv in claimed)
         for inv in claimed:
             trigger = triggers.get(inv.trigger_id)
@@ -181,8 +178,8 @@ def _claim(
                 reason = "trigger deleted" if trigger is None else "trigger disabled"
                 cancel.setdefault(reason, []).append(inv.id)
                 continue
-            if inv.status_reason == BUFFERED and _others_running(tx, inv):
-                _release(tx, inv, now + BUFFER_RECHECK)
+            if inv.status_reason == BUFFERED and tx.others_running(inv.trigger_id, inv.id):
+                tx.release(inv, now + BUFFER_RECHECK)
                 continue
             agent, revision = agents[(inv.tenant_id, inv.project_id, inv.ref, inv.agent_id)]
             if agent is None or revision is None:
@@ -197,7 +194,7 @@ def _claim(
                     )
                 )
                 continue
-            resolutions.append({"id": inv.id, "agent_name": agent.name, "ref_revision": revision})
+            resolutions.append(Resolution(inv.id, agent.name, revision))
             resolved.append((inv, trigger, agent, revision))
         tx.record_resolutions(resolutions)
         for reason, ids in cancel.items():
@@ -226,38 +223,6 @@ def _claim(
     for failure in failures:
         log.warning("invocation failed", invocation=failure.invocation_id, error=failure.error)
     return jobs
-
-
-def _others_running(tx: Tx, inv: Invocation) -> bool:
-    c = tables.invocations.c
-    q = (
-        sa.select(c.id)
-        .where(c.trigger_id == inv.trigger_id, c.status == RUNNING, c.id != inv.id)
-        .limit(1)
-    )
-    return tx.conn.execute(q).first() is not None
-
-
-def _release(tx: Tx, inv: Invocation, not_before: datetime) -> None:
-    """Hand a claimed invocation back untouched: no attempt is counted."""
-    c = tables.invocations.c
-    tx.conn.execute(
-        tables.invocations.update()
-        .where(c.id == inv.id)
-        .values(
-            status=PENDING,
-            attempt=inv.attempt - 1,
-            not_before=not_before,
-            lease_owner=None,
-            lease_expires_at=None,
-        )
-    )
-    a = tables.invocation_attempts.c
-    tx.conn.execute(
-        tables.invocation_attempts.delete().where(
-            a.invocation_id == inv.id, a.attempt == inv.attempt
-        )
-    )
 
 
 def decide_failure(
@@ -315,7 +280,7 @@ def _apply_each(ctx: Context, outcomes: list[Outcome]) -> list[str]:
         return _apply_in_savepoints(tx, outcomes)
 
 
-def _apply_isolated(tx: Tx, outcomes: list[Outcome]) -> list[str]:
+def _apply_isolated(tx: Store, outcomes: list[Outcome]) -> list[str]:
     """:func:`_apply` inside ``tx``, falling back to one outcome at a time when the
     database refuses the batch (for paths that already hold a transaction)."""
     try:
@@ -327,7 +292,7 @@ def _apply_isolated(tx: Tx, outcomes: list[Outcome]) -> list[str]:
     return _apply_in_savepoints(tx, outcomes)
 
 
-def _apply_in_savepoints(tx: Tx, outcomes: list[Outcome]) -> list[str]:
+def _apply_in_savepoints(tx: Store, outcomes: list[Outcome]) -> list[str]:
     done: list[str] = []
     for outcome in outcomes:
         try:
@@ -372,7 +337,7 @@ def _brief(exc: BaseException) -> str:
     return clean_text(f"{type(original).__name__}: {first_line}", 300)
 
 
-def _apply(tx: Tx, outcomes: list[Outcome]) -> list[str]:
+def _apply(tx: Queue, outcomes: list[Outcome]) -> list[str]:
     if not outcomes:
         return []
     rows = []
@@ -380,28 +345,28 @@ def _apply(tx: Tx, outcomes: list[Outcome]) -> list[str]:
         status = PENDING if o.kind == "retry" else o.kind
         final = status in (COMPLETED, FAILED, CANCELLED)
         rows.append(
-            {
-                "id": o.invocation_id,
-                "worker_id": o.worker_id,
-                "status": status,
-                "not_before": o.not_before,
-                "last_error": o.error,
-                "result": o.result,
-                "conversation_id": o.conversation_id,
-                "completed_at": o.ended_at if final else None,
-                "message": o.message,
-            }
+            Settlement(
+                o.invocation_id,
+                o.worker_id,
+                status,
+                not_before=o.not_before,
+                last_error=o.error,
+                result=o.result,
+                conversation_id=o.conversation_id,
+                completed_at=o.ended_at if final else None,
+                message=o.message,
+            )
         )
     done = tx.settle_invocations(rows)
     tx.finish_attempts(
         [
-            {
-                "invocation_id": o.invocation_id,
-                "attempt": o.attempt,
-                "ended_at": o.ended_at,
-                "outcome": o.attempt_outcome or (FAILED if o.kind == "retry" else o.kind),
-                "error": o.error,
-            }
+            AttemptEnd(
+                o.invocation_id,
+                o.attempt,
+                o.ended_at,
+                o.attempt_outcome or (FAILED if o.kind == "retry" else o.kind),
+                o.error,
+            )
             for o in outcomes
         ]
     )

@@ -27,7 +27,6 @@ from datetime import timedelta
 
 from tickwork.errors import Conflict, NotFound, ValidationError
 from tickwork.services.context import Context
-from tickwork.storage import idempotency as store
 
 TTL = timedelta(hours=24)
 IN_FLIGHT = timedelta(minutes=5)
@@ -78,9 +77,8 @@ def begin(ctx: Context, tenant_id: str, request: Request) -> Answer | None:
     with ctx.db.write() as tx:
         if not tx.tenant_exists(tenant_id):
             raise NotFound(f"tenant {tenant_id!r} not found")
-        store.prune(tx, now, PRUNE_BATCH)
-        seen = store.claim(
-            tx,
+        tx.prune_idempotency_keys(now, PRUNE_BATCH)
+        seen = tx.claim_idempotency_key(
             tenant_id,
             request.key,
             fingerprint=request.fingerprint,
@@ -114,9 +112,11 @@ def begin(ctx: Context, tenant_id: str, request: Request) -> Answer | None:
 
 def finish(ctx: Context, tenant_id: str, request: Request, answer: Answer) -> None:
     with ctx.db.write() as tx:
-        store.complete(tx, tenant_id, request.key, answer.status, answer.headers, answer.body)
+        tx.complete_idempotency_key(
+            tenant_id, request.key, answer.status, answer.headers, answer.body
+        )
 
 
 def abandon(ctx: Context, tenant_id: str, request: Request) -> None:
     with ctx.db.write() as tx:
-        store.release(tx, tenant_id, request.key)
+        tx.release_idempotency_key(tenant_id, request.key)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
 from tickwork.domain import schedule as sched
 from tickwork.domain.ids import new_id
+from tickwork.domain.invocations import Origin
 from tickwork.errors import Conflict, NotFound, ValidationError
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
@@ -18,7 +19,7 @@ from tickwork.services.triggers import (
     require_trigger,
     schedule_of,
 )
-from tickwork.storage import search
+from tickwork.storage.ports import History, InvocationFilter
 from tickwork.storage.records import (
     FINAL_STATUSES,
     ORIGINS,
@@ -27,13 +28,12 @@ from tickwork.storage.records import (
     Invocation,
     Trigger,
 )
-from tickwork.storage.sql import Tx
 
 MAX_UPCOMING = 200
 
 
 def require_invocation(
-    tx: Tx, tenant_id: str, project_id: str, trigger_id: str | None, invocation_id: str
+    tx: History, tenant_id: str, project_id: str, trigger_id: str | None, invocation_id: str
 ) -> Invocation:
     inv = tx.find_invocation(tenant_id, project_id, invocation_id, trigger_id)
     if inv is None:
@@ -45,14 +45,8 @@ def list_invocations(
     ctx: Context,
     tenant_id: str,
     project_id: str,
+    where: InvocationFilter,
     *,
-    trigger_id: str | None = None,
-    agent_id: str | None = None,
-    ref: str | None = None,
-    statuses: Sequence[str] | None = None,
-    origins: Sequence[str] | None = None,
-    scheduled_from: datetime | None = None,
-    scheduled_to: datetime | None = None,
     before: str | None = None,
     limit: int = 50,
 ) -> list[Invocation]:
@@ -60,7 +54,8 @@ def list_invocations(
     not exist, or an agent or ref the project does not have, is an unknown filter value
     (422 naming it); a trigger id is not checked, since invocations outlive their
     trigger."""
-    for name, given, known in (("status", statuses, STATUSES), ("origin", origins, ORIGINS)):
+    checks = (("status", where.statuses, STATUSES), ("origin", where.origins, ORIGINS))
+    for name, given, known in checks:
         for value in given or ():
             if value not in known:
                 raise ValidationError(
@@ -68,29 +63,15 @@ def list_invocations(
                 )
     with ctx.db.read() as tx:
         require_project(tx, tenant_id, project_id)
+        ref, agent_id = where.ref, where.agent_id
         if ref is not None and tx.get_ref(tenant_id, project_id, ref) is None:
             raise ValidationError("query.ref", f"project {project_id!r} has no ref {ref!r}")
-        if agent_id is not None and not search.agent_exists(
-            tx, tenant_id, project_id, agent_id, ref
-        ):
-            where = f"on ref {ref!r}" if ref is not None else "on any ref"
+        if agent_id is not None and not tx.agent_exists(tenant_id, project_id, agent_id, ref):
+            on = f"on ref {ref!r}" if ref is not None else "on any ref"
             raise ValidationError(
-                "query.agent", f"project {project_id!r} has no agent {agent_id!r} {where}"
+                "query.agent", f"project {project_id!r} has no agent {agent_id!r} {on}"
             )
-        return search.invocations(
-            tx,
-            tenant_id,
-            project_id,
-            trigger_id=trigger_id,
-            agent_id=agent_id,
-            ref=ref,
-            statuses=statuses,
-            origins=origins,
-            scheduled_from=scheduled_from,
-            scheduled_to=scheduled_to,
-            before=before,
-            limit=limit,
-        )
+        return tx.list_invocations(tenant_id, project_id, where, before=before, limit=limit)
 
 
 def get_invocation(
@@ -145,7 +126,7 @@ def rerun_invocation(
         new_inv = new_id("inv", now)
         row = invocation_row(
             trigger,
-            origin="rerun",
+            origin=Origin.RERUN,
             scheduled_for=original.scheduled_for,
             key=f"rerun:{trigger.id}:{new_inv}",
             now=now,

@@ -25,13 +25,13 @@ from datetime import datetime, timedelta
 
 from tickwork.services.context import Context
 from tickwork.services.dispatch import Fence
+from tickwork.storage.ports import Leadership
 from tickwork.storage.records import SchedulerState
-from tickwork.storage.sql import Tx
 
 SCHEDULER = "scheduler"
 
 
-def current_deployment(tx: Tx, now: datetime, role: str = "worker") -> str | None:
+def current_deployment(tx: Leadership, now: datetime, role: str = "worker") -> str | None:
     """The deployment whose processes of ``role`` take new work: the newest with a live
     process of that role (None: there is none)."""
     return tx.current_deployment_at(now, role)

@@ -20,8 +20,8 @@ from tickwork.domain.ids import new_id
 from tickwork.errors import ValidationError, ValidationErrors
 from tickwork.services.context import Context
 from tickwork.settings import Settings
+from tickwork.storage.ports import Leadership
 from tickwork.storage.records import Process
-from tickwork.storage.sql import Tx
 
 # Rows of processes that died without deregistering are kept this long for the system
 # view ("gone"), then removed by any live process's heartbeat.
@@ -98,7 +98,7 @@ def deregister(ctx: Context, process_id: str) -> None:
     ctx.notifier.leadership_changed()
 
 
-def live_handlers(tx: Tx, now: datetime) -> tuple[set[str], int]:
+def live_handlers(tx: Leadership, now: datetime) -> tuple[set[str], int]:
     """The python handler names live worker processes registered, and how many live
     worker processes there are."""
     names: set[str] = set()
@@ -110,7 +110,9 @@ def live_handlers(tx: Tx, now: datetime) -> tuple[set[str], int]:
     return names, workers
 
 
-def require_handlers(tx: Tx, now: datetime, targets: Iterable[tuple[str, dict[str, Any]]]) -> None:
+def require_handlers(
+    tx: Leadership, now: datetime, targets: Iterable[tuple[str, dict[str, Any]]]
+) -> None:
     """Refuse python targets naming a handler no live worker has registered.
 
     ``targets`` holds (field, target) pairs, such as ``("target", {...})``; every

@@ -26,8 +26,8 @@ from tickwork.domain.rate import MINUTES_PER_DAY
 from tickwork.errors import NotFound, QuotaExceeded
 from tickwork.services.context import Context
 from tickwork.settings import QUOTA_DEFAULTS, Settings
+from tickwork.storage.ports import Tenancy
 from tickwork.storage.records import Trigger
-from tickwork.storage.sql import Tx
 
 QUOTAS = tuple(QUOTA_DEFAULTS)
 # A PATCH that touches none of these cannot raise a trigger's rate.
@@ -59,7 +59,7 @@ def limits(settings: Settings, overrides: Mapping[str, int | None]) -> dict[str,
     }
 
 
-def lock(ctx: Context, tx: Tx, tenant_id: str) -> dict[str, int]:
+def lock(ctx: Context, tx: Tenancy, tenant_id: str) -> dict[str, int]:
     """Lock the tenant's row for this transaction and return its limits."""
     overrides = tx.lock_tenant(tenant_id)
     if overrides is None:
@@ -67,7 +67,9 @@ def lock(ctx: Context, tx: Tx, tenant_id: str) -> dict[str, int]:
     return limits(ctx.settings, overrides)
 
 
-def check(ctx: Context, tx: Tx, tenant_id: str, change: Change, *, written: bool = False) -> None:
+def check(
+    ctx: Context, tx: Tenancy, tenant_id: str, change: Change, *, written: bool = False
+) -> None:
     """Refuse ``change`` (QuotaExceeded) if it takes the tenant past one of its quotas.
 
     Locks the tenant's row: call it before the transaction locks any other row. With
@@ -81,14 +83,14 @@ def check(ctx: Context, tx: Tx, tenant_id: str, change: Change, *, written: bool
             _refuse_growth(field, in_force, used, used + adding)
 
 
-def measure(ctx: Context, tx: Tx, tenant_id: str) -> Change:
+def measure(ctx: Context, tx: Tenancy, tenant_id: str) -> Change:
     """Lock the tenant's row and count what :func:`check_growth` compares against later
     in the same transaction: its agents, triggers and firing rate."""
     lock(ctx, tx, tenant_id)
     return _count(tx, tenant_id, ("agents", "triggers", "slots_per_day"))
 
 
-def check_growth(ctx: Context, tx: Tx, tenant_id: str, before: Change) -> None:
+def check_growth(ctx: Context, tx: Tenancy, tenant_id: str, before: Change) -> None:
     """After a transaction's writes (a definition push): refuse their *net* effect if it
     takes the tenant past a quota. ``before`` is what :func:`measure` counted."""
     in_force = lock(ctx, tx, tenant_id)
@@ -122,7 +124,7 @@ def set_overrides(ctx: Context, tenant_id: str, values: Mapping[str, int | None]
             tx.set_tenant_quotas(tenant_id, values)
 
 
-def _count(tx: Tx, tenant_id: str, fields: tuple[str, ...]) -> Change:
+def _count(tx: Tenancy, tenant_id: str, fields: tuple[str, ...]) -> Change:
     return Change(**{field: tx.tenant_usage(tenant_id, field) for field in fields})
 
 

@@ -9,11 +9,11 @@ from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import Conflict, NotFound, ValidationError
 from tickwork.services import etags, processes, quotas, secrets
 from tickwork.services.context import Context
+from tickwork.storage.ports import Catalog, Queue
 from tickwork.storage.records import Agent, Project, Ref
-from tickwork.storage.sql import Tx
 
 
-def require_project(tx: Tx, tenant_id: str, project_id: str) -> Project:
+def require_project(tx: Catalog, tenant_id: str, project_id: str) -> Project:
     project = tx.get_project(tenant_id, project_id)
     if project is None:
         raise NotFound(f"project {project_id!r} not found")
@@ -44,7 +44,7 @@ def list_projects(ctx: Context, tenant_id: str, after: str | None, limit: int) -
         return tx.list_projects(tenant_id, after, limit)
 
 
-def cancel_for_triggers(ctx: Context, tx: Tx, trigger_ids: list[str], reason: str) -> list[str]:
+def cancel_for_triggers(ctx: Context, tx: Queue, trigger_ids: list[str], reason: str) -> list[str]:
     """Cancel every pending or running invocation of these triggers (history stays)."""
     ids = tx.active_invocation_ids(trigger_ids)
     return tx.cancel_invocations(ids, ctx.clock.now(), reason)
@@ -145,7 +145,7 @@ def get_agent(ctx: Context, tenant_id: str, project_id: str, ref: str, agent_id:
         return require_agent(tx, tenant_id, project_id, ref, agent_id)
 
 
-def require_agent(tx: Tx, tenant_id: str, project_id: str, ref: str, agent_id: str) -> Agent:
+def require_agent(tx: Catalog, tenant_id: str, project_id: str, ref: str, agent_id: str) -> Agent:
     agent = tx.get_agent(tenant_id, project_id, ref, agent_id)
     if agent is None:
         raise NotFound(f"agent {agent_id!r} not found on ref {ref!r}")

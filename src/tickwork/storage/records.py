@@ -6,19 +6,45 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-# Invocation statuses (SPEC §2).
-PENDING = "pending"
-RUNNING = "running"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-MISSED = "missed"
-SKIPPED = "skipped"
-FINAL_STATUSES = frozenset({COMPLETED, FAILED, CANCELLED, MISSED, SKIPPED})
-ACTIVE_STATUSES = frozenset({PENDING, RUNNING})
-STATUSES = (PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, MISSED, SKIPPED)
+# The statuses and origins are the domain's, named here too for the store's users.
+from tickwork.domain.invocations import (
+    ACTIVE_STATUSES,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    FINAL_STATUSES,
+    MISSED,
+    ORIGINS,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    STATUSES,
+)
 
-ORIGINS = ("schedule", "manual", "rerun", "backfill")
+__all__ = [
+    "ACTIVE_STATUSES",
+    "CANCELLED",
+    "COMPLETED",
+    "FAILED",
+    "FINAL_STATUSES",
+    "MISSED",
+    "ORIGINS",
+    "PENDING",
+    "RUNNING",
+    "SKIPPED",
+    "STATUSES",
+    "Agent",
+    "ApiKey",
+    "Attempt",
+    "Candidate",
+    "Deployment",
+    "Invocation",
+    "Process",
+    "Project",
+    "Ref",
+    "SchedulerState",
+    "Trigger",
+]
 
 
 @dataclass(frozen=True)

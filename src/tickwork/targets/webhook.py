@@ -55,21 +55,20 @@ import base64
 import codecs
 import hashlib
 import hmac
-import ipaddress
 import json
-import re
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import metadata
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from tickwork.clock import Clock
-from tickwork.domain.target_spec import signing_key
+from tickwork.domain.retry import is_transient_http_status
+from tickwork.domain.target_spec import MAX_URL, signing_key
+from tickwork.domain.target_spec import check_webhook_url as validate_webhook_url
 from tickwork.errors import PermanentError, TransientError, ValidationError
 from tickwork.targets.base import TargetCall, TargetResult
 from tickwork.targets.egress import is_private_address
-from tickwork.targets.pinning import Answer, EgressClient, parse_url
+from tickwork.targets.pinning import Answer, EgressClient
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -84,15 +83,12 @@ __all__ = [
 ]
 
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024
-MAX_URL_LENGTH: Final = 2048
+MAX_URL_LENGTH: Final = MAX_URL
 SIGNATURE_TOLERANCE_SECONDS: Final = 300
 
-_URL_FIELD: Final = "target.url"
 # Error bodies only feed an error message, so far less of them is read.
 _ERROR_BODY_BYTES: Final = 1024
 _EXCERPT_CHARS: Final = 200
-_HOST_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def _package_version() -> str:
@@ -105,72 +101,9 @@ def _package_version() -> str:
 USER_AGENT: Final = f"tickwork/{_package_version()}"
 
 
-# --- URL validation (API time) ---------------------------------------------------------
-
-
-def validate_webhook_url(url: str) -> str:
-    """Check a webhook URL when an agent is defined; return it unchanged.
-
-    Accepts absolute ``http``/``https`` URLs with a host, at most 2048 characters, with no
-    credentials, whitespace or control characters. Raises
-    :class:`tickwork.errors.ValidationError` on field ``target.url``. Whether the host is
-    private is decided at call time, when the name is resolved.
-    """
-    if not isinstance(url, str) or not url:
-        raise ValidationError(_URL_FIELD, "a webhook URL is required")
-    if len(url) > MAX_URL_LENGTH:
-        raise ValidationError(_URL_FIELD, f"must be at most {MAX_URL_LENGTH} characters")
-    if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
-        raise ValidationError(_URL_FIELD, "must not contain whitespace or control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-        host = parts.hostname
-    except ValueError as exc:
-        raise ValidationError(_URL_FIELD, f"is not a valid URL ({exc})") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
-        shown = f" (got {parts.scheme!r})" if parts.scheme else ""
-        raise ValidationError(_URL_FIELD, f"must be an absolute http or https URL{shown}")
-    if "@" in parts.netloc:
-        raise ValidationError(
-            _URL_FIELD,
-            "must not contain credentials; the agent's secret signs every request instead",
-        )
-    if not host:
-        raise ValidationError(_URL_FIELD, "must include a host")
-    if not _is_valid_host(host):
-        raise ValidationError(_URL_FIELD, f"has an invalid host {host!r}")
-    if port == 0:
-        raise ValidationError(_URL_FIELD, "has an invalid port 0")
-    try:
-        parse_url(url)
-    except ValueError as exc:
-        raise ValidationError(_URL_FIELD, f"is not a valid URL ({exc})") from None
-    return url
-
-
 # A target's URL is checked on every call (it may predate a stricter check); once per URL
 # is enough.
 _call_url = lru_cache(maxsize=4096)(validate_webhook_url)
-
-
-def _is_valid_host(host: str) -> bool:
-    if _parse_ip(host) is not None:
-        return True
-    try:
-        ascii_host = host.rstrip(".").encode("idna").decode("ascii")
-    except UnicodeError:
-        return False
-    labels = ascii_host.split(".")
-    return len(ascii_host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in labels)
-
-
-def _parse_ip(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host)
-    except ValueError:
-        return None
 
 
 # --- signatures ------------------------------------------------------------------------
@@ -329,9 +262,9 @@ class WebhookTarget:
         if len(excerpt) > _EXCERPT_CHARS:
             excerpt = excerpt[:_EXCERPT_CHARS] + "…"
         detail = f"webhook answered {status}" + (f": {excerpt}" if excerpt else "")
-        if 400 <= status < 500 and status not in (408, 429):
-            raise PermanentError(detail)
-        raise TransientError(detail)
+        if is_transient_http_status(status):
+            raise TransientError(detail)
+        raise PermanentError(detail)
 
 
 def _encode_body(call: TargetCall) -> bytes:

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from tickwork.domain.invocations import ORIGINS, STATUSES
 from tickwork.domain.limits import MAX_TEMPLATE_CHARS
+from tickwork.domain.policies import CATCHUP_POLICIES, OVERLAP_POLICIES
 from tickwork.wire.base import Description, Name, Strict
 
 Status = Literal["pending", "running", "completed", "failed", "cancelled", "missed", "skipped"]
 Origin = Literal["schedule", "manual", "rerun", "backfill"]
 CatchupPolicy = Literal["latest", "all", "none"]
 OverlapPolicy = Literal["allow", "skip", "buffer_one", "cancel_previous"]
+# Spelled out for the OpenAPI document (an enum type would become a schema of its own);
+# they must be the domain's names, in the domain's order.
+assert get_args(Status) == STATUSES
+assert get_args(Origin) == ORIGINS
+assert get_args(CatchupPolicy) == CATCHUP_POLICIES
+assert get_args(OverlapPolicy) == OVERLAP_POLICIES
 CronText = Annotated[str, Field(min_length=1, max_length=200)]
 ZoneName = Annotated[str, Field(min_length=1, max_length=64)]
 # Declared here, enforced by the service: above the limit is 413, not 422.

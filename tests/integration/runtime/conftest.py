@@ -13,6 +13,7 @@ from tickwork.runtime.node import Node
 from tickwork.runtime.notify import LocalNotifier
 from tickwork.services import resources, tenants, triggers
 from tickwork.services.context import Context
+from tickwork.storage.ports import InvocationFilter
 from tickwork.storage.records import Invocation, Trigger
 from tickwork.targets.base import TargetCall
 from tickwork.targets.python import HandlerRegistry
@@ -74,7 +75,7 @@ class World:
 
     def invocations(self, trigger_id: str | None = None) -> list[Invocation]:
         with self.ctx.db.read() as tx:
-            rows = tx.list_invocations("acme", "proj", trigger_id=trigger_id, limit=200)
+            rows = tx.list_invocations("acme", "proj", InvocationFilter(trigger_id), limit=200)
         return sorted(rows, key=lambda i: (i.scheduled_for, i.id))
 
 

@@ -21,6 +21,7 @@ from tickwork.runtime.notify import LocalNotifier
 from tickwork.runtime.workers import Targets, WorkerPool
 from tickwork.services import dispatch, execution, resources, tenants, triggers
 from tickwork.services.context import Context
+from tickwork.storage.ports import InvocationFilter
 from tickwork.storage.records import COMPLETED, FAILED, PENDING, RUNNING, Invocation
 from tickwork.storage.sql import Tx
 from tickwork.targets.base import TargetCall
@@ -194,7 +195,7 @@ def refuse_outcomes_of(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     real = Tx.settle_invocations
 
     def settle(self: Tx, rows: Any) -> list[str]:
-        if any(r["id"] in refused and r["status"] != FAILED for r in rows):
+        if any(r.id in refused and r.status != FAILED for r in rows):
             raise sa.exc.DataError("UPDATE invocations", {}, ValueError("value refused"))
         return real(self, rows)
 
@@ -263,7 +264,7 @@ def test_a_trigger_whose_invocations_cannot_be_stored_is_disabled_and_the_rest_d
     real = Tx.insert_invocations
 
     def insert(self: Tx, rows: Any) -> list[str]:
-        if any(r["trigger_id"] == poison for r in rows):
+        if any(r.trigger_id == poison for r in rows):
             raise sa.exc.DataError("INSERT INTO invocations", {}, ValueError("value refused"))
         return real(self, rows)
 
@@ -278,7 +279,7 @@ def test_a_trigger_whose_invocations_cannot_be_stored_is_disabled_and_the_rest_d
         assert disabled.next_run_at is None
         assert disabled.last_error is not None
         assert "could not be stored" in disabled.last_error
-        [dispatched] = tx.list_invocations("victim", "p", trigger_id=victim)
+        [dispatched] = tx.list_invocations("victim", "p", InvocationFilter(victim))
     assert dispatched.status == PENDING
     # The next minute goes on as usual for the other tenant.
     clock.advance(60)
@@ -305,7 +306,7 @@ def test_an_edit_made_while_a_batch_is_planned_wins_over_the_batch(
         trigger = tx.get_trigger(edited)
         assert trigger is not None
         assert (trigger.enabled, trigger.next_run_at) == (False, None)
-        assert tx.list_invocations("victim", "p", trigger_id=edited) == []
+        assert tx.list_invocations("victim", "p", InvocationFilter(edited)) == []
 
 
 # -- claims ----------------------------------------------------------------------------

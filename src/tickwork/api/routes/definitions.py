@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query, Response
 
 from tickwork.api.conventions import ETAG_HEADER, PRECONDITION, IfMatchHeader, KnownQuery
 from tickwork.api.deps import Caller, Ctx, ProjectId, ReadTenant, WriteTenant
-from tickwork.api.schemas import target_out, trigger_out
+from tickwork.api.routes.projects import target_out
+from tickwork.api.routes.triggers import trigger_out
 from tickwork.domain.names import REF_PATTERN
 from tickwork.domain.target_spec import KEEP_SECRET, env_secret_name
+from tickwork.domain.trigger_spec import EDITABLE
 from tickwork.services import definitions, etags, triggers
 from tickwork.services.context import Context
 from tickwork.services.definitions import Counts, Definition, PushedAgent, PushResult
-from tickwork.services.triggers import EDITABLE
 from tickwork.storage.records import Agent, Invocation, Trigger
 from tickwork.wire import (
     CountsOut,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Response
 
@@ -18,29 +18,45 @@ from tickwork.api.conventions import (
     respond,
 )
 from tickwork.api.deps import (
-    AgentId,
     Caller,
     Ctx,
     ObjectId,
-    OperateTenant,
+    OperateInvocation,
+    OperateTrigger,
     ProjectId,
+    ReadAgent,
+    ReadInvocation,
     ReadTenant,
-    WriteTenant,
+    ReadTrigger,
+    TriggerScope,
+    WriteAgent,
+    WriteTrigger,
 )
-from tickwork.api.schemas import invocation_out, trigger_out, upcoming_run_out
+from tickwork.domain.invocations import ORIGINS, STATUSES
 from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
 from tickwork.errors import ValidationError
 from tickwork.services import etags, invocations, triggers
 from tickwork.services.context import Context
-from tickwork.storage.records import Trigger
+from tickwork.services.invocations import UpcomingRun
+from tickwork.storage.ports import InvocationFilter
+from tickwork.storage.records import Attempt, Invocation, Trigger
 from tickwork.wire import (
+    AttemptOut,
     InvocationOut,
+    InvocationResult,
+    LastRun,
+    Origin,
     Page,
     PreviewOut,
+    RefRun,
     TriggerCreate,
     TriggerOut,
     TriggerPatch,
+    UpcomingRunOut,
     UpcomingRunsOut,
+)
+from tickwork.wire import (
+    Status as WireStatus,
 )
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}", dependencies=[KnownQuery])
@@ -53,26 +69,13 @@ Status = Annotated[
     list[str] | None,
     Query(
         description="repeat to match several",
-        json_schema_extra={
-            "items": {
-                "enum": [
-                    "pending",
-                    "running",
-                    "completed",
-                    "failed",
-                    "cancelled",
-                    "missed",
-                    "skipped",
-                ]
-            }
-        },
+        json_schema_extra={"items": {"enum": list(STATUSES)}},
     ),
 ]
 Origins = Annotated[
     list[str] | None,
     Query(
-        description="repeat to match several",
-        json_schema_extra={"items": {"enum": ["schedule", "manual", "rerun", "backfill"]}},
+        description="repeat to match several", json_schema_extra={"items": {"enum": list(ORIGINS)}}
     ),
 ]
 AgentFilter = Annotated[
@@ -82,6 +85,120 @@ TriggerFilter = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN, max_lengt
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
 TOO_LARGE = {"description": "The payload or the message template is above its size limit."}
 OptRefQuery = Annotated[str | None, Query(pattern=REF_PATTERN, max_length=128)]
+
+
+def last_run_out(i: Invocation | None) -> LastRun | None:
+    if i is None:
+        return None
+    return LastRun(
+        invocation_id=i.id,
+        scheduled_for=i.scheduled_for,
+        status=cast(WireStatus, i.status),
+        completed_at=i.completed_at,
+        conversation_id=i.conversation_id,
+    )
+
+
+def trigger_out(t: Trigger, last_run: Invocation | None = None) -> TriggerOut:
+    data = dict(t.__dict__)
+    data["tenant"] = data.pop("tenant_id")
+    data["project"] = data.pop("project_id")
+    data["agent"] = data.pop("agent_id")
+    data["last_run"] = last_run_out(last_run)
+    return TriggerOut(**data)
+
+
+def attempt_out(a: Attempt) -> AttemptOut:
+    return AttemptOut(
+        attempt=a.attempt,
+        deployment_id=a.deployment_id,
+        worker_id=a.worker_id,
+        started_at=a.started_at,
+        ended_at=a.ended_at,
+        outcome=a.outcome,
+        error=a.error,
+    )
+
+
+def _result(value: Any) -> InvocationResult | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return InvocationResult.model_validate(value)
+    return InvocationResult.model_validate({"response": value})
+
+
+def invocation_out(i: Invocation, attempts: list[Attempt] | None = None) -> InvocationOut:
+    return InvocationOut(
+        id=i.id,
+        trigger_id=i.trigger_id,
+        trigger_name=i.trigger_name,
+        tenant=i.tenant_id,
+        project=i.project_id,
+        agent=i.agent_id,
+        agent_name=i.agent_name,
+        ref=RefRun(name=i.ref, revision=i.ref_revision),
+        origin=cast(Origin, i.origin),
+        scheduled_for=i.scheduled_for,
+        idempotency_key=i.idempotency_key,
+        status=cast(WireStatus, i.status),
+        status_reason=i.status_reason,
+        attempt=i.attempt,
+        not_before=i.not_before,
+        deployment_id=i.deployment_id,
+        payload=i.payload,
+        message=i.message,
+        result=_result(i.result),
+        conversation_id=i.conversation_id,
+        last_error=i.last_error,
+        created_at=i.created_at,
+        started_at=i.started_at,
+        completed_at=i.completed_at,
+        attempts=None if attempts is None else [attempt_out(a) for a in attempts],
+    )
+
+
+def upcoming_run_out(run: UpcomingRun) -> UpcomingRunOut:
+    inv, trigger = run.invocation, run.trigger
+    if inv is not None:
+        return UpcomingRunOut(
+            kind="pending",
+            at=run.at,
+            scheduled_for=run.scheduled_for,
+            trigger_id=inv.trigger_id,
+            trigger_name=inv.trigger_name,
+            agent=inv.agent_id,
+            ref=inv.ref,
+            invocation_id=inv.id,
+            origin=cast(Origin, inv.origin),
+            attempt=inv.attempt,
+        )
+    assert trigger is not None
+    return UpcomingRunOut(
+        kind="scheduled",
+        at=run.at,
+        scheduled_for=run.scheduled_for,
+        trigger_id=trigger.id,
+        trigger_name=trigger.name,
+        agent=trigger.agent_id,
+        ref=trigger.ref,
+        invocation_id=None,
+        origin=None,
+        attempt=None,
+    )
+
+
+def _trigger(ctx: Context, scope: TriggerScope) -> Trigger:
+    """The trigger the path names (404 unless it is the agent's, in the project)."""
+    s = scope
+    return triggers.get_trigger(ctx, s.tenant, s.project, s.agent, s.trigger_id)
+
+
+def _statuses(values: list[str] | None) -> tuple[str, ...] | None:
+    for value in values or []:
+        if value not in STATUSES:
+            raise ValidationError("query.status", f"{value!r} is not one of {', '.join(STATUSES)}")
+    return tuple(values) if values else None
 
 
 def _trigger_page(ctx: Context, items: list[Trigger], limit: int) -> Page[TriggerOut]:
@@ -98,9 +215,7 @@ def _shown(ctx: Context, trigger: Trigger, response: Response) -> TriggerOut:
 
 @router.get(BASE, response_model=Page[TriggerOut], tags=["scheduled triggers"])
 def list_triggers(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
+    scope: ReadAgent,
     ctx: Ctx,
     ref: OptRefQuery = None,
     limit: Limit = 50,
@@ -108,7 +223,8 @@ def list_triggers(
 ) -> Page[TriggerOut]:
     """The agent's triggers (on every ref, or on ``ref``), in the order they were
     created; 404 when the project has no such agent (on that ref)."""
-    items = triggers.list_triggers(ctx, tenant, project, agent, ref, cursor, limit)
+    s = scope
+    items = triggers.list_triggers(ctx, s.tenant, s.project, s.agent, ref, cursor, limit)
     return _trigger_page(ctx, items, limit)
 
 
@@ -163,9 +279,7 @@ RETRY_CONFLICT = (
     },
 )
 def create_trigger(
-    tenant: WriteTenant,
-    project: ProjectId,
-    agent: AgentId,
+    scope: WriteAgent,
     body: TriggerCreate,
     ctx: Ctx,
     caller: Caller,
@@ -175,12 +289,13 @@ def create_trigger(
     """Create a trigger; its name must be new for the agent on the ref (409)."""
     fields: dict[str, Any] = body.model_dump(exclude_none=True)
     fields["ref"] = ref
+    s = scope
 
     def produce() -> tuple[int, TriggerOut, dict[str, str]]:
-        created = triggers.create_trigger(ctx, tenant, project, agent, fields, caller.actor)
+        created = triggers.create_trigger(ctx, s.tenant, s.project, s.agent, fields, caller.actor)
         return 201, trigger_out(created), {"ETag": etags.trigger_etag(created)}
 
-    return respond(ctx, tenant, idempotent, produce)
+    return respond(ctx, s.tenant, idempotent, produce)
 
 
 @router.get(
@@ -189,15 +304,8 @@ def create_trigger(
     tags=["scheduled triggers"],
     responses={200: {"headers": ETAG_HEADER}},
 )
-def get_trigger(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    ctx: Ctx,
-    response: Response,
-) -> TriggerOut:
-    return _shown(ctx, triggers.get_trigger(ctx, tenant, project, agent, trigger_id), response)
+def get_trigger(scope: ReadTrigger, ctx: Ctx, response: Response) -> TriggerOut:
+    return _shown(ctx, _trigger(ctx, scope), response)
 
 
 @router.patch(
@@ -207,18 +315,16 @@ def get_trigger(
     responses={200: {"headers": ETAG_HEADER}, 409: NAME_TAKEN, 413: TOO_LARGE, **PRECONDITION},
 )
 def update_trigger(
-    tenant: WriteTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
+    scope: WriteTrigger,
     body: TriggerPatch,
     ctx: Ctx,
     response: Response,
     if_match: IfMatchHeader = None,
 ) -> TriggerOut:
     patch = {k: getattr(body, k) for k in body.model_fields_set}
+    s = scope
     updated = triggers.update_trigger(
-        ctx, tenant, project, agent, trigger_id, patch, if_match=if_match
+        ctx, s.tenant, s.project, s.agent, s.trigger_id, patch, if_match=if_match
     )
     return _shown(ctx, updated, response)
 
@@ -226,29 +332,21 @@ def update_trigger(
 @router.delete(
     BASE + "/{trigger_id}", status_code=204, tags=["scheduled triggers"], responses=PRECONDITION
 )
-def delete_trigger(
-    tenant: WriteTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    ctx: Ctx,
-    if_match: IfMatchHeader = None,
-) -> Response:
-    triggers.delete_trigger(ctx, tenant, project, agent, trigger_id, if_match=if_match)
+def delete_trigger(scope: WriteTrigger, ctx: Ctx, if_match: IfMatchHeader = None) -> Response:
+    s = scope
+    triggers.delete_trigger(ctx, s.tenant, s.project, s.agent, s.trigger_id, if_match=if_match)
     return Response(status_code=204)
 
 
 @router.get(BASE + "/{trigger_id}/preview", response_model=PreviewOut, tags=["scheduled triggers"])
 def preview_trigger(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    ctx: Ctx,
-    count: Annotated[int, Query(ge=1, le=1000)] = 10,
+    scope: ReadTrigger, ctx: Ctx, count: Annotated[int, Query(ge=1, le=1000)] = 10
 ) -> PreviewOut:
-    trigger = triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    instants, description = triggers.preview_trigger(ctx, tenant, project, agent, trigger_id, count)
+    trigger = _trigger(ctx, scope)
+    s = scope
+    instants, description = triggers.preview_trigger(
+        ctx, s.tenant, s.project, s.agent, s.trigger_id, count
+    )
     return PreviewOut(description=description, timezone=trigger.timezone, next_runs=instants)
 
 
@@ -262,18 +360,14 @@ def preview_trigger(
         409: {"description": f"The trigger is disabled. Or: {RETRY_CONFLICT}."},
     },
 )
-def run_now(
-    tenant: OperateTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    ctx: Ctx,
-    idempotent: Idempotent,
-) -> Response:
-    def produce() -> tuple[int, InvocationOut, dict[str, str]]:
-        return 202, invocation_out(triggers.run_now(ctx, tenant, project, agent, trigger_id)), {}
+def run_now(scope: OperateTrigger, ctx: Ctx, idempotent: Idempotent) -> Response:
+    s = scope
 
-    return respond(ctx, tenant, idempotent, produce)
+    def produce() -> tuple[int, InvocationOut, dict[str, str]]:
+        inv = triggers.run_now(ctx, s.tenant, s.project, s.agent, s.trigger_id)
+        return 202, invocation_out(inv), {}
+
+    return respond(ctx, s.tenant, idempotent, produce)
 
 
 @router.get(
@@ -282,10 +376,7 @@ def run_now(
     tags=["invocations"],
 )
 def list_trigger_invocations(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
+    scope: ReadTrigger,
     ctx: Ctx,
     status: Status = None,
     origin: Origins = None,
@@ -294,13 +385,14 @@ def list_trigger_invocations(
     limit: Limit = 50,
     cursor: IdCursor = None,
 ) -> Page[InvocationOut]:
-    triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    filters = Filters(trigger_id=trigger_id, statuses=status, origins=origin)
-    return _invocation_page(ctx, tenant, project, filters, from_, to, limit, cursor)
+    _trigger(ctx, scope)
+    s = scope
+    where = _Filters(trigger_id=s.trigger_id, statuses=status, origins=origin)
+    return _invocation_page(ctx, s.tenant, s.project, where, from_, to, limit, cursor)
 
 
 @dataclass(frozen=True)
-class Filters:
+class _Filters:
     trigger_id: str | None = None
     agent_id: str | None = None
     ref: str | None = None
@@ -312,7 +404,7 @@ def _invocation_page(
     ctx: Context,
     tenant: str,
     project: str,
-    filters: Filters,
+    filters: _Filters,
     from_: datetime | None,
     to: datetime | None,
     limit: int,
@@ -331,13 +423,15 @@ def _invocation_page(
         ctx,
         tenant,
         project,
-        trigger_id=filters.trigger_id,
-        agent_id=filters.agent_id,
-        ref=filters.ref,
-        statuses=filters.statuses or None,
-        origins=filters.origins or None,
-        scheduled_from=from_,
-        scheduled_to=to,
+        InvocationFilter(
+            filters.trigger_id,
+            _statuses(filters.statuses),
+            from_,
+            to,
+            agent_id=filters.agent_id,
+            ref=filters.ref,
+            origins=tuple(filters.origins) if filters.origins else None,
+        ),
         before=cursor,
         limit=limit,
     )
@@ -350,16 +444,12 @@ def _invocation_page(
     response_model=InvocationOut,
     tags=["invocations"],
 )
-def get_invocation(
-    tenant: ReadTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    invocation_id: ObjectId,
-    ctx: Ctx,
-) -> InvocationOut:
-    triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    inv, attempts = invocations.get_invocation(ctx, tenant, project, trigger_id, invocation_id)
+def get_invocation(scope: ReadInvocation, ctx: Ctx) -> InvocationOut:
+    _trigger(ctx, scope)
+    s = scope
+    inv, attempts = invocations.get_invocation(
+        ctx, s.tenant, s.project, s.trigger_id, s.invocation_id
+    )
     return invocation_out(inv, attempts)
 
 
@@ -369,16 +459,10 @@ def get_invocation(
     tags=["invocations"],
     responses={409: {"description": "The invocation is already final."}},
 )
-def cancel_invocation(
-    tenant: OperateTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    invocation_id: ObjectId,
-    ctx: Ctx,
-) -> InvocationOut:
-    triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    inv = invocations.cancel_invocation(ctx, tenant, project, trigger_id, invocation_id)
+def cancel_invocation(scope: OperateInvocation, ctx: Ctx) -> InvocationOut:
+    _trigger(ctx, scope)
+    s = scope
+    inv = invocations.cancel_invocation(ctx, s.tenant, s.project, s.trigger_id, s.invocation_id)
     return invocation_out(inv)
 
 
@@ -400,8 +484,8 @@ def list_invocations(
     """The project's invocations, newest first, filtered; a status, origin, agent or ref
     that does not exist answers 422 (a trigger id is not checked: invocations outlive
     their trigger)."""
-    filters = Filters(trigger_id, agent, ref, status, origin)
-    return _invocation_page(ctx, tenant, project, filters, from_, to, limit, cursor)
+    where = _Filters(trigger_id, agent, ref, status, origin)
+    return _invocation_page(ctx, tenant, project, where, from_, to, limit, cursor)
 
 
 @router.get("/invocations/{invocation_id}", response_model=InvocationOut, tags=["invocations"])
@@ -427,24 +511,19 @@ def get_project_invocation(
         },
     },
 )
-def rerun_invocation(
-    tenant: OperateTenant,
-    project: ProjectId,
-    agent: AgentId,
-    trigger_id: ObjectId,
-    invocation_id: ObjectId,
-    ctx: Ctx,
-    idempotent: Idempotent,
-) -> Response:
+def rerun_invocation(scope: OperateInvocation, ctx: Ctx, idempotent: Idempotent) -> Response:
     """Run a finished invocation again as a new one (origin ``rerun``, key
     ``rerun:{trigger_id}:{new invocation id}``): the same slot and payload, executed by
     the workers with the trigger's retries, timeout and cancellation."""
+    s = scope
 
     def produce() -> tuple[int, InvocationOut, dict[str, str]]:
-        inv = invocations.rerun_invocation(ctx, tenant, project, agent, trigger_id, invocation_id)
+        inv = invocations.rerun_invocation(
+            ctx, s.tenant, s.project, s.agent, s.trigger_id, s.invocation_id
+        )
         return 202, invocation_out(inv), {}
 
-    return respond(ctx, tenant, idempotent, produce)
+    return respond(ctx, s.tenant, idempotent, produce)
 
 
 @router.get("/upcoming-runs", response_model=UpcomingRunsOut, tags=["invocations"])

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response
 
 from tickwork.api.conventions import ETAG_HEADER, PRECONDITION, IfMatchHeader, KnownQuery
 from tickwork.api.deps import AgentId, Ctx, ProjectId, ReadTenant, WriteTenant
-from tickwork.api.schemas import agent_out, project_out, ref_out
 from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
+from tickwork.domain.target_spec import public_target
 from tickwork.services import etags, resources
-from tickwork.wire import AgentIn, AgentOut, Page, ProjectIn, ProjectOut, RefOut
+from tickwork.storage.records import Agent, Project, Ref
+from tickwork.wire import (
+    AgentIn,
+    AgentOut,
+    Page,
+    ProjectIn,
+    ProjectOut,
+    PythonTargetOut,
+    RefOut,
+    WebhookTargetOut,
+)
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["projects"], dependencies=[KnownQuery])
 
@@ -19,6 +29,41 @@ RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
 RefPath = Annotated[str, Path(pattern=REF_PATTERN, max_length=128)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 Cursor = Annotated[str | None, Query(max_length=64, pattern=SLUG_PATTERN)]
+
+
+def project_out(p: Project) -> ProjectOut:
+    return ProjectOut(
+        id=p.id,
+        name=p.name,
+        description=p.description,
+        created_at=p.created_at,
+        updated_at=p.updated_at,
+    )
+
+
+def target_out(target: dict[str, Any]) -> WebhookTargetOut | PythonTargetOut:
+    shown = public_target(target)
+    if shown.get("type") == "webhook":
+        return WebhookTargetOut.model_validate(shown)
+    return PythonTargetOut.model_validate(shown)
+
+
+def agent_out(a: Agent) -> AgentOut:
+    return AgentOut(
+        id=a.id,
+        ref=a.ref,
+        name=a.name,
+        target=target_out(a.target),
+        max_concurrency=a.max_concurrency,
+        created_at=a.created_at,
+        updated_at=a.updated_at,
+    )
+
+
+def ref_out(r: Ref) -> RefOut:
+    return RefOut(
+        name=r.name, revision=r.revision, created_at=r.created_at, updated_at=r.updated_at
+    )
 
 
 @router.get("/projects", response_model=Page[ProjectOut])

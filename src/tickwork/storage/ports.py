@@ -1,0 +1,737 @@
+"""The store's face: what each consumer may ask of it, and the values that cross.
+
+Each Protocol is what one part of tickwork needs (tenancy and quotas, the catalog of
+what tenants define, the scheduler, the invocation history, the workers' queue, the
+scheduler lease and the process registry); :class:`tickwork.storage.sql.Tx` implements
+them all on one connection. Services type against these ports, never the SQL classes.
+
+Longer than other modules on purpose: it is the store's whole contract, read in one place.
+
+The rules every method keeps:
+
+- It runs inside the transaction the caller opened (``Database.write()`` or
+  ``Database.read()``) and never commits; "(write)" marks a method that needs a write
+  transaction, every other one may run in either.
+- The current instant is always a parameter: the store never asks the database for the
+  time.
+- ``for_update`` / ``lock`` lock the rows read until commit on PostgreSQL, so writers of
+  the same rows go one at a time (on SQLite the write transaction holds the database
+  lock already); ``skip_locked`` readers pass over rows another transaction holds.
+- Lists come back in a stated order, and an id that matches nothing is left out rather
+  than raising.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from tickwork.storage.records import (
+    ACTIVE_STATUSES,
+    Agent,
+    ApiKey,
+    Attempt,
+    Candidate,
+    Deployment,
+    Invocation,
+    Process,
+    Project,
+    Ref,
+    SchedulerState,
+    Trigger,
+)
+
+# -- what crosses the ports -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NextRun:
+    """A trigger's schedule after a dispatch pass: when it fires next (None: never
+    again), whether it stays enabled, its last error and its new ``updated_at``."""
+
+    id: str
+    next_run_at: datetime | None
+    enabled: bool
+    last_error: str | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewInvocation:
+    """An invocation to insert: pending (to run at ``not_before``) or already final
+    (missed, skipped or cancelled when it was planned, with ``completed_at``)."""
+
+    id: str
+    trigger_id: str
+    trigger_name: str
+    tenant_id: str
+    project_id: str
+    ref: str
+    agent_id: str
+    origin: str
+    scheduled_for: datetime
+    idempotency_key: str
+    status: str
+    status_reason: str | None
+    attempt: int
+    not_before: datetime
+    payload: dict[str, Any]
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """What a claimed attempt resolved its agent to: the agent's name and the ref's
+    revision the attempt runs against."""
+
+    id: str
+    agent_name: str
+    ref_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A running invocation's next state once its attempt ended, as held by
+    ``worker_id``: ``pending`` again (a retry from ``not_before``) or final. A None
+    ``not_before`` or ``message`` keeps the stored one."""
+
+    id: str
+    worker_id: str
+    status: str
+    not_before: datetime | None = None
+    last_error: str | None = None
+    result: Any = None
+    conversation_id: str | None = None
+    completed_at: datetime | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptEnd:
+    """How one attempt ended: its outcome (completed, failed, cancelled, timeout, lost)
+    and error."""
+
+    invocation_id: str
+    attempt: int
+    ended_at: datetime
+    outcome: str
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationFilter:
+    """Which of a project's invocations a listing shows: those matching every field
+    given (of one trigger, in these statuses, scheduled in ``[scheduled_from,
+    scheduled_to)``)."""
+
+    trigger_id: str | None = None
+    statuses: tuple[str, ...] | None = None
+    scheduled_from: datetime | None = None
+    scheduled_to: datetime | None = None
+    agent_id: str | None = None
+    ref: str | None = None
+    origins: tuple[str, ...] | None = None
+
+
+EVERY_INVOCATION = InvocationFilter()
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerFilter:
+    """Which of a project's triggers a listing shows: those matching every field given
+    (of one agent, on one ref, enabled or not, with ``name_contains`` in the name,
+    ignoring the case of ASCII letters)."""
+
+    agent_id: str | None = None
+    ref: str | None = None
+    enabled: bool | None = None
+    name_contains: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A request seen with an ``Idempotency-Key``; ``status`` is None while the first
+    one is still being handled."""
+
+    tenant_id: str
+    key: str
+    fingerprint: str
+    method: str
+    path: str
+    status: int | None
+    headers: dict[str, str] | None
+    body: str | None
+    created_at: datetime
+    expires_at: datetime
+
+
+# -- the ports --------------------------------------------------------------------------
+
+
+class Tenancy(Protocol):
+    """Tenants, their quota overrides and their API keys (tenant admin, quotas, auth)."""
+
+    def create_tenant(self, tenant_id: str, now: datetime) -> bool:
+        """(write) Create the tenant; False if it exists already (nothing changes)."""
+        ...
+
+    def tenant_exists(self, tenant_id: str) -> bool:
+        """Whether the tenant exists."""
+        ...
+
+    def count_tenants(self) -> int:
+        """How many tenants exist."""
+        ...
+
+    def lock_tenant(self, tenant_id: str) -> dict[str, int | None] | None:
+        """(write) The tenant's quota overrides, by quota name (None: the default), or
+        None without such a tenant; the tenant row stays locked until commit, so quota
+        checks of one tenant go one at a time. Inserts under the tenant are not
+        blocked by it."""
+        ...
+
+    def tenant_quotas(self, tenant_id: str) -> dict[str, int | None] | None:
+        """As :meth:`lock_tenant`, without the lock."""
+        ...
+
+    def set_tenant_quotas(self, tenant_id: str, values: Mapping[str, int | None]) -> bool:
+        """(write) Set overrides by quota name (None: back to the default); False
+        without such a tenant."""
+        ...
+
+    def tenant_usage(self, tenant_id: str, quota: str) -> int:
+        """What the tenant uses of one quota (projects, agents, triggers, api_keys,
+        slots_per_day), as one indexed aggregate."""
+        ...
+
+    def insert_api_key(
+        self,
+        key_id: str,
+        tenant_id: str,
+        name: str,
+        key_hash: str,
+        prefix: str,
+        now: datetime,
+        scope: str = "write",
+    ) -> None:
+        """(write) Store a new key by its hash (the secret itself is never stored)."""
+        ...
+
+    def api_key_for_hash(self, key_hash: str) -> ApiKey | None:
+        """The live (unrevoked) key with this hash, or None."""
+        ...
+
+    def list_api_keys(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The tenant's keys, revoked ones included, by id: id, name, prefix, scope,
+        created_at, revoked_at (never the hash)."""
+        ...
+
+    def revoke_api_key(self, tenant_id: str, key_id: str, now: datetime) -> bool:
+        """(write) Revoke a live key of this tenant; False if there is none."""
+        ...
+
+
+class Catalog(Protocol):
+    """What tenants define: projects, refs, agents and triggers (the resource, trigger
+    and definition services)."""
+
+    def get_project(self, tenant_id: str, project_id: str) -> Project | None:
+        """The project, or None."""
+        ...
+
+    def upsert_project(
+        self, tenant_id: str, project_id: str, name: str, description: str, now: datetime
+    ) -> tuple[Project, bool]:
+        """(write) Create the project (with its ``main`` ref) or change its name and
+        description; returns it and whether this call created it. Concurrent creators
+        all succeed, exactly one of them creating it."""
+        ...
+
+    def list_projects(self, tenant_id: str, after: str | None, limit: int) -> list[Project]:
+        """Up to ``limit`` of the tenant's projects by id, after the id ``after``."""
+        ...
+
+    def delete_project_invocations(self, tenant_id: str, project_id: str) -> int:
+        """(write) Delete the project's invocation history (attempts go with it);
+        returns how many invocations went."""
+        ...
+
+    def delete_project(self, tenant_id: str, project_id: str) -> bool:
+        """(write) Delete the project and all it holds; False if there was none."""
+        ...
+
+    def get_ref(
+        self, tenant_id: str, project_id: str, name: str, *, for_update: bool = False
+    ) -> Ref | None:
+        """The ref, or None; ``for_update`` makes writers of one ref go one at a time."""
+        ...
+
+    def ensure_ref(self, tenant_id: str, project_id: str, name: str, now: datetime) -> Ref:
+        """(write) The ref, created at revision 0 if it did not exist."""
+        ...
+
+    def bump_ref(self, tenant_id: str, project_id: str, name: str, now: datetime) -> int:
+        """(write) Record a write to the ref (created if need be): returns its new
+        revision, one above the last."""
+        ...
+
+    def list_refs(self, tenant_id: str, project_id: str) -> list[Ref]:
+        """The project's refs by name."""
+        ...
+
+    def delete_ref(self, tenant_id: str, project_id: str, name: str) -> bool:
+        """(write) Delete the ref and all it holds; False if there was none."""
+        ...
+
+    def get_agent(
+        self,
+        tenant_id: str,
+        project_id: str,
+        ref: str,
+        agent_id: str,
+        *,
+        for_update: bool = False,
+    ) -> Agent | None:
+        """The agent on this ref, or None."""
+        ...
+
+    def upsert_agent(
+        self,
+        tenant_id: str,
+        project_id: str,
+        ref: str,
+        agent_id: str,
+        name: str,
+        target: dict[str, Any],
+        now: datetime,
+        *,
+        bump: bool = True,
+        max_concurrency: int | None = None,
+    ) -> tuple[Agent, bool]:
+        """(write) Create or change the agent; returns it and whether this call created
+        it. Only a real change is written, and it bumps the ref's revision unless
+        ``bump`` is false. Raises ``Conflict`` if it was deleted meanwhile."""
+        ...
+
+    def list_agents(self, tenant_id: str, project_id: str, ref: str) -> list[Agent]:
+        """The ref's agents by id."""
+        ...
+
+    def agents_after(self, after: tuple[str, str, str, str] | None, limit: int) -> list[Agent]:
+        """Up to ``limit`` agents of every tenant in key order (tenant, project, ref,
+        id) after the key ``after``: for maintenance passes over all of them."""
+        ...
+
+    def replace_agent_target(
+        self,
+        tenant_id: str,
+        project_id: str,
+        ref: str,
+        agent_id: str,
+        expected: dict[str, Any],
+        target: dict[str, Any],
+    ) -> bool:
+        """(write) Store ``target`` if the stored target is still ``expected``, with no
+        revision bump and ``updated_at`` unchanged; False if it changed meanwhile."""
+        ...
+
+    def delete_agent(self, tenant_id: str, project_id: str, ref: str, agent_id: str) -> bool:
+        """(write) Delete the agent and its triggers; False if there was none."""
+        ...
+
+    def insert_trigger(self, trigger: Trigger) -> None:
+        """(write) Store a new trigger as given."""
+        ...
+
+    def get_trigger(self, trigger_id: str, *, for_update: bool = False) -> Trigger | None:
+        """The trigger by id, whatever its tenant, or None."""
+        ...
+
+    def find_trigger(
+        self, tenant_id: str, project_id: str, trigger_id: str, agent_id: str | None = None
+    ) -> Trigger | None:
+        """The trigger if it belongs to this tenant and project (and agent, if given),
+        or None: another tenant's id costs exactly what a missing one does."""
+        ...
+
+    def get_triggers(self, trigger_ids: Iterable[str]) -> dict[str, Trigger]:
+        """The triggers that exist among these ids, by id."""
+        ...
+
+    def list_triggers(
+        self,
+        tenant_id: str,
+        project_id: str,
+        *,
+        ref: str | None = None,
+        agent_id: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[Trigger]:
+        """Up to ``limit`` of the project's triggers by id (of one ref and agent, if
+        given), after the id ``after``."""
+        ...
+
+    def trigger_ids_in_scope(
+        self,
+        tenant_id: str,
+        project_id: str,
+        ref: str | None = None,
+        agent_id: str | None = None,
+    ) -> list[str]:
+        """The ids of every trigger of the project (of one ref and agent, if given)."""
+        ...
+
+    def update_trigger(self, trigger_id: str, values: Mapping[str, Any]) -> None:
+        """(write) Set these columns of the trigger."""
+        ...
+
+    def delete_trigger(self, trigger_id: str) -> bool:
+        """(write) Delete the trigger (its invocations stay as history); False if there
+        was none."""
+        ...
+
+
+class Scheduling(Protocol):
+    """What the scheduler reads and writes: due triggers and their next runs."""
+
+    def due_triggers(self, now: datetime, limit: int, *, lock: bool = True) -> list[Trigger]:
+        """Up to ``limit`` triggers whose next run is at or before ``now``, oldest first;
+        with ``lock`` (write), locked for this transaction and skipped by other
+        schedulers' transactions."""
+        ...
+
+    def set_next_runs(self, updates: Sequence[NextRun]) -> None:
+        """(write) Apply each trigger's new schedule state, unconditionally."""
+        ...
+
+    def advance_triggers(self, updates: Sequence[NextRun], seen: Sequence[Trigger]) -> set[str]:
+        """(write) Apply ``updates`` to the triggers still exactly as ``seen`` (same
+        ``next_run_at`` and ``updated_at``); returns the ids changed. A trigger edited
+        since it was read keeps the edit and is left out."""
+        ...
+
+    def earliest_next_run_at(self) -> datetime | None:
+        """When the next trigger is due, or None if none will ever be."""
+        ...
+
+    def scheduled_triggers(self, tenant_id: str, project_id: str, limit: int) -> list[Trigger]:
+        """The project's triggers that have a next run, soonest first (ties by id)."""
+        ...
+
+    def active_counts(self, trigger_ids: Iterable[str]) -> dict[str, int]:
+        """How many pending or running invocations each of these triggers has (a
+        trigger with none is left out)."""
+        ...
+
+
+class History(Protocol):
+    """Invocations and attempts read back (API, CLI, the scheduler view)."""
+
+    def get_invocation(self, invocation_id: str) -> Invocation | None:
+        """The invocation by id, whatever its tenant, or None."""
+        ...
+
+    def find_invocation(
+        self, tenant_id: str, project_id: str, invocation_id: str, trigger_id: str | None = None
+    ) -> Invocation | None:
+        """The invocation if it belongs to this tenant and project (and trigger, if
+        given), scoped like :meth:`Catalog.find_trigger`."""
+        ...
+
+    def get_invocation_by_key(self, key: str) -> Invocation | None:
+        """The invocation with this idempotency key, or None."""
+        ...
+
+    def list_invocations(
+        self,
+        tenant_id: str,
+        project_id: str,
+        where: InvocationFilter = EVERY_INVOCATION,
+        *,
+        before: str | None = None,
+        limit: int = 50,
+    ) -> list[Invocation]:
+        """Up to ``limit`` of the project's invocations that match ``where``, newest
+        first; ``before`` is the cursor, an id from the previous page."""
+        ...
+
+    def pending_invocations(self, tenant_id: str, project_id: str, limit: int) -> list[Invocation]:
+        """The project's pending invocations, in the order workers may start them."""
+        ...
+
+    def list_attempts(self, invocation_id: str) -> list[Attempt]:
+        """The invocation's attempts, first first."""
+        ...
+
+
+class Queue(Protocol):
+    """The workers' queue (and whoever adds to it or cancels): inserting invocations,
+    claiming them, settling their attempts, leases and cancellation."""
+
+    def insert_invocations(self, rows: Sequence[NewInvocation]) -> list[str]:
+        """(write) Insert; a row whose idempotency key exists already is skipped.
+        Returns the ids actually inserted."""
+        ...
+
+    def claim_invocations(
+        self,
+        now: datetime,
+        limit: int,
+        worker_id: str,
+        lease_until: datetime,
+        deployment_id: str,
+    ) -> list[Invocation]:
+        """(write) :meth:`claim_ids` of :meth:`claim_candidates`: take up to ``limit``
+        due pending invocations, oldest first."""
+        ...
+
+    def claim_candidates(
+        self,
+        now: datetime,
+        limit: int,
+        exclude_tenants: Iterable[str] = (),
+        *,
+        only: str | None = None,
+        lock: bool = True,
+    ) -> list[Candidate]:
+        """Up to ``limit`` pending invocations due at ``now``, oldest first, of tenants
+        other than ``exclude_tenants`` (or only the one with id ``only``); with ``lock``
+        (write), locked for this transaction and skipped by other workers', so that
+        :meth:`claim_ids` can take any of them."""
+        ...
+
+    def claim_ids(
+        self,
+        ids: Sequence[str],
+        now: datetime,
+        worker_id: str,
+        lease_until: datetime,
+        deployment_id: str,
+    ) -> list[Invocation]:
+        """(write) Claim these pending invocations: each becomes ``running`` under this
+        worker's lease with its attempt number raised, and its attempt is recorded.
+        Returns them oldest first; an id no longer pending is left out."""
+        ...
+
+    def running_per_agent(
+        self, agents: Iterable[tuple[str, str, str, str]], *, lock: bool = False
+    ) -> dict[tuple[str, str, str, str], int]:
+        """How many invocations of each agent (tenant, project, ref, agent) run now, in
+        every process; ``lock`` (write) locks those agents, so that workers deciding on
+        the same agent's cap go one after the other."""
+        ...
+
+    def others_running(self, trigger_id: str, invocation_id: str) -> bool:
+        """Whether another invocation of the trigger than this one is running."""
+        ...
+
+    def release(self, invocation: Invocation, not_before: datetime) -> None:
+        """(write) Hand a claimed invocation back pending from ``not_before``, as if
+        never claimed: its attempt is neither counted nor recorded."""
+        ...
+
+    def record_resolutions(self, rows: Sequence[Resolution]) -> None:
+        """(write) Store what each claimed attempt resolved."""
+        ...
+
+    def finish_attempts(self, rows: Sequence[AttemptEnd]) -> None:
+        """(write) Close these attempts; one closed already is left as it is."""
+        ...
+
+    def settle_invocations(self, rows: Sequence[Settlement]) -> list[str]:
+        """(write) Move running invocations to their next state. One no longer running
+        under the settlement's worker (cancelled meanwhile, lease lost) is left as it
+        is; returns the ids updated. The rows stay locked until commit, so a concurrent
+        cancel waits and then finds them final."""
+        ...
+
+    def renew_leases(self, ids: Sequence[str], worker_id: str, until: datetime) -> list[str]:
+        """(write) Extend this worker's leases to ``until``; returns the ids it still
+        holds while running."""
+        ...
+
+    def expired_leases(self, now: datetime, limit: int) -> list[Invocation]:
+        """Up to ``limit`` running invocations whose lease ran out before ``now``, oldest
+        expiry first (write: locked, and skipped by other recoverers)."""
+        ...
+
+    def fail_invocations(self, ids: Sequence[str], now: datetime, error: str) -> list[str]:
+        """(write) End these pending or running invocations ``failed`` with ``error``
+        (their open attempt too), touching nothing else; returns the ids failed."""
+        ...
+
+    def cancel_invocations(self, ids: Sequence[str], now: datetime, reason: str) -> list[str]:
+        """(write) Cancel those still pending or running (their open attempt too);
+        returns the ids cancelled."""
+        ...
+
+    def active_invocation_ids(
+        self, trigger_ids: Sequence[str], statuses: Iterable[str] = ACTIVE_STATUSES
+    ) -> list[str]:
+        """The ids, in order, of these triggers' invocations in ``statuses``."""
+        ...
+
+    def not_running(self, ids: Sequence[str]) -> list[str]:
+        """Of these ids, those no longer running (cancelled meanwhile, for example)."""
+        ...
+
+    def earliest_claimable(self, exclude_tenants: Iterable[str] = ()) -> datetime | None:
+        """When the earliest pending invocation (of tenants other than these) may
+        start, or None."""
+        ...
+
+    def count_active(self, status: str) -> int:
+        """How many invocations are in ``status``, ``pending`` or ``running`` only (a
+        count of an index, never a scan); raises ValueError for another status."""
+        ...
+
+    def earliest_lease_expiry(self) -> datetime | None:
+        """When the first running invocation's lease runs out, or None."""
+        ...
+
+
+class Leadership(Protocol):
+    """The scheduler lease, deployments and processes (leadership, the process
+    registry, the deploy endpoints)."""
+
+    def scheduler_state(self, *, for_update: bool = False) -> SchedulerState:
+        """The lease's holder, generation and expiry (created empty if missing)."""
+        ...
+
+    def write_scheduler_state(self, state: SchedulerState) -> None:
+        """(write) Replace the lease's state."""
+        ...
+
+    def hold_fence(
+        self, run_id: str, generation: int, now: datetime, lease_until: datetime
+    ) -> bool:
+        """(write) Renew the lease to ``lease_until`` if ``run_id`` still holds
+        ``generation``. Called first in a dispatch transaction: it locks the state row,
+        so a takeover either happened before (and this returns False) or waits until
+        the dispatch commits."""
+        ...
+
+    def upsert_deployment(self, deployment_id: str, version: str, now: datetime) -> None:
+        """(write) Record the deployment at its first start, or its heartbeat."""
+        ...
+
+    def current_deployment_at(self, now: datetime, role: str = "worker") -> str | None:
+        """The newest deployment (by first start) with a live process of ``role`` at
+        ``now``, or None."""
+        ...
+
+    def list_deployments(self) -> list[Deployment]:
+        """Every recorded deployment, oldest first."""
+        ...
+
+    def upsert_process(self, process: Process) -> None:
+        """(write) Record the process, or renew its heartbeat and expiry."""
+        ...
+
+    def delete_process(self, process_id: str) -> bool:
+        """(write) Remove the process; False if it was not recorded."""
+        ...
+
+    def delete_processes_expired_before(self, before: datetime) -> int:
+        """(write) Remove the processes that expired before ``before``; returns how
+        many."""
+        ...
+
+    def list_processes(self, *, live_at: datetime | None = None) -> list[Process]:
+        """Every recorded process (only those live at ``live_at``, if given), newest
+        first."""
+        ...
+
+
+class Lookups(Protocol):
+    """Finding things across a project (SPEC §10): triggers by name and by filter, agents
+    on any ref, each trigger's last run (the API's lists and checks)."""
+
+    def trigger_named(
+        self, tenant_id: str, project_id: str, ref: str, agent_id: str, name: str
+    ) -> Trigger | None:
+        """The agent's trigger with this name on this ref (names are unique there)."""
+        ...
+
+    def agent_exists(
+        self, tenant_id: str, project_id: str, agent_id: str, ref: str | None = None
+    ) -> bool:
+        """Whether the project has this agent on ``ref`` (None: on any ref)."""
+        ...
+
+    def search_triggers(
+        self,
+        tenant_id: str,
+        project_id: str,
+        where: TriggerFilter,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[Trigger]:
+        """The project's triggers matching ``where``, in id order (the order they were
+        created), ``limit`` after the id ``after``."""
+        ...
+
+    def last_runs(self, trigger_ids: Iterable[str]) -> dict[str, Invocation]:
+        """Each trigger's newest invocation that ran or ended (a pending invocation no
+        worker has started is not a run); triggers without one are left out. One index
+        probe per trigger."""
+        ...
+
+
+class Idempotency(Protocol):
+    """Stored answers of requests sent with an ``Idempotency-Key``, per tenant."""
+
+    def claim_idempotency_key(
+        self,
+        tenant_id: str,
+        key: str,
+        *,
+        fingerprint: str,
+        method: str,
+        path: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> StoredRequest | None:
+        """(write) Record that a request with this key is being handled: None when this
+        caller now holds the key, else the request already recorded under it (an expired
+        one is replaced). Of concurrent callers exactly one gets None."""
+        ...
+
+    def idempotency_key(self, tenant_id: str, key: str) -> StoredRequest | None:
+        """The request recorded under the key, expired or not."""
+        ...
+
+    def complete_idempotency_key(
+        self, tenant_id: str, key: str, status: int, headers: dict[str, str], body: str
+    ) -> None:
+        """(write) Store the answer of the request that holds the key."""
+        ...
+
+    def release_idempotency_key(self, tenant_id: str, key: str) -> None:
+        """(write) Forget a key whose request ended without an answer worth keeping."""
+        ...
+
+    def prune_idempotency_keys(self, now: datetime, limit: int) -> int:
+        """(write) Delete up to ``limit`` expired keys, oldest first; returns how many."""
+        ...
+
+    def count_idempotency_keys(self) -> int:
+        """How many keys are stored."""
+        ...
+
+
+class Store(
+    Tenancy, Catalog, Scheduling, History, Queue, Leadership, Lookups, Idempotency, Protocol
+):
+    """Every port in one transaction, for a unit of work that spans several."""
+
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested transaction: an exception inside undoes only what it did, and the
+        enclosing transaction goes on (to isolate one failing item of a batch)."""
+        ...

@@ -1,0 +1,339 @@
+"""The invocation queue: inserting, claiming, settling, leases and cancellation."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from tickwork.storage import tables as t
+from tickwork.storage.ports import AttemptEnd, NewInvocation, Resolution, Settlement
+from tickwork.storage.records import (
+    ACTIVE_STATUSES,
+    CANCELLED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    Candidate,
+    Invocation,
+)
+from tickwork.storage.sql.base import TxBase, bulk_update, param, record
+
+_NEW = tuple(f.name for f in fields(NewInvocation))
+_new_values = operator.attrgetter(*_NEW)
+
+
+class QueueSql(TxBase):
+    """The invocation queue."""
+
+    def insert_invocations(self, rows: Sequence[NewInvocation]) -> list[str]:
+        if not rows:
+            return []
+        stmt = (
+            self._insert(t.invocations)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(t.invocations.c.id)
+        )
+        result = self.conn.execute(
+            stmt, [dict(zip(_NEW, _new_values(r), strict=True)) for r in rows]
+        )
+        return [str(r[0]) for r in result]
+
+    def claim_invocations(
+        self,
+        now: datetime,
+        limit: int,
+        worker_id: str,
+        lease_until: datetime,
+        deployment_id: str,
+    ) -> list[Invocation]:
+        """Take up to ``limit`` due pending invocations, oldest first (see
+        :meth:`claim_candidates` and :meth:`claim_ids`)."""
+        picked = [c.id for c in self.claim_candidates(now, limit)]
+        return self.claim_ids(picked, now, worker_id, lease_until, deployment_id)
+
+    def claim_candidates(
+        self,
+        now: datetime,
+        limit: int,
+        exclude_tenants: Iterable[str] = (),
+        *,
+        only: str | None = None,
+        lock: bool = True,
+    ) -> list[Candidate]:
+        """Up to ``limit`` due pending invocations, oldest first, of tenants other than
+        ``exclude_tenants`` (or just the one with id ``only``); with ``lock``, locked for
+        this transaction on PostgreSQL (other workers skip them), so that
+        :meth:`claim_ids` can take any of them."""
+        c = t.invocations.c
+        q = sa.select(c.id, c.tenant_id, c.project_id, c.ref, c.agent_id, c.not_before).where(
+            c.status == PENDING, c.not_before <= now
+        )
+        excluded = sorted(set(exclude_tenants))
+        if excluded:
+            q = q.where(c.tenant_id.not_in(excluded))
+        if only is not None:
+            q = q.where(c.id == only)
+        q = q.order_by(c.not_before).limit(limit)
+        if self.postgres and lock:
+            q = q.with_for_update(skip_locked=True)
+        return [Candidate(*r) for r in self.conn.execute(q)]
+
+    def claim_ids(
+        self,
+        ids: Sequence[str],
+        now: datetime,
+        worker_id: str,
+        lease_until: datetime,
+        deployment_id: str,
+    ) -> list[Invocation]:
+        """Claim these pending invocations: each becomes ``running`` under this worker's
+        lease with its attempt number raised, and its attempt is recorded. Returns them
+        oldest first; an id no longer pending is left out."""
+        if not ids:
+            return []
+        c = t.invocations.c
+        stmt = (
+            t.invocations.update()
+            .where(c.id.in_(list(ids)), c.status == PENDING)
+            .values(
+                status=RUNNING,
+                attempt=c.attempt + 1,
+                lease_owner=worker_id,
+                lease_expires_at=lease_until,
+                deployment_id=deployment_id,
+                # A bare ``now`` inside a function would bind as a plain DateTime: on
+                # SQLite that stores a non-UTC instant's wall time and accepts naive
+                # ones. Typing it as the column keeps UTC at rest.
+                started_at=sa.func.coalesce(c.started_at, sa.literal(now, c.started_at.type)),
+            )
+            .returning(*t.invocations.c)
+        )
+        claimed = [record(Invocation, r) for r in self.conn.execute(stmt)]
+        if claimed:
+            self.conn.execute(
+                t.invocation_attempts.insert(),
+                [
+                    {
+                        "invocation_id": inv.id,
+                        "attempt": inv.attempt,
+                        "deployment_id": deployment_id,
+                        "worker_id": worker_id,
+                        "started_at": now,
+                    }
+                    for inv in claimed
+                ],
+            )
+        claimed.sort(key=lambda inv: (inv.not_before, inv.id))
+        return claimed
+
+    def running_per_agent(
+        self, agents: Iterable[tuple[str, str, str, str]], *, lock: bool = False
+    ) -> dict[tuple[str, str, str, str], int]:
+        """How many invocations of each agent (tenant, project, ref, agent) run now, in
+        every process. ``lock`` locks those agents' rows on PostgreSQL, so that workers
+        deciding on the same agent's cap go one after the other."""
+        keys = sorted(set(agents))
+        if not keys:
+            return {}
+        if lock and self.postgres:
+            a = t.agents.c
+            self.conn.execute(
+                sa.select(a.id)
+                .where(sa.tuple_(a.tenant_id, a.project_id, a.ref, a.id).in_(keys))
+                .with_for_update()
+            )
+        c = t.invocations.c
+        scope = (c.tenant_id, c.project_id, c.ref, c.agent_id)
+        q = (
+            sa.select(*scope, sa.func.count())
+            .where(c.status == RUNNING, sa.tuple_(*scope).in_(keys))
+            .group_by(*scope)
+        )
+        return {
+            (str(r[0]), str(r[1]), str(r[2]), str(r[3])): int(r[4]) for r in self.conn.execute(q)
+        }
+
+    def others_running(self, trigger_id: str, invocation_id: str) -> bool:
+        c = t.invocations.c
+        q = (
+            sa.select(c.id)
+            .where(c.trigger_id == trigger_id, c.status == RUNNING, c.id != invocation_id)
+            .limit(1)
+        )
+        return self.conn.execute(q).first() is not None
+
+    def release(self, invocation: Invocation, not_before: datetime) -> None:
+        c = t.invocations.c
+        self.conn.execute(
+            t.invocations.update()
+            .where(c.id == invocation.id)
+            .values(
+                status=PENDING,
+                attempt=invocation.attempt - 1,
+                not_before=not_before,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        )
+        a = t.invocation_attempts.c
+        self.conn.execute(
+            t.invocation_attempts.delete().where(
+                a.invocation_id == invocation.id, a.attempt == invocation.attempt
+            )
+        )
+
+    def record_resolutions(self, rows: Sequence[Resolution]) -> None:
+        bulk_update(
+            self.conn, t.invocations, rows, match=["id"], set_=["agent_name", "ref_revision"]
+        )
+
+    def finish_attempts(self, rows: Sequence[AttemptEnd]) -> None:
+        a = t.invocation_attempts.c
+        bulk_update(
+            self.conn,
+            t.invocation_attempts,
+            rows,
+            match=["invocation_id", "attempt"],
+            set_=["ended_at", "outcome", "error"],
+            where=[a.ended_at.is_(None)],
+        )
+
+    def settle_invocations(self, rows: Sequence[Settlement]) -> list[str]:
+        if not rows:
+            return []
+        c = t.invocations.c
+        # Which of them this worker still holds; on PostgreSQL the rows stay locked until
+        # commit, so a concurrent cancel waits and then finds them final.
+        held_q = sa.select(c.id, c.lease_owner).where(
+            c.id.in_([r.id for r in rows]), c.status == RUNNING
+        )
+        if self.postgres:
+            held_q = held_q.with_for_update()
+        owners = {str(r.id): r.lease_owner for r in self.conn.execute(held_q)}
+        keep = [r for r in rows if owners.get(r.id, object()) == r.worker_id]
+        bulk_update(
+            self.conn,
+            t.invocations,
+            keep,
+            match=["id"],
+            set_=["status", "last_error", "result", "conversation_id", "completed_at"],
+            where=[c.status == RUNNING],
+            values={
+                "lease_owner": None,
+                "lease_expires_at": None,
+                "not_before": sa.func.coalesce(param(c.not_before), c.not_before),
+                "message": sa.func.coalesce(param(c.message), c.message),
+            },
+            bound=["not_before", "message"],
+        )
+        return [r.id for r in keep]
+
+    def renew_leases(self, ids: Sequence[str], worker_id: str, until: datetime) -> list[str]:
+        """Extend this worker's leases; returns the ids it still holds while running."""
+        if not ids:
+            return []
+        c = t.invocations.c
+        stmt = (
+            t.invocations.update()
+            .where(c.id.in_(list(ids)), c.status == RUNNING, c.lease_owner == worker_id)
+            .values(lease_expires_at=until)
+            .returning(c.id)
+        )
+        return [str(r.id) for r in self.conn.execute(stmt)]
+
+    def expired_leases(self, now: datetime, limit: int) -> list[Invocation]:
+        c = t.invocations.c
+        q = (
+            sa.select(t.invocations)
+            .where(c.status == RUNNING, c.lease_expires_at < now)
+            .order_by(c.lease_expires_at)
+            .limit(limit)
+        )
+        if self.postgres:
+            q = q.with_for_update(skip_locked=True)
+        return [record(Invocation, r) for r in self.conn.execute(q)]
+
+    def fail_invocations(self, ids: Sequence[str], now: datetime, error: str) -> list[str]:
+        # Touches nothing else of them: for rows that cannot be processed as usual.
+        return self._end_active(ids, now, FAILED, error, last_error=error)
+
+    def cancel_invocations(self, ids: Sequence[str], now: datetime, reason: str) -> list[str]:
+        return self._end_active(ids, now, CANCELLED, reason, status_reason=reason)
+
+    def _end_active(
+        self, ids: Sequence[str], now: datetime, status: str, error: str, **why: str
+    ) -> list[str]:
+        """End these pending or running invocations in ``status`` (saying ``why`` in
+        its columns), and their open attempts with ``error``; returns the ids ended."""
+        if not ids:
+            return []
+        c = t.invocations.c
+        stmt = (
+            t.invocations.update()
+            .where(c.id.in_(list(ids)), c.status.in_(sorted(ACTIVE_STATUSES)))
+            .values(status=status, completed_at=now, lease_owner=None, lease_expires_at=None, **why)
+            .returning(c.id)
+        )
+        ended = [str(r.id) for r in self.conn.execute(stmt)]
+        if ended:
+            a = t.invocation_attempts.c
+            self.conn.execute(
+                t.invocation_attempts.update()
+                .where(a.invocation_id.in_(ended), a.ended_at.is_(None))
+                .values(ended_at=now, outcome=status, error=error)
+            )
+        return ended
+
+    def active_invocation_ids(
+        self, trigger_ids: Sequence[str], statuses: Iterable[str] = ACTIVE_STATUSES
+    ) -> list[str]:
+        if not trigger_ids:
+            return []
+        c = t.invocations.c
+        q = (
+            sa.select(c.id)
+            .where(c.trigger_id.in_(list(trigger_ids)), c.status.in_(sorted(statuses)))
+            .order_by(c.id)
+        )
+        return [str(r.id) for r in self.conn.execute(q)]
+
+    def not_running(self, ids: Sequence[str]) -> list[str]:
+        """Of these ids, those no longer running (cancelled meanwhile, for example)."""
+        if not ids:
+            return []
+        c = t.invocations.c
+        q = sa.select(c.id).where(c.id.in_(list(ids)), c.status != RUNNING)
+        return [str(r.id) for r in self.conn.execute(q)]
+
+    def earliest_claimable(self, exclude_tenants: Iterable[str] = ()) -> datetime | None:
+        c = t.invocations.c
+        q = sa.select(c.not_before).where(c.status == PENDING)
+        excluded = sorted(set(exclude_tenants))
+        if excluded:
+            q = q.where(c.tenant_id.not_in(excluded))
+        row = self.conn.execute(q.order_by(c.not_before).limit(1)).first()
+        return None if row is None else row[0]
+
+    def count_active(self, status: str) -> int:
+        """How many invocations are ``pending`` or ``running``: a count of the rows of
+        that status's partial index, never a scan of the table."""
+        if status not in ACTIVE_STATUSES:
+            raise ValueError(f"only pending and running invocations are counted, not {status}")
+        c = t.invocations.c
+        return int(
+            self.conn.execute(sa.select(sa.func.count()).where(c.status == status)).scalar_one()
+        )
+
+    def earliest_lease_expiry(self) -> datetime | None:
+        c = t.invocations.c
+        row = self.conn.execute(
+            sa.select(c.lease_expires_at)
+            .where(c.status == RUNNING)
+            .order_by(c.lease_expires_at)
+            .limit(1)
+        ).first()
+        return None if row is None else row[0]
