@@ -136,6 +136,8 @@ class Settings(BaseModel):
     # Checked entries: "*", CIDRs, host names (parse_allowed_networks).
     allowed_target_networks: tuple[str, ...] = ()
     webhook_max_response_bytes: Annotated[int, Field(ge=0, le=64 * 1024 * 1024)] = 64 * 1024
+    # The most an A2A agent or model server may answer to one request (SPEC §13).
+    agent_max_response_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     # Containment (SPEC §9).
     max_message_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
     # The most attempts one tenant runs at once in one process (None: the default share).

@@ -118,7 +118,7 @@ def test_agents_are_put_with_either_target(demo: Run) -> None:
     for args, says in [
         ((), "exactly one target"),
         (("--webhook", "https://a.example", "--handler", "h"), "exactly one target"),
-        (("--handler", "h", "--secret", "s"), "for webhook targets"),
+        (("--handler", "h", "--secret", "s"), "not for python targets"),
         (("--webhook", "https://a.example", "--secret", "s", "--secret-env", "X"), "not both"),
     ]:
         bad = demo("agents", "put", "x", *args)
@@ -169,6 +169,66 @@ def test_a_trigger_can_come_from_a_file_with_options_on_top(demo: Run, tmp_path:
         "2026-03-08T07:00:00Z",
         {"a": 1},
     )
+
+
+def test_agents_can_be_a2a_agents_and_models(demo: Run) -> None:
+    a2a = demo(
+        "agents", "put", "helper", "--a2a", "https://agents.example.com/a2a",
+        "--secret-env", "TICKWORK_TARGET_SECRET_HELPER", "--json",
+    )  # fmt: skip
+    assert a2a.code == 0, a2a.err
+    assert a2a.json()["target"] == {
+        "type": "a2a",
+        "url": "https://agents.example.com/a2a",
+        "protocol_version": "1.0",
+        "has_secret": True,
+        "secret": {"env": "TICKWORK_TARGET_SECRET_HELPER"},
+    }
+    model = demo(
+        "agents", "put", "writer2", "--openai", "https://models.example.com/v1",
+        "--model", "small-1", "--api", "chat", "--instructions", "Be brief.", "--secret", "sk",
+        "--json",
+    )  # fmt: skip
+    assert model.code == 0, model.err
+    shown = model.json()["target"]
+    assert (shown["model"], shown["api"], shown["instructions"], shown["has_secret"]) == (
+        "small-1",
+        "chat",
+        "Be brief.",
+        True,
+    )
+    listed = demo("agents", "list")
+    assert "openai small-1 at https://models.example.com/v1 (chat)" in listed.out
+    missing = demo("agents", "put", "x", "--openai", "https://models.example.com/v1")
+    assert (missing.code, "needs --model" in missing.err) == (2, True)
+
+
+def test_a_trigger_gets_its_run_context_from_options(demo: Run) -> None:
+    made = created_trigger(
+        demo,
+        "--name",
+        "digest",
+        "--cron",
+        "0 7 * * *",
+        "--conversation",
+        "continue",
+        "--daily-token-budget",
+        "20000",
+        "--run-as",
+        "user:ada",
+    )
+    assert (made["conversation"], made["daily_token_budget"], made["run_as"]) == (
+        "continue",
+        20000,
+        "user:ada",
+    )
+    changed = demo(
+        "triggers", "update", made["id"], "--agent", "writer", "--conversation", "new", "--json"
+    )
+    assert changed.json()["conversation"] == "new"
+    refused = demo("triggers", "update", made["id"], "--agent", "writer", "--run-as", "a ")
+    assert refused.code != 0
+    assert "printable ASCII" in refused.err
 
 
 def test_invocations_are_listed_shown_cancelled_and_rerun(

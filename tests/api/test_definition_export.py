@@ -105,7 +105,8 @@ def test_the_export_writes_every_setting_and_never_a_secret(api: TestClient, sco
     assert writer["max_concurrency"] == 2
     assert agents["env"]["target"] == ENV
     assert agents["plain"] == {"id": "plain", "name": "plain", "target": PYTHON, "triggers": []}
-    assert writer["triggers"][0] == {"enabled": True} | RICH["agents"][0]["triggers"][0]
+    defaults = {"enabled": True, "conversation": "new"}
+    assert writer["triggers"][0] == defaults | RICH["agents"][0]["triggers"][0]
     assert writer["triggers"][1] == {
         "name": "off",
         "description": "",
@@ -120,6 +121,7 @@ def test_the_export_writes_every_setting_and_never_a_secret(api: TestClient, sco
         "catchup_window_seconds": 3600,
         "overlap": "allow",
         "jitter_seconds": 0,
+        "conversation": "new",
     }
     once = agents["env"]["triggers"][0]
     assert once["run_at"] == at(90)
@@ -237,3 +239,24 @@ def test_dry_run_and_allow_empty_take_booleans(api: TestClient, scope: Scope, va
     for name in ("dry_run", "allow_empty"):
         response = api.put(url(scope), params={name: value}, json={"agents": []})
         assert field_error(response)["field"] == f"query.{name}"
+
+
+def test_every_target_types_secret_is_exported_as_keep_and_kept(
+    api: TestClient, scope: Scope, ctx: Context
+) -> None:
+    a2a = {"type": "a2a", "url": "https://agents.example.com/a2a", "secret": "a2a-token"}
+    openai = {
+        "type": "openai",
+        "base_url": "https://llm.example.com/v1",
+        "model": "gpt-test",
+        "secret": "sk-test",
+    }
+    push(api, scope, {"agents": [{"id": "a2a", "target": a2a}, {"id": "llm", "target": openai}]})
+    stored = stored_targets(ctx)
+    document = exported(api, scope)
+    assert "a2a-token" not in str(document)
+    assert "sk-test" not in str(document)
+    for agent in document["agents"]:
+        assert agent["target"]["secret"] == {"keep": True}
+    assert push(api, scope, document)["changed"] is False
+    assert stored_targets(ctx) == stored

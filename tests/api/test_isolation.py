@@ -41,6 +41,7 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PATCH", T, {"enabled": False}),
     ("DELETE", T, None),
     ("GET", T + "/preview", None),
+    ("GET", T + "/usage", None),
     ("POST", T + "/run", None),
     ("GET", T + "/invocations", None),
     ("GET", T + "/invocations/{invocation}", None),

@@ -59,6 +59,7 @@ OPERATION_IDS = {
     ("patch", T): "update_trigger",
     ("delete", T): "delete_trigger",
     ("get", T + "/preview"): "preview_trigger",
+    ("get", T + "/usage"): "get_trigger_usage",
     ("post", T + "/run"): "run_now",
     ("get", T + "/invocations"): "list_trigger_invocations",
     ("get", INV): "get_invocation",
@@ -148,6 +149,8 @@ def test_each_target_type_has_a_schema_chosen_by_type(
     assert target["discriminator"]["mapping"] == {
         "webhook": f"#/components/schemas/WebhookTarget{side}",
         "python": f"#/components/schemas/PythonTarget{side}",
+        "a2a": f"#/components/schemas/A2ATarget{side}",
+        "openai": f"#/components/schemas/OpenAITarget{side}",
     }
     assert {option["$ref"] for option in target["oneOf"]} == set(
         target["discriminator"]["mapping"].values()
@@ -162,6 +165,67 @@ def test_shown_targets_never_have_a_secret_string(spec: dict[str, Any]) -> None:
         None,
     }
     assert set(schema(spec, "PythonTargetOut")["properties"]) == {"type", "handler"}
+    for name in ("A2ATargetOut", "OpenAITargetOut"):
+        shown = schema(spec, name)["properties"]
+        assert shown["has_secret"]["type"] == "boolean"
+        assert {o.get("$ref") for o in shown["secret"]["anyOf"]} == {
+            "#/components/schemas/SecretEnvRef",
+            None,
+        }
+
+
+def test_the_agent_targets_schemas_name_their_fields(spec: dict[str, Any]) -> None:
+    a2a = schema(spec, "A2ATargetIn")
+    assert set(a2a["properties"]) == {"type", "url", "secret", "protocol_version"}
+    assert a2a["required"] == ["type", "url"]
+    versions = a2a["properties"]["protocol_version"]["anyOf"][0]
+    assert versions["enum"] == ["1.0", "0.3"]
+    model = schema(spec, "OpenAITargetIn")
+    assert set(model["properties"]) == {
+        "type",
+        "base_url",
+        "model",
+        "api",
+        "instructions",
+        "secret",
+    }
+    assert model["required"] == ["type", "base_url", "model"]
+    assert model["properties"]["api"]["anyOf"][0]["enum"] == ["responses", "chat"]
+    assert set(schema(spec, "A2ATargetOut")["properties"]) == {
+        "type",
+        "url",
+        "protocol_version",
+        "has_secret",
+        "secret",
+    }
+    assert set(schema(spec, "OpenAITargetOut")["properties"]) == {
+        "type",
+        "base_url",
+        "model",
+        "api",
+        "instructions",
+        "has_secret",
+        "secret",
+    }
+
+
+def test_the_run_context_fields_are_declared(spec: dict[str, Any]) -> None:
+    for name in ("TriggerCreate", "TriggerPatch"):
+        fields = schema(spec, name)["properties"]
+        assert fields["conversation"]["anyOf"][0]["enum"] == ["new", "continue"]
+        budget = fields["daily_token_budget"]["anyOf"][0]
+        assert (budget["type"], budget["minimum"]) == ("integer", 1)
+        run_as = fields["run_as"]["anyOf"][0]
+        assert (run_as["maxLength"], run_as["pattern"]) == (256, "^[!-~](?:[ -~]{0,254}[!-~])?$")
+    shown = schema(spec, "TriggerOut")["properties"]
+    assert {"conversation", "daily_token_budget", "run_as"} <= set(shown)
+    usage = schema(spec, "InvocationOut")["properties"]["usage"]
+    assert {o.get("$ref") for o in usage["anyOf"]} == {"#/components/schemas/Usage", None}
+    assert set(schema(spec, "Usage")["properties"]) == {
+        "input_tokens",
+        "output_tokens",
+        "total_tokens",
+    }
 
 
 def test_results_and_views_are_typed(spec: dict[str, Any]) -> None:
@@ -180,6 +244,16 @@ def test_results_and_views_are_typed(spec: dict[str, Any]) -> None:
         "status_code",
         "conversation_id",
         "response",
+        # a2a targets
+        "task_id",
+        "state",
+        "text",
+        "artifacts",
+        # openai targets
+        "response_id",
+        "model",
+        "output_text",
+        "usage",
     }
     deployment = schema(spec, "DeploymentOut")["properties"]["state"]
     assert deployment["enum"] == ["active", "draining", "gone"]

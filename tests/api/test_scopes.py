@@ -45,6 +45,7 @@ SCOPE_OF: dict[tuple[str, str], str] = {
     ("PATCH", TR): "write",
     ("DELETE", TR): "write",
     ("GET", TR + "/preview"): "read",
+    ("GET", TR + "/usage"): "read",
     ("POST", TR + "/run"): "operate",
     ("GET", TR + "/invocations"): "read",
     ("GET", TR + "/invocations/{invocation}"): "read",

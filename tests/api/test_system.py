@@ -148,7 +148,7 @@ def test_openapi_forbids_unknown_fields(spec: dict[str, Any]) -> None:
 def test_openapi_declares_the_target_union(spec: dict[str, Any]) -> None:
     target = _schema(spec, "AgentIn")["properties"]["target"]
     assert target["discriminator"]["propertyName"] == "type"
-    assert set(target["discriminator"]["mapping"]) == {"webhook", "python"}
+    assert set(target["discriminator"]["mapping"]) == {"webhook", "python", "a2a", "openai"}
     webhook = _schema(spec, "WebhookTargetIn")["properties"]
     assert webhook["url"]["maxLength"] == 2048
     assert "secret" not in _schema(spec, "AgentOut")["properties"]

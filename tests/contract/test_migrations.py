@@ -146,6 +146,7 @@ def test_upgrading_to_head_builds_exactly_the_tables_module(fresh_engine: Engine
         "ix_scheduled_triggers_due",
         "ix_invocations_claimable",
         "ix_invocations_leases",
+        "ix_invocations_completed",
     }
     assert check_constraints(fresh_engine) == {"ck_scheduler_state_singleton": "id = 1"}
 
@@ -270,7 +271,7 @@ def test_the_tenancy_migration_makes_old_keys_write_keys_and_backfills_rates(
 def test_the_conventions_migration_renames_duplicate_trigger_names_and_keeps_the_oldest(
     fresh_engine: Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    migrate.upgrade(fresh_engine, "0002_processes")
+    migrate.upgrade(fresh_engine, "0006_agent_targets")
     now = "2026-03-02 09:00:00"
     later = "2026-03-02 10:00:00"
     with fresh_engine.begin() as conn:
@@ -335,7 +336,7 @@ def test_the_conventions_migration_renames_duplicate_trigger_names_and_keeps_the
     assert any("trigger=trg_3" in line and "new_name='report (4)'" in line for line in logged)
     with pytest.raises(sa.exc.IntegrityError), fresh_engine.begin() as conn:
         conn.execute(sa.text("UPDATE scheduled_triggers SET name = 'report' WHERE id = 'trg_2'"))
-    migrate.downgrade(fresh_engine, "0002_processes")
+    migrate.downgrade(fresh_engine, "0006_agent_targets")
     with fresh_engine.connect() as conn:  # the names stay as they were made
         assert (
             conn.exec_driver_sql("SELECT name FROM scheduled_triggers WHERE id = 'trg_3'").scalar()

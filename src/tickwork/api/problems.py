@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from tickwork.domain.limits import DAY_PATTERN, RUN_AS_PATTERN
 from tickwork.domain.names import HANDLER_PATTERN, REF_PATTERN, SLUG_PATTERN
 from tickwork.domain.target_spec import ENV_SECRET_PATTERN
 from tickwork.domain.trigger_spec import PayloadTooLarge
@@ -110,6 +111,9 @@ PATTERN_WORDS = {
     KEY_PATTERN: "must be 1-255 printable ASCII characters without spaces",
     ENV_SECRET_PATTERN: "must name an environment variable TICKWORK_TARGET_SECRET_<NAME>, "
     "NAME being 1-64 upper-case letters, digits or '_'",
+    DAY_PATTERN: "must be a day, YYYY-MM-DD",
+    RUN_AS_PATTERN: "must be 1-256 printable ASCII characters, without spaces at either end "
+    "(it is sent as an HTTP header too)",
 }
 # Ids in a path name something tickwork made: one that cannot exist is not found.
 _PATH_IDS = {"trigger_id": "trigger", "invocation_id": "invocation", "key_id": "API key"}

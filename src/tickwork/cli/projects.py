@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from tickwork.cli.remote import Remote, UsageError, command, fields, table
-from tickwork.wire import AgentOut, WebhookTargetOut
+from tickwork.wire import A2ATargetOut, AgentOut, OpenAITargetOut, WebhookTargetOut
 
 __all__ = ["register"]
 
@@ -104,6 +104,10 @@ def _target(agent: AgentOut) -> str:
     target = agent.target
     if isinstance(target, WebhookTargetOut):
         return f"webhook {target.url}" + (" (signed)" if target.has_secret else "")
+    if isinstance(target, A2ATargetOut):
+        return f"a2a {target.url}"
+    if isinstance(target, OpenAITargetOut):
+        return f"openai {target.model} at {target.base_url} ({target.api})"
     return f"python {target.handler}"
 
 
@@ -147,8 +151,9 @@ def put_agent(
             "--secret",
             metavar="SECRET",
             show_default=False,
-            help="The webhook's signing secret (default: none; --secret-env keeps it out of "
-            "the shell history).",
+            help="The target's secret: a webhook's signing secret, an A2A agent's bearer token, "
+            "a model server's API key (default: none; --secret-env keeps it out of the shell "
+            "history).",
         ),
     ] = None,
     secret_env: Annotated[
@@ -156,8 +161,8 @@ def put_agent(
         typer.Option(
             "--secret-env",
             metavar="NAME",
-            help="Sign with the workers' variable NAME (TICKWORK_TARGET_SECRET_...) instead "
-            "(default: none).",
+            help="Take the secret from the workers' variable NAME (TICKWORK_TARGET_SECRET_...) "
+            "instead (default: none).",
         ),
     ] = None,
     handler: Annotated[
@@ -167,6 +172,44 @@ def put_agent(
             metavar="NAME",
             help="A python target: the @tickwork.handler registered as NAME (no default; or "
             "--webhook).",
+        ),
+    ] = None,
+    a2a: Annotated[
+        str | None,
+        typer.Option(
+            "--a2a",
+            metavar="URL",
+            help="An A2A agent target: its JSON-RPC endpoint (no default); --secret is its "
+            "bearer token.",
+        ),
+    ] = None,
+    openai: Annotated[
+        str | None,
+        typer.Option(
+            "--openai",
+            metavar="BASE_URL",
+            help="An OpenAI-compatible model target: the API's base URL, with --model (no "
+            "default); --secret is the API key.",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", metavar="MODEL", help="The model an --openai target calls (no default)."
+        ),
+    ] = None,
+    api: Annotated[
+        str | None,
+        typer.Option(
+            "--api", metavar="API", help="responses or chat, for --openai (default: responses)."
+        ),
+    ] = None,
+    instructions: Annotated[
+        str | None,
+        typer.Option(
+            "--instructions",
+            metavar="TEXT",
+            help="System instructions sent with every run of an --openai target (default: none).",
         ),
     ] = None,
     name: Annotated[
@@ -183,23 +226,39 @@ def put_agent(
     ] = None,
     ref: RefOpt = None,
 ) -> None:
-    """Create or replace an agent: a webhook (--webhook URL) or a Python handler
-    (--handler NAME)."""
-    if (webhook is None) == (handler is None):
-        raise UsageError("give exactly one target: --webhook URL or --handler NAME")
+    """Create or replace an agent: a webhook (--webhook URL), a Python handler
+    (--handler NAME), an A2A agent (--a2a URL) or a model (--openai BASE_URL --model M)."""
+    kinds = [k for k, v in (("webhook", webhook), ("handler", handler), ("a2a", a2a),
+                            ("openai", openai)) if v is not None]  # fmt: skip
+    if len(kinds) != 1:
+        raise UsageError(
+            "give exactly one target: --webhook URL, --handler NAME, --a2a URL or --openai BASE_URL"
+        )
+    if openai is None and (model, api, instructions) != (None, None, None):
+        raise UsageError("--model, --api and --instructions are for --openai targets")
+    if secret is not None and secret_env is not None:
+        raise UsageError("give --secret or --secret-env, not both")
     target: dict[str, Any]
     if webhook is not None:
-        if secret is not None and secret_env is not None:
-            raise UsageError("give --secret or --secret-env, not both")
         target = {"type": "webhook", "url": webhook}
-        if secret is not None:
-            target["secret"] = secret
-        elif secret_env is not None:
-            target["secret"] = {"env": secret_env}
+    elif a2a is not None:
+        target = {"type": "a2a", "url": a2a}
+    elif openai is not None:
+        if model is None:
+            raise UsageError("an --openai target needs --model")
+        target = {"type": "openai", "base_url": openai, "model": model}
+        if api is not None:
+            target["api"] = api
+        if instructions is not None:
+            target["instructions"] = instructions
     else:
         if secret is not None or secret_env is not None:
-            raise UsageError("--secret and --secret-env are for webhook targets")
+            raise UsageError("--secret and --secret-env are not for python targets")
         target = {"type": "python", "handler": handler}
+    if secret is not None:
+        target["secret"] = secret
+    elif secret_env is not None:
+        target["secret"] = {"env": secret_env}
     body: dict[str, Any] = {"target": target}
     if name is not None:
         body["name"] = name

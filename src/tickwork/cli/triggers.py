@@ -135,6 +135,31 @@ JitterOpt = Annotated[
         "--jitter", metavar="SECONDS", help="Spread each run by up to this, 0-3600 (default: 0)."
     ),
 ]
+ConversationOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--conversation",
+        metavar="MODE",
+        help="new: every run starts afresh; continue: each run continues the previous "
+        "run's conversation (default: new).",
+    ),
+]
+BudgetOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--daily-token-budget",
+        metavar="TOKENS",
+        help="Tokens per UTC day; past it, slots are skipped (default: no budget).",
+    ),
+]
+RunAsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--run-as",
+        metavar="SUBJECT",
+        help="The user or service of your system the runs act for (default: none).",
+    ),
+]
 FileOpt = Annotated[
     Path | None,
     typer.Option(
@@ -189,6 +214,9 @@ def _trigger_body(
     catchup: str | None,
     overlap: str | None,
     jitter: int | None,
+    conversation: str | None = None,
+    budget: int | None = None,
+    run_as: str | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if file is not None:
@@ -211,6 +239,9 @@ def _trigger_body(
         "catchup": catchup,
         "overlap": overlap,
         "jitter_seconds": jitter,
+        "conversation": conversation,
+        "daily_token_budget": budget,
+        "run_as": run_as,
     }
     body.update({k: v for k, v in given.items() if v is not None})
     return body
@@ -288,13 +319,16 @@ def create_trigger(
     catchup: CatchupOpt = None,
     overlap: OverlapOpt = None,
     jitter: JitterOpt = None,
+    conversation: ConversationOpt = None,
+    budget: BudgetOpt = None,
+    run_as: RunAsOpt = None,
     file: FileOpt = None,
     ref: RefOpt = None,
 ) -> None:
     """Create a trigger: --name and --cron (or --run-at), and the fields to set."""
     body = _trigger_body(
         file, name, cron, run_at, tz, payload, template, description, enable,
-        max_retries, retry_delay, timeout, catchup, overlap, jitter,
+        max_retries, retry_delay, timeout, catchup, overlap, jitter, conversation, budget, run_as,
     )  # fmt: skip
     created = r.client.triggers.create(agent, body, ref=ref)
     r.emit(created, lambda: fields(f"trigger {created.id}", created))
@@ -319,12 +353,15 @@ def update_trigger(
     catchup: CatchupOpt = None,
     overlap: OverlapOpt = None,
     jitter: JitterOpt = None,
+    conversation: ConversationOpt = None,
+    budget: BudgetOpt = None,
+    run_as: RunAsOpt = None,
     file: FileOpt = None,
 ) -> None:
     """Change the fields given; the others stay (a file's null restores a default)."""
     body = _trigger_body(
         file, name, cron, run_at, tz, payload, template, description, enable,
-        max_retries, retry_delay, timeout, catchup, overlap, jitter,
+        max_retries, retry_delay, timeout, catchup, overlap, jitter, conversation, budget, run_as,
     )  # fmt: skip
     if not body:
         raise UsageError("nothing to change: give at least one field (see --help)")

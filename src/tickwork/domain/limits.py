@@ -14,3 +14,9 @@ MAX_AGENTS: Final = 1000
 """Agents in one pushed definition."""
 MAX_TRIGGERS_PER_AGENT: Final = 1000
 """Triggers of one agent in one pushed definition."""
+
+# A trigger's run_as (SPEC §13): printable ASCII, since it travels in an HTTP header too,
+# without spaces at either end.
+RUN_AS_PATTERN = r"^[!-~](?:[ -~]{0,254}[!-~])?$"
+# A UTC day in a query (YYYY-MM-DD).
+DAY_PATTERN = r"^\d{4}-\d{2}-\d{2}$"

@@ -26,5 +26,14 @@ class OverlapPolicy(StrEnum):
     CANCEL_PREVIOUS = "cancel_previous"
 
 
+class Conversation(StrEnum):
+    """Whether each run starts a fresh conversation or continues the previous run's
+    (SPEC §13)."""
+
+    NEW = "new"
+    CONTINUE = "continue"
+
+
 CATCHUP_POLICIES: tuple[str, ...] = tuple(CatchupPolicy)
+CONVERSATIONS: tuple[str, ...] = tuple(Conversation)
 OVERLAP_POLICIES: tuple[str, ...] = tuple(OverlapPolicy)

@@ -1,4 +1,9 @@
-"""Validation of an agent's target definition (SPEC §6), at API time.
+"""Validation of an agent's target definition (SPEC §6, §13), at API time.
+
+Target types: ``webhook`` (url, secret), ``python`` (handler), ``a2a`` (url of the
+agent's JSON-RPC endpoint, secret = the bearer token it needs, ``protocol_version``
+"1.0" or "0.3") and ``openai`` (base_url, model, api "responses" or "chat",
+instructions, secret = the API key).
 
 A webhook's ``secret`` is a string (stored encrypted when ``TICKWORK_SECRET_KEY`` is set:
 see :mod:`tickwork.services.secrets`) or a reference ``{"env": "NAME"}`` to a variable
@@ -27,7 +32,14 @@ from tickwork.errors import ValidationError
 
 MAX_URL = 2048
 MAX_SECRET = 512
-TARGET_TYPES = ("webhook", "python")
+TARGET_TYPES = ("webhook", "python", "a2a", "openai")
+# Target types whose secret is sent as a credential (a bearer token or API key) rather
+# than signing: any string, never decoded.
+CREDENTIAL_TYPES = ("a2a", "openai")
+A2A_PROTOCOL_VERSIONS = ("1.0", "0.3")
+OPENAI_APIS = ("responses", "chat")
+MAX_MODEL = 200
+MAX_INSTRUCTIONS = 32 * 1024
 ENV_SECRET_PREFIX = "TICKWORK_TARGET_SECRET_"
 ENV_SECRET_PATTERN = r"^TICKWORK_TARGET_SECRET_[A-Z0-9_]{1,64}$"
 _ENV_SECRET = re.compile(ENV_SECRET_PATTERN)
@@ -138,6 +150,49 @@ def normalise_target(target: object, field: str = "target") -> dict[str, Any]:
             raise ValidationError(f"{field}.{sorted(extra)[0]}", "is not a python target field")
         handler = check_handler_name(target.get("handler"), f"{field}.handler")
         return {"type": "python", "handler": handler}
+    if kind == "a2a":
+        extra = set(target) - {"type", "url", "secret", "protocol_version"}
+        if extra:
+            raise ValidationError(f"{field}.{sorted(extra)[0]}", "is not an a2a target field")
+        version = target.get("protocol_version") or A2A_PROTOCOL_VERSIONS[0]
+        if version not in A2A_PROTOCOL_VERSIONS:
+            raise ValidationError(
+                f"{field}.protocol_version", f"must be one of {', '.join(A2A_PROTOCOL_VERSIONS)}"
+            )
+        return {
+            "type": "a2a",
+            "url": check_webhook_url(target.get("url"), f"{field}.url"),
+            "secret": check_secret(target.get("secret"), f"{field}.secret", signing=False),
+            "protocol_version": version,
+        }
+    if kind == "openai":
+        extra = set(target) - {"type", "base_url", "model", "api", "instructions", "secret"}
+        if extra:
+            raise ValidationError(f"{field}.{sorted(extra)[0]}", "is not an openai target field")
+        model = target.get("model")
+        if not isinstance(model, str) or not model.strip() or len(model) > MAX_MODEL:
+            raise ValidationError(
+                f"{field}.model", f"must be a model name of 1-{MAX_MODEL} characters"
+            )
+        api = target.get("api") or OPENAI_APIS[0]
+        if api not in OPENAI_APIS:
+            raise ValidationError(f"{field}.api", f"must be one of {', '.join(OPENAI_APIS)}")
+        instructions = target.get("instructions")
+        if instructions is not None and (
+            not isinstance(instructions, str) or len(instructions) > MAX_INSTRUCTIONS
+        ):
+            raise ValidationError(
+                f"{field}.instructions",
+                f"must be a string of at most {MAX_INSTRUCTIONS} characters",
+            )
+        return {
+            "type": "openai",
+            "base_url": check_webhook_url(target.get("base_url"), f"{field}.base_url"),
+            "model": model,
+            "api": api,
+            "instructions": instructions or None,
+            "secret": check_secret(target.get("secret"), f"{field}.secret", signing=False),
+        }
     raise ValidationError(f"{field}.type", f"must be one of {', '.join(TARGET_TYPES)}")
 
 
@@ -147,10 +202,11 @@ back, it keeps the secret stored for the agent (see tickwork.services.secrets.se
 
 
 def check_secret(
-    secret: object, field: str = "target.secret"
+    secret: object, field: str = "target.secret", *, signing: bool = True
 ) -> str | dict[str, str] | dict[str, Any] | None:
     """A secret as written by a client: None, a string, ``{"env": "NAME"}``, or
-    ``{"keep": true}`` (the secret the agent has now)."""
+    ``{"keep": true}`` (the secret the agent has now). ``signing``: the secret signs (a
+    webhook's), so a ``whsec_`` one must decode."""
     if secret is None:
         return None
     if isinstance(secret, dict) and set(secret) == {"keep"}:
@@ -160,10 +216,14 @@ def check_secret(
     if isinstance(secret, str):
         if not 1 <= len(secret) <= MAX_SECRET:
             raise ValidationError(field, f"must be a string of 1-{MAX_SECRET} characters")
-        try:
-            signing_key(secret)
-        except ValueError as exc:
-            raise ValidationError(field, str(exc)) from None
+        if not signing and any(ord(c) < 0x20 or ord(c) == 0x7F for c in secret):
+            # Sent as a header value: control characters would break the request.
+            raise ValidationError(field, "must not contain control characters")
+        if signing:
+            try:
+                signing_key(secret)
+            except ValueError as exc:
+                raise ValidationError(field, str(exc)) from None
         return secret
     if isinstance(secret, dict) and set(secret) == {"env"}:
         name = secret["env"]
@@ -193,7 +253,7 @@ def public_target(target: dict[str, Any]) -> dict[str, Any]:
     to an environment variable is shown, since it names the secret without holding it
     (and a definition read back can be pushed again unchanged)."""
     shown = {k: v for k, v in target.items() if k != "secret"}
-    if target.get("type") == "webhook":
+    if target.get("type") in ("webhook", *CREDENTIAL_TYPES):
         secret = target.get("secret")
         shown["has_secret"] = bool(secret)
         name = env_secret_name(secret)

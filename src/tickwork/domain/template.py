@@ -11,6 +11,10 @@ so a template stored by a user can never execute anything. Rendering never raise
   objects and lists as compact JSON.
 * A rendered value is never itself searched for placeholders.
 * No template (None or the empty string) renders the whole payload as compact JSON.
+* ``names`` given to the renderer are top-level names that come before the payload's:
+  at run time ``previous`` is one (the trigger's previous completed run, SPEC §13), so
+  ``{{ previous.result.output_text }}`` reads the last run's output, and renders as
+  nothing when there is none.
 
 A template repeats its placeholders at will, so a small template over a large payload can
 render a huge message: :func:`rendered_size` gives the exact size in UTF-8 bytes without
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeGuard
 
@@ -40,33 +45,51 @@ class MessageTooLarge(Exception):
 
 
 def render_message(
-    template: str | None, payload: Mapping[str, Any] | None, max_bytes: int | None = None
+    template: str | None,
+    payload: Mapping[str, Any] | None,
+    max_bytes: int | None = None,
+    *,
+    names: Mapping[str, Any] | None = None,
 ) -> str:
-    """Fill ``template``'s placeholders from ``payload``; see the module docstring.
+    """Fill ``template``'s placeholders from ``payload`` (and ``names``, which come
+    first); see the module docstring.
 
     With ``max_bytes``, raises :class:`MessageTooLarge` instead of building a message
     larger than that (in UTF-8 bytes).
     """
     if max_bytes is not None:
-        size = rendered_size(template, payload)
+        size = rendered_size(template, payload, names=names)
         if size > max_bytes:
             raise MessageTooLarge(size, max_bytes)
     if template is None or template == "":
         return _to_json(payload if payload is not None else {})
     if not isinstance(template, str):
         template = str(template)
-    texts = _Texts(payload)
+    texts = _Texts(_root(payload, names))
     return _PLACEHOLDER.sub(lambda m: texts.of(m.group(1)), template)
 
 
-def rendered_size(template: str | None, payload: Mapping[str, Any] | None) -> int:
+def _root(payload: Mapping[str, Any] | None, names: Mapping[str, Any] | None) -> object:
+    if not names:
+        return payload
+    if not isinstance(payload, Mapping):
+        return names
+    return ChainMap(dict(names), payload)  # type: ignore[arg-type]
+
+
+def rendered_size(
+    template: str | None,
+    payload: Mapping[str, Any] | None,
+    *,
+    names: Mapping[str, Any] | None = None,
+) -> int:
     """The size in UTF-8 bytes of what :func:`render_message` returns, computed without
     building it: each distinct value is rendered once, however often it is used."""
     if template is None or template == "":
         return _utf8_len(_to_json(payload if payload is not None else {}))
     if not isinstance(template, str):
         template = str(template)
-    texts = _Texts(payload)
+    texts = _Texts(_root(payload, names))
     size = 0
     end = 0
     for match in _PLACEHOLDER.finditer(template):

@@ -6,17 +6,20 @@ the current instant is known)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from tickwork.domain import schedule as sched
-from tickwork.domain.limits import MAX_TEMPLATE_CHARS
+from tickwork.domain.limits import MAX_TEMPLATE_CHARS, RUN_AS_PATTERN
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_text
 from tickwork.domain.policies import (
     CATCHUP_POLICIES,
+    CONVERSATIONS,
     OVERLAP_POLICIES,
     CatchupPolicy,
+    Conversation,
     OverlapPolicy,
 )
 from tickwork.domain.template import rendered_size
@@ -42,7 +45,14 @@ DEFAULTS: dict[str, Any] = {
     "catchup_window_seconds": 3600,
     "overlap": OverlapPolicy.ALLOW,
     "jitter_seconds": 0,
+    # Run context (SPEC §13).
+    "conversation": Conversation.NEW,
+    "daily_token_budget": None,
+    "run_as": None,
 }
+MAX_TOKEN_BUDGET = 10**12
+MAX_RUN_AS = 256
+_RUN_AS = re.compile(RUN_AS_PATTERN)
 RANGES: dict[str, tuple[int, int]] = {
     "max_retries": (0, 10),
     "retry_delay_seconds": (1, 3600),
@@ -72,6 +82,7 @@ def check_fields(values: dict[str, Any], max_message_bytes: int = MAX_MESSAGE_BY
         raise ValidationError("catchup", f"must be one of {', '.join(CATCHUP_POLICIES)}")
     if values["overlap"] not in OVERLAP_POLICIES:
         raise ValidationError("overlap", f"must be one of {', '.join(OVERLAP_POLICIES)}")
+    _check_run_context(values)
     payload = values["payload"]
     if not isinstance(payload, dict):
         raise ValidationError("payload", "must be a JSON object")
@@ -93,6 +104,27 @@ def check_fields(values: dict[str, Any], max_message_bytes: int = MAX_MESSAGE_BY
             "message_template",
             f"renders to {rendered} bytes against this trigger's payload; the limit on a "
             f"rendered message is {max_message_bytes} bytes",
+        )
+
+
+def _check_run_context(values: dict[str, Any]) -> None:
+    if values["conversation"] not in CONVERSATIONS:
+        raise ValidationError("conversation", f"must be one of {', '.join(CONVERSATIONS)}")
+    budget = values["daily_token_budget"]
+    if budget is not None and (
+        isinstance(budget, bool)
+        or not isinstance(budget, int)
+        or not 1 <= budget <= MAX_TOKEN_BUDGET
+    ):
+        raise ValidationError(
+            "daily_token_budget", f"must be null or an integer from 1 to {MAX_TOKEN_BUDGET}"
+        )
+    run_as = values["run_as"]
+    if run_as is not None and (not isinstance(run_as, str) or not _RUN_AS.fullmatch(run_as)):
+        raise ValidationError(
+            "run_as",
+            f"must be 1-{MAX_RUN_AS} printable ASCII characters, without spaces at either end "
+            "(it is sent as an HTTP header too)",
         )
 
 

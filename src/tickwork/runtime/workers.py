@@ -22,7 +22,7 @@ from tickwork.services.context import Context
 from tickwork.services.execution import Job, Outcome, fields_of
 from tickwork.services.secrets import reveal as reveal_secret
 from tickwork.storage.records import CANCELLED, COMPLETED, FAILED
-from tickwork.targets.base import Target, TargetCall, TargetResult
+from tickwork.targets.base import PreviousRun, Target, TargetCall, TargetResult
 from tickwork.targets.egress import EgressPolicy
 from tickwork.targets.pinning import egress_client
 from tickwork.targets.python import HandlerRegistry, PythonTarget, default_registry
@@ -62,11 +62,22 @@ class Targets:
         self.client = egress_client(
             self.policy, max_connections=max(200, slots), max_idle_connections=max(50, slots)
         )
+        # The agent targets' SDKs send through a client of their own (same policy and
+        # guarantees; its errors name the destination an agent).
+        self.agent_client = egress_client(
+            self.policy,
+            max_connections=max(200, slots),
+            max_idle_connections=max(50, slots),
+            label="agent",
+        )
 
     def for_job(self, job: Job) -> Target:
         spec = job.agent.target
+        kind = spec.get("type")
         max_bytes = self.ctx.settings.webhook_max_response_bytes
-        if spec.get("type") == "webhook":
+        if kind in ("a2a", "openai"):
+            return self._agent_target(spec)
+        if kind == "webhook":
             return WebhookTarget(
                 spec["url"],
                 reveal_secret(spec.get("secret"), self.ctx.settings.secret_keys),
@@ -78,8 +89,35 @@ class Targets:
             return PythonTarget(self.registry, str(spec.get("handler")), max_bytes)
         raise PermanentError(f"unknown target type {spec.get('type')!r}")
 
+    def _agent_target(self, spec: dict[str, Any]) -> Target:
+        # Imported here: the SDKs are large, and only workers that run such agents need them.
+        secret = reveal_secret(spec.get("secret"), self.ctx.settings.secret_keys)
+        limit = self.ctx.settings.agent_max_response_bytes
+        if spec["type"] == "a2a":
+            from tickwork.targets.agent_a2a import A2ATarget
+
+            return A2ATarget(
+                spec["url"],
+                secret,
+                self.agent_client,
+                protocol_version=str(spec.get("protocol_version") or "1.0"),
+                max_response_bytes=limit,
+            )
+        from tickwork.targets.agent_openai import OpenAITarget
+
+        return OpenAITarget(
+            spec["base_url"],
+            spec["model"],
+            secret,
+            self.agent_client,
+            api=str(spec.get("api") or "responses"),
+            instructions=spec.get("instructions"),
+            max_response_bytes=limit,
+        )
+
     async def close(self) -> None:
         await self.client.aclose()
+        await self.agent_client.aclose()
 
 
 class WorkerPool:
@@ -294,6 +332,9 @@ class WorkerPool:
             message=job.message,
             payload=inv.payload,
             timezone=trigger.timezone,
+            previous=PreviousRun.from_doc(job.previous),
+            conversation_id=job.conversation_id,
+            run_as=trigger.run_as,
         )
         log.debug("attempt started", **fields_of(inv), agent_name=job.agent.name)
         clock = self.ctx.clock
@@ -354,6 +395,8 @@ class WorkerPool:
             result=_result_doc(result),
             conversation_id=result.conversation_id,
             message=job.message,
+            trigger_id=job.trigger.id,
+            usage=None if result.usage is None else dict(result.usage),
         )
 
     def _failure(
@@ -411,4 +454,8 @@ def _result_doc(result: TargetResult) -> dict[str, Any]:
             doc["response"] = json.loads(result.response)
         except ValueError:
             doc["response"] = result.response
+    if result.details:
+        doc.update({k: v for k, v in result.details.items() if k not in doc})
+    if result.usage is not None and "usage" not in doc:
+        doc["usage"] = dict(result.usage)
     return doc

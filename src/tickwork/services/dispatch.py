@@ -9,8 +9,8 @@ so an invocation exists if and only if its slot was consumed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tickwork import metrics
@@ -25,6 +25,9 @@ from tickwork.services.triggers import invocation_row, schedule_of
 from tickwork.storage.ports import NewInvocation, NextRun, Queue
 from tickwork.storage.records import CANCELLED, MISSED, PENDING, SKIPPED, Trigger
 from tickwork.storage.sql import is_outage
+
+# The reason a slot is skipped once its trigger's daily_token_budget is used up.
+BUDGET_EXCEEDED = "budget exceeded"
 
 log = get_logger("tickwork.scheduler")
 
@@ -70,7 +73,14 @@ def dispatch_batch(
     with ctx.db.read() as tx:
         due = tx.due_triggers(now, limit, lock=False)
         active = tx.active_counts(t.id for t in due if t.overlap != OverlapPolicy.ALLOW)
-    plans = [_plan(trigger, now, active.get(trigger.id, 0)) for trigger in due]
+        # Budgets are per UTC day: today's use decides whether today's slots run.
+        used = tx.tokens_on(
+            (t.id for t in due if t.daily_token_budget is not None), now.astimezone(UTC).date()
+        )
+    plans = [
+        _plan(trigger, now, active.get(trigger.id, 0), _over_budget(trigger, used))
+        for trigger in due
+    ]
     try:
         result = _write(ctx, now, fence, plans, careful=False)
     except Superseded:
@@ -104,11 +114,16 @@ class _TriggerPlan:
     error: str | None = None
 
 
-def _plan(trigger: Trigger, now: datetime, active: int) -> _TriggerPlan:
+def _over_budget(trigger: Trigger, used: dict[str, int]) -> bool:
+    budget = trigger.daily_token_budget
+    return budget is not None and used.get(trigger.id, 0) >= budget
+
+
+def _plan(trigger: Trigger, now: datetime, active: int, over_budget: bool = False) -> _TriggerPlan:
     rows: list[NewInvocation] = []
     to_cancel: list[str] = []
     try:
-        update = _plan_trigger(trigger, now, active, rows, to_cancel)
+        update = _plan_trigger(trigger, now, active, rows, to_cancel, over_budget)
     except Exception as exc:
         error = f"schedule cannot be computed: {exc}"
         return _TriggerPlan(trigger, _disable(trigger, now, error), [], error=error)
@@ -201,6 +216,7 @@ def _plan_trigger(
     active: int,
     rows: list[NewInvocation],
     to_cancel: list[str],
+    over_budget: bool = False,
 ) -> NextRun:
     schedule = schedule_of(trigger)
     assert trigger.next_run_at is not None
@@ -231,6 +247,21 @@ def _plan_trigger(
             count=plan.missed_uncounted,
             estimated=plan.missed_estimated,
         )
+    if over_budget:
+        # Never silent (SPEC §2): each slot the budget stops is recorded, with the reason.
+        rows.extend(
+            invocation_row(
+                trigger,
+                origin=Origin.SCHEDULE,
+                scheduled_for=slot,
+                key=schedule_key(trigger.id, slot),
+                now=now,
+                status=SKIPPED,
+                reason=BUDGET_EXCEEDED,
+            )
+            for slot in plan.run
+        )
+        plan = replace(plan, run=[])
     decisions = catchup.plan_overlap_many(trigger.overlap, active, len(plan.run))
     for index, (slot, decision) in enumerate(zip(plan.run, decisions, strict=True)):
         if decision.cancel_active:

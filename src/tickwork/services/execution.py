@@ -5,8 +5,8 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
 from tickwork import metrics
 from tickwork.domain import fairshare
@@ -16,7 +16,15 @@ from tickwork.domain.sanitize import MAX_ERROR_CHARS, clean_id, clean_json, clea
 from tickwork.domain.template import MessageTooLarge, render_message
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
-from tickwork.storage.ports import AttemptEnd, Queue, Resolution, Settlement, Store
+from tickwork.storage.ports import (
+    AttemptEnd,
+    Queue,
+    Resolution,
+    RunContext,
+    Settlement,
+    Store,
+    UsageRow,
+)
 from tickwork.storage.records import (
     CANCELLED,
     COMPLETED,
@@ -48,6 +56,24 @@ class Job:
     ref_revision: int
     message: str
     lease_expires_at: datetime
+    # The trigger's previous completed run, as targets see it (previous_doc), or None.
+    previous: dict[str, Any] | None = None
+    # With conversation=continue: the previous completed run's conversation id.
+    conversation_id: str | None = None
+
+
+def previous_doc(inv: Invocation | None) -> dict[str, Any] | None:
+    """A completed invocation as the next run of its trigger sees it (SPEC §13):
+    ``{"id", "scheduled_for", "status", "conversation_id", "result"}``, JSON values."""
+    if inv is None:
+        return None
+    return {
+        "id": inv.id,
+        "scheduled_for": inv.scheduled_for.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "status": str(inv.status),
+        "conversation_id": inv.conversation_id,
+        "result": inv.result,
+    }
 
 
 @dataclass(frozen=True)
@@ -68,6 +94,9 @@ class Outcome:
     # The message the attempt sent, stored with its outcome (rendering happens outside
     # the claim transaction, and a message may be large).
     message: str | None = None
+    # Tokens the target reported (completed attempts): counted for the trigger's day.
+    trigger_id: str | None = None
+    usage: dict[str, int] | None = None
 
 
 def fields_of(inv: Invocation) -> dict[str, Any]:
@@ -204,19 +233,30 @@ def _claim(
         if inv.id in cancelled:
             log.info("invocation cancelled before its attempt", **fields_of(inv))
     # Rendering is per-item work, so it happens after the claim has committed.
+    previous: dict[str, Invocation] = {}
+    if resolved:
+        with ctx.db.read() as tx:
+            previous = tx.previous_runs(trigger.id for _, trigger, _, _ in resolved)
     jobs: list[Job] = []
     too_large: list[Outcome] = []
     limit_bytes = ctx.settings.max_message_bytes
     for inv, trigger, agent, revision in resolved:
+        before = previous.get(trigger.id)
+        last = previous_doc(before)
+        continued = (
+            before.conversation_id if before and trigger.conversation == "continue" else None
+        )
         try:
-            message = render_message(trigger.message_template, inv.payload, limit_bytes)
+            message = render_message(
+                trigger.message_template, inv.payload, limit_bytes, names={"previous": last}
+            )
         except MessageTooLarge as exc:
             error = (
                 f"{exc} (TICKWORK_MAX_MESSAGE_BYTES): shorten the message template or the payload"
             )
             too_large.append(Outcome(inv.id, inv.attempt, worker_id, FAILED, now, error=error))
             continue
-        jobs.append(Job(inv, trigger, agent, revision, message, lease_until))
+        jobs.append(Job(inv, trigger, agent, revision, message, lease_until, last, continued))
     if too_large:
         settle(ctx, too_large)
         failures += too_large
@@ -272,7 +312,28 @@ def clean_outcome(outcome: Outcome) -> Outcome:
         error=None if outcome.error is None else clean_text(outcome.error, MAX_ERROR_CHARS),
         result=clean_json(outcome.result),
         conversation_id=conversation_id,
+        usage=clean_usage(outcome.usage),
     )
+
+
+_MAX_TOKENS = 10**15
+
+
+def clean_usage(usage: Mapping[str, Any] | None) -> dict[str, int] | None:
+    """Usage as stored: the three counts, whole numbers from 0 up (a total that is
+    missing or smaller than its parts is their sum)."""
+    if not usage:
+        return None
+
+    def count(key: str) -> int:
+        value = usage.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            return 0
+        return max(0, min(value, _MAX_TOKENS))
+
+    given, taken = count("input_tokens"), count("output_tokens")
+    total = max(count("total_tokens"), given + taken)
+    return {"input_tokens": given, "output_tokens": taken, "total_tokens": total}
 
 
 def _apply_each(ctx: Context, outcomes: list[Outcome]) -> list[str]:
@@ -317,6 +378,7 @@ def _apply_in_savepoints(tx: Store, outcomes: list[Outcome]) -> list[str]:
             not_before=None,
             attempt_outcome=FAILED,
             message=None,
+            usage=None,
         )
         try:
             with tx.savepoint():
@@ -337,7 +399,11 @@ def _brief(exc: BaseException) -> str:
     return clean_text(f"{type(original).__name__}: {first_line}", 300)
 
 
-def _apply(tx: Queue, outcomes: list[Outcome]) -> list[str]:
+class _SettleStore(Queue, RunContext, Protocol):
+    """What storing outcomes needs: the queue, and the usage counts."""
+
+
+def _apply(tx: _SettleStore, outcomes: list[Outcome]) -> list[str]:
     if not outcomes:
         return []
     rows = []
@@ -358,6 +424,14 @@ def _apply(tx: Queue, outcomes: list[Outcome]) -> list[str]:
             )
         )
     done = tx.settle_invocations(rows)
+    settled = set(done)
+    tx.record_usage(
+        [
+            UsageRow(o.invocation_id, o.trigger_id, o.ended_at.astimezone(UTC).date(), o.usage)
+            for o in outcomes
+            if o.usage and o.trigger_id and o.kind == COMPLETED and o.invocation_id in settled
+        ]
+    )
     tx.finish_attempts(
         [
             AttemptEnd(

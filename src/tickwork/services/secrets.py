@@ -71,7 +71,7 @@ def seal(
     secret = target.get("secret")
     stored = before.target.get("secret") if before is not None else None
     if secret == KEEP_SECRET:
-        if before is None or before.target.get("type") != "webhook" or not stored:
+        if before is None or before.target.get("type") != target.get("type") or not stored:
             raise ValidationError(
                 f"{field}.secret",
                 '{"keep": true} keeps the secret the agent has, and this agent has none '

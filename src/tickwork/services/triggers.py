@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from tickwork.domain import rate
@@ -26,7 +26,7 @@ from tickwork.errors import Conflict, NameConflict, NotFound, ValidationError
 from tickwork.services import etags, quotas
 from tickwork.services.context import Context
 from tickwork.services.resources import cancel_for_triggers, require_agent, require_project
-from tickwork.storage.ports import Catalog, NewInvocation, Store, TriggerFilter
+from tickwork.storage.ports import Catalog, NewInvocation, Store, TriggerFilter, UsageDay
 from tickwork.storage.records import PENDING, Invocation, Trigger
 
 
@@ -340,6 +340,21 @@ def delete_trigger(
         tx.bump_ref(tenant_id, project_id, current.ref, ctx.clock.now())
     ctx.notifier.invocations_cancelled(cancelled)
     ctx.notifier.triggers_changed()
+
+
+def trigger_usage(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    agent_id: str | None,
+    trigger_id: str,
+    before: date | None,
+    limit: int,
+) -> tuple[Trigger, list[UsageDay]]:
+    """The tokens the trigger's runs used per UTC day, newest first (SPEC §13)."""
+    with ctx.db.read() as tx:
+        trigger = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        return trigger, tx.usage_days(trigger_id, before, limit)
 
 
 def preview_trigger(

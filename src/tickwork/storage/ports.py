@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from tickwork.storage.records import (
@@ -648,6 +648,47 @@ class Leadership(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """The tokens one completed invocation reported (``input_tokens``,
+    ``output_tokens``, ``total_tokens``), counted for its trigger on ``day`` (UTC)."""
+
+    invocation_id: str
+    trigger_id: str
+    day: date
+    usage: Mapping[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class UsageDay:
+    """What one trigger's runs used on one UTC day."""
+
+    day: date
+    tokens: int
+    invocations: int
+
+
+class RunContext(Protocol):
+    """What a run is given of the runs before it, and what runs used (SPEC §13)."""
+
+    def previous_runs(self, trigger_ids: Iterable[str]) -> dict[str, Invocation]:
+        """Each trigger's latest completed invocation (by completion), where it has one."""
+        ...
+
+    def record_usage(self, rows: Sequence[UsageRow]) -> None:
+        """(write) Store each invocation's usage and add its ``total_tokens`` to its
+        trigger's day."""
+        ...
+
+    def tokens_on(self, trigger_ids: Iterable[str], day: date) -> dict[str, int]:
+        """Tokens each trigger's runs used on ``day``; triggers with none left out."""
+        ...
+
+    def usage_days(self, trigger_id: str, before: date | None, limit: int) -> list[UsageDay]:
+        """The trigger's days with usage, newest first, those before ``before`` if given."""
+        ...
+
+
 class Lookups(Protocol):
     """Finding things across a project (SPEC §10): triggers by name and by filter, agents
     on any ref, each trigger's last run (the API's lists and checks)."""
@@ -727,7 +768,16 @@ class Idempotency(Protocol):
 
 
 class Store(
-    Tenancy, Catalog, Scheduling, History, Queue, Leadership, Lookups, Idempotency, Protocol
+    Tenancy,
+    Catalog,
+    Scheduling,
+    History,
+    Queue,
+    Leadership,
+    RunContext,
+    Lookups,
+    Idempotency,
+    Protocol,
 ):
     """Every port in one transaction, for a unit of work that spans several."""
 

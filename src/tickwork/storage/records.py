@@ -123,6 +123,10 @@ class Trigger:
     updated_at: datetime
     # Firings on a day it fires (tickwork.domain.rate); computed from the schedule.
     slots_per_day: int = 0
+    # Agent run context (SPEC §13).
+    conversation: str = "new"
+    daily_token_budget: int | None = None
+    run_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,6 +158,8 @@ class Invocation:
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
+    # Tokens the target reported: {"input_tokens", "output_tokens", "total_tokens"}.
+    usage: dict[str, int] | None = None
 
 
 @dataclass(frozen=True)

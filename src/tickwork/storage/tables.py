@@ -122,6 +122,10 @@ scheduled_triggers = sa.Table(
     # Firings on a day the schedule fires (tickwork.domain.rate): a tenant's firing rate
     # is the sum over its enabled triggers, read from the index below.
     sa.Column("slots_per_day", sa.Integer(), nullable=False, server_default="0"),
+    # Agent run context (SPEC §13): continuity, the daily token budget, who runs act for.
+    sa.Column("conversation", sa.String(16), nullable=False, server_default="new"),
+    sa.Column("daily_token_budget", sa.BigInteger(), nullable=True),
+    sa.Column("run_as", sa.String(256), nullable=True),
     sa.ForeignKeyConstraint(
         ["tenant_id", "project_id", "ref", "agent_id"],
         ["agents.tenant_id", "agents.project_id", "agents.ref", "agents.id"],
@@ -181,6 +185,7 @@ invocations = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=True),
     sa.Column("completed_at", UTCDateTime(), nullable=True),
+    sa.Column("usage", JSONDoc, nullable=True),
     # "What may a worker claim" and "whose lease ran out" are range scans of these.
     sa.Index(
         "ix_invocations_claimable",
@@ -196,6 +201,26 @@ invocations = sa.Table(
     ),
     sa.Index(None, "trigger_id", "id"),
     sa.Index(None, "tenant_id", "project_id", "id"),
+    # A trigger's previous completed run, handed to its next one (SPEC §13).
+    sa.Index(
+        "ix_invocations_completed",
+        "trigger_id",
+        "completed_at",
+        postgresql_where=sa.text("status = 'completed'"),
+        sqlite_where=sa.text("status = 'completed'"),
+    ),
+)
+
+# Tokens used per trigger per UTC day (SPEC §13), added to as attempts complete; read
+# by the scheduler for daily_token_budget. No foreign key: like invocations, it outlives
+# a deleted trigger.
+trigger_token_usage = sa.Table(
+    "trigger_token_usage",
+    metadata,
+    sa.Column("trigger_id", Id, primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True),
+    sa.Column("tokens", sa.BigInteger(), nullable=False),
+    sa.Column("invocations", sa.Integer(), nullable=False),
 )
 
 invocation_attempts = sa.Table(

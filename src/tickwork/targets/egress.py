@@ -204,23 +204,31 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-async def checked_addresses(host: str, port: int, policy: EgressPolicy) -> list[IPAddress]:
+async def checked_addresses(
+    host: str, port: int, policy: EgressPolicy, label: str = "webhook"
+) -> list[IPAddress]:
     """The addresses a connection to ``host``:``port`` may use, in the order to try them.
 
     ``host`` is the URL's host (a name, or an IP literal). Raises
     :class:`DestinationRefused` when the policy refuses it (for a name: when it refuses
     any address the name resolves to) and :class:`TransientError` when it cannot be
     resolved. The caller connects to the returned addresses and to nothing else.
+    ``label`` names the kind of destination in messages ("webhook", "agent").
     """
     literal = parse_ip(host)
     if literal is not None:
         reason = policy.refusal(host, literal)
         if reason is not None:
-            raise DestinationRefused(f"webhook destination {literal} is {reason}")
+            raise DestinationRefused(f"{label} destination {literal} is {reason}")
         return [literal]
-    addresses = await resolve(host, port)
+    try:
+        addresses = await resolve(host, port)
+    except TransientError as exc:
+        if label == "webhook":
+            raise
+        raise TransientError(str(exc).replace("webhook", label, 1)) from None
     for ip in addresses:
         reason = policy.refusal(host, ip)
         if reason is not None:
-            raise DestinationRefused(f"webhook destination {host} resolves to {reason}")
+            raise DestinationRefused(f"{label} destination {host} resolves to {reason}")
     return addresses

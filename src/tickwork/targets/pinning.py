@@ -86,18 +86,21 @@ class PinnedResolver(AbstractResolver):
     """The connector's resolver: a name's addresses, only when the policy allows all of
     them (refusals raise :class:`~tickwork.targets.egress.DestinationRefused`)."""
 
-    def __init__(self, policy: EgressPolicy, timeout: float | None) -> None:
+    def __init__(self, policy: EgressPolicy, timeout: float | None, label: str = "webhook") -> None:
         self.policy = policy
         self._timeout = timeout
+        self._label = label
 
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         try:
             async with asyncio.timeout(self._timeout):
-                addresses = await egress.checked_addresses(host, port, self.policy)
+                addresses = await egress.checked_addresses(host, port, self.policy, self._label)
         except TimeoutError:
-            raise TransientError(f"webhook host {host} could not be resolved: timed out") from None
+            raise TransientError(
+                f"{self._label} host {host} could not be resolved: timed out"
+            ) from None
         return [
             {
                 "hostname": host,
@@ -127,9 +130,10 @@ class PinnedConnector(aiohttp.TCPConnector):
         max_idle_connections: int,
         keepalive_expiry: float,
         socket_factory: SocketFactoryType | None = None,
+        label: str = "webhook",
     ) -> None:
         super().__init__(
-            resolver=PinnedResolver(policy, connect_timeout),
+            resolver=PinnedResolver(policy, connect_timeout, label),
             use_dns_cache=False,
             ssl=ssl_context,
             limit=max_connections,
@@ -137,6 +141,7 @@ class PinnedConnector(aiohttp.TCPConnector):
             socket_factory=socket_factory,
         )
         self.policy = policy
+        self._label = label
         self._max_idle = max_idle_connections
         self._literals: dict[str, str | None] = {}
 
@@ -157,7 +162,7 @@ class PinnedConnector(aiohttp.TCPConnector):
         try:
             refusal = self._literals[host]
         except KeyError:
-            refusal = _literal_refusal(self.policy, host)
+            refusal = _literal_refusal(self.policy, host, self._label)
             if len(self._literals) >= _LITERAL_CACHE_SIZE:
                 self._literals.clear()
             self._literals[host] = refusal
@@ -178,23 +183,25 @@ class PinnedConnector(aiohttp.TCPConnector):
             proto.close()
 
 
-def _literal_refusal(policy: EgressPolicy, host: str) -> str | None:
+def _literal_refusal(policy: EgressPolicy, host: str, label: str = "webhook") -> str | None:
     ip = egress.parse_ip(host)
     if ip is None:
-        return f"webhook destination {host} is not a valid IP address"
+        return f"{label} destination {host} is not a valid IP address"
     reason = policy.refusal(host, ip)
-    return None if reason is None else f"webhook destination {ip} is {reason}"
+    return None if reason is None else f"{label} destination {ip} is {reason}"
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
     """What came back: the status, the ``Location`` header, and the first bytes of the
-    body exactly as they arrived (``truncated`` when there was more)."""
+    body exactly as they arrived (``truncated`` when there was more), and every header
+    as sent (names as they came, repeated headers repeated)."""
 
     status: int
     location: str | None
     body: bytes
     truncated: bool
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 # How much of an answer's body to read, given its status; None: none of it.
@@ -217,8 +224,10 @@ class EgressClient:
         keepalive_expiry: float,
         ssl_context: ssl.SSLContext,
         socket_factory: SocketFactoryType | None = None,
+        label: str = "webhook",
     ) -> None:
         self.policy = policy
+        self.label = label
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=None, sock_connect=connect_timeout, sock_read=timeout
         )
@@ -229,6 +238,7 @@ class EgressClient:
             "max_idle_connections": max_idle_connections,
             "keepalive_expiry": keepalive_expiry,
             "socket_factory": socket_factory,
+            "label": label,
         }
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
@@ -256,28 +266,41 @@ class EgressClient:
     async def post(
         self, url: str, body: bytes, headers: Mapping[str, str], read_limit: ReadLimit
     ) -> Answer:
-        """``POST`` ``body`` to ``url`` and read at most ``read_limit(status)`` bytes of
-        the answer. Never follows a redirect. Raises the policy's refusals as they are
+        """``POST`` ``body`` to ``url``: :meth:`request` with method ``POST``."""
+        return await self.request("POST", url, body, headers, read_limit)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        read_limit: ReadLimit,
+    ) -> Answer:
+        """Send ``body`` to ``url`` with ``method`` and read at most
+        ``read_limit(status)`` bytes of the answer. Never follows a redirect. Raises the
+        policy's refusals as they are
         (:class:`~tickwork.targets.egress.DestinationRefused`) and
         :class:`~tickwork.errors.TransientError` for everything that went wrong on the
         way."""
+        label = self.label
         try:
             target = parse_url(url)
         except ValueError as exc:
-            raise TransientError(f"webhook URL cannot be sent: {exc}") from None
+            raise TransientError(f"{label} URL cannot be sent: {exc}") from None
         session = self._open()
         try:
             response = await session.request(
-                "POST", target, data=body, headers=headers, allow_redirects=False
+                method, target, data=body, headers=headers, allow_redirects=False
             )
         except TickworkError:
             raise
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise TransientError(
-                f"webhook connection failed: {_connect_failure(exc, target)}"
+                f"{label} connection failed: {_connect_failure(exc, target)}"
             ) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise TransientError(f"webhook request failed: {_describe(exc)}") from exc
+            raise TransientError(f"{label} request failed: {_describe(exc)}") from exc
         clean = False
         try:
             status = response.status
@@ -286,11 +309,17 @@ class EgressClient:
             if limit is not None:
                 data, truncated = await _read_capped(response.content, limit)
                 clean = not truncated
-            return Answer(status, response.headers.get("Location"), data, truncated)
+            return Answer(
+                status,
+                response.headers.get("Location"),
+                data,
+                truncated,
+                tuple(response.headers.items()),
+            )
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             # Includes a 2xx whose body broke off: the attempt did not finish cleanly,
             # and the retry carries the same idempotency key.
-            raise TransientError(f"webhook response failed: {_describe(exc)}") from exc
+            raise TransientError(f"{label} response failed: {_describe(exc)}") from exc
         finally:
             if clean:
                 response.release()  # read to the end: the connection can be reused
@@ -387,6 +416,7 @@ def egress_client(
     keepalive_expiry: float = 5.0,
     verify: ssl.SSLContext | bool = True,
     socket_factory: SocketFactoryType | None = None,
+    label: str = "webhook",
 ) -> EgressClient:
     """The client for webhook calls: pinned, checked connections (module docstring), no
     redirects, no cookies, no proxies or settings from the environment, and
@@ -397,6 +427,8 @@ def egress_client(
     :data:`DEFAULT_CONNECT_TIMEOUT` and reads by nothing (the attempt's own timeout
     cancels the call). ``verify`` is for tests that trust their own CA, and
     ``socket_factory`` (aiohttp's) for tests that watch which addresses are dialled.
+    ``label`` names the destinations in errors: "webhook", or "agent" for the agent
+    targets' client.
     """
     if connect_timeout is None:
         connect_timeout = timeout if timeout is not None else DEFAULT_CONNECT_TIMEOUT
@@ -409,4 +441,5 @@ def egress_client(
         keepalive_expiry=keepalive_expiry,
         ssl_context=_ssl_context(verify),
         socket_factory=socket_factory,
+        label=label,
     )

@@ -7,7 +7,9 @@ registered.
 
 A handler takes one :class:`~tickwork.targets.base.TargetCall` and may be ``async`` (awaited
 on the event loop) or plain (run in a worker thread). Its return value becomes the result:
-``None`` → an empty result; a ``dict`` may carry a string ``conversation_id``; a ``str`` is
+``None`` → an empty result; a ``dict`` may carry a string ``conversation_id`` and a
+``usage`` object (``input_tokens``, ``output_tokens``, ``total_tokens``: counted for the
+trigger's ``daily_token_budget``); a ``str`` is
 stored as it is; anything else is stored as JSON (or its ``repr`` when it is not JSON);
 stored text is capped. Raising :class:`tickwork.errors.PermanentError` fails the invocation
 at once; any other exception is transient and retried.
@@ -21,6 +23,7 @@ import inspect
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from types import ModuleType
 from typing import Any, Final, TypeVar, overload
 
@@ -195,20 +198,22 @@ class PythonTarget:
         if isinstance(value, TargetResult):
             if value.response is None:
                 return value
-            return TargetResult(
-                conversation_id=value.conversation_id,
-                status_code=value.status_code,
-                response=_cap(value.response, self._max_response_bytes),
-            )
+            return replace(value, response=_cap(value.response, self._max_response_bytes))
         conversation_id: str | None = None
+        usage: dict[str, Any] | None = None
         if isinstance(value, dict):
             candidate = value.get("conversation_id")
             if isinstance(candidate, str) and candidate:
                 conversation_id = candidate
+            # A handler that calls a model may report its tokens, for budgets (SPEC §13).
+            reported = value.get("usage")
+            if isinstance(reported, dict):
+                usage = reported
         text = value if isinstance(value, str) else _to_text(value)
         return TargetResult(
             conversation_id=conversation_id,
             response=_cap(text, self._max_response_bytes),
+            usage=usage,
         )
 
 

@@ -8,7 +8,13 @@ The body is a JSON object::
      "trigger_name": "...", "tenant": "...", "project": "...", "agent": "...",
      "ref": {"name": "main", "revision": 3}, "scheduled_for": "2026-03-08T07:00:00Z",
      "attempt": 1, "origin": "schedule", "message": "...", "payload": {...},
-     "timezone": "Europe/Berlin"}
+     "timezone": "Europe/Berlin", "conversation_id": null, "run_as": null,
+     "previous": {"id": "...", "scheduled_for": "...", "status": "completed",
+                  "conversation_id": "...", "result": {...}}}
+
+(``previous``: the trigger's previous completed run, or null; ``conversation_id``: with
+``conversation: continue``, the previous run's conversation id; ``run_as``: the
+trigger's ``run_as``, also sent as ``X-Tickwork-Run-As``; SPEC §13),
 
 with the headers ``Content-Type: application/json``, ``Idempotency-Key``, ``User-Agent:
 tickwork/<version>``, ``X-Tickwork-Timestamp`` (unix seconds), ``X-Tickwork-Timezone``,
@@ -27,7 +33,8 @@ decoded, any other secret as its UTF-8 bytes):
 
 docs/webhooks.md documents the receiving side in full.
 
-Outcome: 2xx is success (a JSON object answer may carry ``conversation_id``); 408, 429,
+Outcome: 2xx is success (a JSON object answer may carry ``conversation_id``, and
+``usage`` with token counts for the trigger's ``daily_token_budget``); 408, 429,
 5xx, timeouts and network errors are transient; any other 4xx, and every 3xx (redirects
 are never followed), is permanent.
 
@@ -226,6 +233,8 @@ class WebhookTarget:
             "webhook-id": call.invocation_id,
             "webhook-timestamp": timestamp,
         }
+        if call.run_as is not None:
+            headers["X-Tickwork-Run-As"] = call.run_as
         if self._secret is not None:
             try:
                 headers["X-Tickwork-Signature"] = signature_header(self._secret, timestamp, body)
@@ -253,10 +262,12 @@ class WebhookTarget:
             )
         data, truncated = answer.body, answer.truncated
         if 200 <= status < 300:
+            document = None if truncated else _json_object(data)
             return TargetResult(
-                conversation_id=None if truncated else _conversation_id(data),
+                conversation_id=_conversation_id(document),
                 status_code=status,
                 response=_text(data, self._max_response_bytes, truncated),
+                usage=_usage(document),
             )
         excerpt = " ".join(_text(data, _ERROR_BODY_BYTES, truncated).split())
         if len(excerpt) > _EXCERPT_CHARS:
@@ -283,6 +294,9 @@ def _encode_body(call: TargetCall) -> bytes:
         "message": call.message,
         "payload": call.payload,
         "timezone": call.timezone,
+        "conversation_id": call.conversation_id,
+        "run_as": call.run_as,
+        "previous": None if call.previous is None else call.previous.to_doc(),
     }
     try:
         text = json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -306,13 +320,20 @@ def _text(data: bytes, limit: int, truncated: bool) -> str:
     return text
 
 
-def _conversation_id(data: bytes) -> str | None:
+def _json_object(data: bytes) -> dict[str, Any] | None:
     try:
         document = json.loads(data)
     except ValueError:
         return None
-    if isinstance(document, dict):
-        value = document.get("conversation_id")
-        if isinstance(value, str) and value:
-            return value
-    return None
+    return document if isinstance(document, dict) else None
+
+
+def _conversation_id(answer: dict[str, Any] | None) -> str | None:
+    value = None if answer is None else answer.get("conversation_id")
+    return value if isinstance(value, str) and value else None
+
+
+def _usage(answer: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An answer's ``usage`` object (token counts, for the trigger's budget)."""
+    value = None if answer is None else answer.get("usage")
+    return value if isinstance(value, dict) else None

@@ -9,7 +9,14 @@ from pydantic import BaseModel, Field, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 from tickwork.domain.names import HANDLER_PATTERN
-from tickwork.domain.target_spec import ENV_SECRET_PATTERN, MAX_SECRET, MAX_URL, check_secret
+from tickwork.domain.target_spec import (
+    ENV_SECRET_PATTERN,
+    MAX_INSTRUCTIONS,
+    MAX_MODEL,
+    MAX_SECRET,
+    MAX_URL,
+    check_secret,
+)
 from tickwork.errors import ValidationError as DomainValidationError
 from tickwork.wire.base import Description, Name, Strict
 
@@ -70,6 +77,20 @@ def _secret_form(value: Any) -> Any:
     return value
 
 
+def _credential(value: Any) -> Any:
+    try:
+        return check_secret(value, signing=False)
+    except DomainValidationError as exc:
+        raise PydanticCustomError("invalid_secret", exc.message) from None
+
+
+Credential = Annotated[
+    str | dict[str, Any] | None,
+    PlainValidator(_credential, json_schema_input_type=_SECRET_FORMS),
+    PlainSerializer(lambda value: _secret_form(value), return_type=_SECRET_FORMS),
+]
+
+
 URL_PATTERN = r"^https?://\S+$"
 
 
@@ -84,7 +105,43 @@ class PythonTargetIn(Strict):
     handler: Annotated[str, Field(pattern=HANDLER_PATTERN)]
 
 
-TargetIn = Annotated[WebhookTargetIn | PythonTargetIn, Field(discriminator="type")]
+HttpUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=URL_PATTERN)]
+
+
+class A2ATargetIn(Strict):
+    """An A2A agent, spoken to over JSON-RPC with the official a2a-sdk client."""
+
+    type: Literal["a2a"]
+    url: HttpUrl = Field(description="the agent's JSON-RPC endpoint")
+    secret: Credential = Field(
+        None, description="sent as 'Authorization: Bearer <secret>' (a token or API key)"
+    )
+    protocol_version: Literal["1.0", "0.3"] | None = Field(
+        None,
+        description="the A2A protocol version the agent speaks: 1.0 (SendMessage, GetTask, "
+        "CancelTask; the default) or 0.3 (message/send, tasks/get, tasks/cancel)",
+    )
+
+
+class OpenAITargetIn(Strict):
+    """An OpenAI-compatible server (OpenAI, vLLM, Ollama, LiteLLM, ...), spoken to with
+    the official openai client."""
+
+    type: Literal["openai"]
+    base_url: HttpUrl = Field(description="the API's base URL, e.g. https://api.openai.com/v1")
+    model: Annotated[str, Field(min_length=1, max_length=MAX_MODEL)]
+    api: Literal["responses", "chat"] | None = Field(
+        None, description="responses (the Responses API; the default) or chat (Chat Completions)"
+    )
+    instructions: Annotated[str, Field(max_length=MAX_INSTRUCTIONS)] | None = Field(
+        None, description="the system instructions sent with every run"
+    )
+    secret: Credential = Field(None, description="the API key, sent as a bearer token")
+
+
+TargetIn = Annotated[
+    WebhookTargetIn | PythonTargetIn | A2ATargetIn | OpenAITargetIn, Field(discriminator="type")
+]
 
 
 MaxConcurrency = Annotated[
@@ -123,7 +180,46 @@ class PythonTargetOut(BaseModel):
     handler: str
 
 
-TargetOut = Annotated[WebhookTargetOut | PythonTargetOut, Field(discriminator="type")]
+def _absent(value: Any) -> bool:
+    return value is None
+
+
+class A2ATargetOut(BaseModel):
+    """An A2A target as shown: its secret never is, only whether it has one."""
+
+    type: Literal["a2a"]
+    url: str
+    protocol_version: Literal["1.0", "0.3"]
+    has_secret: bool
+    secret: SecretEnvRef | None = Field(
+        None,
+        exclude_if=_absent,
+        description="shown only when the secret is a reference to a variable of the "
+        "workers' environment",
+    )
+
+
+class OpenAITargetOut(BaseModel):
+    """An OpenAI-compatible target as shown: its API key never is."""
+
+    type: Literal["openai"]
+    base_url: str
+    model: str
+    api: Literal["responses", "chat"]
+    instructions: str | None
+    has_secret: bool
+    secret: SecretEnvRef | None = Field(
+        None,
+        exclude_if=_absent,
+        description="shown only when the secret is a reference to a variable of the "
+        "workers' environment",
+    )
+
+
+TargetOut = Annotated[
+    WebhookTargetOut | PythonTargetOut | A2ATargetOut | OpenAITargetOut,
+    Field(discriminator="type"),
+]
 
 
 class AgentOut(BaseModel):

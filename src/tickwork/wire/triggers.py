@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from tickwork.domain.invocations import ORIGINS, STATUSES
-from tickwork.domain.limits import MAX_TEMPLATE_CHARS
-from tickwork.domain.policies import CATCHUP_POLICIES, OVERLAP_POLICIES
+from tickwork.domain.limits import MAX_TEMPLATE_CHARS, RUN_AS_PATTERN
+from tickwork.domain.policies import CATCHUP_POLICIES, CONVERSATIONS, OVERLAP_POLICIES
 from tickwork.wire.base import Description, Name, Strict
 
 Status = Literal["pending", "running", "completed", "failed", "cancelled", "missed", "skipped"]
@@ -31,6 +31,26 @@ RetryDelay = Annotated[StrictInt, Field(ge=1, le=3600)]
 Timeout = Annotated[StrictInt, Field(ge=1, le=86400)]
 Window = Annotated[StrictInt, Field(ge=0, le=31 * 86400)]
 Jitter = Annotated[StrictInt, Field(ge=0, le=3600)]
+Conversation = Literal["new", "continue"]
+assert get_args(Conversation) == CONVERSATIONS
+TokenBudget = Annotated[StrictInt, Field(ge=1, le=10**12)]
+# A subject of the caller's own system (a user id, an email, a service account).
+RunAs = Annotated[str, Field(min_length=1, max_length=256, pattern=RUN_AS_PATTERN)]
+
+_CONVERSATION = (
+    "new (the default): every run starts a fresh conversation; continue: each run carries "
+    "the previous completed run's conversation (A2A contextId, Responses "
+    "previous_response_id, the webhook's conversation_id)"
+)
+_BUDGET = (
+    "tokens this trigger may use per UTC day; once the day's usage reaches it, its "
+    "slots are skipped with the reason 'budget exceeded' until the next UTC day"
+)
+_RUN_AS = (
+    "a user or service subject of your system the runs act for, given to every target "
+    "(webhook body and X-Tickwork-Run-As header, A2A message metadata, OpenAI user); "
+    "only write keys may set it"
+)
 
 
 class TriggerCreate(Strict):
@@ -51,6 +71,9 @@ class TriggerCreate(Strict):
     catchup_window_seconds: Window | None = None
     overlap: OverlapPolicy | None = None
     jitter_seconds: Jitter | None = None
+    conversation: Conversation | None = Field(None, description=_CONVERSATION)
+    daily_token_budget: TokenBudget | None = Field(None, description=_BUDGET)
+    run_as: RunAs | None = Field(None, description=_RUN_AS)
 
 
 class TriggerPatch(Strict):
@@ -71,6 +94,9 @@ class TriggerPatch(Strict):
     catchup_window_seconds: Window | None = None
     overlap: OverlapPolicy | None = None
     jitter_seconds: Jitter | None = None
+    conversation: Conversation | None = Field(None, description=_CONVERSATION)
+    daily_token_budget: TokenBudget | None = Field(None, description=_BUDGET)
+    run_as: RunAs | None = Field(None, description=_RUN_AS)
 
 
 class LastRun(BaseModel):
@@ -105,6 +131,10 @@ class TriggerOut(BaseModel):
     catchup_window_seconds: int
     overlap: OverlapPolicy
     jitter_seconds: int
+    # Defaults: what a server from before these fields means.
+    conversation: Conversation = "new"
+    daily_token_budget: int | None = None
+    run_as: str | None = None
     next_run_at: datetime | None
     last_error: str | None
     created_by: str | None
@@ -112,6 +142,22 @@ class TriggerOut(BaseModel):
     updated_at: datetime
     last_run: LastRun | None = Field(
         None, description="its newest invocation that ran or ended; null before the first"
+    )
+
+
+class UsageDayOut(BaseModel):
+    """The tokens a trigger's runs used on one UTC day (counted when each run completed)."""
+
+    day: date
+    tokens: int
+    invocations: int = Field(description="the completed invocations that reported usage")
+
+
+class UsageOut(BaseModel):
+    daily_token_budget: int | None = Field(description="the trigger's budget per UTC day")
+    items: list[UsageDayOut] = Field(description="newest day first; days without usage left out")
+    next_cursor: str | None = Field(
+        None, description="pass as ?cursor= for the next page; null on the last page"
     )
 
 
@@ -140,6 +186,14 @@ def _absent_if_none(value: Any) -> bool:
     return value is None
 
 
+class Usage(BaseModel):
+    """Tokens a target reported using for one invocation."""
+
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
 class InvocationResult(BaseModel):
     """What the target answered to the attempt that completed the invocation. Only the
     members that apply are present."""
@@ -159,6 +213,30 @@ class InvocationResult(BaseModel):
         exclude_if=_absent_if_none,
         description="the answer (a webhook's body, a handler's return value): the JSON "
         "value when it parses as JSON, else its text; at most 64 KiB of it is kept",
+    )
+    task_id: str | None = Field(None, exclude_if=_absent_if_none, description="A2A: the task")
+    state: str | None = Field(
+        None, exclude_if=_absent_if_none, description="A2A: the task's final state"
+    )
+    text: str | None = Field(
+        None, exclude_if=_absent_if_none, description="A2A: the agent's text output"
+    )
+    artifacts: list[dict[str, Any]] | None = Field(
+        None,
+        exclude_if=_absent_if_none,
+        description="A2A: the task's artifacts (artifact_id, name, description, metadata)",
+    )
+    response_id: str | None = Field(
+        None, exclude_if=_absent_if_none, description="OpenAI: the response or completion id"
+    )
+    model: str | None = Field(
+        None, exclude_if=_absent_if_none, description="OpenAI: the model that answered"
+    )
+    output_text: str | None = Field(
+        None, exclude_if=_absent_if_none, description="OpenAI: the model's output text"
+    )
+    usage: Usage | None = Field(
+        None, exclude_if=_absent_if_none, description="the tokens the target reported"
     )
 
 
@@ -183,6 +261,11 @@ class InvocationOut(BaseModel):
     message: str | None
     result: InvocationResult | None
     conversation_id: str | None
+    usage: Usage | None = Field(
+        None,
+        description="the tokens the target reported using (summed per trigger per UTC day "
+        "for daily_token_budget)",
+    )
     last_error: str | None
     created_at: datetime
     started_at: datetime | None

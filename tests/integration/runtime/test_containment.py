@@ -293,8 +293,8 @@ def test_an_edit_made_while_a_batch_is_planned_wins_over_the_batch(
     clock.advance(60)
     real_plan = dispatch._plan
 
-    def plan_then_edit(trigger: Any, now: datetime, active: int) -> Any:
-        planned = real_plan(trigger, now, active)
+    def plan_then_edit(trigger: Any, now: datetime, active: int, *rest: Any) -> Any:
+        planned = real_plan(trigger, now, active, *rest)
         # The owner disables the trigger between the planning and the write.
         clock.advance(0.001)
         triggers.update_trigger(ctx, "victim", "p", "bot", edited, {"enabled": False})

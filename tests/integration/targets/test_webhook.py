@@ -252,6 +252,9 @@ async def test_it_posts_the_invocation_as_json_with_every_header(
         "message": "Guten Morgen — résumé attached",
         "payload": {"city": "Zürich", "count": 1, "tags": ["a", "b"]},
         "timezone": "Europe/Berlin",
+        "conversation_id": None,
+        "run_as": None,
+        "previous": None,
     }
     headers = sent.headers
     assert headers["content-type"] == "application/json"

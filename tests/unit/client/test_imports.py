@@ -22,6 +22,11 @@ SERVER_ONLY = (
     "dateutil",
     "prometheus_client",
     "cryptography",
+    # The agent targets' SDKs are the workers' business.
+    "a2a",
+    "openai",
+    "httpx2",
+    "google",
     "tickwork.api",
     "tickwork.services",
     "tickwork.storage",

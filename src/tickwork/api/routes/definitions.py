@@ -83,12 +83,12 @@ def definition_out(ctx: Context, result: PushResult) -> DefinitionOut:
 
 
 def exported_target(agent: Agent) -> dict[str, Any]:
-    """The agent's target as a push writes it. A stored secret is never shown: it is
-    exported as ``{"keep": true}``, which pushed back keeps it."""
+    """The agent's target as a push writes it. A stored secret (of any target type) is
+    never shown: it is exported as ``{"keep": true}``, which pushed back keeps it."""
     target = dict(agent.target)
-    if target.get("type") != "webhook":
+    if "secret" not in target:
         return target
-    secret = target.pop("secret", None)
+    secret = target.pop("secret")
     name = env_secret_name(secret)
     if name is not None:
         target["secret"] = {"env": name}

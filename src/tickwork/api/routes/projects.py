@@ -13,8 +13,10 @@ from tickwork.domain.target_spec import public_target
 from tickwork.services import etags, resources
 from tickwork.storage.records import Agent, Project, Ref
 from tickwork.wire import (
+    A2ATargetOut,
     AgentIn,
     AgentOut,
+    OpenAITargetOut,
     Page,
     ProjectIn,
     ProjectOut,
@@ -41,10 +43,17 @@ def project_out(p: Project) -> ProjectOut:
     )
 
 
-def target_out(target: dict[str, Any]) -> WebhookTargetOut | PythonTargetOut:
+def target_out(
+    target: dict[str, Any],
+) -> WebhookTargetOut | PythonTargetOut | A2ATargetOut | OpenAITargetOut:
     shown = public_target(target)
-    if shown.get("type") == "webhook":
+    kind = shown.get("type")
+    if kind == "webhook":
         return WebhookTargetOut.model_validate(shown)
+    if kind == "a2a":
+        return A2ATargetOut.model_validate({"protocol_version": "1.0", **shown})
+    if kind == "openai":
+        return OpenAITargetOut.model_validate({"api": "responses", "instructions": None, **shown})
     return PythonTargetOut.model_validate(shown)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Response
@@ -33,6 +33,7 @@ from tickwork.api.deps import (
     WriteTrigger,
 )
 from tickwork.domain.invocations import ORIGINS, STATUSES
+from tickwork.domain.limits import DAY_PATTERN
 from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
 from tickwork.errors import ValidationError
 from tickwork.services import etags, invocations, triggers
@@ -54,6 +55,9 @@ from tickwork.wire import (
     TriggerPatch,
     UpcomingRunOut,
     UpcomingRunsOut,
+    Usage,
+    UsageDayOut,
+    UsageOut,
 )
 from tickwork.wire import (
     Status as WireStatus,
@@ -150,6 +154,7 @@ def invocation_out(i: Invocation, attempts: list[Attempt] | None = None) -> Invo
         message=i.message,
         result=_result(i.result),
         conversation_id=i.conversation_id,
+        usage=None if i.usage is None else Usage.model_validate(i.usage),
         last_error=i.last_error,
         created_at=i.created_at,
         started_at=i.started_at,
@@ -348,6 +353,31 @@ def preview_trigger(
         ctx, s.tenant, s.project, s.agent, s.trigger_id, count
     )
     return PreviewOut(description=description, timezone=trigger.timezone, next_runs=instants)
+
+
+DayCursor = Annotated[str | None, Query(pattern=DAY_PATTERN, max_length=10)]
+
+
+@router.get(BASE + "/{trigger_id}/usage", response_model=UsageOut, tags=["scheduled triggers"])
+def get_trigger_usage(
+    scope: ReadTrigger,
+    ctx: Ctx,
+    limit: Annotated[int, Query(ge=1, le=366)] = 31,
+    cursor: DayCursor = None,
+) -> UsageOut:
+    """The tokens the trigger's runs used per UTC day, newest first: what its
+    ``daily_token_budget`` is checked against."""
+    try:
+        before = None if cursor is None else date.fromisoformat(cursor)
+    except ValueError:
+        raise ValidationError("query.cursor", "must be a day, YYYY-MM-DD") from None
+    s = scope
+    trigger, days = triggers.trigger_usage(
+        ctx, s.tenant, s.project, s.agent, s.trigger_id, before, limit
+    )
+    items = [UsageDayOut(day=d.day, tokens=d.tokens, invocations=d.invocations) for d in days]
+    nxt = items[-1].day.isoformat() if len(items) == limit else None
+    return UsageOut(daily_token_budget=trigger.daily_token_budget, items=items, next_cursor=nxt)
 
 
 @router.post(

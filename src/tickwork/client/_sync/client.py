@@ -39,6 +39,7 @@ from tickwork.wire import (
     RefOut,
     TriggerOut,
     UpcomingRunsOut,
+    UsageOut,
 )
 
 __all__ = ["Client"]
@@ -338,6 +339,21 @@ class Triggers(_Resource):
         """The next ``count`` fire instants and the schedule in words."""
         path = self._paths(project).trigger(agent, trigger_id) + "/preview"
         return self._client._one(PreviewOut, Call("GET", path, core.params(count=count)))
+
+    def usage(
+        self,
+        agent: str,
+        trigger_id: str,
+        *,
+        limit: int = 31,
+        cursor: str | None = None,
+        project: str | None = None,
+    ) -> UsageOut:
+        """The tokens the trigger's runs used per UTC day, newest first, and its
+        ``daily_token_budget``."""
+        path = self._paths(project).trigger(agent, trigger_id) + "/usage"
+        params = core.params(limit=limit, cursor=cursor)
+        return self._client._one(UsageOut, Call("GET", path, params))
 
     def run(
         self,

@@ -13,7 +13,7 @@ it. The downgrade keeps the new names.
 ``Idempotency-Key``; it starts empty.
 
 Revision ID: 0008_conventions
-Revises: 0002_processes
+Revises: 0006_agent_targets
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql
 import tickwork.storage.types
 
 revision = "0008_conventions"
-down_revision = "0002_processes"
+down_revision = "0006_agent_targets"
 branch_labels = None
 depends_on = None
 
