@@ -39,6 +39,25 @@ class Conflict(TickworkError):
     """The request conflicts with the current state of the resource."""
 
 
+class PreconditionFailed(TickworkError):
+    """An ``If-Match`` precondition does not hold: the resource changed since the
+    caller read it (HTTP 412). ``etag`` is the current one (None: there is none)."""
+
+    def __init__(self, message: str, *, etag: str | None = None) -> None:
+        super().__init__(message)
+        self.etag = etag
+
+
+class NameConflict(Conflict):
+    """Names that must be unique are not (HTTP 409 with the fields named)."""
+
+    def __init__(self, errors: list[ValidationError]) -> None:
+        if not errors:
+            raise ValueError("NameConflict needs at least one error")
+        super().__init__("; ".join(str(e) for e in errors[:5]))
+        self.errors = errors
+
+
 class Forbidden(TickworkError):
     """The caller is known but its API key's scope does not allow this (HTTP 403)."""
 

@@ -246,7 +246,7 @@ def test_invocations_are_listed_shown_cancelled_and_rerun(
     assert len(demo("invocations", "list", "--limit", "1", "--json").json()) == 1
     pending = demo("invocations", "list", "--status", "pending", "--json").json()
     assert len(pending) == 2
-    shown = demo("invocations", "get", first["id"], *scope)
+    shown = demo("invocations", "get", first["id"])
     assert first["id"] in shown.out
     cancelled = demo("invocations", "cancel", first["id"], *scope, "--json")
     assert cancelled.json()["status"] == "cancelled"
@@ -255,8 +255,11 @@ def test_invocations_are_listed_shown_cancelled_and_rerun(
     assert again.err.startswith("error: 409 Conflict: ")
     rerun = demo("invocations", "rerun", first["id"], *scope, "--json")
     assert rerun.json()["origin"] == "rerun"
-    assert demo("invocations", "list", "--trigger", trigger["id"]).code == 2
-    assert demo("invocations", "list", "--agent", "writer").code == 2
+    by_trigger = demo("invocations", "list", "--trigger", trigger["id"], "--json").json()
+    assert len(by_trigger) == 3
+    manual = demo("invocations", "list", "--agent", "writer", "--origin", "manual", "--json")
+    assert [i["id"] for i in manual.json()] == [first["id"]]
+    assert demo("invocations", "list", "--agent", "nobody").code == 1  # the server's 422
     assert demo("invocations", "list", "--status", "lost").code == 1  # the server's 422
 
 
@@ -340,8 +343,12 @@ def test_a_yaml_definition_is_pushed_and_what_changed_is_printed(demo: Run, tmp_
     once = again["agents"][1]["triggers"][1]
     assert once["run_at"] == "2026-03-08T07:00:00Z"
     as_json = write(tmp_path, json.dumps({"agents": []}), "empty.json")
-    emptied = demo("definition", "push", as_json, "--ref", "main", "--json").json()
-    assert emptied["summary"]["agents"]["deleted"] == 2
+    refused = demo("definition", "push", as_json, "--ref", "main")
+    assert refused.code == 1
+    assert "would delete all 2 agents of ref main" in refused.err
+    assert refused.err.rstrip().endswith("(here: --allow-empty)")
+    emptied = demo("definition", "push", as_json, "--ref", "main", "--allow-empty", "--json")
+    assert emptied.json()["summary"]["agents"]["deleted"] == 2
 
 
 def test_the_servers_field_errors_point_at_the_lines_of_the_file(demo: Run, tmp_path: Path) -> None:
@@ -391,3 +398,58 @@ def test_an_unreadable_or_invalid_json_file_is_a_usage_error(demo: Run, tmp_path
     refused = demo("definition", "push", broken)
     assert refused.code == 2
     assert f"{broken}:1:13: not valid JSON" in refused.err
+
+
+def test_definitions_are_read_back_and_diffed_before_a_push(demo: Run, tmp_path: Path) -> None:
+    path = write(tmp_path, DEFINITION.replace("{cron}", "0 16 * * FRI"))
+    diff = demo("definition", "diff", path)
+    assert diff.code == 0, diff.err
+    assert "dry run: would change" in diff.out
+    assert "would change" in diff.out
+    assert demo("triggers", "list", "--json").json() == []  # nothing was written
+    assert demo("definition", "push", path).code == 0
+    exported = tmp_path / "exported.yaml"
+    got = demo("definition", "get", "--output", str(exported))
+    assert got.code == 0, got.err
+    assert "wrote the definition of ref main" in got.err
+    assert exported.read_text().startswith("agents:\n- id: reviewer\n")
+    again = demo("definition", "diff", str(exported), "--json").json()
+    assert (again["dry_run"], again["changed"]) == (True, False)
+    as_json = demo("definition", "get", "--json").json()
+    assert [a["id"] for a in as_json["agents"]] == ["reviewer", "writer"]
+    assert demo("definition", "push", str(exported), "--json").json()["changed"] is False
+    dry = demo("definition", "push", str(exported), "--dry-run", "--json").json()
+    assert dry["dry_run"] is True
+    printed = demo("definition", "get")
+    assert printed.out.startswith("agents:")
+
+
+def test_the_projects_triggers_are_listed_across_agents_with_their_last_run(
+    demo: Run, ctx: Context, clock: FakeClock
+) -> None:
+    assert demo("agents", "put", "reviewer", "--handler", "agents.run").code == 0
+    created_trigger(demo, "--name", "Daily report", "--cron", "*/15 * * * *")
+    made = demo(
+        "triggers", "create", "--agent", "reviewer", "--name", "review", "--cron", "@daily",
+        "--disable", "--json",
+    )  # fmt: skip
+    assert made.code == 0, made.err
+    dispatch_at(ctx, clock, 15)
+    everything = demo("triggers", "list")
+    assert everything.code == 0
+    assert "reviewer" in everything.out
+    assert "Daily report" in everything.out
+    assert [t["name"] for t in demo("triggers", "list", "--json").json()] == [
+        "Daily report",
+        "review",
+    ]
+    assert [t["name"] for t in demo("triggers", "list", "--search", "REP", "--json").json()] == [
+        "Daily report"
+    ]
+    assert [t["name"] for t in demo("triggers", "list", "--disabled", "--json").json()] == [
+        "review"
+    ]
+    assert len(demo("triggers", "list", "--limit", "1", "--json").json()) == 1
+    unknown = demo("triggers", "list", "--agent", "nobody")
+    assert unknown.code == 1
+    assert "has no agent 'nobody'" in unknown.err

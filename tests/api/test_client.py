@@ -229,6 +229,80 @@ def test_a_definition_is_pushed_and_answers_what_changed(sdk: Client) -> None:
     )
 
 
+def test_a_definition_is_read_back_tried_and_pushed(sdk: Client) -> None:
+    hook = {"type": "webhook", "url": "https://hooks.example.com/a", "secret": "s3cret"}
+    definition = {
+        "agents": [
+            {
+                "id": "writer",
+                "target": hook,
+                "triggers": [{"name": "daily", "cron_expression": "0 9 * * *"}],
+            }
+        ]
+    }
+    sdk.definitions.push(definition)
+    exported = sdk.definitions.get()
+    assert exported.agents[0].target.model_dump()["secret"] == {"keep": True}
+    assert exported.agents[0].triggers[0].timezone == "UTC"
+    assert sdk.definitions.push(exported).changed is False
+    changed = {"agents": [definition["agents"][0] | {"triggers": []}]}
+    diff = sdk.definitions.diff(changed)
+    assert diff.dry_run is True
+    assert [(c.action, c.trigger) for c in diff.changes if c.action != "unchanged"] == [
+        ("delete", "daily")
+    ]
+    assert sdk.definitions.get() == exported  # nothing was written
+    with pytest.raises(ApiError) as raised:
+        sdk.definitions.push({"agents": []})
+    assert raised.value.status == 409
+    assert sdk.definitions.push({"agents": []}, allow_empty=True).summary.agents.deleted == 1
+
+
+def test_the_projects_triggers_are_found_and_invocations_by_id(
+    sdk: Client, ctx: Context, clock: FakeClock
+) -> None:
+    sdk.agents.put("reviewer", target=HANDLER)
+    daily = sdk.triggers.create("writer", name="Daily report", cron_expression="*/15 * * * *")
+    sdk.triggers.create("reviewer", name="weekly review", cron_expression="@weekly")
+    sdk.triggers.create("reviewer", name="off", cron_expression="@daily", enabled=False)
+    assert [t.name for t in sdk.triggers.search(page_size=1)] == [
+        "Daily report",
+        "weekly review",
+        "off",
+    ]
+    assert [t.name for t in sdk.triggers.search(q="REPORT")] == ["Daily report"]
+    assert [t.name for t in sdk.triggers.search(agent="reviewer", enabled=True)] == [
+        "weekly review"
+    ]
+    assert [t.name for t in sdk.triggers.search(enabled=False)] == ["off"]
+    dispatch_at(ctx, clock, 15)
+    done = work_one(ctx, "completed")
+    [found] = sdk.triggers.search(q="daily")
+    assert found.last_run is not None
+    assert (found.last_run.invocation_id, found.last_run.status) == (done, "completed")
+    manual = sdk.triggers.run("writer", daily.id)
+    assert [i.id for i in sdk.invocations.list(agent="writer", origin="manual")] == [manual.id]
+    assert [i.id for i in sdk.invocations.list(trigger_id=daily.id)] == [manual.id, done]
+    sdk.triggers.delete("writer", daily.id)
+    assert sdk.invocations.get(done).status == "completed"
+    with pytest.raises(ApiError) as raised:
+        list(sdk.invocations.list(agent="nobody"))
+    assert (raised.value.status, raised.value.errors[0].field) == (422, "query.agent")
+
+
+def test_a_create_retried_with_its_key_is_made_once(sdk: Client) -> None:
+    first = sdk.triggers.create(
+        "writer", name="once", cron_expression="@daily", idempotency_key="k"
+    )
+    again = sdk.triggers.create(
+        "writer", name="once", cron_expression="@daily", idempotency_key="k"
+    )
+    assert again == first
+    with pytest.raises(ApiError) as raised:
+        sdk.triggers.create("writer", name="twice", cron_expression="@daily", idempotency_key="k")
+    assert raised.value.status == 422
+
+
 def test_the_async_client_has_the_same_resources(app: FastAPI, acme: TenantKey) -> None:
     async def scenario() -> list[str]:
         http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app))

@@ -147,8 +147,9 @@ def test_pushing_the_same_definition_again_changes_nothing(
     assert again["changed"] is False
     assert again["summary"] == {"agents": counts(unchanged=1), "triggers": counts(unchanged=2)}
     assert again["revision"] == first["revision"]
-    assert {k: v for k, v in again.items() if k not in ("changed", "summary")} == {
-        k: v for k, v in first.items() if k not in ("changed", "summary")
+    assert {c["action"] for c in again["changes"]} == {"unchanged"}
+    assert {k: v for k, v in again.items() if k not in ("changed", "summary", "changes")} == {
+        k: v for k, v in first.items() if k not in ("changed", "summary", "changes")
     }
     assert triggers_of(again)["a", "quarter"]["next_run_at"] == at(15)
 
@@ -234,28 +235,65 @@ def test_agents_and_triggers_left_out_are_deleted_and_their_work_cancelled(
     }
 
 
-def test_an_empty_definition_empties_the_ref(api: TestClient, scope: Scope) -> None:
+def test_an_empty_definition_empties_the_ref_only_when_allowed(
+    api: TestClient, scope: Scope
+) -> None:
     push(api, scope, agent("a", QUARTER))
     before = revision(api, scope)
-    body = push(api, scope)
+    refused = problem(put(api, scope), 409)
+    assert "would delete all 1 agents of ref main" in refused["detail"]
+    assert "?allow_empty=true" in refused["detail"]
+    assert [a["id"] for a in api.get(scope.project_url + "/agents").json()] == ["a"]
+    assert revision(api, scope) == before
+    emptied = api.put(
+        scope.project_url + "/definition", params={"allow_empty": "true"}, json={"agents": []}
+    )
+    assert emptied.status_code == 200, emptied.text
+    body = emptied.json()
     assert body["agents"] == []
     assert body["summary"]["agents"] == counts(deleted=1)
     assert api.get(scope.project_url + "/agents").json() == []
     assert revision(api, scope) == before + 1
 
 
-def test_the_oldest_of_triggers_sharing_a_name_is_the_one_kept(
-    api: TestClient, scope: Scope, clock: FakeClock
+def test_an_empty_definition_of_an_empty_or_new_ref_needs_no_flag(
+    api: TestClient, scope: Scope
 ) -> None:
-    # The single-trigger routes do not require unique names; a push does.
-    older = api.post(scope.triggers, json=QUARTER).json()
-    clock.advance(seconds=1)
-    api.post(scope.triggers, json=QUARTER)
-    body = push(api, scope, agent("a", QUARTER))
-    assert triggers_of(body)["a", "quarter"]["id"] == older["id"]
-    assert body["summary"]["triggers"] == counts(deleted=1, unchanged=1)
-    listed = api.get(scope.triggers).json()["items"]
-    assert [t["id"] for t in listed] == [older["id"]]
+    assert push(api, scope, ref="feature/empty")["summary"]["agents"] == counts()
+    push(api, scope, agent("a"))
+    api.put(scope.project_url + "/definition", params={"allow_empty": "true"}, json={"agents": []})
+    assert push(api, scope)["changed"] is False
+
+
+@pytest.mark.parametrize(
+    ("agents", "fields"),
+    [
+        ([agent("a", QUARTER, DAILY, QUARTER)], ["agents[0].triggers[2].name"]),
+        ([agent("a"), agent("b"), agent("a")], ["agents[2].id"]),
+        (
+            [agent("a", QUARTER, QUARTER), agent("b"), agent("b", DAILY, DAILY)],
+            ["agents[0].triggers[1].name", "agents[2].id", "agents[2].triggers[1].name"],
+        ),
+    ],
+)
+def test_a_push_that_names_a_trigger_or_an_agent_twice_is_409_naming_each(
+    api: TestClient, scope: Scope, agents: list[dict[str, Any]], fields: list[str]
+) -> None:
+    before = api.get(scope.project_url + "/agents").json()
+    body = problem(put(api, scope, *agents), 409)
+    assert [e["field"] for e in body["errors"]] == fields
+    assert "unique" in body["errors"][0]["message"]
+    assert api.get(scope.project_url + "/agents").json() == before
+    assert revision(api, scope) == 1
+
+
+def test_a_name_given_twice_is_listed_with_the_other_errors_when_there_are_some(
+    api: TestClient, scope: Scope
+) -> None:
+    bad = QUARTER | {"name": "bad", "cron_expression": "* * *"}
+    response = put(api, scope, agent("a", QUARTER, QUARTER, bad))
+    fields = [e["field"] for e in problem(response, 422)["errors"]]
+    assert fields == ["agents[0].triggers[1].name", "agents[0].triggers[2].cron_expression"]
 
 
 # --- enabling and disabling --------------------------------------------------------------
@@ -292,8 +330,6 @@ def test_disabling_in_a_push_cancels_pending_work_and_enabling_starts_from_now(
         ([agent("a", QUARTER | {"timezone": "Mars/Olympus"})], "agents[0].triggers[0].timezone"),
         ([agent("a", QUARTER | {"cron": "@daily"})], "agents[0].triggers[0].cron"),
         ([agent("a", {"name": "none"})], "agents[0].triggers[0].cron_expression"),
-        ([agent("a", QUARTER, QUARTER)], "agents[0].triggers[1].name"),
-        ([agent("a"), agent("b"), agent("a")], "agents[2].id"),
         ([agent("a b")], "agents[0].id"),
         ([agent("a", target={"type": "webhook", "url": "ftp://x"})], "agents[0].target.url"),
         ([agent("a", {"name": "t", "run_at": at(-2)})], "agents[0].triggers[0].run_at"),

@@ -1,6 +1,7 @@
 """Every shell example in docs/api.md works: each ```sh block is one curl command (or
-``VAR=$(curl ... | jq -r '.path')``), run in order against the app in-process with
-$TICKWORK_URL and $KEY filled in, and each must answer 2xx."""
+``VAR=$(curl ... | jq -r '.path')``, or ``VAR=$(curl -o /dev/null -w '%header{name}' ...)``
+for a header of the answer), run in order against the app in-process with $TICKWORK_URL
+and $KEY filled in, and each must answer 2xx."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=\$\((.*)\)$", re.DOTALL)
 VARIABLE = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)\}?")
 JQ_STEP = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 QUIET_FLAGS = {"-s", "-S", "-sS", "-Ss", "--silent", "--show-error", "-f", "--fail"}
+HEADER_OUT = re.compile(r"^%header\{([A-Za-z0-9-]+)\}$")
 
 
 @dataclass
@@ -30,6 +32,8 @@ class Request:
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     body: str | None = None
+    # -w '%header{name}': what the command prints is that header of the answer.
+    writes_header: str | None = None
 
 
 def shell_blocks(text: str) -> list[str]:
@@ -52,6 +56,7 @@ def parse_curl(command: str, variables: dict[str, str]) -> Request:
     method: str | None = None
     headers: dict[str, str] = {}
     body: str | None = None
+    writes_header: str | None = None
     urls: list[str] = []
     rest = iter(words[1:])
     for word in rest:
@@ -64,13 +69,19 @@ def parse_curl(command: str, variables: dict[str, str]) -> Request:
             headers[name.strip()] = expand(value.strip(), variables)
         elif word in ("-d", "--data", "--data-raw"):
             body = next(rest)
+        elif word in ("-o", "--output"):
+            assert next(rest) == "/dev/null", command
+        elif word in ("-w", "--write-out"):
+            wanted = HEADER_OUT.match(next(rest))
+            assert wanted is not None, f"the test knows only -w '%header{{name}}': {command}"
+            writes_header = wanted.group(1)
         else:
             assert not word.startswith("-"), f"the test does not know curl's {word}"
             urls.append(expand(word, variables))
     assert len(urls) == 1, command
     assert urls[0].startswith(BASE + "/"), urls[0]
     method = method or ("POST" if body is not None else "GET")
-    return Request(method, urls[0].removeprefix(BASE), headers, body)
+    return Request(method, urls[0].removeprefix(BASE), headers, body, writes_header)
 
 
 def jq(document: Any, program: str) -> str:
@@ -99,18 +110,25 @@ def test_every_curl_example_in_the_api_guide_succeeds(client: TestClient, acme: 
             continue
         name, pipeline = assigned.groups()
         curl, _, filter_ = pipeline.partition("|")
+        request = parse_curl(curl, variables)
+        if request.writes_header is not None:
+            assert not filter_, command
+            variables[name] = send(client, request).headers[request.writes_header]
+            continue
         jq_words = shlex.split(filter_)
         assert jq_words[:2] == ["jq", "-r"], command
         assert len(jq_words) == 3, command
-        response = send(client, parse_curl(curl, variables))
+        response = send(client, request)
         variables[name] = jq(response.json(), jq_words[2])
     # The walk-through: project, agent, definition, upcoming runs, the trigger id,
     # preview, run now, the invocation list and one invocation, cancel, rerun, the
     # branch push, list and delete; pause, resume, skip, a backfill's dry run, the
-    # backfill, its progress and its cancel, the project's pause and resume, and the
-    # bulk cancel and rerun.
-    assert len(commands) == 25
-    assert {"TRIGGER", "INVOCATION", "BACKFILL"} <= set(variables)
+    # backfill, its progress and its cancel, the project's pause and resume, the bulk
+    # cancel and rerun; a create sent twice with one Idempotency-Key, an ETag and a PATCH
+    # with If-Match, a dry run, the definition read back, the project's triggers, one
+    # invocation by its id and a filtered list.
+    assert len(commands) == 34
+    assert {"TRIGGER", "INVOCATION", "BACKFILL", "ETAG"} <= set(variables)
     # The guide says `.items[0].id` is the writer's first trigger, morning-report.
     trigger = client.get(
         f"/api/v1/tenants/acme/projects/demo/agents/writer/scheduled-triggers/{variables['TRIGGER']}",
@@ -124,6 +142,13 @@ def test_every_curl_example_in_the_api_guide_succeeds(client: TestClient, acme: 
         headers={"Authorization": f"Bearer {acme.key}"},
     ).json()
     assert (backfill["slots"], backfill["created"], backfill["status"]) == (5, 5, "cancelled")
+    assert trigger.json()["max_retries"] == 5  # the PATCH with If-Match went ahead
+    listed = client.get(
+        "/api/v1/tenants/acme/projects/demo/agents/writer/scheduled-triggers",
+        headers={"Authorization": f"Bearer {acme.key}"},
+    ).json()["items"]
+    # The create sent twice made one trigger; the dry run changed nothing.
+    assert [t["name"] for t in listed] == ["morning-report", "hourly-check", "evening-report"]
 
 
 def test_the_guide_shows_only_commands_the_test_runs() -> None:

@@ -48,8 +48,9 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", T + "/invocations/{invocation}/cancel", None),
     ("POST", T + "/invocations/{invocation}/rerun", None),
     ("GET", P + "/invocations", None),
+    ("GET", P + "/invocations/{invocation}", None),
+    ("GET", P + "/triggers", None),
     ("GET", P + "/upcoming-runs", None),
-    ("PUT", P + "/definition", {"agents": []}),
     ("POST", T + "/pause", {"reason": "taken over"}),
     ("POST", T + "/resume", None),
     ("POST", T + "/skip", {"count": 1}),
@@ -61,6 +62,8 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", P + "/resume", None),
     ("POST", P + "/invocations/cancel", {}),
     ("POST", P + "/invocations/rerun", {}),
+    ("GET", P + "/definition", None),
+    ("PUT", P + "/definition", {"agents": [{"id": "a"} | PYTHON]}),
 ]
 ROUTE_IDS = [
     f"{method} {path.removeprefix('/api/v1/tenants/{tenant}')}" for method, path, _ in ROUTES

@@ -50,6 +50,9 @@ OPERATION_IDS = {
     ("get", P + "/agents/{agent}"): "get_agent",
     ("delete", P + "/agents/{agent}"): "delete_agent",
     ("put", P + "/definition"): "put_definition",
+    ("get", P + "/definition"): "get_definition",
+    ("get", P + "/triggers"): "list_project_triggers",
+    ("get", P + "/invocations/{invocation_id}"): "get_project_invocation",
     ("get", P + "/agents/{agent}/scheduled-triggers"): "list_triggers",
     ("post", P + "/agents/{agent}/scheduled-triggers"): "create_trigger",
     ("get", T): "get_trigger",
@@ -267,6 +270,141 @@ def test_results_and_views_are_typed(spec: dict[str, Any]) -> None:
     assert deployment["enum"] == ["active", "draining", "gone"]
     metrics = ops[("get", "/metrics")]["responses"]["200"]["content"]
     assert list(metrics) == ["text/plain"]
+
+
+# The conventions of SPEC §10: which operations take which header, and answer which.
+IDEMPOTENT = {
+    ("post", P + "/agents/{agent}/scheduled-triggers"),
+    ("post", T + "/run"),
+    ("post", INV + "/rerun"),
+    ("post", "/api/v1/tenants/{tenant}/api-keys"),
+    ("post", "/api/v1/admin/tenants/{tenant}/api-keys"),
+}
+IF_MATCH = {
+    ("patch", T),
+    ("delete", T),
+    ("put", P + "/agents/{agent}"),
+    ("delete", P + "/agents/{agent}"),
+    ("put", P + "/definition"),
+}
+ETAG = {
+    ("get", T): "200",
+    ("patch", T): "200",
+    ("post", P + "/agents/{agent}/scheduled-triggers"): "201",
+    ("get", P + "/agents/{agent}"): "200",
+    ("put", P + "/agents/{agent}"): "200",
+    ("get", P + "/definition"): "200",
+    ("put", P + "/definition"): "200",
+}
+
+
+def _headers(operation: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "header"}
+
+
+def test_creating_posts_take_an_idempotency_key_and_changes_take_if_match(
+    spec: dict[str, Any],
+) -> None:
+    for key, operation in operations(spec).items():
+        headers = _headers(operation)
+        assert ("Idempotency-Key" in headers) == (key in IDEMPOTENT), key
+        assert ("If-Match" in headers) == (key in IF_MATCH), key
+        if key in IDEMPOTENT:
+            idempotency = headers["Idempotency-Key"]
+            assert idempotency["required"] is False
+            schema = idempotency["schema"]["anyOf"][0]
+            assert schema["maxLength"] == 255
+            assert schema["pattern"] == "^[\\x21-\\x7e]{1,255}$"
+            ok = next(code for code in operation["responses"] if code.startswith("2"))
+            assert "Idempotent-Replayed" in operation["responses"][ok]["headers"], key
+            assert "409" in operation["responses"], key
+        if key in IF_MATCH:
+            assert "412" in operation["responses"], key
+            assert operation["responses"]["412"]["content"] == {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            }
+
+
+def test_reads_and_writes_of_triggers_agents_and_definitions_answer_an_etag(
+    spec: dict[str, Any],
+) -> None:
+    ops = operations(spec)
+    for key, status in ETAG.items():
+        assert "ETag" in ops[key]["responses"][status]["headers"], key
+
+
+def test_the_new_fields_and_parameters_are_published(spec: dict[str, Any]) -> None:
+    ops = operations(spec)
+    trigger = schema(spec, "TriggerOut")["properties"]
+    assert {o.get("$ref") for o in trigger["last_run"]["anyOf"]} == {
+        "#/components/schemas/LastRun",
+        None,
+    }
+    assert set(schema(spec, "LastRun")["properties"]) == {
+        "invocation_id",
+        "scheduled_for",
+        "status",
+        "completed_at",
+        "conversation_id",
+    }
+    definition = schema(spec, "DefinitionOut")["properties"]
+    assert definition["dry_run"]["type"] == "boolean"
+    assert definition["changes"]["items"] == {"$ref": "#/components/schemas/DefinitionChange"}
+    assert schema(spec, "DefinitionChange")["properties"]["action"]["enum"] == [
+        "create",
+        "update",
+        "delete",
+        "unchanged",
+    ]
+    assert ok_schema(ops[("get", P + "/definition")]) == {
+        "$ref": "#/components/schemas/DefinitionIn"
+    }
+    secret = schema(spec, "WebhookTargetIn")["properties"]["secret"]
+    assert {"$ref": "#/components/schemas/SecretKeep"} in secret["anyOf"]
+    assert schema(spec, "SecretKeep")["properties"]["keep"] == {
+        "type": "boolean",
+        "const": True,
+        "title": "Keep",
+    }
+
+    def query(key: tuple[str, str]) -> set[str]:
+        return {p["name"] for p in ops[key].get("parameters", []) if p["in"] == "query"}
+
+    assert query(("put", P + "/definition")) == {"ref", "dry_run", "allow_empty"}
+    assert query(("get", P + "/definition")) == {"ref"}
+    assert query(("get", P + "/triggers")) == {
+        "agent",
+        "ref",
+        "enabled",
+        "q",
+        "limit",
+        "cursor",
+    }
+    assert query(("get", P + "/invocations")) == {
+        "status",
+        "origin",
+        "agent",
+        "ref",
+        "trigger_id",
+        "from",
+        "to",
+        "limit",
+        "cursor",
+    }
+    assert query(("get", T + "/invocations")) == {
+        "status",
+        "origin",
+        "from",
+        "to",
+        "limit",
+        "cursor",
+    }
+    assert ok_schema(ops[("get", P + "/triggers")]) == {
+        "$ref": "#/components/schemas/Page_TriggerOut_"
+    }
+    assert ok_schema(ops[("get", P + "/invocations/{invocation_id}")]) == {
+        "$ref": "#/components/schemas/InvocationOut"
+    }
 
 
 def test_the_answers_match_their_types(

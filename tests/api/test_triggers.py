@@ -66,6 +66,7 @@ def test_it_creates_a_cron_trigger_with_the_documented_defaults(
         "last_error": None,
         "created_at": "2026-03-02T09:00:00Z",
         "updated_at": "2026-03-02T09:00:00Z",
+        "last_run": None,
     }
 
 

@@ -269,3 +269,79 @@ def test_the_tenancy_migration_makes_old_keys_write_keys_and_backfills_rates(
     with fresh_engine.connect() as conn:  # nothing else was lost on the way down
         assert conn.exec_driver_sql("SELECT count(*) FROM scheduled_triggers").scalar() == 6
         assert conn.exec_driver_sql("SELECT count(*) FROM api_keys").scalar() == 1
+
+
+def test_the_conventions_migration_renames_duplicate_trigger_names_and_keeps_the_oldest(
+    fresh_engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    migrate.upgrade(fresh_engine, "0007_lifecycle")
+    now = "2026-03-02 09:00:00"
+    later = "2026-03-02 10:00:00"
+    with fresh_engine.begin() as conn:
+        conn.exec_driver_sql(f"INSERT INTO tenants (id, created_at) VALUES ('acme', '{now}')")
+        conn.exec_driver_sql(
+            "INSERT INTO projects (tenant_id, id, name, created_at, updated_at) "
+            f"VALUES ('acme', 'p', 'p', '{now}', '{now}')"
+        )
+        for ref in ("main", "feature/x"):
+            conn.exec_driver_sql(
+                "INSERT INTO refs (tenant_id, project_id, name, revision, created_at, "
+                f"updated_at) VALUES ('acme', 'p', '{ref}', 0, '{now}', '{now}')"
+            )
+            for agent in ("a", "b"):
+                conn.exec_driver_sql(
+                    "INSERT INTO agents (tenant_id, project_id, ref, id, name, target, "
+                    f"created_at, updated_at) VALUES ('acme', 'p', '{ref}', '{agent}', "
+                    f"'{agent}', '{{}}', '{now}', '{now}')"
+                )
+        long_name = "n" * 200
+        rows = [
+            # id, ref, agent, name, created_at: ids sort against creation on purpose.
+            ("trg_3", "main", "a", "report", later),
+            ("trg_1", "main", "a", "report", now),
+            ("trg_2", "main", "a", "report", later),
+            ("trg_4", "main", "a", "report (2)", now),  # the first new name is taken
+            ("trg_5", "main", "b", "report", now),  # another agent: its own name
+            ("trg_6", "feature/x", "a", "report", now),  # another ref: its own name
+            ("trg_7", "main", "b", long_name, now),
+            ("trg_8", "main", "b", long_name, later),
+        ]
+        for trigger_id, ref, agent, name, created in rows:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO scheduled_triggers (id, tenant_id, project_id, ref, agent_id, "
+                    "name, enabled, cron_expression, timezone, payload, max_retries, "
+                    "retry_delay_seconds, timeout_seconds, catchup, catchup_window_seconds, "
+                    "overlap, jitter_seconds, created_at, updated_at) VALUES (:id, 'acme', "
+                    "'p', :ref, :agent, :name, true, '@daily', 'UTC', '{}', 1, 60, 780, "
+                    "'latest', 3600, 'allow', 0, :created, :created)"
+                ),
+                {"id": trigger_id, "ref": ref, "agent": agent, "name": name, "created": created},
+            )
+    with caplog.at_level("WARNING", logger="tickwork.migrations"):
+        migrate.upgrade(fresh_engine)
+    with fresh_engine.connect() as conn:
+        c = tables.scheduled_triggers.c
+        named = dict(conn.execute(sa.select(c.id, c.name).order_by(c.id)).all())
+    assert named == {
+        "trg_1": "report",  # the oldest keeps the name
+        "trg_2": "report (3)",
+        "trg_3": "report (4)",
+        "trg_4": "report (2)",
+        "trg_5": "report",
+        "trg_6": "report",
+        "trg_7": long_name,
+        "trg_8": "n" * 196 + " (2)",
+    }
+    assert len(named["trg_8"]) == 200
+    logged = [r.getMessage() for r in caplog.records if r.name == "tickwork.migrations"]
+    assert len(logged) == 3
+    assert any("trigger=trg_3" in line and "new_name='report (4)'" in line for line in logged)
+    with pytest.raises(sa.exc.IntegrityError), fresh_engine.begin() as conn:
+        conn.execute(sa.text("UPDATE scheduled_triggers SET name = 'report' WHERE id = 'trg_2'"))
+    migrate.downgrade(fresh_engine, "0007_lifecycle")
+    with fresh_engine.connect() as conn:  # the names stay as they were made
+        assert (
+            conn.exec_driver_sql("SELECT name FROM scheduled_triggers WHERE id = 'trg_3'").scalar()
+            == "report (4)"
+        )

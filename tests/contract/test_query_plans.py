@@ -245,3 +245,28 @@ def test_a_backfills_in_flight_are_counted_from_its_own_index(loaded: Database) 
         ), text
     with loaded.read() as tx:
         assert tx.active_per_backfill(["bf_1"]) == {}
+
+
+def test_last_runs_and_names_are_index_lookups_not_scans(loaded: Database) -> None:
+    ids = [f"trg_{i:06d}" for i in range(0, 400, 7)]
+    last = "\n".join(plan_of(loaded, lambda tx: tx.last_runs(ids)))
+    named = "\n".join(
+        plan_of(
+            loaded,
+            lambda tx: tx.trigger_named(TENANT, PROJECT, "main", AGENT, "trigger 7"),
+        )
+    )
+    if loaded.is_postgres:
+        assert "Seq Scan on invocations" not in last, last
+        assert re.search(r"Index (Only )?Scan( Backward)? using ix_invocations_trigger_id_id", last)
+        assert "Seq Scan" not in named, named
+        assert "uq_scheduled_triggers_name" in named, named
+    else:
+        assert not re.search(r"^SCAN invocations\b", last, re.MULTILINE), last
+        assert "SEARCH invocations USING INDEX ix_invocations_trigger_id_id" in last, last
+        assert "SEARCH scheduled_triggers USING INDEX uq_scheduled_triggers_name" in named, named
+    with loaded.read() as tx:
+        found = tx.last_runs(ids)
+    # trg_i has the invocations i, i + 1000, ...: the newest (highest id) is its last run.
+    assert found["trg_000007"].id == "inv_019007"
+    assert len(found) == len(ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -173,6 +174,9 @@ class Server:
         return self.proc.returncode
 
 
+_NAMES = itertools.count(1)
+
+
 @dataclass
 class Api:
     client: httpx.Client
@@ -182,7 +186,8 @@ class Api:
         return f"{self.base}/api/v1/tenants/acme/projects/proj{path}"
 
     def create_trigger(self, agent: str = "bot", **body: Any) -> dict[str, Any]:
-        body.setdefault("name", "t")
+        # Names are unique per agent and ref: each trigger made here gets its own.
+        body.setdefault("name", f"t{next(_NAMES)}")
         r = self.client.post(self.url(f"/agents/{agent}/scheduled-triggers"), json=body)
         assert r.status_code == 201, r.text
         return dict(r.json())

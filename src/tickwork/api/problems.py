@@ -19,12 +19,15 @@ from tickwork.domain.trigger_spec import PayloadTooLarge
 from tickwork.errors import (
     Conflict,
     Forbidden,
+    NameConflict,
     NotFound,
+    PreconditionFailed,
     QuotaExceeded,
     ValidationError,
     ValidationErrors,
 )
 from tickwork.logging import get_logger, mark_logged
+from tickwork.services.idempotency import KEY_PATTERN, InProgress
 from tickwork.storage.sql import gave_way
 from tickwork.wire import URL_PATTERN, Problem
 
@@ -38,6 +41,7 @@ TYPES = {
     404: "not-found",
     405: "method-not-allowed",
     409: "conflict",
+    412: "precondition-failed",
     413: "payload-too-large",
     415: "unsupported-media-type",
     422: "validation-error",
@@ -52,6 +56,7 @@ TITLES = {
     404: "Not found",
     405: "Method not allowed",
     409: "Conflict",
+    412: "Precondition failed",
     413: "Payload too large",
     415: "Unsupported media type",
     422: "Invalid request",
@@ -104,6 +109,7 @@ PATTERN_WORDS = {
     + ", e.g. main or feature/reports",
     HANDLER_PATTERN: "must be a handler name: 1-100 letters, digits, '.', '_', ':' or '-'",
     URL_PATTERN: "must be an absolute http:// or https:// URL, without spaces",
+    KEY_PATTERN: "must be 1-255 printable ASCII characters without spaces",
     ENV_SECRET_PATTERN: "must name an environment variable TICKWORK_TARGET_SECRET_<NAME>, "
     "NAME being 1-64 upper-case letters, digits or '_'",
     DAY_PATTERN: "must be a day, YYYY-MM-DD",
@@ -275,7 +281,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Conflict)
     async def _conflict(_: Request, exc: Conflict) -> JSONResponse:
+        if isinstance(exc, NameConflict):
+            errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+            return problem(409, str(exc), errors)
+        if isinstance(exc, InProgress):
+            return problem(409, str(exc), headers={"Retry-After": str(exc.retry_after)})
         return problem(409, str(exc))
+
+    @app.exception_handler(PreconditionFailed)
+    async def _precondition(_: Request, exc: PreconditionFailed) -> JSONResponse:
+        headers = {"ETag": exc.etag} if exc.etag else None
+        return problem(412, str(exc), headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -45,6 +45,10 @@ def sync(
         str | None,
         typer.Option("--ref", metavar="REF", help="The ref (branch) to replace (default: main)."),
     ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Only print what the sync would change; write nothing."),
+    ] = False,
 ) -> None:
     """Push the definition the module's decorators describe: one agent per handler, with
     the triggers its schedules declare. The ref belongs to the code: agents and triggers
@@ -64,4 +68,10 @@ def sync(
             f"{app_module} registers no @tickwork.handler: nothing to sync (an empty "
             "definition would delete every agent of the ref)"
         )
-    push_and_report(r, found.definition, ref, lambda field: found.source_of(field) or app_module)
+    push_and_report(
+        r,
+        found.definition,
+        ref,
+        lambda field: found.source_of(field) or app_module,
+        dry_run=dry_run,
+    )

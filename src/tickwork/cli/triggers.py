@@ -51,7 +51,7 @@ NameOpt = Annotated[
     typer.Option(
         "--name",
         metavar="NAME",
-        help="The trigger's name, unique per agent (no default: needed to create).",
+        help="The trigger's name, unique per agent and ref (no default: needed to create).",
     ),
 ]
 CronOpt = Annotated[
@@ -181,12 +181,21 @@ def _schedule(t: TriggerOut) -> str:
     return f"once at {t.run_at.isoformat() if t.run_at else '-'}"
 
 
+def _last_run(t: TriggerOut) -> str:
+    return t.last_run.status if t.last_run is not None else "-"
+
+
 def _triggers_table(items: Iterable[TriggerOut]) -> RenderableType:
     return table(
         None,
-        ["id", "name", "schedule", "timezone", "enabled", "next run (UTC)"],
-        [(t.id, t.name, _schedule(t), t.timezone, t.enabled, t.next_run_at) for t in items],
-    )
+        ["id", "agent", "ref", "name", "schedule", "timezone", "enabled", "next run (UTC)",
+         "last run"],
+        [
+            (t.id, t.agent, t.ref, t.name, _schedule(t), t.timezone, t.enabled, t.next_run_at,
+             _last_run(t))
+            for t in items
+        ],
+    )  # fmt: skip
 
 
 def _trigger_body(
@@ -239,9 +248,49 @@ def _trigger_body(
 
 
 @command(triggers_app, "list")
-def list_triggers(r: Remote, agent: AgentOpt, ref: RefOpt = None) -> None:
-    """List an agent's triggers (every ref unless --ref)."""
-    items = list(r.client.triggers.list(agent, ref=ref))
+def list_triggers(
+    r: Remote,
+    agent: Annotated[
+        str | None,
+        typer.Option("--agent", metavar="AGENT", help="Only this agent's (default: all)."),
+    ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", metavar="REF", help="Only this ref's (default: every ref)."),
+    ] = None,
+    enabled: Annotated[
+        bool | None,
+        typer.Option(
+            "--enabled/--disabled",
+            help="Only enabled, or only disabled, triggers (default: both).",
+            show_default=False,
+        ),
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search", metavar="TEXT", help="Only names containing TEXT, any case (default: all)."
+        ),
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option(
+            "--limit",
+            min=0,
+            metavar="N",
+            help="Show at most N, oldest first; 0 for all (default: all).",
+        ),
+    ] = 0,
+) -> None:
+    """List the project's triggers, across agents and refs, with their last run."""
+    found = r.client.triggers.search(
+        agent=agent,
+        ref=ref,
+        enabled=enabled,
+        q=search,
+        page_size=min(max(limit, 1), 200) if limit else 200,
+    )
+    items = list(found if limit == 0 else islice(found, limit))
     r.emit(items, lambda: _triggers_table(items))
 
 
@@ -390,16 +439,23 @@ def list_invocations(
     r: Remote,
     agent: Annotated[
         str | None,
-        typer.Option(
-            "--agent", metavar="AGENT", help="With --trigger: that trigger's (default: all)."
-        ),
+        typer.Option("--agent", metavar="AGENT", help="Only this agent's (default: all)."),
     ] = None,
     trigger: Annotated[
         str | None,
+        typer.Option("--trigger", metavar="TRIGGER_ID", help="Only this trigger's (default: all)."),
+    ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", metavar="REF", help="Only this ref's (default: every ref)."),
+    ] = None,
+    origin: Annotated[
+        list[str] | None,
         typer.Option(
-            "--trigger",
-            metavar="TRIGGER_ID",
-            help="Only this trigger's (needs --agent; default: all).",
+            "--origin",
+            metavar="ORIGIN",
+            help="Only this origin (repeat for several): schedule, manual, rerun or backfill "
+            "(default: all).",
         ),
     ] = None,
     status: Annotated[
@@ -425,14 +481,12 @@ def list_invocations(
         ),
     ] = 50,
 ) -> None:
-    """List invocations, newest first: the project's, or one trigger's."""
-    if trigger is not None and agent is None:
-        raise UsageError("--trigger needs --agent (the agent the trigger belongs to)")
-    if agent is not None and trigger is None:
-        raise UsageError("--agent needs --trigger: list one trigger's invocations")
+    """List the project's invocations, newest first, filtered."""
     found = r.client.invocations.list(
         agent=agent,
         trigger_id=trigger,
+        ref=ref,
+        origin=origin,
         status=status,
         from_=from_,
         to=to,
@@ -443,11 +497,10 @@ def list_invocations(
 
 
 @command(invocations_app, "get")
-def get_invocation(
-    r: Remote, invocation_id: InvocationArg, agent: AgentOpt, trigger: TriggerOpt
-) -> None:
-    """Show an invocation with its attempts."""
-    found = r.client.invocations.get(invocation_id, agent=agent, trigger_id=trigger)
+def get_invocation(r: Remote, invocation_id: InvocationArg) -> None:
+    """Show an invocation of the project with its attempts (also one whose trigger was
+    deleted)."""
+    found = r.client.invocations.get(invocation_id)
     r.emit(found, lambda: _invocation_tables(found))
 
 

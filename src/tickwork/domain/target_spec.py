@@ -196,13 +196,23 @@ def normalise_target(target: object, field: str = "target") -> dict[str, Any]:
     raise ValidationError(f"{field}.type", f"must be one of {', '.join(TARGET_TYPES)}")
 
 
+KEEP_SECRET: dict[str, Any] = {"keep": True}
+"""The secret form ``GET /definition`` exports for a stored secret it never shows: pushed
+back, it keeps the secret stored for the agent (see tickwork.services.secrets.seal)."""
+
+
 def check_secret(
     secret: object, field: str = "target.secret", *, signing: bool = True
-) -> str | dict[str, str] | None:
-    """A secret as written by a client: None, a string, or ``{"env": "NAME"}``.
-    ``signing``: the secret signs (a webhook's), so a ``whsec_`` one must decode."""
+) -> str | dict[str, str] | dict[str, Any] | None:
+    """A secret as written by a client: None, a string, ``{"env": "NAME"}``, or
+    ``{"keep": true}`` (the secret the agent has now). ``signing``: the secret signs (a
+    webhook's), so a ``whsec_`` one must decode."""
     if secret is None:
         return None
+    if isinstance(secret, dict) and set(secret) == {"keep"}:
+        if secret["keep"] is not True:
+            raise ValidationError(f"{field}.keep", "must be true: it keeps the stored secret")
+        return dict(KEEP_SECRET)
     if isinstance(secret, str):
         if not 1 <= len(secret) <= MAX_SECRET:
             raise ValidationError(field, f"must be a string of 1-{MAX_SECRET} characters")
@@ -226,7 +236,8 @@ def check_secret(
         return {"env": name}
     raise ValidationError(
         field,
-        f'must be a string of 1-{MAX_SECRET} characters or {{"env": "{ENV_SECRET_PREFIX}…"}}',
+        f'must be a string of 1-{MAX_SECRET} characters, {{"env": "{ENV_SECRET_PREFIX}…"}} '
+        'or {"keep": true}',
     )
 
 

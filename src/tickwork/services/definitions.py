@@ -4,16 +4,17 @@ A push replaces what the ref holds, in ONE transaction. Agents and triggers miss
 the definition are deleted (their pending and running invocations are cancelled; the
 history stays); new ones are created; changed ones are updated by the very rules of the
 single-trigger routes, so ``next_run_at`` is recomputed only when a trigger's schedule
-changes or it is enabled. A trigger is matched by (agent id, trigger name), so names
-are unique per agent. Pushing the same definition again writes nothing: the ids, the
-schedules and the ref's revision stay as they were. A push that changes anything bumps
-the revision once.
+changes or it is enabled. A trigger is matched by (agent id, trigger name): names are
+unique per agent and ref, and a definition naming one twice is refused (409). Pushing
+the same definition again writes nothing: the ids, the schedules and the ref's revision
+stay as they were. A push that changes anything bumps the revision once.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -21,8 +22,8 @@ from tickwork.domain.limits import MAX_AGENTS, MAX_TRIGGERS_PER_AGENT
 from tickwork.domain.names import MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.domain.trigger_spec import EDITABLE, MAX_MESSAGE_BYTES, NextRuns, validate_fields
-from tickwork.errors import ValidationError, ValidationErrors
-from tickwork.services import processes, quotas, secrets
+from tickwork.errors import Conflict, NameConflict, NotFound, ValidationError, ValidationErrors
+from tickwork.services import etags, processes, quotas, secrets
 from tickwork.services.context import Context
 from tickwork.services.resources import (
     cancel_for_triggers,
@@ -60,14 +61,39 @@ class PushedAgent:
 
 
 @dataclass(frozen=True)
+class Change:
+    """One thing a push creates, updates, deletes or leaves unchanged: an agent
+    (``trigger`` None) or a trigger of it. ``fields`` names what an update changes
+    (never a secret's value: a changed secret is ``target``)."""
+
+    action: str
+    agent: str
+    trigger: str | None = None
+    trigger_id: str | None = None
+    fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class PushResult:
-    """The ref's definition after the push, in the order it was given."""
+    """The ref's definition after the push, in the order it was given (empty for a dry
+    run), and what the push did (or, dry, would do) to each agent and trigger."""
 
     ref: Ref
     agents: list[PushedAgent]
     agent_counts: Counts
     trigger_counts: Counts
     changed: bool
+    changes: list[Change] = field(default_factory=list)
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A ref's definition as stored: its agents (by id) with their triggers (by
+    creation)."""
+
+    ref: Ref
+    agents: list[PushedAgent]
 
 
 @dataclass(frozen=True)
@@ -111,6 +137,8 @@ def check_definition(
     if len(agents) > MAX_AGENTS:
         raise ValidationError("agents", f"has {len(agents)} agents; the limit is {MAX_AGENTS}")
     errors: list[ValidationError] = []
+    # Names given twice: 409 when they are all that is wrong, else listed with the rest.
+    twice: list[ValidationError] = []
     specs: list[AgentSpec] = []
     first_index: dict[str, int] = {}
     total = 0
@@ -124,7 +152,7 @@ def check_definition(
             errors.append(ValidationError(f"{path}.{unknown[0]}", "is not an agent field"))
         agent_id = _collect(errors, check_slug, raw.get("id"), f"{path}.id")
         if agent_id is not None and agent_id in first_index:
-            errors.append(
+            twice.append(
                 ValidationError(
                     f"{path}.id",
                     f"{agent_id!r} is already agents[{first_index[agent_id]}]; "
@@ -151,7 +179,7 @@ def check_definition(
             )
             continue
         total += len(triggers)
-        checked = _check_triggers(path, triggers, errors, max_message_bytes, next_runs)
+        checked = _check_triggers(path, triggers, errors, twice, max_message_bytes, next_runs)
         if agent_id is not None and target is not None:
             specs.append(AgentSpec(i, agent_id, name or agent_id, target, checked, cap))
     if total > MAX_TRIGGERS:
@@ -159,14 +187,23 @@ def check_definition(
             ValidationError("agents", f"has {total} triggers in all; the limit is {MAX_TRIGGERS}")
         )
     if errors:
-        raise ValidationErrors(errors)
+        raise ValidationErrors(sorted(errors + twice, key=_place))
+    if twice:
+        raise NameConflict(twice)
     return specs
+
+
+def _place(error: ValidationError) -> list[Any]:
+    """Sort key: the order of the elements in the definition (``agents[10]`` after
+    ``agents[9]``)."""
+    return [int(p) if p.isdigit() else p for p in re.split(r"\[(\d+)\]", error.field)]
 
 
 def _check_triggers(
     path: str,
     triggers: Sequence[object],
     errors: list[ValidationError],
+    twice: list[ValidationError],
     max_message_bytes: int,
     next_runs: NextRuns | None,
 ) -> list[Mapping[str, Any]]:
@@ -180,11 +217,11 @@ def _check_triggers(
         name = fields.get("name")
         duplicate = isinstance(name, str) and name in first_index
         if isinstance(name, str) and duplicate:
-            errors.append(
+            twice.append(
                 ValidationError(
                     f"{where}.name",
                     f"{name!r} is already {path}.triggers[{first_index[name]}]; "
-                    "trigger names are unique per agent",
+                    "trigger names are unique per agent and ref",
                 )
             )
         elif isinstance(name, str):
@@ -201,6 +238,14 @@ def _check_triggers(
     return checked
 
 
+class _DryRun(Exception):
+    """Raised at the end of a dry run's transaction, so that it rolls back."""
+
+    def __init__(self, result: PushResult) -> None:
+        super().__init__("dry run")
+        self.result = result
+
+
 def put_definition(
     ctx: Context,
     tenant_id: str,
@@ -208,37 +253,98 @@ def put_definition(
     ref: str,
     agents: object,
     created_by: str | None = None,
+    *,
+    dry_run: bool = False,
+    allow_empty: bool = False,
+    if_match: str | None = None,
 ) -> PushResult:
     """Replace the definition of ``ref`` (created if missing) with ``agents``: a list of
-    ``{"id", "name", "target", "triggers": [trigger fields, "name" required]}``."""
+    ``{"id", "name", "target", "triggers": [trigger fields, "name" required]}``.
+
+    ``dry_run``: everything is checked and computed exactly as for the push, and the
+    transaction is rolled back: the result says what the push would do, and nothing is
+    written. A push of no agents onto a ref that has some is refused (409) unless
+    ``allow_empty``. ``if_match``: only onto the version of the definition that ETag
+    names (412 otherwise)."""
     check_ref(ref)
     next_runs = NextRuns(ctx.clock.now())
     specs = check_definition(agents, ctx.settings.max_message_bytes, next_runs)
-    with ctx.db.write() as tx:
-        require_project(tx, tenant_id, project_id)
-        before = quotas.measure(ctx, tx, tenant_id)  # locks the tenant before the ref
-        processes.require_handlers(
-            tx,
-            ctx.clock.now(),
-            ((f"agents[{spec.index}].target", spec.target) for spec in specs),
-        )
-        is_new = tx.get_ref(tenant_id, project_id, ref) is None
-        tx.ensure_ref(tenant_id, project_id, ref, ctx.clock.now())
-        # Two pushes to one ref go one after the other, never interleaved.
-        tx.get_ref(tenant_id, project_id, ref, for_update=True)
-        push = _Push(ctx, tx, tenant_id, project_id, ref, created_by, next_runs)
-        pushed = push.apply(specs)
-        quotas.check_growth(ctx, tx, tenant_id, before)
-        changed = is_new or push.agents.changed or push.triggers.changed
-        if changed:
-            tx.bump_ref(tenant_id, project_id, ref, push.now)
-        final_ref = tx.get_ref(tenant_id, project_id, ref)
-        assert final_ref is not None
+    try:
+        with ctx.db.write() as tx:
+            result, push = _push(
+                ctx,
+                tx,
+                tenant_id,
+                project_id,
+                ref,
+                specs,
+                created_by,
+                next_runs,
+                allow_empty=allow_empty,
+                if_match=if_match,
+                dry_run=dry_run,
+            )
+            if dry_run:
+                raise _DryRun(result)
+    except _DryRun as rolled_back:
+        return rolled_back.result
     if push.cancelled:
         ctx.notifier.invocations_cancelled(push.cancelled)
-    if changed:
+    if result.changed:
         ctx.notifier.triggers_changed()
-    return PushResult(final_ref, pushed, push.agents, push.triggers, changed)
+    return result
+
+
+def _push(
+    ctx: Context,
+    tx: Store,
+    tenant_id: str,
+    project_id: str,
+    ref: str,
+    specs: list[AgentSpec],
+    created_by: str | None,
+    next_runs: NextRuns,
+    *,
+    allow_empty: bool,
+    if_match: str | None,
+    dry_run: bool,
+) -> tuple[PushResult, _Push]:
+    require_project(tx, tenant_id, project_id)
+    before = quotas.measure(ctx, tx, tenant_id)  # locks the tenant before the ref
+    processes.require_handlers(
+        tx,
+        ctx.clock.now(),
+        ((f"agents[{spec.index}].target", spec.target) for spec in specs),
+    )
+    # Two pushes to one ref go one after the other, never interleaved.
+    existing = tx.get_ref(tenant_id, project_id, ref, for_update=True)
+    etags.require_match(if_match, etags.definition_etag(existing), f"the definition of ref {ref}")
+    if not specs and existing is not None and not allow_empty:
+        held = tx.list_agents(tenant_id, project_id, ref)
+        if held:
+            raise Conflict(
+                f"this push names no agent, so it would delete all {len(held)} agents of ref "
+                f"{ref} and their triggers; to do that, send it with ?allow_empty=true"
+            )
+    tx.ensure_ref(tenant_id, project_id, ref, ctx.clock.now())
+    tx.get_ref(tenant_id, project_id, ref, for_update=True)
+    push = _Push(ctx, tx, tenant_id, project_id, ref, created_by, next_runs)
+    pushed = push.apply(specs)
+    quotas.check_growth(ctx, tx, tenant_id, before)
+    changed = existing is None or push.agents.changed or push.triggers.changed
+    if changed and not dry_run:
+        tx.bump_ref(tenant_id, project_id, ref, push.now)
+    final_ref = tx.get_ref(tenant_id, project_id, ref)
+    assert final_ref is not None
+    if dry_run:
+        # Nothing is kept: the agents and triggers as they would be have no ids yet.
+        pushed = []
+        if changed:  # the revision the push would give the ref
+            final_ref = replace(final_ref, revision=final_ref.revision + 1)
+    result = PushResult(
+        final_ref, pushed, push.agents, push.triggers, changed, push.changes, dry_run
+    )
+    return result, push
 
 
 class _Push:
@@ -262,12 +368,13 @@ class _Push:
         self.agents = Counts()
         self.triggers = Counts()
         self.cancelled: list[str] = []
+        self.changes: list[Change] = []
 
     def apply(self, specs: list[AgentSpec]) -> list[PushedAgent]:
         tenant_id, project_id, ref = self.scope
         existing_agents = {a.id: a for a in self.tx.list_agents(tenant_id, project_id, ref)}
-        # Oldest first: when earlier single-trigger writes left two triggers of one agent
-        # with the same name, the oldest is the one the definition keeps.
+        # Names are unique per agent and ref (an index holds it), so each key has one
+        # trigger; were there several, the oldest would be the one kept.
         by_key: dict[tuple[str, str], list[Trigger]] = {}
         for trigger in self._existing_triggers():
             by_key.setdefault((trigger.agent_id, trigger.name), []).append(trigger)
@@ -310,15 +417,21 @@ class _Push:
 
     def _delete_agent(self, agent_id: str, by_key: dict[tuple[str, str], list[Trigger]]) -> None:
         tenant_id, project_id, ref = self.scope
-        ids = [t.id for key in list(by_key) if key[0] == agent_id for t in by_key.pop(key)]
+        gone = [
+            (t.name, t.id) for key in list(by_key) if key[0] == agent_id for t in by_key.pop(key)
+        ]
+        ids = [tid for _, tid in gone]
         reason = f"agent {agent_id} removed from ref {ref} by a definition push"
         self.cancelled += cancel_for_triggers(self.ctx, self.tx, ids, reason)
         self.tx.delete_agent(tenant_id, project_id, ref, agent_id)  # its triggers go too
         self.agents.deleted += 1
         self.triggers.deleted += len(ids)
+        self.changes.append(Change("delete", agent_id))
+        self.changes += [Change("delete", agent_id, name, tid) for name, tid in gone]
 
     def _put_agent(self, spec: AgentSpec, before: Agent | None) -> Agent:
-        target = secrets.seal(self.ctx, spec.target, before)  # unchanged secret: kept as is
+        # An unchanged secret, or {"keep": true}, keeps what is stored.
+        target = secrets.seal(self.ctx, spec.target, before, f"agents[{spec.index}].target")
         agent, _ = self.tx.upsert_agent(
             *self.scope,
             spec.id,
@@ -330,14 +443,19 @@ class _Push:
         )
         if before is None:
             self.agents.created += 1
-        elif (before.name, before.target, before.max_concurrency) != (
-            agent.name,
-            agent.target,
-            agent.max_concurrency,
-        ):
+            self.changes.append(Change("create", spec.id))
+            return agent
+        changed = tuple(
+            name
+            for name in ("name", "target", "max_concurrency")
+            if getattr(before, name) != getattr(agent, name)
+        )
+        if changed:
             self.agents.updated += 1
+            self.changes.append(Change("update", spec.id, fields=changed))
         else:
             self.agents.unchanged += 1
+            self.changes.append(Change("unchanged", spec.id))
         return agent
 
     def _put_trigger(
@@ -358,6 +476,7 @@ class _Push:
             )
             self.tx.insert_trigger(created)
             self.triggers.created += 1
+            self.changes.append(Change("create", agent_id, created.name, created.id))
             return created
         current, duplicates = matches[0], matches[1:]
         for duplicate in duplicates:
@@ -371,11 +490,36 @@ class _Push:
         self.cancelled += cancelled
         if updated is current:
             self.triggers.unchanged += 1
+            self.changes.append(Change("unchanged", agent_id, current.name, current.id))
         else:
             self.triggers.updated += 1
+            changed = tuple(k for k in EDITABLE if getattr(current, k) != getattr(updated, k))
+            self.changes.append(Change("update", agent_id, current.name, current.id, changed))
         return updated
 
     def _delete_trigger(self, trigger: Trigger) -> None:
         reason = f"trigger removed from ref {self.scope[2]} by a definition push"
         self.cancelled += remove_trigger(self.ctx, self.tx, trigger.id, reason)
         self.triggers.deleted += 1
+        self.changes.append(Change("delete", trigger.agent_id, trigger.name, trigger.id))
+
+
+def get_definition(ctx: Context, tenant_id: str, project_id: str, ref: str) -> Definition:
+    """The ref's definition as it is stored (404 for a ref the project does not have)."""
+    check_ref(ref)
+    with ctx.db.read() as tx:
+        require_project(tx, tenant_id, project_id)
+        found = tx.get_ref(tenant_id, project_id, ref)
+        if found is None:
+            raise NotFound(f"ref {ref!r} not found")
+        agents = tx.list_agents(tenant_id, project_id, ref)
+        by_agent: dict[str, list[Trigger]] = {a.id: [] for a in agents}
+        after: str | None = None
+        while True:
+            page = tx.list_triggers(tenant_id, project_id, ref=ref, after=after, limit=_PAGE)
+            for trigger in page:
+                by_agent.setdefault(trigger.agent_id, []).append(trigger)
+            if len(page) < _PAGE:
+                break
+            after = page[-1].id
+    return Definition(found, [PushedAgent(a, by_agent[a.id]) for a in agents])

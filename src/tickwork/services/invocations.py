@@ -21,7 +21,14 @@ from tickwork.services.triggers import (
     schedule_of,
 )
 from tickwork.storage.ports import History, InvocationFilter
-from tickwork.storage.records import FINAL_STATUSES, STATUSES, Attempt, Invocation, Trigger
+from tickwork.storage.records import (
+    FINAL_STATUSES,
+    ORIGINS,
+    STATUSES,
+    Attempt,
+    Invocation,
+    Trigger,
+)
 
 MAX_UPCOMING = 200
 
@@ -44,8 +51,27 @@ def list_invocations(
     before: str | None = None,
     limit: int = 50,
 ) -> list[Invocation]:
+    """The project's invocations, newest first, filtered. A status or origin that does
+    not exist, or an agent or ref the project does not have, is an unknown filter value
+    (422 naming it); a trigger id is not checked, since invocations outlive their
+    trigger."""
+    checks = (("status", where.statuses, STATUSES), ("origin", where.origins, ORIGINS))
+    for name, given, known in checks:
+        for value in given or ():
+            if value not in known:
+                raise ValidationError(
+                    f"query.{name}", f"{value!r} is not one of {', '.join(known)}"
+                )
     with ctx.db.read() as tx:
         require_project(tx, tenant_id, project_id)
+        ref, agent_id = where.ref, where.agent_id
+        if ref is not None and tx.get_ref(tenant_id, project_id, ref) is None:
+            raise ValidationError("query.ref", f"project {project_id!r} has no ref {ref!r}")
+        if agent_id is not None and not tx.agent_exists(tenant_id, project_id, agent_id, ref):
+            on = f"on ref {ref!r}" if ref is not None else "on any ref"
+            raise ValidationError(
+                "query.agent", f"project {project_id!r} has no agent {agent_id!r} {on}"
+            )
         return tx.list_invocations(tenant_id, project_id, where, before=before, limit=limit)
 
 

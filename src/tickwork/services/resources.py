@@ -7,7 +7,7 @@ from typing import Any
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import Conflict, NotFound, ValidationError
-from tickwork.services import processes, quotas, secrets
+from tickwork.services import etags, processes, quotas, secrets
 from tickwork.services.context import Context
 from tickwork.storage.ports import Catalog, Queue
 from tickwork.storage.records import Agent, Project, Ref
@@ -94,7 +94,10 @@ def put_agent(
     target: Any,
     *,
     max_concurrency: int | None = None,
+    if_match: str | None = None,
 ) -> tuple[Agent, bool]:
+    """Create or change an agent; with ``if_match``, only the version of it that ETag
+    names (412 otherwise, and for an agent that does not exist)."""
     check_slug(agent_id, "agent")
     check_max_concurrency(max_concurrency)
     check_ref(ref)
@@ -103,9 +106,13 @@ def put_agent(
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
         processes.require_handlers(tx, ctx.clock.now(), [("target", spec)])
-        if tx.get_agent(tenant_id, project_id, ref, agent_id) is None:
+        before = tx.get_agent(tenant_id, project_id, ref, agent_id, for_update=True)
+        if if_match is not None:
+            current = None if before is None else etags.agent_etag(before)
+            etags.require_match(if_match, current, f"agent {agent_id} on ref {ref}")
+        if before is None:
             quotas.check(ctx, tx, tenant_id, quotas.Change(agents=1))
-        spec = secrets.seal(ctx, spec, tx.get_agent(tenant_id, project_id, ref, agent_id))
+        spec = secrets.seal(ctx, spec, before)
         return tx.upsert_agent(
             tenant_id,
             project_id,
@@ -149,14 +156,25 @@ def list_agents(ctx: Context, tenant_id: str, project_id: str, ref: str) -> list
     check_ref(ref)
     with ctx.db.read() as tx:
         require_project(tx, tenant_id, project_id)
+        if tx.get_ref(tenant_id, project_id, ref) is None:
+            raise NotFound(f"ref {ref!r} not found")
         return tx.list_agents(tenant_id, project_id, ref)
 
 
-def delete_agent(ctx: Context, tenant_id: str, project_id: str, ref: str, agent_id: str) -> None:
+def delete_agent(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    ref: str,
+    agent_id: str,
+    *,
+    if_match: str | None = None,
+) -> None:
     check_ref(ref)
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
-        require_agent(tx, tenant_id, project_id, ref, agent_id)
+        agent = require_agent(tx, tenant_id, project_id, ref, agent_id)
+        etags.require_match(if_match, etags.agent_etag(agent), f"agent {agent_id} on ref {ref}")
         triggers = tx.trigger_ids_in_scope(tenant_id, project_id, ref=ref, agent_id=agent_id)
         cancelled = cancel_for_triggers(ctx, tx, triggers, f"agent {agent_id} deleted")
         tx.delete_agent(tenant_id, project_id, ref, agent_id)

@@ -26,8 +26,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from tickwork.domain.target_spec import env_secret_name
-from tickwork.errors import PermanentError
+from tickwork.domain.target_spec import KEEP_SECRET, env_secret_name
+from tickwork.errors import PermanentError, ValidationError
 from tickwork.services.context import Context
 from tickwork.storage.records import Agent
 
@@ -61,15 +61,26 @@ def _plain(stored: object, keys: tuple[str, ...]) -> str | None:
         return None
 
 
-def seal(ctx: Context, target: dict[str, Any], before: Agent | None) -> dict[str, Any]:
+def seal(
+    ctx: Context, target: dict[str, Any], before: Agent | None, field: str = "target"
+) -> dict[str, Any]:
     """``target`` (as normalised from a client) in the form to store, given the agent
     stored so far (``before``, or None): a string secret is encrypted when a key is
-    set, unless it equals the secret already stored, which is then kept as it is."""
+    set, unless it equals the secret already stored, which is then kept as it is;
+    ``{"keep": true}`` keeps the stored one (422 at ``field.secret`` if there is none)."""
     secret = target.get("secret")
+    stored = before.target.get("secret") if before is not None else None
+    if secret == KEEP_SECRET:
+        if before is None or before.target.get("type") != target.get("type") or not stored:
+            raise ValidationError(
+                f"{field}.secret",
+                '{"keep": true} keeps the secret the agent has, and this agent has none '
+                "stored: give the secret itself, or an env reference",
+            )
+        return {**target, "secret": stored}
     if not isinstance(secret, str):
         return target  # no secret, or an env reference: nothing secret to store
     keys = ctx.settings.secret_keys
-    stored = before.target.get("secret") if before is not None else None
     if stored is not None and _plain(stored, keys) == secret:
         return {**target, "secret": stored}
     keyring = _keyring(keys)

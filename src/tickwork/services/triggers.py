@@ -24,11 +24,11 @@ from tickwork.domain.trigger_spec import (
     check_fields,
     validate_fields,
 )
-from tickwork.errors import Conflict, NotFound, ValidationError
-from tickwork.services import quotas
+from tickwork.errors import Conflict, NameConflict, NotFound, ValidationError
+from tickwork.services import etags, quotas
 from tickwork.services.context import Context
 from tickwork.services.resources import cancel_for_triggers, require_agent, require_project
-from tickwork.storage.ports import Catalog, NewInvocation, Store, UsageDay
+from tickwork.storage.ports import Catalog, NewInvocation, Store, TriggerFilter, UsageDay
 from tickwork.storage.records import PENDING, Invocation, Trigger
 
 
@@ -157,6 +157,7 @@ def create_trigger(
     with ctx.db.write() as tx:
         require_project(tx, tenant_id, project_id)
         require_agent(tx, tenant_id, project_id, ref, agent_id)
+        require_unique_name(tx, trigger)
         adding = quotas.Change(triggers=1, slots_per_day=quotas.rate_of(trigger))
         quotas.check(ctx, tx, tenant_id, adding)
         tx.insert_trigger(trigger)
@@ -164,6 +165,25 @@ def create_trigger(
         tx.bump_ref(tenant_id, project_id, ref, trigger.created_at)
     ctx.notifier.triggers_changed()
     return trigger
+
+
+def require_unique_name(tx: Store, trigger: Trigger) -> None:
+    """409 when another trigger of the agent on the ref has the name ``trigger`` has
+    (SPEC §10: names are unique per agent and ref; an index holds it too, for races)."""
+    other = tx.trigger_named(
+        trigger.tenant_id, trigger.project_id, trigger.ref, trigger.agent_id, trigger.name
+    )
+    if other is not None and other.id != trigger.id:
+        raise NameConflict(
+            [
+                ValidationError(
+                    "name",
+                    f"agent {trigger.agent_id!r} already has a scheduled trigger named "
+                    f"{trigger.name!r} on ref {trigger.ref!r} ({other.id}); names are unique "
+                    "per agent and ref",
+                )
+            ]
+        )
 
 
 def get_trigger(
@@ -184,9 +204,47 @@ def list_triggers(
 ) -> list[Trigger]:
     with ctx.db.read() as tx:
         require_project(tx, tenant_id, project_id)
+        if agent_id is not None and not tx.agent_exists(tenant_id, project_id, agent_id, ref):
+            where = f" on ref {ref!r}" if ref is not None else ""
+            raise NotFound(f"agent {agent_id!r} not found{where}")
         return tx.list_triggers(
             tenant_id, project_id, ref=ref, agent_id=agent_id, after=after, limit=limit
         )
+
+
+def search_triggers(
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    *,
+    agent_id: str | None = None,
+    ref: str | None = None,
+    enabled: bool | None = None,
+    name_contains: str | None = None,
+    after: str | None = None,
+    limit: int = 50,
+) -> list[Trigger]:
+    """The project's triggers across agents and refs, filtered; an agent or ref that the
+    project does not have is an unknown filter value (422 naming it)."""
+    with ctx.db.read() as tx:
+        require_project(tx, tenant_id, project_id)
+        if ref is not None and tx.get_ref(tenant_id, project_id, ref) is None:
+            raise ValidationError("query.ref", f"project {project_id!r} has no ref {ref!r}")
+        if agent_id is not None and not tx.agent_exists(tenant_id, project_id, agent_id, ref):
+            where = f"on ref {ref!r}" if ref is not None else "on any ref"
+            raise ValidationError(
+                "query.agent", f"project {project_id!r} has no agent {agent_id!r} {where}"
+            )
+        where_ = TriggerFilter(agent_id, ref, enabled, name_contains)
+        return tx.search_triggers(tenant_id, project_id, where_, after=after, limit=limit)
+
+
+def last_runs(ctx: Context, triggers: list[Trigger]) -> dict[str, Invocation]:
+    """Each trigger's last run (see :meth:`tickwork.storage.ports.Lookups.last_runs`)."""
+    if not triggers:
+        return {}
+    with ctx.db.read() as tx:
+        return tx.last_runs([t.id for t in triggers])
 
 
 def update_trigger(
@@ -196,8 +254,11 @@ def update_trigger(
     agent_id: str | None,
     trigger_id: str,
     patch: Mapping[str, Any],
+    *,
+    if_match: str | None = None,
 ) -> Trigger:
-    """Apply a partial update (see :func:`apply_update`)."""
+    """Apply a partial update (see :func:`apply_update`); with ``if_match``, only to the
+    version of the trigger that ETag names (412 otherwise)."""
     now = ctx.clock.now()
     next_runs = NextRuns(now)
     with ctx.db.read() as tx:
@@ -209,6 +270,12 @@ def update_trigger(
         if any(field in patch for field in quotas.RATE_FIELDS):
             quotas.lock(ctx, tx, tenant_id)  # before any row this update locks
         current = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        etags.require_match(if_match, etags.trigger_etag(current), f"trigger {trigger_id}")
+        new_name = patch.get("name")
+        if isinstance(new_name, str) and new_name != current.name:
+            # An invalid field is reported first (422/413), then a name in use (409).
+            check_fields(_merged(current, patch), ctx.settings.max_message_bytes)
+            require_unique_name(tx, replace(current, name=new_name))
         updated, cancelled = apply_update(ctx, tx, current, patch, now=now, next_runs=next_runs)
         added = quotas.rate_of(updated) - quotas.rate_of(current)
         if added > 0:
@@ -322,10 +389,17 @@ def remove_trigger(ctx: Context, tx: Store, trigger_id: str, reason: str) -> lis
 
 
 def delete_trigger(
-    ctx: Context, tenant_id: str, project_id: str, agent_id: str | None, trigger_id: str
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    agent_id: str | None,
+    trigger_id: str,
+    *,
+    if_match: str | None = None,
 ) -> None:
     with ctx.db.write() as tx:
         current = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        etags.require_match(if_match, etags.trigger_etag(current), f"trigger {trigger_id}")
         cancelled = remove_trigger(ctx, tx, trigger_id, "trigger deleted")
         tx.bump_ref(tenant_id, project_id, current.ref, ctx.clock.now())
     ctx.notifier.invocations_cancelled(cancelled)

@@ -136,6 +136,9 @@ class InvocationFilter:
     statuses: tuple[str, ...] | None = None
     scheduled_from: datetime | None = None
     scheduled_to: datetime | None = None
+    agent_id: str | None = None
+    ref: str | None = None
+    origins: tuple[str, ...] | None = None
 
 
 EVERY_INVOCATION = InvocationFilter()
@@ -163,6 +166,35 @@ class BulkFilter:
     origins: Sequence[str] | None = None
     scheduled_from: datetime | None = None
     scheduled_to: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerFilter:
+    """Which of a project's triggers a listing shows: those matching every field given
+    (of one agent, on one ref, enabled or not, with ``name_contains`` in the name,
+    ignoring the case of ASCII letters)."""
+
+    agent_id: str | None = None
+    ref: str | None = None
+    enabled: bool | None = None
+    name_contains: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRequest:
+    """A request seen with an ``Idempotency-Key``; ``status`` is None while the first
+    one is still being handled."""
+
+    tenant_id: str
+    key: str
+    fingerprint: str
+    method: str
+    path: str
+    status: int | None
+    headers: dict[str, str] | None
+    body: str | None
+    created_at: datetime
+    expires_at: datetime
 
 
 # -- the ports --------------------------------------------------------------------------
@@ -776,8 +808,96 @@ class Control(Protocol):
         ...
 
 
+class Lookups(Protocol):
+    """Finding things across a project (SPEC §10): triggers by name and by filter, agents
+    on any ref, each trigger's last run (the API's lists and checks)."""
+
+    def trigger_named(
+        self, tenant_id: str, project_id: str, ref: str, agent_id: str, name: str
+    ) -> Trigger | None:
+        """The agent's trigger with this name on this ref (names are unique there)."""
+        ...
+
+    def agent_exists(
+        self, tenant_id: str, project_id: str, agent_id: str, ref: str | None = None
+    ) -> bool:
+        """Whether the project has this agent on ``ref`` (None: on any ref)."""
+        ...
+
+    def search_triggers(
+        self,
+        tenant_id: str,
+        project_id: str,
+        where: TriggerFilter,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> list[Trigger]:
+        """The project's triggers matching ``where``, in id order (the order they were
+        created), ``limit`` after the id ``after``."""
+        ...
+
+    def last_runs(self, trigger_ids: Iterable[str]) -> dict[str, Invocation]:
+        """Each trigger's newest invocation that ran or ended (a pending invocation no
+        worker has started is not a run); triggers without one are left out. One index
+        probe per trigger."""
+        ...
+
+
+class Idempotency(Protocol):
+    """Stored answers of requests sent with an ``Idempotency-Key``, per tenant."""
+
+    def claim_idempotency_key(
+        self,
+        tenant_id: str,
+        key: str,
+        *,
+        fingerprint: str,
+        method: str,
+        path: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> StoredRequest | None:
+        """(write) Record that a request with this key is being handled: None when this
+        caller now holds the key, else the request already recorded under it (an expired
+        one is replaced). Of concurrent callers exactly one gets None."""
+        ...
+
+    def idempotency_key(self, tenant_id: str, key: str) -> StoredRequest | None:
+        """The request recorded under the key, expired or not."""
+        ...
+
+    def complete_idempotency_key(
+        self, tenant_id: str, key: str, status: int, headers: dict[str, str], body: str
+    ) -> None:
+        """(write) Store the answer of the request that holds the key."""
+        ...
+
+    def release_idempotency_key(self, tenant_id: str, key: str) -> None:
+        """(write) Forget a key whose request ended without an answer worth keeping."""
+        ...
+
+    def prune_idempotency_keys(self, now: datetime, limit: int) -> int:
+        """(write) Delete up to ``limit`` expired keys, oldest first; returns how many."""
+        ...
+
+    def count_idempotency_keys(self) -> int:
+        """How many keys are stored."""
+        ...
+
+
 class Store(
-    Tenancy, Catalog, Scheduling, History, Queue, Leadership, RunContext, Control, Protocol
+    Tenancy,
+    Catalog,
+    Scheduling,
+    History,
+    Queue,
+    Leadership,
+    RunContext,
+    Control,
+    Lookups,
+    Idempotency,
+    Protocol,
 ):
     """Every port in one transaction, for a unit of work that spans several."""
 

@@ -167,6 +167,18 @@ scheduled_triggers = sa.Table(
     ),
     sa.Index(None, "tenant_id", "project_id", "ref", "agent_id", "id"),
     sa.Index(None, "tenant_id", "enabled", "slots_per_day"),
+    # A trigger's name is unique per agent and ref (SPEC §10): a definition push matches
+    # triggers by it. The project-wide list (GET /triggers) pages through this too.
+    sa.Index(
+        "uq_scheduled_triggers_name",
+        "tenant_id",
+        "project_id",
+        "ref",
+        "agent_id",
+        "name",
+        unique=True,
+    ),
+    sa.Index(None, "tenant_id", "project_id", "id"),
 )
 
 invocations = sa.Table(
@@ -315,6 +327,25 @@ invocation_attempts = sa.Table(
     sa.Column("ended_at", UTCDateTime(), nullable=True),
     sa.Column("outcome", sa.String(16), nullable=True),
     sa.Column("error", sa.Text(), nullable=True),
+)
+
+# Answers to creating POSTs sent with an ``Idempotency-Key`` (SPEC §10), per tenant: a
+# request sent again with the same key and body within ``expires_at`` gets the stored
+# answer. ``status`` is NULL while the first request is still being handled.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("tenant_id", Slug, sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("method", sa.String(8), nullable=False),
+    sa.Column("path", sa.Text(), nullable=False),
+    sa.Column("status", sa.Integer(), nullable=True),
+    sa.Column("headers", JSONDoc, nullable=True),
+    sa.Column("body", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "expires_at"),
 )
 
 deployments = sa.Table(

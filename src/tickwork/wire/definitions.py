@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,7 +22,7 @@ class DefinitionAgentIn(Strict):
     triggers: list[TriggerCreate] = Field(
         default_factory=list,
         max_length=MAX_TRIGGERS_PER_AGENT,
-        description="the agent's scheduled triggers; names are unique per agent",
+        description="the agent's scheduled triggers; names are unique per agent and ref",
     )
 
 
@@ -55,9 +55,38 @@ class DefinitionAgentOut(BaseModel):
     triggers: list[TriggerOut]
 
 
+ChangeAction = Literal["create", "update", "delete", "unchanged"]
+
+
+class DefinitionChange(BaseModel):
+    """What the push did (or, in a dry run, would do) to one agent or trigger."""
+
+    action: ChangeAction
+    agent: str = Field(description="the agent's id")
+    trigger: str | None = Field(description="the trigger's name; null for the agent itself")
+    trigger_id: str | None = Field(
+        description="the trigger's id; null for an agent, and for a trigger a dry run would create"
+    )
+    fields: list[str] = Field(
+        description="for an update, the fields that change (a changed secret is `target`)"
+    )
+
+
 class DefinitionOut(BaseModel):
     ref: str
-    revision: int = Field(description="the ref's revision; a push that changes nothing keeps it")
+    revision: int = Field(
+        description="the ref's revision (in a dry run: the one the push would give it); "
+        "a push that changes nothing keeps it"
+    )
     changed: bool
+    dry_run: bool = Field(False, description="true: nothing was written")
     summary: DefinitionSummary
-    agents: list[DefinitionAgentOut] = Field(description="in the order they were pushed")
+    changes: list[DefinitionChange] = Field(
+        default_factory=list,
+        description="each agent and trigger of the ref before or after the push, with "
+        "what the push does to it: agents and their triggers in the order pushed, then "
+        "what it deletes",
+    )
+    agents: list[DefinitionAgentOut] = Field(
+        description="in the order they were pushed; empty in a dry run"
+    )

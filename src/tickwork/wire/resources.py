@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, PlainValidator
+from pydantic import BaseModel, Field, PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
 from tickwork.domain.names import HANDLER_PATTERN
@@ -47,6 +47,14 @@ class SecretEnvRef(Strict):
     env: Annotated[str, Field(pattern=ENV_SECRET_PATTERN)]
 
 
+class SecretKeep(Strict):
+    """The secret the agent has now, unchanged: what ``GET /definition`` exports in
+    place of a secret it never shows, so that the export can be pushed back as it is.
+    On an agent without a stored secret it is refused."""
+
+    keep: Literal[True]
+
+
 def _secret(value: Any) -> Any:
     # One check, the domain's, so both forms fail with one clear message at target.secret
     # (a plain union would report each member's failure under its own name).
@@ -56,15 +64,24 @@ def _secret(value: Any) -> Any:
         raise PydanticCustomError("invalid_secret", exc.message) from None
 
 
+_SECRET_FORMS = (
+    Annotated[str, Field(min_length=1, max_length=MAX_SECRET)] | SecretEnvRef | SecretKeep | None
+)
 Secret = Annotated[
-    str | dict[str, str] | None,
-    PlainValidator(
-        _secret,
-        json_schema_input_type=Annotated[str, Field(min_length=1, max_length=MAX_SECRET)]
-        | SecretEnvRef
-        | None,
-    ),
+    str | dict[str, Any] | None,
+    PlainValidator(_secret, json_schema_input_type=_SECRET_FORMS),
+    # Written back out (GET /definition) in the forms it is read in, so that the schema
+    # is one for requests and answers alike.
+    PlainSerializer(lambda value: _secret_form(value), return_type=_SECRET_FORMS),
 ]
+
+
+def _secret_form(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"env"}:
+        return SecretEnvRef.model_validate(value)
+    if isinstance(value, dict) and set(value) == {"keep"}:
+        return SecretKeep.model_validate(value)
+    return value
 
 
 def _credential(value: Any) -> Any:
@@ -75,13 +92,9 @@ def _credential(value: Any) -> Any:
 
 
 Credential = Annotated[
-    str | dict[str, str] | None,
-    PlainValidator(
-        _credential,
-        json_schema_input_type=Annotated[str, Field(min_length=1, max_length=MAX_SECRET)]
-        | SecretEnvRef
-        | None,
-    ),
+    str | dict[str, Any] | None,
+    PlainValidator(_credential, json_schema_input_type=_SECRET_FORMS),
+    PlainSerializer(lambda value: _secret_form(value), return_type=_SECRET_FORMS),
 ]
 
 

@@ -114,6 +114,17 @@ class TriggerPatch(Strict):
     )
 
 
+class LastRun(BaseModel):
+    """The trigger's newest invocation that ran or ended (one still waiting for its
+    first attempt is not a run yet)."""
+
+    invocation_id: str
+    scheduled_for: datetime
+    status: Status
+    completed_at: datetime | None
+    conversation_id: str | None
+
+
 class TriggerOut(BaseModel):
     id: str
     tenant: str
@@ -161,6 +172,9 @@ class TriggerOut(BaseModel):
     created_by: str | None
     created_at: datetime
     updated_at: datetime
+    last_run: LastRun | None = Field(
+        None, description="its newest invocation that ran or ended; null before the first"
+    )
 
 
 class UsageDayOut(BaseModel):

@@ -50,6 +50,7 @@ ENV_VARS |= {
     for c in ("list", "get", "create", "update", "delete", "run", "preview")
 }
 ENV_VARS |= {f"invocations {c}": PROJECT for c in ("list", "get", "cancel", "rerun")}
+ENV_VARS |= {f"definition {c}": PROJECT for c in ("get", "diff")}
 ENV_VARS |= {"definition push": PROJECT, "sync": {**PROJECT, "--app": "TICKWORK_APP"}}
 
 

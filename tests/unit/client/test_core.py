@@ -386,8 +386,6 @@ def test_a_client_needs_a_url_a_key_and_for_project_routes_a_project() -> None:
             c.projects.get()
         with pytest.raises(ValueError, match="page_size"):
             c.projects.list(page_size=500)
-        with pytest.raises(ValueError, match="needs its agent"):
-            c.invocations.list(trigger_id=TRIGGER["id"], project="p")
 
 
 def test_low_level_requests_share_the_retries(waits: list[float]) -> None:

@@ -6,10 +6,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Response
 
+from tickwork.api.conventions import ETAG_HEADER, PRECONDITION, IfMatchHeader, KnownQuery
 from tickwork.api.deps import AgentId, Ctx, ProjectId, ReadTenant, WriteTenant
 from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
 from tickwork.domain.target_spec import public_target
-from tickwork.services import resources
+from tickwork.services import etags, resources
 from tickwork.storage.records import Agent, Project, Ref
 from tickwork.wire import (
     A2ATargetOut,
@@ -24,7 +25,7 @@ from tickwork.wire import (
     WebhookTargetOut,
 )
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["projects"])
+router = APIRouter(prefix="/api/v1/tenants/{tenant}", tags=["projects"], dependencies=[KnownQuery])
 
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
 RefPath = Annotated[str, Path(pattern=REF_PATTERN, max_length=128)]
@@ -139,13 +140,18 @@ def delete_ref(tenant: WriteTenant, project: ProjectId, ref: RefPath, ctx: Ctx) 
 def list_agents(
     tenant: ReadTenant, project: ProjectId, ctx: Ctx, ref: RefQuery = "main"
 ) -> list[AgentOut]:
+    """The agents of a ref (404 for a ref the project does not have)."""
     return [agent_out(a) for a in resources.list_agents(ctx, tenant, project, ref)]
 
 
 @router.put(
     "/projects/{project}/agents/{agent}",
     response_model=AgentOut,
-    responses={201: {"model": AgentOut, "description": "The agent was created."}},
+    responses={
+        200: {"headers": ETAG_HEADER},
+        201: {"model": AgentOut, "description": "The agent was created.", "headers": ETAG_HEADER},
+        **PRECONDITION,
+    },
 )
 def put_agent(
     tenant: WriteTenant,
@@ -155,6 +161,7 @@ def put_agent(
     ctx: Ctx,
     response: Response,
     ref: RefQuery = "main",
+    if_match: IfMatchHeader = None,
 ) -> AgentOut:
     saved, created = resources.put_agent(
         ctx,
@@ -165,21 +172,39 @@ def put_agent(
         body.name,
         body.target.model_dump(),
         max_concurrency=body.max_concurrency,
+        if_match=if_match,
     )
     response.status_code = 201 if created else 200
+    response.headers["ETag"] = etags.agent_etag(saved)
     return agent_out(saved)
 
 
-@router.get("/projects/{project}/agents/{agent}", response_model=AgentOut)
+@router.get(
+    "/projects/{project}/agents/{agent}",
+    response_model=AgentOut,
+    responses={200: {"headers": ETAG_HEADER}},
+)
 def get_agent(
-    tenant: ReadTenant, project: ProjectId, agent: AgentId, ctx: Ctx, ref: RefQuery = "main"
+    tenant: ReadTenant,
+    project: ProjectId,
+    agent: AgentId,
+    ctx: Ctx,
+    response: Response,
+    ref: RefQuery = "main",
 ) -> AgentOut:
-    return agent_out(resources.get_agent(ctx, tenant, project, ref, agent))
+    found = resources.get_agent(ctx, tenant, project, ref, agent)
+    response.headers["ETag"] = etags.agent_etag(found)
+    return agent_out(found)
 
 
-@router.delete("/projects/{project}/agents/{agent}", status_code=204)
+@router.delete("/projects/{project}/agents/{agent}", status_code=204, responses=PRECONDITION)
 def delete_agent(
-    tenant: WriteTenant, project: ProjectId, agent: AgentId, ctx: Ctx, ref: RefQuery = "main"
+    tenant: WriteTenant,
+    project: ProjectId,
+    agent: AgentId,
+    ctx: Ctx,
+    ref: RefQuery = "main",
+    if_match: IfMatchHeader = None,
 ) -> Response:
-    resources.delete_agent(ctx, tenant, project, ref, agent)
+    resources.delete_agent(ctx, tenant, project, ref, agent, if_match=if_match)
     return Response(status_code=204)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Path, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tickwork import metrics
+from tickwork.api.conventions import REPLAY_HEADER, Idempotent, respond
 from tickwork.api.deps import Admin, Caller, Ctx, ReadTenant, TenantId, WriteTenant
 from tickwork.api.problems import problem
 from tickwork.services import backlog, tenants
@@ -86,6 +87,12 @@ def create_tenant(body: TenantIn, ctx: Ctx, response: Response) -> TenantOut:
 
 
 KEY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    201: {"headers": REPLAY_HEADER},
+    409: {
+        "description": "A request with the same `Idempotency-Key` created a key already: "
+        "its secret is shown only once, so its answer is not sent again (the problem names "
+        "the key's id); or that request is still being handled (`Retry-After`)."
+    },
     403: {"description": "The key asking cannot create a key of a wider scope than its own."},
     429: {"description": "The tenant's quota of live API keys is reached."},
 }
@@ -97,12 +104,18 @@ KEY_RESPONSES: dict[int | str, dict[str, Any]] = {
     tags=["admin"],
     dependencies=[Admin],
     response_model=KeyCreated,
-    responses={429: KEY_RESPONSES[429]},
+    responses={k: KEY_RESPONSES[k] for k in (201, 409, 429)},
 )
-def admin_create_key(tenant: TenantId, ctx: Ctx, body: OptionalKeyIn) -> KeyCreated:
+def admin_create_key(
+    tenant: TenantId, ctx: Ctx, body: OptionalKeyIn, idempotent: Idempotent
+) -> Response:
     """Mint a key of any scope for the tenant (the admin token may grant every scope)."""
-    key_id, key = tenants.create_key(ctx, tenant, body.name or "", body.scope)
-    return KeyCreated(id=key_id, key=key, scope=body.scope)
+
+    def produce() -> tuple[int, KeyCreated, dict[str, str]]:
+        key_id, key = tenants.create_key(ctx, tenant, body.name or "", body.scope)
+        return 201, KeyCreated(id=key_id, key=key, scope=body.scope), {}
+
+    return respond(ctx, tenant, idempotent, produce, shown_once="key")
 
 
 @router.get("/api/v1/tenants/{tenant}/api-keys", tags=["api keys"], response_model=list[KeyOut])
@@ -117,10 +130,18 @@ def list_keys(tenant: ReadTenant, ctx: Ctx) -> list[KeyOut]:
     response_model=KeyCreated,
     responses=KEY_RESPONSES,
 )
-def create_key(tenant: WriteTenant, caller: Caller, ctx: Ctx, body: OptionalKeyIn) -> KeyCreated:
+def create_key(
+    tenant: WriteTenant, caller: Caller, ctx: Ctx, body: OptionalKeyIn, idempotent: Idempotent
+) -> Response:
     """Mint another key of the tenant, of the caller's scope or a narrower one."""
-    key_id, key = tenants.create_key(ctx, tenant, body.name or "", body.scope, granted_by=caller)
-    return KeyCreated(id=key_id, key=key, scope=body.scope)
+
+    def produce() -> tuple[int, KeyCreated, dict[str, str]]:
+        key_id, key = tenants.create_key(
+            ctx, tenant, body.name or "", body.scope, granted_by=caller
+        )
+        return 201, KeyCreated(id=key_id, key=key, scope=body.scope), {}
+
+    return respond(ctx, tenant, idempotent, produce, shown_once="key")
 
 
 @router.delete("/api/v1/tenants/{tenant}/api-keys/{key_id}", status_code=204, tags=["api keys"])

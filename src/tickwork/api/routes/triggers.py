@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Query, Response
 
+from tickwork.api.conventions import (
+    ETAG_HEADER,
+    PRECONDITION,
+    REPLAY_HEADER,
+    Idempotent,
+    IfMatchHeader,
+    KnownQuery,
+    respond,
+)
 from tickwork.api.deps import (
     Caller,
     Ctx,
+    ObjectId,
     OperateInvocation,
     OperateTrigger,
     ProjectId,
@@ -21,11 +32,11 @@ from tickwork.api.deps import (
     WriteAgent,
     WriteTrigger,
 )
-from tickwork.domain.invocations import STATUSES
+from tickwork.domain.invocations import ORIGINS, STATUSES
 from tickwork.domain.limits import DAY_PATTERN
-from tickwork.domain.names import REF_PATTERN
+from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
 from tickwork.errors import ValidationError
-from tickwork.services import invocations, triggers
+from tickwork.services import etags, invocations, triggers
 from tickwork.services.context import Context
 from tickwork.services.invocations import UpcomingRun
 from tickwork.storage.ports import InvocationFilter
@@ -34,6 +45,7 @@ from tickwork.wire import (
     AttemptOut,
     InvocationOut,
     InvocationResult,
+    LastRun,
     Origin,
     Page,
     PreviewOut,
@@ -51,11 +63,12 @@ from tickwork.wire import (
     Status as WireStatus,
 )
 
-router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}")
+router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}", dependencies=[KnownQuery])
 BASE = "/agents/{agent}/scheduled-triggers"
 
 Limit = Annotated[int, Query(ge=1, le=200)]
-IdCursor = Annotated[str | None, Query(pattern=r"^[a-z]{1,16}_[0-9a-z]{26}$", max_length=64)]
+OBJECT_ID_PATTERN = r"^[a-z]{1,16}_[0-9a-z]{26}$"
+IdCursor = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN, max_length=64)]
 Status = Annotated[
     list[str] | None,
     Query(
@@ -63,18 +76,41 @@ Status = Annotated[
         json_schema_extra={"items": {"enum": list(STATUSES)}},
     ),
 ]
+Origins = Annotated[
+    list[str] | None,
+    Query(
+        description="repeat to match several", json_schema_extra={"items": {"enum": list(ORIGINS)}}
+    ),
+]
+AgentFilter = Annotated[
+    str | None, Query(pattern=SLUG_PATTERN, max_length=64, description="an agent's id")
+]
+TriggerFilter = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN, max_length=64)]
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
 TOO_LARGE = {"description": "The payload or the message template is above its size limit."}
 OptRefQuery = Annotated[str | None, Query(pattern=REF_PATTERN, max_length=128)]
 
 
-def trigger_out(t: Trigger) -> TriggerOut:
+def last_run_out(i: Invocation | None) -> LastRun | None:
+    if i is None:
+        return None
+    return LastRun(
+        invocation_id=i.id,
+        scheduled_for=i.scheduled_for,
+        status=cast(WireStatus, i.status),
+        completed_at=i.completed_at,
+        conversation_id=i.conversation_id,
+    )
+
+
+def trigger_out(t: Trigger, last_run: Invocation | None = None) -> TriggerOut:
     data = dict(t.__dict__)
     data["tenant"] = data.pop("tenant_id")
     data["project"] = data.pop("project_id")
     data["agent"] = data.pop("agent_id")
     for internal in ("slots_per_day", "rearm"):
         data.pop(internal, None)
+    data["last_run"] = last_run_out(last_run)
     return TriggerOut(**data)
 
 
@@ -174,6 +210,18 @@ def _statuses(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(values) if values else None
 
 
+def _trigger_page(ctx: Context, items: list[Trigger], limit: int) -> Page[TriggerOut]:
+    runs = triggers.last_runs(ctx, items)
+    nxt = items[-1].id if len(items) == limit else None
+    return Page[TriggerOut](items=[trigger_out(t, runs.get(t.id)) for t in items], next_cursor=nxt)
+
+
+def _shown(ctx: Context, trigger: Trigger, response: Response) -> TriggerOut:
+    """The trigger with its last run, its ETag on the answer."""
+    response.headers["ETag"] = etags.trigger_etag(trigger)
+    return trigger_out(trigger, triggers.last_runs(ctx, [trigger]).get(trigger.id))
+
+
 @router.get(BASE, response_model=Page[TriggerOut], tags=["scheduled triggers"])
 def list_triggers(
     scope: ReadAgent,
@@ -182,10 +230,50 @@ def list_triggers(
     limit: Limit = 50,
     cursor: IdCursor = None,
 ) -> Page[TriggerOut]:
+    """The agent's triggers (on every ref, or on ``ref``), in the order they were
+    created; 404 when the project has no such agent (on that ref)."""
     s = scope
     items = triggers.list_triggers(ctx, s.tenant, s.project, s.agent, ref, cursor, limit)
-    nxt = items[-1].id if len(items) == limit else None
-    return Page[TriggerOut](items=[trigger_out(t) for t in items], next_cursor=nxt)
+    return _trigger_page(ctx, items, limit)
+
+
+@router.get("/triggers", response_model=Page[TriggerOut], tags=["scheduled triggers"])
+def list_project_triggers(
+    tenant: ReadTenant,
+    project: ProjectId,
+    ctx: Ctx,
+    agent: AgentFilter = None,
+    ref: OptRefQuery = None,
+    enabled: bool | None = None,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, description="a part of the name, any case"),
+    ] = None,
+    limit: Limit = 50,
+    cursor: IdCursor = None,
+) -> Page[TriggerOut]:
+    """The project's triggers across agents and refs, in the order they were created,
+    filtered by agent, ref, ``enabled`` and a part of the name. An agent or ref the
+    project does not have answers 422."""
+    items = triggers.search_triggers(
+        ctx,
+        tenant,
+        project,
+        agent_id=agent,
+        ref=ref,
+        enabled=enabled,
+        name_contains=q,
+        after=cursor,
+        limit=limit,
+    )
+    return _trigger_page(ctx, items, limit)
+
+
+NAME_TAKEN = {"description": "The agent already has a trigger of that name on the ref."}
+CREATED_HEADERS = {"headers": ETAG_HEADER | REPLAY_HEADER}
+RETRY_CONFLICT = (
+    "A request with the same `Idempotency-Key` is still being handled (see `Retry-After`)"
+)
 
 
 @router.post(
@@ -193,43 +281,69 @@ def list_triggers(
     response_model=TriggerOut,
     status_code=201,
     tags=["scheduled triggers"],
-    responses={413: TOO_LARGE},
+    responses={
+        201: CREATED_HEADERS,
+        409: {"description": f"{NAME_TAKEN['description']} Or: {RETRY_CONFLICT}."},
+        413: TOO_LARGE,
+    },
 )
 def create_trigger(
     scope: WriteAgent,
     body: TriggerCreate,
     ctx: Ctx,
     caller: Caller,
+    idempotent: Idempotent,
     ref: RefQuery = "main",
-) -> TriggerOut:
+) -> Response:
+    """Create a trigger; its name must be new for the agent on the ref (409)."""
     fields: dict[str, Any] = body.model_dump(exclude_none=True)
     fields["ref"] = ref
     s = scope
-    created = triggers.create_trigger(ctx, s.tenant, s.project, s.agent, fields, caller.actor)
-    return trigger_out(created)
+
+    def produce() -> tuple[int, TriggerOut, dict[str, str]]:
+        created = triggers.create_trigger(ctx, s.tenant, s.project, s.agent, fields, caller.actor)
+        return 201, trigger_out(created), {"ETag": etags.trigger_etag(created)}
+
+    return respond(ctx, s.tenant, idempotent, produce)
 
 
-@router.get(BASE + "/{trigger_id}", response_model=TriggerOut, tags=["scheduled triggers"])
-def get_trigger(scope: ReadTrigger, ctx: Ctx) -> TriggerOut:
-    return trigger_out(_trigger(ctx, scope))
+@router.get(
+    BASE + "/{trigger_id}",
+    response_model=TriggerOut,
+    tags=["scheduled triggers"],
+    responses={200: {"headers": ETAG_HEADER}},
+)
+def get_trigger(scope: ReadTrigger, ctx: Ctx, response: Response) -> TriggerOut:
+    return _shown(ctx, _trigger(ctx, scope), response)
 
 
 @router.patch(
     BASE + "/{trigger_id}",
     response_model=TriggerOut,
     tags=["scheduled triggers"],
-    responses={413: TOO_LARGE},
+    responses={200: {"headers": ETAG_HEADER}, 409: NAME_TAKEN, 413: TOO_LARGE, **PRECONDITION},
 )
-def update_trigger(scope: WriteTrigger, body: TriggerPatch, ctx: Ctx) -> TriggerOut:
+def update_trigger(
+    scope: WriteTrigger,
+    body: TriggerPatch,
+    ctx: Ctx,
+    response: Response,
+    if_match: IfMatchHeader = None,
+) -> TriggerOut:
     patch = {k: getattr(body, k) for k in body.model_fields_set}
     s = scope
-    updated = triggers.update_trigger(ctx, s.tenant, s.project, s.agent, s.trigger_id, patch)
-    return trigger_out(updated)
+    updated = triggers.update_trigger(
+        ctx, s.tenant, s.project, s.agent, s.trigger_id, patch, if_match=if_match
+    )
+    return _shown(ctx, updated, response)
 
 
-@router.delete(BASE + "/{trigger_id}", status_code=204, tags=["scheduled triggers"])
-def delete_trigger(scope: WriteTrigger, ctx: Ctx) -> Response:
-    triggers.delete_trigger(ctx, scope.tenant, scope.project, scope.agent, scope.trigger_id)
+@router.delete(
+    BASE + "/{trigger_id}", status_code=204, tags=["scheduled triggers"], responses=PRECONDITION
+)
+def delete_trigger(scope: WriteTrigger, ctx: Ctx, if_match: IfMatchHeader = None) -> Response:
+    s = scope
+    triggers.delete_trigger(ctx, s.tenant, s.project, s.agent, s.trigger_id, if_match=if_match)
     return Response(status_code=204)
 
 
@@ -277,11 +391,19 @@ def get_trigger_usage(
     response_model=InvocationOut,
     status_code=202,
     tags=["invocations"],
-    responses={409: {"description": "The trigger is disabled."}},
+    responses={
+        202: {"headers": REPLAY_HEADER},
+        409: {"description": f"The trigger is disabled. Or: {RETRY_CONFLICT}."},
+    },
 )
-def run_now(scope: OperateTrigger, ctx: Ctx) -> InvocationOut:
+def run_now(scope: OperateTrigger, ctx: Ctx, idempotent: Idempotent) -> Response:
     s = scope
-    return invocation_out(triggers.run_now(ctx, s.tenant, s.project, s.agent, s.trigger_id))
+
+    def produce() -> tuple[int, InvocationOut, dict[str, str]]:
+        inv = triggers.run_now(ctx, s.tenant, s.project, s.agent, s.trigger_id)
+        return 202, invocation_out(inv), {}
+
+    return respond(ctx, s.tenant, idempotent, produce)
 
 
 @router.get(
@@ -293,6 +415,7 @@ def list_trigger_invocations(
     scope: ReadTrigger,
     ctx: Ctx,
     status: Status = None,
+    origin: Origins = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
     limit: Limit = 50,
@@ -300,17 +423,24 @@ def list_trigger_invocations(
 ) -> Page[InvocationOut]:
     _trigger(ctx, scope)
     s = scope
-    return _invocation_page(
-        ctx, s.tenant, s.project, s.trigger_id, status, from_, to, limit, cursor
-    )
+    where = _Filters(trigger_id=s.trigger_id, statuses=status, origins=origin)
+    return _invocation_page(ctx, s.tenant, s.project, where, from_, to, limit, cursor)
+
+
+@dataclass(frozen=True)
+class _Filters:
+    trigger_id: str | None = None
+    agent_id: str | None = None
+    ref: str | None = None
+    statuses: list[str] | None = None
+    origins: list[str] | None = None
 
 
 def _invocation_page(
     ctx: Context,
     tenant: str,
     project: str,
-    trigger_id: str | None,
-    status: list[str] | None,
+    filters: _Filters,
     from_: datetime | None,
     to: datetime | None,
     limit: int,
@@ -329,7 +459,15 @@ def _invocation_page(
         ctx,
         tenant,
         project,
-        InvocationFilter(trigger_id, _statuses(status), from_, to),
+        InvocationFilter(
+            filters.trigger_id,
+            _statuses(filters.statuses),
+            from_,
+            to,
+            agent_id=filters.agent_id,
+            ref=filters.ref,
+            origins=tuple(filters.origins) if filters.origins else None,
+        ),
         before=cursor,
         limit=limit,
     )
@@ -370,12 +508,30 @@ def list_invocations(
     project: ProjectId,
     ctx: Ctx,
     status: Status = None,
+    origin: Origins = None,
+    agent: AgentFilter = None,
+    ref: OptRefQuery = None,
+    trigger_id: TriggerFilter = None,
     from_: Annotated[datetime | None, Query(alias="from")] = None,
     to: datetime | None = None,
     limit: Limit = 50,
     cursor: IdCursor = None,
 ) -> Page[InvocationOut]:
-    return _invocation_page(ctx, tenant, project, None, status, from_, to, limit, cursor)
+    """The project's invocations, newest first, filtered; a status, origin, agent or ref
+    that does not exist answers 422 (a trigger id is not checked: invocations outlive
+    their trigger)."""
+    where = _Filters(trigger_id, agent, ref, status, origin)
+    return _invocation_page(ctx, tenant, project, where, from_, to, limit, cursor)
+
+
+@router.get("/invocations/{invocation_id}", response_model=InvocationOut, tags=["invocations"])
+def get_project_invocation(
+    tenant: ReadTenant, project: ProjectId, invocation_id: ObjectId, ctx: Ctx
+) -> InvocationOut:
+    """Any invocation of the project with its attempts, also one whose trigger, agent or
+    ref has since been deleted."""
+    inv, attempts = invocations.get_invocation(ctx, tenant, project, None, invocation_id)
+    return invocation_out(inv, attempts)
 
 
 @router.post(
@@ -383,17 +539,27 @@ def list_invocations(
     response_model=InvocationOut,
     status_code=202,
     tags=["invocations"],
-    responses={409: {"description": "The invocation is not final, or the trigger is disabled."}},
+    responses={
+        202: {"headers": REPLAY_HEADER},
+        409: {
+            "description": "The invocation is not final, or the trigger is disabled. "
+            f"Or: {RETRY_CONFLICT}."
+        },
+    },
 )
-def rerun_invocation(scope: OperateInvocation, ctx: Ctx) -> InvocationOut:
+def rerun_invocation(scope: OperateInvocation, ctx: Ctx, idempotent: Idempotent) -> Response:
     """Run a finished invocation again as a new one (origin ``rerun``, key
     ``rerun:{trigger_id}:{new invocation id}``): the same slot and payload, executed by
     the workers with the trigger's retries, timeout and cancellation."""
     s = scope
-    inv = invocations.rerun_invocation(
-        ctx, s.tenant, s.project, s.agent, s.trigger_id, s.invocation_id
-    )
-    return invocation_out(inv)
+
+    def produce() -> tuple[int, InvocationOut, dict[str, str]]:
+        inv = invocations.rerun_invocation(
+            ctx, s.tenant, s.project, s.agent, s.trigger_id, s.invocation_id
+        )
+        return 202, invocation_out(inv), {}
+
+    return respond(ctx, s.tenant, idempotent, produce)
 
 
 @router.get("/upcoming-runs", response_model=UpcomingRunsOut, tags=["invocations"])

@@ -278,6 +278,23 @@ class Triggers(_Resource):
         call = Call("GET", self._paths(project).triggers(agent), core.params(ref=ref))
         return self._client._items(TriggerOut, call, page_size)
 
+    def search(
+        self,
+        *,
+        agent: str | None = None,
+        ref: str | None = None,
+        enabled: bool | None = None,
+        q: str | None = None,
+        project: str | None = None,
+        page_size: int = core.DEFAULT_PAGE_SIZE,
+    ) -> AsyncIterator[TriggerOut]:
+        """The project's triggers across agents and refs (``GET /triggers``), filtered by
+        agent, ref, ``enabled`` and ``q``, a part of the name (any case)."""
+        enabled_text = None if enabled is None else str(enabled).lower()
+        query = core.params(agent=agent, ref=ref, enabled=enabled_text, q=q)
+        call = Call("GET", f"{self._paths(project).project}/triggers", query)
+        return self._client._items(TriggerOut, call, page_size)
+
     async def get(self, agent: str, trigger_id: str, *, project: str | None = None) -> TriggerOut:
         call = Call("GET", self._paths(project).trigger(agent, trigger_id))
         return await self._client._one(TriggerOut, call)
@@ -364,32 +381,46 @@ class Invocations(_Resource):
         *,
         agent: str | None = None,
         trigger_id: str | None = None,
+        ref: str | None = None,
         status: str | Sequence[str] | None = None,
+        origin: str | Sequence[str] | None = None,
         from_: datetime | str | None = None,
         to: datetime | str | None = None,
         project: str | None = None,
         page_size: int = core.DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[InvocationOut]:
-        """The project's invocations, or one trigger's (``agent`` and ``trigger_id``),
-        newest first; ``status`` one or several, ``from_``/``to`` bound ``scheduled_for``."""
-        paths = self._paths(project)
-        if trigger_id is not None:
-            if agent is None:
-                raise ValueError("trigger_id needs its agent: pass agent=... too")
-            path = paths.trigger(agent, trigger_id) + "/invocations"
-        elif agent is not None:
-            raise ValueError("listing one agent's invocations needs a trigger_id")
-        else:
-            path = f"{paths.project}/invocations"
+        """The project's invocations, newest first, filtered by ``agent``, ``ref``,
+        ``trigger_id``, ``status`` and ``origin`` (one or several each), ``from_``/``to``
+        bounding ``scheduled_for``."""
+        path = f"{self._paths(project).project}/invocations"
         statuses = [status] if isinstance(status, str) else status
-        query = core.params(status=statuses, to=to, **{"from": from_})
+        origins = [origin] if isinstance(origin, str) else origin
+        query = core.params(
+            agent=agent,
+            trigger_id=trigger_id,
+            ref=ref,
+            status=statuses,
+            origin=origins,
+            to=to,
+            **{"from": from_},
+        )
         return self._client._items(InvocationOut, Call("GET", path, query), page_size)
 
     async def get(
-        self, invocation_id: str, *, agent: str, trigger_id: str, project: str | None = None
+        self,
+        invocation_id: str,
+        *,
+        agent: str | None = None,
+        trigger_id: str | None = None,
+        project: str | None = None,
     ) -> InvocationOut:
-        """One invocation with its attempts."""
-        path = self._paths(project).invocation(agent, trigger_id, invocation_id)
+        """One invocation with its attempts: by its id alone (any invocation of the
+        project, also once its trigger is deleted), or under its trigger."""
+        paths = self._paths(project)
+        if agent is not None and trigger_id is not None:
+            path = paths.invocation(agent, trigger_id, invocation_id)
+        else:
+            path = f"{paths.project}/invocations/{core.segment(invocation_id, 'invocation_id')}"
         return await self._client._one(InvocationOut, Call("GET", path))
 
     async def cancel(
@@ -418,23 +449,48 @@ class Invocations(_Resource):
 class Definitions(_Resource):
     """``/definition``: a ref's agents and triggers, all at once."""
 
+    async def get(self, *, ref: str | None = None, project: str | None = None) -> DefinitionIn:
+        """The ref's definition in the form :meth:`push` takes (pushed back unchanged,
+        it changes nothing); a stored webhook secret comes as ``{"keep": true}``."""
+        call = Call("GET", f"{self._paths(project).project}/definition", core.params(ref=ref))
+        return await self._client._one(DefinitionIn, call)
+
     async def push(
         self,
         definition: DefinitionIn | Mapping[str, Any],
         *,
         ref: str | None = None,
         project: str | None = None,
+        dry_run: bool = False,
+        allow_empty: bool = False,
     ) -> DefinitionOut:
         """Replace the ref's whole definition in one transaction (``PUT /definition``):
         agents and triggers missing from it are deleted. The answer counts what was
-        created, updated, deleted and left unchanged."""
+        created, updated, deleted and left unchanged, and lists each change.
+        ``dry_run``: only say what would change. ``allow_empty``: allow a definition
+        of no agents to delete every agent of the ref."""
+        flags = {"dry_run": "true" if dry_run else None}
+        flags["allow_empty"] = "true" if allow_empty else None
         call = Call(
             "PUT",
             f"{self._paths(project).project}/definition",
-            core.params(ref=ref),
+            core.params(ref=ref, **flags),
             core.body(definition, {}),
         )
         return await self._client._one(DefinitionOut, call)
+
+    async def diff(
+        self,
+        definition: DefinitionIn | Mapping[str, Any],
+        *,
+        ref: str | None = None,
+        project: str | None = None,
+        allow_empty: bool = False,
+    ) -> DefinitionOut:
+        """What :meth:`push` would change, writing nothing (a dry run)."""
+        return await self.push(
+            definition, ref=ref, project=project, dry_run=True, allow_empty=allow_empty
+        )
 
 
 class Upcoming(_Resource):

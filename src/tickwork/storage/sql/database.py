@@ -13,7 +13,9 @@ from tickwork.storage.ports import Store
 from tickwork.storage.sql.catalog import CatalogSql
 from tickwork.storage.sql.control import ControlSql
 from tickwork.storage.sql.history import HistorySql
+from tickwork.storage.sql.idempotency import IdempotencySql
 from tickwork.storage.sql.leadership import LeadershipSql
+from tickwork.storage.sql.lookups import LookupsSql
 from tickwork.storage.sql.queue import QueueSql
 from tickwork.storage.sql.run_context import RunContextSql
 from tickwork.storage.sql.scheduling import SchedulingSql
@@ -29,6 +31,8 @@ class Tx(
     LeadershipSql,
     RunContextSql,
     ControlSql,
+    LookupsSql,
+    IdempotencySql,
 ):
     """Queries and commands inside one transaction: every port of
     :mod:`tickwork.storage.ports` on one connection."""

@@ -54,8 +54,14 @@ class HistorySql(TxBase):
         q = sa.select(t.invocations).where(c.tenant_id == tenant_id, c.project_id == project_id)
         if where.trigger_id is not None:
             q = q.where(c.trigger_id == where.trigger_id)
+        if where.agent_id is not None:
+            q = q.where(c.agent_id == where.agent_id)
+        if where.ref is not None:
+            q = q.where(c.ref == where.ref)
         if where.statuses:
             q = q.where(c.status.in_(list(where.statuses)))
+        if where.origins:
+            q = q.where(c.origin.in_(list(where.origins)))
         if where.scheduled_from is not None:
             q = q.where(c.scheduled_for >= where.scheduled_from)
         if where.scheduled_to is not None:
