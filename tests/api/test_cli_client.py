@@ -155,6 +155,17 @@ def test_triggers_are_created_listed_changed_previewed_run_and_deleted(demo: Run
     assert preview.out.count("2026-03-") == 2
     run = demo("triggers", "run", trigger["id"], "--agent", "writer", "--json")
     assert (run.json()["origin"], run.json()["status"]) == ("manual", "pending")
+    assert run.json()["payload"] == {"team": "core"}
+    given = demo(
+        "triggers", "run", trigger["id"], "--agent", "writer", "--payload", '{"team": "infra"}',
+        "--json",
+    )  # fmt: skip
+    assert given.json()["payload"] == {"team": "infra"}
+    bad = demo("triggers", "run", trigger["id"], "--agent", "writer", "--payload", "[1]")
+    assert bad.code == 2
+    assert "--payload: must be a JSON object" in bad.err
+    paused = demo("triggers", "list", "--paused", "--json")
+    assert (paused.code, paused.json()) == (0, [])
     deleted = demo("triggers", "delete", trigger["id"], "--agent", "writer")
     assert (deleted.code, deleted.out) == (0, "")
     assert demo("triggers", "list", "--agent", "writer", "--json").json() == []

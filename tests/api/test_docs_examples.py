@@ -121,13 +121,13 @@ def test_every_curl_example_in_the_api_guide_succeeds(client: TestClient, acme: 
         response = send(client, request)
         variables[name] = jq(response.json(), jq_words[2])
     # The walk-through: project, agent, definition, upcoming runs, the trigger id,
-    # preview, run now, the invocation list and one invocation, cancel, rerun, the
-    # branch push, list and delete; pause, resume, skip, a backfill's dry run, the
-    # backfill, its progress and its cancel, the project's pause and resume, the bulk
-    # cancel and rerun; a create sent twice with one Idempotency-Key, an ETag and a PATCH
-    # with If-Match, a dry run, the definition read back, the project's triggers, one
-    # invocation by its id and a filtered list.
-    assert len(commands) == 34
+    # preview, run now (also with a payload of its own), the invocation list and one
+    # invocation, cancel, rerun, the branch push, list and delete; pause, resume, skip,
+    # a backfill's dry run, the backfill, its progress and its cancel, the project's
+    # pause and resume, the bulk cancel and rerun; a create sent twice with one
+    # Idempotency-Key, an ETag and a PATCH with If-Match, a dry run, the definition read
+    # back, the project's triggers, one invocation by its id and a filtered list.
+    assert len(commands) == 35
     assert {"TRIGGER", "INVOCATION", "BACKFILL", "ETAG"} <= set(variables)
     # The guide says `.items[0].id` is the writer's first trigger, morning-report.
     trigger = client.get(

@@ -277,6 +277,8 @@ IDEMPOTENT = {
     ("post", P + "/agents/{agent}/scheduled-triggers"),
     ("post", T + "/run"),
     ("post", INV + "/rerun"),
+    ("post", T + "/backfill"),
+    ("post", P + "/invocations/rerun"),
     ("post", "/api/v1/tenants/{tenant}/api-keys"),
     ("post", "/api/v1/admin/tenants/{tenant}/api-keys"),
 }
@@ -376,6 +378,7 @@ def test_the_new_fields_and_parameters_are_published(spec: dict[str, Any]) -> No
         "agent",
         "ref",
         "enabled",
+        "paused",
         "q",
         "limit",
         "cursor",

@@ -75,7 +75,7 @@ Produced = tuple[int, BaseModel, dict[str, str]]
 def render(model: BaseModel) -> bytes:
     """A model's JSON exactly as FastAPI writes an answer."""
     return json.dumps(
-        model.model_dump(mode="json"),
+        model.model_dump(mode="json", by_alias=True),
         ensure_ascii=False,
         allow_nan=False,
         indent=None,

@@ -266,6 +266,14 @@ def list_triggers(
             show_default=False,
         ),
     ] = None,
+    paused: Annotated[
+        bool | None,
+        typer.Option(
+            "--paused/--not-paused",
+            help="Only triggers an operator paused, or only the others (default: both).",
+            show_default=False,
+        ),
+    ] = None,
     search: Annotated[
         str | None,
         typer.Option(
@@ -287,6 +295,7 @@ def list_triggers(
         agent=agent,
         ref=ref,
         enabled=enabled,
+        paused=paused,
         q=search,
         page_size=min(max(limit, 1), 200) if limit else 200,
     )
@@ -377,9 +386,25 @@ def delete_trigger(r: Remote, trigger_id: TriggerArg, agent: AgentOpt) -> None:
 
 
 @command(triggers_app, "run")
-def run_trigger(r: Remote, trigger_id: TriggerArg, agent: AgentOpt) -> None:
+def run_trigger(
+    r: Remote,
+    trigger_id: TriggerArg,
+    agent: AgentOpt,
+    payload: Annotated[
+        str | None,
+        typer.Option(
+            "--payload",
+            metavar="JSON",
+            help="The payload of this run only: a JSON object (default: the trigger's).",
+        ),
+    ] = None,
+) -> None:
     """Run a trigger now, as a new invocation; prints it."""
-    invocation = r.client.triggers.run(agent, trigger_id)
+    invocation = r.client.triggers.run(
+        agent,
+        trigger_id,
+        payload=None if payload is None else parse_json_object(payload, "--payload"),
+    )
     r.emit(invocation, lambda: _invocation_tables(invocation))
 
 

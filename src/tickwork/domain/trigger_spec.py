@@ -90,12 +90,6 @@ def check_fields(values: dict[str, Any], max_message_bytes: int = MAX_MESSAGE_BY
         raise ValidationError("overlap", f"must be one of {', '.join(OVERLAP_POLICIES)}")
     _check_run_context(values)
     check_bounds(values)
-    payload = values["payload"]
-    if not isinstance(payload, dict):
-        raise ValidationError("payload", "must be a JSON object")
-    size = len(json.dumps(payload, separators=(",", ":")).encode())
-    if size > MAX_PAYLOAD_BYTES:
-        raise PayloadTooLarge("payload", f"is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
     template = values["message_template"]
     if template is not None:
         if not isinstance(template, str):
@@ -105,11 +99,31 @@ def check_fields(values: dict[str, Any], max_message_bytes: int = MAX_MESSAGE_BY
                 "message_template",
                 f"is {len(template)} characters; the limit is {MAX_TEMPLATE_CHARS}",
             )
+    check_payload(values["payload"], template, max_message_bytes)
+
+
+def check_payload(
+    payload: Any,
+    template: str | None,
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    *,
+    field: str = "payload",
+) -> None:
+    """Check a payload on its own and with the message template it fills: a JSON object
+    of at most ``MAX_PAYLOAD_BYTES``, rendering a message of at most
+    ``max_message_bytes``. The same rule holds for a trigger's payload and for the
+    payload of one run (``field`` names it in the error)."""
+    if not isinstance(payload, dict):
+        raise ValidationError(field, "must be a JSON object")
+    size = len(json.dumps(payload, separators=(",", ":")).encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(field, f"is {size} bytes; the limit is {MAX_PAYLOAD_BYTES}")
     rendered = rendered_size(template, payload)
     if rendered > max_message_bytes:
+        against = "this trigger's payload" if field == "payload" else "this payload"
         raise PayloadTooLarge(
-            "message_template",
-            f"renders to {rendered} bytes against this trigger's payload; the limit on a "
+            "message_template" if field == "payload" else field,
+            f"renders to {rendered} bytes against {against}; the limit on a "
             f"rendered message is {max_message_bytes} bytes",
         )
 

@@ -22,6 +22,7 @@ from tickwork.domain.trigger_spec import (
     NextRuns,
     build_schedule,
     check_fields,
+    check_payload,
     validate_fields,
 )
 from tickwork.errors import Conflict, NameConflict, NotFound, ValidationError
@@ -221,6 +222,7 @@ def search_triggers(
     ref: str | None = None,
     enabled: bool | None = None,
     name_contains: str | None = None,
+    paused: bool | None = None,
     after: str | None = None,
     limit: int = 50,
 ) -> list[Trigger]:
@@ -235,7 +237,7 @@ def search_triggers(
             raise ValidationError(
                 "query.agent", f"project {project_id!r} has no agent {agent_id!r} {where}"
             )
-        where_ = TriggerFilter(agent_id, ref, enabled, name_contains)
+        where_ = TriggerFilter(agent_id, ref, enabled, name_contains, paused)
         return tx.search_triggers(tenant_id, project_id, where_, after=after, limit=limit)
 
 
@@ -502,13 +504,29 @@ def invocation_row(
 
 
 def run_now(
-    ctx: Context, tenant_id: str, project_id: str, agent_id: str | None, trigger_id: str
+    ctx: Context,
+    tenant_id: str,
+    project_id: str,
+    agent_id: str | None,
+    trigger_id: str,
+    payload: dict[str, Any] | None = None,
 ) -> Invocation:
-    """Start an invocation at once, executed by the workers like any other."""
+    """Start an invocation at once, executed by the workers like any other.
+
+    ``payload`` replaces the trigger's payload for this run only. It is checked against
+    the trigger's message template before the write transaction (rendering costs time,
+    and the write lock is everyone's), and again inside it should the template have
+    changed in between."""
+    if payload is not None:
+        with ctx.db.read() as tx:
+            seen = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
+        check_payload(payload, seen.message_template, ctx.settings.max_message_bytes)
     now = ctx.clock.now()
     with ctx.db.write() as tx:
         trigger = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
         require_enabled(trigger, "running it")
+        if payload is not None and trigger.message_template != seen.message_template:
+            raise Conflict("the trigger's message template changed meanwhile: send it again")
         inv_id = new_id("inv", now)
         row = invocation_row(
             trigger,
@@ -517,6 +535,7 @@ def run_now(
             key=f"manual:{trigger.id}:{inv_id}",
             now=now,
             invocation_id=inv_id,
+            payload=payload,
         )
         tx.insert_invocations([row])
         invocation = tx.get_invocation(inv_id)

@@ -171,13 +171,14 @@ class BulkFilter:
 @dataclass(frozen=True, slots=True)
 class TriggerFilter:
     """Which of a project's triggers a listing shows: those matching every field given
-    (of one agent, on one ref, enabled or not, with ``name_contains`` in the name,
-    ignoring the case of ASCII letters)."""
+    (of one agent, on one ref, enabled or not, paused by an operator or not, with
+    ``name_contains`` in the name, ignoring the case of ASCII letters)."""
 
     agent_id: str | None = None
     ref: str | None = None
     enabled: bool | None = None
     name_contains: str | None = None
+    paused: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,16 @@ _RUN_AS = (
 )
 
 
+class RunIn(Strict):
+    """Run a trigger now; the body may be left out."""
+
+    payload: dict[str, Any] | None = Field(
+        None,
+        description="the payload of this run only, in place of the trigger's (a JSON "
+        "object; the trigger keeps its own)",
+    )
+
+
 class TriggerCreate(Strict):
     name: Name
     description: Description | None = None

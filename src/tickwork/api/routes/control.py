@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Query, Response
 
+from tickwork.api.conventions import REPLAY_HEADER, Idempotent, respond
 from tickwork.api.deps import (
     Caller,
     Ctx,
@@ -20,7 +20,7 @@ from tickwork.api.deps import (
     ReadTrigger,
 )
 from tickwork.api.routes.projects import project_out
-from tickwork.api.routes.triggers import trigger_out
+from tickwork.api.routes.triggers import RETRY_CONFLICT, trigger_out
 from tickwork.domain import control as domain_control
 from tickwork.services import backfills, bulk, control
 from tickwork.storage.records import Backfill
@@ -141,9 +141,10 @@ def skip_slots(
     status_code=201,
     tags=["backfills"],
     responses={
+        201: {"headers": REPLAY_HEADER},
         200: {"model": BackfillDryRunOut, "description": "A dry run: the counts, nothing written."},
         404: NOT_FOUND,
-        409: {"description": "The trigger is disabled."},
+        409: {"description": f"The trigger is disabled. Or: {RETRY_CONFLICT}."},
     },
 )
 def create_backfill(
@@ -151,29 +152,34 @@ def create_backfill(
     body: BackfillIn,
     ctx: Ctx,
     caller: Caller,
-) -> BackfillOut | JSONResponse:
+    idempotent: Idempotent,
+) -> Response:
     """Run the trigger's own slots in [from, to) (at most 10,000) as invocations of
     origin ``backfill``, each with its own ``scheduled_for``; the active scheduler
     dispatches them in batches, at most ``max_concurrency`` at once."""
-    created, plan = backfills.create_backfill(
-        ctx,
-        scope.tenant,
-        scope.project,
-        scope.agent,
-        scope.trigger_id,
-        start=body.from_,
-        end=body.to,
-        mode=body.mode,
-        max_concurrency=body.max_concurrency,
-        dry_run=body.dry_run,
-        created_by=caller.actor,
-    )
-    if created is None:
-        counts = BackfillDryRunOut(
-            id=None, slots=plan.slots, created=plan.created, skipped=plan.skipped
+
+    def produce() -> tuple[int, BackfillOut | BackfillDryRunOut, dict[str, str]]:
+        created, plan = backfills.create_backfill(
+            ctx,
+            scope.tenant,
+            scope.project,
+            scope.agent,
+            scope.trigger_id,
+            start=body.from_,
+            end=body.to,
+            mode=body.mode,
+            max_concurrency=body.max_concurrency,
+            dry_run=body.dry_run,
+            created_by=caller.actor,
         )
-        return JSONResponse(counts.model_dump(mode="json"), status_code=200)
-    return backfill_out(created)
+        if created is None:
+            counts = BackfillDryRunOut(
+                id=None, slots=plan.slots, created=plan.created, skipped=plan.skipped
+            )
+            return 200, counts, {}
+        return 201, backfill_out(created), {}
+
+    return respond(ctx, scope.tenant, idempotent, produce)
 
 
 @router.get(T + "/backfills", response_model=Page[BackfillOut], tags=["backfills"])
@@ -287,11 +293,21 @@ def bulk_cancel_invocations(
     return _bulk(bulk.bulk_cancel, ctx, tenant, project, body)
 
 
-@router.post("/invocations/rerun", response_model=BulkOut, tags=["invocations"])
+@router.post(
+    "/invocations/rerun",
+    response_model=BulkOut,
+    tags=["invocations"],
+    responses={200: {"headers": REPLAY_HEADER}, 409: {"description": f"{RETRY_CONFLICT}."}},
+)
 def bulk_rerun_invocations(
-    tenant: OperateTenant, project: ProjectId, body: BulkIn, ctx: Ctx
-) -> BulkOut:
+    tenant: OperateTenant, project: ProjectId, body: BulkIn, ctx: Ctx, idempotent: Idempotent
+) -> Response:
     """Rerun the matching final invocations (default: the failed ones) as new
     invocations of origin ``rerun`` that name their original in ``rerun_of``; those
-    whose trigger is gone or disabled are matched but not rerun."""
-    return _bulk(bulk.bulk_rerun, ctx, tenant, project, body)
+    whose trigger is gone or disabled are matched but not rerun. Sent again with the
+    same ``Idempotency-Key``, it answers the first answer and reruns nothing more."""
+
+    def produce() -> tuple[int, BulkOut, dict[str, str]]:
+        return 200, _bulk(bulk.bulk_rerun, ctx, tenant, project, body), {}
+
+    return respond(ctx, tenant, idempotent, produce)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, cast
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from tickwork.api.conventions import (
     ETAG_HEADER,
@@ -50,6 +50,7 @@ from tickwork.wire import (
     Page,
     PreviewOut,
     RefRun,
+    RunIn,
     TriggerCreate,
     TriggerOut,
     TriggerPatch,
@@ -245,6 +246,7 @@ def list_project_triggers(
     agent: AgentFilter = None,
     ref: OptRefQuery = None,
     enabled: bool | None = None,
+    paused: bool | None = None,
     q: Annotated[
         str | None,
         Query(min_length=1, max_length=200, description="a part of the name, any case"),
@@ -253,7 +255,7 @@ def list_project_triggers(
     cursor: IdCursor = None,
 ) -> Page[TriggerOut]:
     """The project's triggers across agents and refs, in the order they were created,
-    filtered by agent, ref, ``enabled`` and a part of the name. An agent or ref the
+    filtered by agent, ref, ``enabled``, ``paused`` and a part of the name. An agent or ref the
     project does not have answers 422."""
     items = triggers.search_triggers(
         ctx,
@@ -262,6 +264,7 @@ def list_project_triggers(
         agent_id=agent,
         ref=ref,
         enabled=enabled,
+        paused=paused,
         name_contains=q,
         after=cursor,
         limit=limit,
@@ -396,11 +399,18 @@ def get_trigger_usage(
         409: {"description": f"The trigger is disabled. Or: {RETRY_CONFLICT}."},
     },
 )
-def run_now(scope: OperateTrigger, ctx: Ctx, idempotent: Idempotent) -> Response:
+def run_now(
+    scope: OperateTrigger,
+    ctx: Ctx,
+    idempotent: Idempotent,
+    body: Annotated[RunIn, Body(default_factory=RunIn)],
+) -> Response:
+    """Run the trigger now, as a new invocation (origin ``manual``), with the trigger's
+    payload or, for this run only, the ``payload`` given."""
     s = scope
 
     def produce() -> tuple[int, InvocationOut, dict[str, str]]:
-        inv = triggers.run_now(ctx, s.tenant, s.project, s.agent, s.trigger_id)
+        inv = triggers.run_now(ctx, s.tenant, s.project, s.agent, s.trigger_id, body.payload)
         return 202, invocation_out(inv), {}
 
     return respond(ctx, s.tenant, idempotent, produce)

@@ -264,6 +264,11 @@ class Agents(_Resource):
         await self._client._json(call)
 
 
+def _flag(value: bool | None) -> str | None:
+    """A boolean query parameter as the API reads it."""
+    return None if value is None else str(value).lower()
+
+
 class Triggers(_Resource):
     """``/agents/{agent}/scheduled-triggers``: when an agent runs."""
 
@@ -284,14 +289,14 @@ class Triggers(_Resource):
         agent: str | None = None,
         ref: str | None = None,
         enabled: bool | None = None,
+        paused: bool | None = None,
         q: str | None = None,
         project: str | None = None,
         page_size: int = core.DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[TriggerOut]:
         """The project's triggers across agents and refs (``GET /triggers``), filtered by
-        agent, ref, ``enabled`` and ``q``, a part of the name (any case)."""
-        enabled_text = None if enabled is None else str(enabled).lower()
-        query = core.params(agent=agent, ref=ref, enabled=enabled_text, q=q)
+        agent, ref, ``enabled``, ``paused`` and ``q``, a part of the name (any case)."""
+        query = core.params(agent=agent, ref=ref, enabled=_flag(enabled), paused=_flag(paused), q=q)
         call = Call("GET", f"{self._paths(project).project}/triggers", query)
         return self._client._items(TriggerOut, call, page_size)
 
@@ -364,12 +369,15 @@ class Triggers(_Resource):
         trigger_id: str,
         *,
         project: str | None = None,
+        payload: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> InvocationOut:
-        """Run the trigger now, as a new invocation (origin ``manual``)."""
+        """Run the trigger now, as a new invocation (origin ``manual``); ``payload``
+        replaces the trigger's payload for this run only."""
         path = self._paths(project).trigger(agent, trigger_id) + "/run"
+        body = None if payload is None else {"payload": payload}
         return await self._client._one(
-            InvocationOut, core.creating("POST", path, key=idempotency_key)
+            InvocationOut, core.creating("POST", path, body, key=idempotency_key)
         )
 
 

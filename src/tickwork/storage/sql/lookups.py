@@ -65,6 +65,8 @@ class LookupsSql(TxBase):
         if where.enabled is not None:
             # ``= true``/``= false``, not ``IS``: only those can use an index.
             q = q.where(_s.enabled == (sa.true() if where.enabled else sa.false()))
+        if where.paused is not None:
+            q = q.where(_s.paused == (sa.true() if where.paused else sa.false()))
         if where.name_contains:
             pattern = f"%{_like_escaped(where.name_contains.lower())}%"
             q = q.where(sa.func.lower(_s.name).like(pattern, escape="\\"))
