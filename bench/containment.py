@@ -30,7 +30,7 @@ from tickwork.errors import InvalidSchedule
 from tickwork.runtime.node import Node
 from tickwork.runtime.notify import LocalNotifier
 from tickwork.services import resources, tenants, triggers
-from tickwork.storage import tables
+from tickwork.storage.ports import NewInvocation
 from tickwork.targets.base import TargetCall
 from tickwork.targets.python import HandlerRegistry
 from tickwork.testing import register_handlers
@@ -99,7 +99,7 @@ def next_fire_worst(quick: bool) -> list[tuple[str, int, float, float, int]]:
 
 def _invocation_rows(
     trigger: Any, count: int, now: datetime, origin: str = "manual"
-) -> list[dict[str, Any]]:
+) -> list[NewInvocation]:
     rows = []
     for _ in range(count):
         inv_id = new_id("inv", now)
@@ -132,7 +132,7 @@ async def _claim_latency(env: Env, tenant_cap: int | None, backlog: int, runs: i
     rows = _invocation_rows(noisy, backlog, now)
     for start in range(0, len(rows), 2000):
         with ctx.db.write() as tx:
-            tx.conn.execute(tables.invocations.insert(), rows[start : start + 2000])
+            tx.insert_invocations(rows[start : start + 2000])
 
     release = asyncio.Event()
     started: dict[str, float] = {}
