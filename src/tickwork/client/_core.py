@@ -8,6 +8,7 @@ import contextlib
 import json
 import random
 import uuid
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -141,6 +142,7 @@ class Call:
     params: Mapping[str, Any] = field(default_factory=dict)
     json: Any = None
     idempotency_key: str | None = None
+    if_match: str | None = None
 
     def with_params(self, **params: Any) -> Call:
         return replace(self, params={**self.params, **params})
@@ -294,6 +296,46 @@ def model(kind: type[M], data: Any, response: httpx.Response) -> M:
         ) from None
 
 
+# --- versions (ETag and If-Match) ---------------------------------------------------------
+
+IfMatch = str | BaseModel | None
+"""What ``if_match=`` takes: an ETag, or an object the client answered with one."""
+# The ETag each answer came with, by the id of the object made from it; an entry goes
+# when its object does. (Models are neither hashable nor meant to carry it as a field:
+# the API's schemas are the client's, unchanged.)
+_etags: dict[int, str] = {}
+
+
+def tagged(made: M, response: httpx.Response) -> M:
+    """``made``, remembering the ETag of the answer it was made from, if any."""
+    tag = response.headers.get("etag")
+    if tag:
+        key = id(made)
+        _etags[key] = tag
+        weakref.finalize(made, _etags.pop, key, None)
+    return made
+
+
+def etag(obj: BaseModel) -> str | None:
+    """The ETag of the answer the client made ``obj`` from: triggers, agents and
+    definitions got, created or changed one at a time have one (the items of a list do
+    not); None otherwise."""
+    return _etags.get(id(obj))
+
+
+def if_match(value: IfMatch) -> str | None:
+    """The ``If-Match`` header for ``if_match=``."""
+    if value is None or isinstance(value, str):
+        return value
+    tag = etag(value)
+    if tag is None:
+        raise ValueError(
+            f"this {type(value).__name__} came with no ETag (an item of a list has none): "
+            "get it on its own first, or pass the ETag itself"
+        )
+    return tag
+
+
 def page(data: Any) -> tuple[list[Any], str | None]:
     """The items of a page and the cursor of the next one. A route that answers a plain
     JSON list (agents, refs and keys, until they are paginated too) is one page."""
@@ -354,6 +396,8 @@ class Config:
         headers = dict(self.headers)
         if call.idempotency_key is not None:
             headers["Idempotency-Key"] = call.idempotency_key
+        if call.if_match is not None:
+            headers["If-Match"] = call.if_match
         args: dict[str, Any] = {
             "method": call.method,
             "url": self.base_url + call.path,

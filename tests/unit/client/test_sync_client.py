@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import inspect
 
-from tests.unit.client.unasync_client import TARGET, generate
+from tests.unit.client.unasync_client import MODULES, TARGETS, generate
 from tickwork.client import AsyncClient, Client
 
 
 def test_the_sync_client_is_generated_from_the_async_one() -> None:
-    assert TARGET.read_text() == generate(), "run `make client-sync`"
+    for name, target in zip(MODULES, TARGETS, strict=True):
+        assert target.read_text() == generate(name), f"{name}: run `make client-sync`"
 
 
 def test_both_clients_have_the_same_resources_and_signatures() -> None:
@@ -18,9 +19,15 @@ def test_both_clients_have_the_same_resources_and_signatures() -> None:
     asynchronous = AsyncClient("http://tickwork.example", "k")
     resources = [name for name, value in vars(sync).items() if not name.startswith("_")]
     assert resources == [name for name in vars(asynchronous) if not name.startswith("_")]
-    assert {"projects", "agents", "triggers", "invocations", "definitions", "keys"} <= set(
-        resources
-    )
+    assert {
+        "projects",
+        "agents",
+        "triggers",
+        "invocations",
+        "backfills",
+        "definitions",
+        "keys",
+    } <= set(resources)
     for name in resources:
         ours, theirs = getattr(sync, name), getattr(asynchronous, name)
         methods = [m for m in dir(ours) if not m.startswith("_")]

@@ -15,32 +15,45 @@ from pathlib import Path
 import unasync
 
 PACKAGE = Path(__file__).resolve().parents[3] / "src" / "tickwork" / "client"
-SOURCE = PACKAGE / "_async" / "client.py"
-TARGET = PACKAGE / "_sync" / "client.py"
+MODULES = ("client.py", "resources.py")
+TARGETS = tuple(PACKAGE / "_sync" / name for name in MODULES)
 RUFF = Path(sys.executable).with_name("ruff")
 HEADER = (
-    "# Generated from tickwork/client/_async/client.py by unasync "
-    "(make client-sync): do not edit.\n"
+    "# Generated from tickwork/client/_async/{name} by unasync (make client-sync): do not edit.\n"
 )
 # Beyond unasync's own (async/await, __aenter__, AsyncIterator, ...).
 REPLACEMENTS = {
     "AsyncClient": "Client",
     "aclose": "close",
-    "pause": "blocking_pause",
+    "_async": "_sync",
 }
+# Only where the name means the clock's wait, not a method (Triggers.pause).
+MODULE_REPLACEMENTS = {"client.py": {"pause": "blocking_pause"}}
 
 
-def generate() -> str:
+def generate(name: str) -> str:
+    """The synchronous module made from ``_async/<name>``."""
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "_async" / "client.py"
+        source = Path(tmp) / "_async" / name
         source.parent.mkdir()
-        shutil.copyfile(SOURCE, source)
-        rule = unasync.Rule("/_async/", "/_sync/", additional_replacements=REPLACEMENTS)
+        shutil.copyfile(PACKAGE / "_async" / name, source)
+        replacements = {**REPLACEMENTS, **MODULE_REPLACEMENTS.get(name, {})}
+        rule = unasync.Rule("/_async/", "/_sync/", additional_replacements=replacements)
         unasync.unasync_files([str(source)], rules=[rule])
-        text = (Path(tmp) / "_sync" / "client.py").read_text()
+        text = (Path(tmp) / "_sync" / name).read_text()
+    target = str(PACKAGE / "_sync" / name)
+    # Imports sorted again (``_sync`` sorts after ``_core``, ``_async`` before), then
+    # formatted: the generated module is as ruff wants it.
+    sorted_ = subprocess.run(
+        [str(RUFF), "check", "--select", "I", "--fix", "--quiet", "--stdin-filename", target],
+        input=HEADER.format(name=name) + text,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     formatted = subprocess.run(
-        [str(RUFF), "format", "--stdin-filename", str(TARGET), "-"],
-        input=HEADER + text,
+        [str(RUFF), "format", "--stdin-filename", target, "-"],
+        input=sorted_.stdout,
         capture_output=True,
         text=True,
         check=True,
@@ -49,8 +62,9 @@ def generate() -> str:
 
 
 def main() -> None:
-    TARGET.write_text(generate())
-    print(f"wrote {TARGET}")
+    for name, target in zip(MODULES, TARGETS, strict=True):
+        target.write_text(generate(name))
+        print(f"wrote {target}")
 
 
 if __name__ == "__main__":

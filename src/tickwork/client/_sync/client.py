@@ -1,46 +1,37 @@
 # Generated from tickwork/client/_async/client.py by unasync (make client-sync): do not edit.
-"""The client, and its resources: one method per route.
+"""The client: its configuration, its resources and the one sending loop.
 
-The asynchronous client (``tickwork/client/_async/client.py``) is the one description;
-the synchronous one (``_sync/client.py``) is generated from it by unasync (``make
-client-sync``; a test checks it is current), so the two have the same methods, arguments
-and behaviour. Request building, retry
+The asynchronous client (``tickwork/client/_async/``) is the one description; the
+synchronous one (``_sync/``) is generated from it by unasync (``make client-sync``; a
+test checks it is current), so the two have the same methods, arguments and behaviour.
+The resources, one method per route, are in ``resources.py``; request building, retry
 decisions and error mapping live in :mod:`tickwork.client._core`.
-
-A method that names a project takes ``project=`` and otherwise uses the client's;
-``ref=`` left out means the server's default, ``main``. Bodies are wire models
-(:mod:`tickwork.wire`) or mappings, with keyword fields on top; the server validates
-them, and its problem answer is raised as :class:`~tickwork.client.ApiError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
 import httpx
 
 from tickwork.client import _core as core
-from tickwork.client._core import Body, Call, M
+from tickwork.client._core import Call, M
+from tickwork.client._sync.resources import (
+    Agents,
+    Backfills,
+    Definitions,
+    Invocations,
+    Keys,
+    Projects,
+    Quotas,
+    Refs,
+    Triggers,
+    Upcoming,
+)
 from tickwork.client.errors import ApiConnectionError
 from tickwork.clock import blocking_pause
-from tickwork.wire import (
-    AgentOut,
-    DefinitionIn,
-    DefinitionOut,
-    InvocationOut,
-    KeyCreated,
-    KeyOut,
-    PreviewOut,
-    ProjectOut,
-    QuotasOut,
-    RefOut,
-    TriggerOut,
-    UpcomingRunsOut,
-    UsageOut,
-)
 
 __all__ = ["Client"]
 
@@ -87,6 +78,7 @@ class Client:
         self.agents = Agents(self)
         self.triggers = Triggers(self)
         self.invocations = Invocations(self)
+        self.backfills = Backfills(self)
         self.definitions = Definitions(self)
         self.upcoming = Upcoming(self)
         self.keys = Keys(self)
@@ -157,7 +149,7 @@ class Client:
 
     def _one(self, kind: type[M], call: Call) -> M:
         response = self._send(call)
-        return core.model(kind, core.answer(response), response)
+        return core.tagged(core.model(kind, core.answer(response), response), response)
 
     def _items(self, kind: type[M], call: Call, size: int) -> Iterator[M]:
         """Every item of a cursor-paginated list, fetching pages as they are reached."""
@@ -175,365 +167,3 @@ class Client:
 
     def _paths(self, project: str | None) -> core.Paths:
         return self._config.paths(project)
-
-
-class _Resource:
-    def __init__(self, client: Client) -> None:
-        self._client = client
-
-    def _paths(self, project: str | None) -> core.Paths:
-        return self._client._paths(project)
-
-
-class Projects(_Resource):
-    """``/projects``: a tenant's projects."""
-
-    def list(self, *, page_size: int = core.DEFAULT_PAGE_SIZE) -> Iterator[ProjectOut]:
-        call = Call("GET", f"{self._paths(None).tenant}/projects")
-        return self._client._items(ProjectOut, call, page_size)
-
-    def get(self, project: str | None = None) -> ProjectOut:
-        return self._client._one(ProjectOut, Call("GET", self._paths(project).project))
-
-    def put(self, project: str | None = None, body: Body = None, **fields: Any) -> ProjectOut:
-        """Create the project (with its ``main`` ref) or replace its name and description
-        (a field left out takes its default)."""
-        call = Call("PUT", self._paths(project).project, json=core.body(body, fields))
-        return self._client._one(ProjectOut, call)
-
-    def delete(self, project: str | None = None) -> None:
-        """Delete the project with everything under it; its runs are cancelled."""
-        self._client._json(Call("DELETE", self._paths(project).project))
-
-
-class Refs(_Resource):
-    """``/refs``: a project's branches of agent configuration."""
-
-    def list(
-        self, *, project: str | None = None, page_size: int = core.DEFAULT_PAGE_SIZE
-    ) -> Iterator[RefOut]:
-        call = Call("GET", f"{self._paths(project).project}/refs")
-        return self._client._items(RefOut, call, page_size)
-
-    def delete(self, ref: str, *, project: str | None = None) -> None:
-        """Delete the ref with its agents and triggers (``main`` cannot be: 409)."""
-        self._client._json(Call("DELETE", self._paths(project).ref(ref)))
-
-
-class Agents(_Resource):
-    """``/agents``: what triggers run, on a ref."""
-
-    def list(
-        self,
-        *,
-        ref: str | None = None,
-        project: str | None = None,
-        page_size: int = core.DEFAULT_PAGE_SIZE,
-    ) -> Iterator[AgentOut]:
-        call = Call("GET", f"{self._paths(project).project}/agents", core.params(ref=ref))
-        return self._client._items(AgentOut, call, page_size)
-
-    def get(self, agent: str, *, ref: str | None = None, project: str | None = None) -> AgentOut:
-        call = Call("GET", self._paths(project).agent(agent), core.params(ref=ref))
-        return self._client._one(AgentOut, call)
-
-    def put(
-        self,
-        agent: str,
-        body: Body = None,
-        *,
-        ref: str | None = None,
-        project: str | None = None,
-        **fields: Any,
-    ) -> AgentOut:
-        """Create or replace the agent: ``target`` (a ``WebhookTargetIn`` or
-        ``PythonTargetIn``, or its mapping), ``name``, ``max_concurrency``."""
-        call = Call(
-            "PUT",
-            self._paths(project).agent(agent),
-            core.params(ref=ref),
-            core.body(body, fields),
-        )
-        return self._client._one(AgentOut, call)
-
-    def delete(self, agent: str, *, ref: str | None = None, project: str | None = None) -> None:
-        call = Call("DELETE", self._paths(project).agent(agent), core.params(ref=ref))
-        self._client._json(call)
-
-
-def _flag(value: bool | None) -> str | None:
-    """A boolean query parameter as the API reads it."""
-    return None if value is None else str(value).lower()
-
-
-class Triggers(_Resource):
-    """``/agents/{agent}/scheduled-triggers``: when an agent runs."""
-
-    def list(
-        self,
-        agent: str,
-        *,
-        ref: str | None = None,
-        project: str | None = None,
-        page_size: int = core.DEFAULT_PAGE_SIZE,
-    ) -> Iterator[TriggerOut]:
-        call = Call("GET", self._paths(project).triggers(agent), core.params(ref=ref))
-        return self._client._items(TriggerOut, call, page_size)
-
-    def search(
-        self,
-        *,
-        agent: str | None = None,
-        ref: str | None = None,
-        enabled: bool | None = None,
-        paused: bool | None = None,
-        q: str | None = None,
-        project: str | None = None,
-        page_size: int = core.DEFAULT_PAGE_SIZE,
-    ) -> Iterator[TriggerOut]:
-        """The project's triggers across agents and refs (``GET /triggers``), filtered by
-        agent, ref, ``enabled``, ``paused`` and ``q``, a part of the name (any case)."""
-        query = core.params(agent=agent, ref=ref, enabled=_flag(enabled), paused=_flag(paused), q=q)
-        call = Call("GET", f"{self._paths(project).project}/triggers", query)
-        return self._client._items(TriggerOut, call, page_size)
-
-    def get(self, agent: str, trigger_id: str, *, project: str | None = None) -> TriggerOut:
-        call = Call("GET", self._paths(project).trigger(agent, trigger_id))
-        return self._client._one(TriggerOut, call)
-
-    def create(
-        self,
-        agent: str,
-        body: Body = None,
-        *,
-        ref: str | None = None,
-        project: str | None = None,
-        idempotency_key: str | None = None,
-        **fields: Any,
-    ) -> TriggerOut:
-        """Create a trigger: a ``TriggerCreate`` or its fields (``name``, and
-        ``cron_expression`` or ``run_at``, ``timezone``, ``payload``, …)."""
-        call = core.creating(
-            "POST", self._paths(project).triggers(agent), core.body(body, fields), idempotency_key
-        ).with_params(**core.params(ref=ref))
-        return self._client._one(TriggerOut, call)
-
-    def update(
-        self,
-        agent: str,
-        trigger_id: str,
-        body: Body = None,
-        *,
-        project: str | None = None,
-        **fields: Any,
-    ) -> TriggerOut:
-        """Change the fields given (a ``TriggerPatch`` or fields); an explicit None
-        restores a field's default."""
-        call = Call(
-            "PATCH", self._paths(project).trigger(agent, trigger_id), json=core.body(body, fields)
-        )
-        return self._client._one(TriggerOut, call)
-
-    def delete(self, agent: str, trigger_id: str, *, project: str | None = None) -> None:
-        """Delete the trigger; its pending and running invocations are cancelled."""
-        self._client._json(Call("DELETE", self._paths(project).trigger(agent, trigger_id)))
-
-    def preview(
-        self, agent: str, trigger_id: str, *, count: int = 10, project: str | None = None
-    ) -> PreviewOut:
-        """The next ``count`` fire instants and the schedule in words."""
-        path = self._paths(project).trigger(agent, trigger_id) + "/preview"
-        return self._client._one(PreviewOut, Call("GET", path, core.params(count=count)))
-
-    def usage(
-        self,
-        agent: str,
-        trigger_id: str,
-        *,
-        limit: int = 31,
-        cursor: str | None = None,
-        project: str | None = None,
-    ) -> UsageOut:
-        """The tokens the trigger's runs used per UTC day, newest first, and its
-        ``daily_token_budget``."""
-        path = self._paths(project).trigger(agent, trigger_id) + "/usage"
-        params = core.params(limit=limit, cursor=cursor)
-        return self._client._one(UsageOut, Call("GET", path, params))
-
-    def run(
-        self,
-        agent: str,
-        trigger_id: str,
-        *,
-        project: str | None = None,
-        payload: dict[str, Any] | None = None,
-        idempotency_key: str | None = None,
-    ) -> InvocationOut:
-        """Run the trigger now, as a new invocation (origin ``manual``); ``payload``
-        replaces the trigger's payload for this run only."""
-        path = self._paths(project).trigger(agent, trigger_id) + "/run"
-        body = None if payload is None else {"payload": payload}
-        return self._client._one(
-            InvocationOut, core.creating("POST", path, body, key=idempotency_key)
-        )
-
-
-class Invocations(_Resource):
-    """Invocations: each run of a trigger, with its attempts."""
-
-    def list(
-        self,
-        *,
-        agent: str | None = None,
-        trigger_id: str | None = None,
-        ref: str | None = None,
-        status: str | Sequence[str] | None = None,
-        origin: str | Sequence[str] | None = None,
-        from_: datetime | str | None = None,
-        to: datetime | str | None = None,
-        project: str | None = None,
-        page_size: int = core.DEFAULT_PAGE_SIZE,
-    ) -> Iterator[InvocationOut]:
-        """The project's invocations, newest first, filtered by ``agent``, ``ref``,
-        ``trigger_id``, ``status`` and ``origin`` (one or several each), ``from_``/``to``
-        bounding ``scheduled_for``."""
-        path = f"{self._paths(project).project}/invocations"
-        statuses = [status] if isinstance(status, str) else status
-        origins = [origin] if isinstance(origin, str) else origin
-        query = core.params(
-            agent=agent,
-            trigger_id=trigger_id,
-            ref=ref,
-            status=statuses,
-            origin=origins,
-            to=to,
-            **{"from": from_},
-        )
-        return self._client._items(InvocationOut, Call("GET", path, query), page_size)
-
-    def get(
-        self,
-        invocation_id: str,
-        *,
-        agent: str | None = None,
-        trigger_id: str | None = None,
-        project: str | None = None,
-    ) -> InvocationOut:
-        """One invocation with its attempts: by its id alone (any invocation of the
-        project, also once its trigger is deleted), or under its trigger."""
-        paths = self._paths(project)
-        if agent is not None and trigger_id is not None:
-            path = paths.invocation(agent, trigger_id, invocation_id)
-        else:
-            path = f"{paths.project}/invocations/{core.segment(invocation_id, 'invocation_id')}"
-        return self._client._one(InvocationOut, Call("GET", path))
-
-    def cancel(
-        self, invocation_id: str, *, agent: str, trigger_id: str, project: str | None = None
-    ) -> InvocationOut:
-        """Cancel a pending or running invocation (409 once it is final)."""
-        path = self._paths(project).invocation(agent, trigger_id, invocation_id) + "/cancel"
-        return self._client._one(InvocationOut, Call("POST", path))
-
-    def rerun(
-        self,
-        invocation_id: str,
-        *,
-        agent: str,
-        trigger_id: str,
-        project: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> InvocationOut:
-        """Run a finished invocation again, as a new one (origin ``rerun``)."""
-        path = self._paths(project).invocation(agent, trigger_id, invocation_id) + "/rerun"
-        return self._client._one(InvocationOut, core.creating("POST", path, key=idempotency_key))
-
-
-class Definitions(_Resource):
-    """``/definition``: a ref's agents and triggers, all at once."""
-
-    def get(self, *, ref: str | None = None, project: str | None = None) -> DefinitionIn:
-        """The ref's definition in the form :meth:`push` takes (pushed back unchanged,
-        it changes nothing); a stored webhook secret comes as ``{"keep": true}``."""
-        call = Call("GET", f"{self._paths(project).project}/definition", core.params(ref=ref))
-        return self._client._one(DefinitionIn, call)
-
-    def push(
-        self,
-        definition: DefinitionIn | Mapping[str, Any],
-        *,
-        ref: str | None = None,
-        project: str | None = None,
-        dry_run: bool = False,
-        allow_empty: bool = False,
-    ) -> DefinitionOut:
-        """Replace the ref's whole definition in one transaction (``PUT /definition``):
-        agents and triggers missing from it are deleted. The answer counts what was
-        created, updated, deleted and left unchanged, and lists each change.
-        ``dry_run``: only say what would change. ``allow_empty``: allow a definition
-        of no agents to delete every agent of the ref."""
-        flags = {"dry_run": "true" if dry_run else None}
-        flags["allow_empty"] = "true" if allow_empty else None
-        call = Call(
-            "PUT",
-            f"{self._paths(project).project}/definition",
-            core.params(ref=ref, **flags),
-            core.body(definition, {}),
-        )
-        return self._client._one(DefinitionOut, call)
-
-    def diff(
-        self,
-        definition: DefinitionIn | Mapping[str, Any],
-        *,
-        ref: str | None = None,
-        project: str | None = None,
-        allow_empty: bool = False,
-    ) -> DefinitionOut:
-        """What :meth:`push` would change, writing nothing (a dry run)."""
-        return self.push(
-            definition, ref=ref, project=project, dry_run=True, allow_empty=allow_empty
-        )
-
-
-class Upcoming(_Resource):
-    """``/upcoming-runs``: what the project runs next."""
-
-    def get(
-        self, *, limit: int = core.DEFAULT_PAGE_SIZE, project: str | None = None
-    ) -> UpcomingRunsOut:
-        """The next ``limit`` runs, soonest first: slots still to dispatch and
-        invocations waiting for a worker."""
-        path = f"{self._paths(project).project}/upcoming-runs"
-        return self._client._one(UpcomingRunsOut, Call("GET", path, core.params(limit=limit)))
-
-
-class Keys(_Resource):
-    """``/api-keys``: the tenant's API keys (their secrets are shown once, at creation)."""
-
-    def list(self, *, page_size: int = core.DEFAULT_PAGE_SIZE) -> Iterator[KeyOut]:
-        call = Call("GET", f"{self._paths(None).tenant}/api-keys")
-        return self._client._items(KeyOut, call, page_size)
-
-    def create(
-        self,
-        *,
-        name: str | None = None,
-        scope: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> KeyCreated:
-        """A new key of the caller's scope or a narrower one; ``key`` is shown only here."""
-        body = core.body(None, {k: v for k, v in (("name", name), ("scope", scope)) if v})
-        path = f"{self._paths(None).tenant}/api-keys"
-        return self._client._one(KeyCreated, core.creating("POST", path, body, idempotency_key))
-
-    def revoke(self, key_id: str) -> None:
-        path = f"{self._paths(None).tenant}/api-keys/{core.segment(key_id, 'key_id')}"
-        self._client._json(Call("DELETE", path))
-
-
-class Quotas(_Resource):
-    """``/quotas``: the tenant's quotas and their use."""
-
-    def get(self) -> QuotasOut:
-        return self._client._one(QuotasOut, Call("GET", f"{self._paths(None).tenant}/quotas"))
