@@ -464,3 +464,100 @@ def test_the_projects_triggers_are_listed_across_agents_with_their_last_run(
     unknown = demo("triggers", "list", "--agent", "nobody")
     assert unknown.code == 1
     assert "has no agent 'nobody'" in unknown.err
+
+
+# --- control: pause, resume, skip, backfills, bulk -------------------------------------
+
+
+def test_a_trigger_is_paused_resumed_and_skipped(demo: Run) -> None:
+    trigger = created_trigger(demo, "--name", "hourly", "--cron", "0 * * * *")["id"]
+    scope = (trigger, "--agent", "writer")
+    paused = demo("triggers", "pause", *scope, "--reason", "upgrade", "--until",
+                  "2026-03-02T12:00:00Z", "--json")  # fmt: skip
+    assert paused.code == 0, paused.err
+    assert (paused.json()["paused"], paused.json()["paused_reason"]) == (True, "upgrade")
+    assert paused.json()["paused_until"] == "2026-03-02T12:00:00Z"
+    shown = demo("triggers", "resume", *scope)
+    assert shown.code == 0
+    assert f"trigger {trigger}: resumed" in shown.out
+    skipped = demo("triggers", "skip", *scope, "--count", "3")
+    assert "the next 3 slot(s) are skipped" in skipped.out
+    assert demo("triggers", "skip", *scope, "--count", "0", "--json").json()["skip_remaining"] == 0
+    naive = demo("triggers", "pause", *scope, "--until", "2026-03-02T12:00:00")
+    assert (naive.code, naive.err) == (
+        2,
+        "error: --until: give the instant's offset (Z for UTC): '2026-03-02T12:00:00'\n",
+    )
+    assert demo("triggers", "pause", *scope, "--until", "soon").code == 2
+
+
+def test_a_project_is_paused_and_resumed(demo: Run) -> None:
+    paused = demo("projects", "pause", "demo", "--reason", "incident", "--json")
+    assert paused.json()["paused"] is True
+    assert "project demo: resumed" in demo("projects", "resume", "demo").out
+    missing = demo("projects", "pause", "nope")
+    assert (missing.code, missing.err) == (1, "error: 404 Not found: project 'nope' not found\n")
+
+
+def test_backfills_are_counted_created_listed_shown_and_cancelled(demo: Run) -> None:
+    trigger = created_trigger(demo, "--name", "hourly", "--cron", "0 * * * *")["id"]
+    scope = ("--agent", "writer", "--trigger", trigger)
+    window = ("--from", "2026-03-02T04:00:00Z", "--to", "2026-03-02T09:00:00Z")
+    counted = demo("backfills", "create", *scope, *window, "--dry-run")
+    assert counted.code == 0, counted.err
+    assert "a dry run: nothing was written" in counted.out
+    assert demo("backfills", "list", *scope, "--json").json() == []
+    made = demo("backfills", "create", *scope, *window, "--max-concurrency", "2", "--json")
+    assert (made.json()["slots"], made.json()["max_concurrency"]) == (5, 2)
+    backfill = made.json()["id"]
+    listed = demo("backfills", "list", *scope)
+    assert backfill in listed.out
+    assert "running" in listed.out
+    assert demo("backfills", "get", backfill, *scope, "--json").json()["id"] == backfill
+    assert demo("backfills", "cancel", backfill, *scope, "--json").json()["status"] == "cancelled"
+    again = demo("backfills", "cancel", backfill, *scope)
+    assert again.code == 1
+    assert again.err.startswith("error: 409 Conflict: ")
+    bad_mode = demo("backfills", "create", *scope, *window, "--mode", "some")
+    assert bad_mode.code == 2
+    assert bad_mode.err == "error: --mode: missing, failed or all, not 'some'\n"
+
+
+def test_invocations_are_cancelled_and_rerun_in_bulk(demo: Run) -> None:
+    trigger = created_trigger(demo, "--name", "hourly", "--cron", "0 * * * *")["id"]
+    for _ in range(2):
+        assert demo("triggers", "run", trigger, "--agent", "writer").code == 0
+    refused = demo("invocations", "cancel-many", "--agent", "writer")
+    assert refused.code == 2
+    assert "pass --yes to confirm, or --dry-run" in refused.err
+    counted = demo("invocations", "cancel-many", "--trigger", trigger, "--dry-run")
+    assert counted.out == "2 invocation(s) matched, 2 would be cancelled\n"
+    done = demo("invocations", "cancel-many", "--status", "pending", "--yes", "--json")
+    assert done.json() == {"matched": 2, "changed": 2, "dry_run": False}
+    rerun = demo("invocations", "rerun-many", "--status", "cancelled", "--yes")
+    assert rerun.out == "2 invocation(s) matched, 2 rerun\n"
+    assert len(demo("invocations", "list", "--origin", "rerun", "--json").json()) == 2
+
+
+def test_every_command_has_help_and_the_root_lists_them(tw: Run) -> None:
+    root = tw("--help")
+    for group in ("projects", "agents", "triggers", "invocations", "backfills", "definition",
+                  "sync"):  # fmt: skip
+        assert f"  {group} " in root.out, group
+    commands = {
+        "triggers": ["list", "get", "create", "update", "delete", "run", "preview", "pause",
+                     "resume", "skip"],
+        "invocations": ["list", "get", "cancel", "rerun", "cancel-many", "rerun-many"],
+        "projects": ["list", "get", "put", "delete", "pause", "resume"],
+        "backfills": ["create", "list", "get", "cancel"],
+        "definition": ["push", "diff", "get"],
+    }  # fmt: skip
+    for group, names in commands.items():
+        listed = tw(group, "--help").out
+        for name in names:
+            assert f"  {name} " in listed, (group, name)
+            shown = tw(group, name, "--help")
+            assert shown.code == 0, (group, name)
+            assert "--json" in shown.out, (group, name)
+            assert "TICKWORK_URL" in shown.out, (group, name)
+    assert tw("--version").out.startswith("tickwork ")

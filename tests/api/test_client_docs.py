@@ -141,7 +141,7 @@ def test_every_example_in_the_client_guide_works(
                 _, output = tickwork_cli(shlex.split(command), monkeypatch)
                 assert output.splitlines() == expected, command
                 ran["console"] += 1
-    assert ran == {"python": 6, "sh": 21, "console": 2}
+    assert ran == {"python": 8, "sh": 29, "console": 2}
     assert set(variables) == {"TRIGGER"}
 
 

@@ -16,7 +16,17 @@ from typing import Annotated
 import typer
 
 from tickwork import __version__
-from tickwork.cli import definition, deploy, preview, projects, secrets, serve, sync, triggers
+from tickwork.cli import (
+    control,
+    definition,
+    deploy,
+    preview,
+    projects,
+    secrets,
+    serve,
+    sync,
+    triggers,
+)
 
 app = typer.Typer(
     name="tickwork",
@@ -56,6 +66,7 @@ deploy.register(app)
 secrets.register(app)
 projects.register(app)
 triggers.register(app)
+control.register(app)
 definition.register(app)
 sync.register(app)
 

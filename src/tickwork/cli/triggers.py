@@ -32,13 +32,11 @@ InvocationArg = Annotated[
 ]
 AgentOpt = Annotated[
     str,
-    typer.Option("--agent", metavar="AGENT", help="The agent the trigger belongs to (required)."),
+    typer.Option("--agent", metavar="AGENT", help="The agent the trigger belongs to."),
 ]
 TriggerOpt = Annotated[
     str,
-    typer.Option(
-        "--trigger", metavar="TRIGGER_ID", help="The trigger the invocation belongs to (required)."
-    ),
+    typer.Option("--trigger", metavar="TRIGGER_ID", help="The trigger the invocation belongs to."),
 ]
 RefOpt = Annotated[
     str | None,
@@ -515,7 +513,7 @@ def list_invocations(
         status=status,
         from_=from_,
         to=to,
-        page_size=min(max(limit, 1), 200),
+        page_size=min(limit, 200) if limit else 200,
     )
     items = list(found if limit == 0 else islice(found, limit))
     r.emit(items, lambda: _invocations_table(items))
