@@ -561,3 +561,20 @@ def test_every_command_has_help_and_the_root_lists_them(tw: Run) -> None:
             assert "--json" in shown.out, (group, name)
             assert "TICKWORK_URL" in shown.out, (group, name)
     assert tw("--version").out.startswith("tickwork ")
+
+
+def test_the_shell_completes_groups_commands_and_options(tw: Run) -> None:
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        done = tw(
+            _TICKWORK_COMPLETE="complete_bash", COMP_WORDS=line, COMP_CWORD=str(len(words) - 1)
+        )
+        assert done.code == 0, done.err
+        return done.out.split()
+
+    assert complete("tickwork back") == ["backfills"]
+    assert complete("tickwork triggers pa") == ["pause"]
+    assert "cancel-many" in complete("tickwork invocations ")
+    assert complete("tickwork triggers skip --cou") == ["--count"]
+    script = tw(_TICKWORK_COMPLETE="source_bash")
+    assert "complete -o default -F _tickwork_completion tickwork" in script.out

@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -82,11 +83,47 @@ def test_the_client_manages_every_resource_of_a_live_server(
         assert raised.value.status == 422
         assert raised.value.errors[0].field == "cron_expression"
 
+        # An operator's controls.
+        paused = c.triggers.pause("bot", made[0].id, reason="live")
+        assert (paused.paused, paused.paused_reason) == (True, "live")
+        assert c.triggers.resume("bot", made[0].id).paused is False
+        assert c.triggers.skip("bot", made[0].id, 2).skip_remaining == 2
+        assert c.projects.pause(reason="live").paused is True
+        assert c.projects.resume().paused is False
+        now = datetime.now(UTC)
+        window = {"from_": now - timedelta(days=3), "to": now - timedelta(hours=1)}
+        plan = c.backfills.plan("bot", made[1].id, **window)
+        assert plan.slots in (2, 3)  # 09:00 UTC daily in the last three days
+        backfill = c.backfills.create("bot", made[1].id, **window, max_concurrency=1)
+        assert [b.id for b in c.backfills.list("bot", made[1].id)] == [backfill.id]
+        assert c.backfills.get("bot", made[1].id, backfill.id).slots == plan.slots
+        assert c.backfills.cancel("bot", made[1].id, backfill.id).status == "cancelled"
+        counted = c.invocations.rerun_many(status="completed", agent="bot", dry_run=True)
+        assert counted.matched >= 3
+        got = c.triggers.get("bot", made[1].id)
+        c.triggers.update("bot", made[1].id, if_match=got, max_retries=2)
+        with pytest.raises(ApiError) as raised:
+            c.triggers.update("bot", made[1].id, if_match=got, max_retries=3)
+        assert raised.value.status == 412
+
     async def asynchronously() -> list[str]:
         async with AsyncClient(server.base, key, tenant="acme", project="proj") as ac:
             return [t.name async for t in ac.triggers.list("bot", page_size=1)]
 
     assert sorted(asyncio.run(asynchronously())) == ["t0", "t1"]
+
+
+def test_every_page_of_a_long_list_is_fetched(tickwork: Start) -> None:
+    server, api = tickwork()
+    with Client(server.base, key_of(api), tenant="acme", project="proj", retries=FAST) as c:
+        made = [
+            c.triggers.create("slow", name=f"p{n}", cron_expression="@yearly") for n in range(7)
+        ]
+        ids = [t.id for t in c.triggers.list("slow", page_size=3)]  # three pages
+        assert sorted(ids) == sorted(t.id for t in made)
+        runs = [c.triggers.run("slow", made[0].id).id for _ in range(5)]
+        listed = [i.id for i in c.invocations.list(trigger_id=made[0].id, page_size=2)]
+        assert listed == runs[::-1]
 
 
 # --- a proxy that loses the first answer ---------------------------------------------
@@ -166,6 +203,7 @@ def test_a_lost_answer_is_retried_with_the_same_idempotency_key(
     base = "/api/v1/tenants/acme/projects/proj"
     definition_path = f"{base}/definition"
     triggers_path = f"{base}/agents/bot/scheduled-triggers"
+    run_path = f"{triggers_path}/{{id}}/run"
     proxy = proxy_to(server.base, {("PUT", definition_path), ("POST", triggers_path)})
     definition = {
         "agents": [
@@ -190,9 +228,18 @@ def test_a_lost_answer_is_retried_with_the_same_idempotency_key(
         keys = {h.get("Idempotency-Key") or h.get("idempotency-key") for h in posts}
         assert len(keys) == 1
         assert keys.pop()
-        # A server that honours Idempotency-Key (SPEC §10) answers the retry with the
-        # first answer; either way the caller gets the trigger.
+        # The server honours Idempotency-Key: the retry got the first answer, and there
+        # is one trigger "again", not two.
         assert created.name == "again"
+        assert sorted(t.name for t in c.triggers.list("bot")) == ["again", "daily"]
+
+        # A run whose answer is lost runs once.
+        path = run_path.format(id=created.id)
+        proxy.lose.add(("POST", path))
+        run = c.triggers.run("bot", created.id)
+        assert [m for m, p, _ in proxy.forwarded if p == path] == ["POST", "POST"]
+        manual = list(c.invocations.list(trigger_id=created.id, origin="manual"))
+        assert [i.id for i in manual] == [run.id]
 
 
 # --- the CLI and sync as processes -----------------------------------------------------
@@ -222,6 +269,12 @@ def test_the_cli_talks_to_a_live_server(tickwork: Start, tmp_path: Path) -> None
     trigger = json.loads(created.stdout)
     listed = tw(server, key, "triggers", "list", "--agent", "bot")
     assert trigger["id"] in listed.stdout
+    paused = tw(server, key, "triggers", "pause", trigger["id"], "--agent", "bot", "--json")
+    assert (paused.returncode, json.loads(paused.stdout)["paused"]) == (0, True)
+    resumed = tw(server, key, "triggers", "resume", trigger["id"], "--agent", "bot")
+    assert (resumed.returncode, resumed.stderr) == (0, "")
+    version = tw(server, key, "--version")
+    assert version.stdout.startswith("tickwork ")
     missing = tw(server, key, "projects", "get", "nope")
     assert (missing.returncode, missing.stdout) == (1, "")
     assert missing.stderr == "error: 404 Not found: project 'nope' not found\n"
