@@ -14,6 +14,7 @@ from starlette.exceptions import StarletteDeprecationWarning
 
 from tests.api.helpers import START, TenantKey
 from tickwork.client import ApiError, Client, etag
+from tickwork.services.context import Context
 from tickwork.wire import BackfillDryRunOut, BackfillOut
 
 with warnings.catch_warnings():
@@ -179,3 +180,23 @@ def test_an_etag_is_forgotten_with_its_object(sdk: Client, hourly: str) -> None:
     assert len(_core._etags) == before + 1
     del got
     assert len(_core._etags) == before
+
+
+def test_the_admin_token_makes_tenants_keys_and_quotas(
+    app: FastAPI, ctx: Context, sdk: Client
+) -> None:
+    ctx.settings = ctx.settings.with_(admin_token="admin-secret")
+    with TestClient(app) as http, Client(URL, "admin-secret", http_client=http) as admin:
+        assert admin.system.health().status == "ok"
+        assert admin.system.ready().status == "ready"
+        assert admin.system.scheduler().scheduler is not None
+        assert admin.admin.create_tenant("globex").id == "globex"
+        minted = admin.admin.create_key("globex", name="ci", scope="read")
+        assert (minted.scope, minted.key.startswith("tw_")) == ("read", True)
+        assert admin.admin.put_quotas("globex", triggers=5).triggers.limit == 5
+        assert admin.admin.get_quotas("globex").triggers.limit == 5
+        with Client(URL, minted.key, tenant="globex", http_client=http) as globex:
+            assert list(globex.projects.list()) == []
+    with pytest.raises(ApiError) as raised:  # a tenant's key is no admin token
+        sdk.admin.create_tenant("initech")
+    assert raised.value.status in (401, 403)

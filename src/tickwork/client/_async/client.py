@@ -17,6 +17,7 @@ import httpx
 
 from tickwork.client import _core as core
 from tickwork.client._async.resources import (
+    Admin,
     Agents,
     Backfills,
     Definitions,
@@ -25,6 +26,7 @@ from tickwork.client._async.resources import (
     Projects,
     Quotas,
     Refs,
+    System,
     Triggers,
     Upcoming,
 )
@@ -82,6 +84,8 @@ class AsyncClient:
         self.upcoming = Upcoming(self)
         self.keys = Keys(self)
         self.quotas = Quotas(self)
+        self.system = System(self)
+        self.admin = Admin(self)
 
     @property
     def tenant(self) -> str:

@@ -27,13 +27,17 @@ from tickwork.wire import (
     BulkOut,
     DefinitionIn,
     DefinitionOut,
+    HealthOut,
     InvocationOut,
     KeyCreated,
     KeyOut,
     PreviewOut,
     ProjectOut,
     QuotasOut,
+    ReadyOut,
     RefOut,
+    SchedulerOut,
+    TenantOut,
     TriggerOut,
     UpcomingRunsOut,
     UsageOut,
@@ -43,6 +47,7 @@ if TYPE_CHECKING:
     from tickwork.client._async.client import AsyncClient
 
 __all__ = [
+    "Admin",
     "Agents",
     "Backfills",
     "Definitions",
@@ -51,6 +56,7 @@ __all__ = [
     "Projects",
     "Quotas",
     "Refs",
+    "System",
     "Triggers",
     "Upcoming",
 ]
@@ -664,3 +670,56 @@ class Quotas(_Resource):
 
     async def get(self) -> QuotasOut:
         return await self._client._one(QuotasOut, Call("GET", f"{self._paths(None).tenant}/quotas"))
+
+
+class System(_Resource):
+    """The server itself: liveness, readiness and (with the admin token) the scheduler."""
+
+    async def health(self) -> HealthOut:
+        """``GET /healthz``: the process answers (no key needed)."""
+        return await self._client._one(HealthOut, Call("GET", "/healthz"))
+
+    async def ready(self) -> ReadyOut:
+        """``GET /readyz``: the database answers and the schema is current (503 otherwise,
+        raised as ApiError)."""
+        return await self._client._one(ReadyOut, Call("GET", "/readyz"))
+
+    async def scheduler(self) -> SchedulerOut:
+        """The active scheduler, every deployment's state and every recorded process
+        (a client made with the admin token)."""
+        return await self._client._one(SchedulerOut, Call("GET", "/api/v1/system/scheduler"))
+
+
+class Admin(_Resource):
+    """``/api/v1/admin``: what only the operator's admin token (``TICKWORK_ADMIN_TOKEN``,
+    passed as the client's ``api_key``) may do: tenants, their first keys, quotas."""
+
+    async def create_tenant(self, tenant: str) -> TenantOut:
+        """Create the tenant (an existing one is answered as it is)."""
+        call = Call("POST", "/api/v1/admin/tenants", json={"id": tenant})
+        return await self._client._one(TenantOut, call)
+
+    async def create_key(
+        self,
+        tenant: str,
+        *,
+        name: str | None = None,
+        scope: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> KeyCreated:
+        """A key of any scope for the tenant; ``key`` is shown only here."""
+        path = f"/api/v1/admin/tenants/{core.segment(tenant, 'tenant')}/api-keys"
+        body = core.body(None, {k: v for k, v in (("name", name), ("scope", scope)) if v})
+        return await self._client._one(
+            KeyCreated, core.creating("POST", path, body, idempotency_key)
+        )
+
+    async def get_quotas(self, tenant: str) -> QuotasOut:
+        path = f"/api/v1/admin/tenants/{core.segment(tenant, 'tenant')}/quotas"
+        return await self._client._one(QuotasOut, Call("GET", path))
+
+    async def put_quotas(self, tenant: str, body: Body = None, **fields: Any) -> QuotasOut:
+        """Set the tenant's quota overrides given (a ``QuotasIn`` or fields: ``projects``,
+        ``agents``, ``triggers``, ``api_keys``, …); None restores a default."""
+        path = f"/api/v1/admin/tenants/{core.segment(tenant, 'tenant')}/quotas"
+        return await self._client._one(QuotasOut, Call("PUT", path, json=core.body(body, fields)))

@@ -19,6 +19,7 @@ import httpx
 from tickwork.client import _core as core
 from tickwork.client._core import Call, M
 from tickwork.client._sync.resources import (
+    Admin,
     Agents,
     Backfills,
     Definitions,
@@ -27,6 +28,7 @@ from tickwork.client._sync.resources import (
     Projects,
     Quotas,
     Refs,
+    System,
     Triggers,
     Upcoming,
 )
@@ -83,6 +85,8 @@ class Client:
         self.upcoming = Upcoming(self)
         self.keys = Keys(self)
         self.quotas = Quotas(self)
+        self.system = System(self)
+        self.admin = Admin(self)
 
     @property
     def tenant(self) -> str:
