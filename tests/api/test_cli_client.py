@@ -182,6 +182,24 @@ def test_a_trigger_can_come_from_a_file_with_options_on_top(demo: Run, tmp_path:
     )
 
 
+def test_the_servers_errors_about_a_trigger_file_point_at_its_lines(
+    demo: Run, tmp_path: Path
+) -> None:
+    spec = tmp_path / "trigger.yaml"
+    spec.write_text("name: nightly\ntimezone: Europe/Berlin\ncron_expression: '61 2 * * *'\n")
+    refused = demo("triggers", "create", "--agent", "writer", "--file", str(spec))
+    assert refused.code == 1
+    assert refused.err.splitlines() == [
+        "error: 422 Invalid request: the trigger was not saved",
+        f"  {spec}:3: cron_expression: minute: 61 is out of range 0-59",
+    ]
+    overridden = demo("triggers", "create", "--agent", "writer", "--file", str(spec),
+                      "--cron", "0 25 * * *")  # fmt: skip
+    assert overridden.err.splitlines()[1:] == [  # an option's value: no line of the file
+        "  cron_expression: hour: 25 is out of range 0-23"
+    ]
+
+
 def test_agents_can_be_a2a_agents_and_models(demo: Run) -> None:
     a2a = demo(
         "agents", "put", "helper", "--a2a", "https://agents.example.com/a2a",

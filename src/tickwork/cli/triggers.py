@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,8 +10,17 @@ from typing import Annotated, Any
 import typer
 from rich.console import RenderableType
 
-from tickwork.cli.documents import read_document
-from tickwork.cli.remote import Remote, UsageError, command, fields, parse_json_object, table
+from tickwork.cli.documents import Document, read_document
+from tickwork.cli.remote import (
+    EXIT_API,
+    Remote,
+    UsageError,
+    command,
+    fields,
+    parse_json_object,
+    table,
+)
+from tickwork.client import ApiError
 from tickwork.wire import InvocationOut, TriggerOut
 
 __all__ = ["register"]
@@ -215,8 +224,10 @@ def _trigger_body(
     conversation: str | None = None,
     budget: int | None = None,
     run_as: str | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Document | None, set[str]]:
+    """The body, the file it came from (if any) and the fields the options set."""
     body: dict[str, Any] = {}
+    document = None
     if file is not None:
         document = read_document(file)
         if not isinstance(document.data, dict):
@@ -241,8 +252,27 @@ def _trigger_body(
         "daily_token_budget": budget,
         "run_as": run_as,
     }
-    body.update({k: v for k, v in given.items() if v is not None})
-    return body
+    options = {k: v for k, v in given.items() if v is not None}
+    body.update(options)
+    return body, document, set(options)
+
+
+def _located(
+    document: Document | None, options: set[str], send: Callable[[], TriggerOut]
+) -> TriggerOut:
+    """``send()``; when the server refuses fields of a file, each error line points at
+    the file's line (a field an option set is named as it is)."""
+    try:
+        return send()
+    except ApiError as exc:
+        if document is None or not exc.errors:
+            raise
+        typer.echo(f"error: {exc.status} {exc.title}: the trigger was not saved", err=True)
+        for error in exc.errors:
+            top = error.field.split(".")[0].split("[")[0]
+            where = "" if top in options else f"{document.where(error.field)}: "
+            typer.echo(f"  {where}{error.field}: {error.message}", err=True)
+        raise typer.Exit(EXIT_API) from None
 
 
 @command(triggers_app, "list")
@@ -333,11 +363,11 @@ def create_trigger(
     ref: RefOpt = None,
 ) -> None:
     """Create a trigger: --name and --cron (or --run-at), and the fields to set."""
-    body = _trigger_body(
+    body, document, options = _trigger_body(
         file, name, cron, run_at, tz, payload, template, description, enable,
         max_retries, retry_delay, timeout, catchup, overlap, jitter, conversation, budget, run_as,
     )  # fmt: skip
-    created = r.client.triggers.create(agent, body, ref=ref)
+    created = _located(document, options, lambda: r.client.triggers.create(agent, body, ref=ref))
     r.emit(created, lambda: fields(f"trigger {created.id}", created))
 
 
@@ -366,13 +396,13 @@ def update_trigger(
     file: FileOpt = None,
 ) -> None:
     """Change the fields given; the others stay (a file's null restores a default)."""
-    body = _trigger_body(
+    body, document, options = _trigger_body(
         file, name, cron, run_at, tz, payload, template, description, enable,
         max_retries, retry_delay, timeout, catchup, overlap, jitter, conversation, budget, run_as,
     )  # fmt: skip
     if not body:
         raise UsageError("nothing to change: give at least one field (see --help)")
-    updated = r.client.triggers.update(agent, trigger_id, body)
+    updated = _located(document, options, lambda: r.client.triggers.update(agent, trigger_id, body))
     r.emit(updated, lambda: fields(f"trigger {updated.id}", updated))
 
 
