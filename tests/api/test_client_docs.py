@@ -41,7 +41,7 @@ BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 FILE = re.compile(r"^# file: (\S+)\n")
 ASSIGNMENT = re.compile(r"^([A-Z][A-Z0-9_]*)=\$\((.*)\)$")
 VARIABLE = re.compile(r"\$\{?([A-Z][A-Z0-9_]*)\}?")
-REMOTE_GROUPS = {"projects", "agents", "triggers", "invocations", "definition", "sync"}
+REMOTE_GROUPS = {"projects", "agents", "triggers", "invocations", "backfills", "definition", "sync"}
 
 
 def blocks(text: str) -> list[tuple[str, str]]:
