@@ -305,7 +305,7 @@ def cancel_many(
         typer.Option(
             "--status",
             metavar="STATUS",
-            help="pending or running (repeat for both) (default: both).",
+            help="Only this status: pending or running (repeat for both) (default: both).",
         ),
     ] = None,
     agent: BulkAgentOpt = None,
@@ -340,7 +340,7 @@ def rerun_many(
         typer.Option(
             "--status",
             metavar="STATUS",
-            help="A final status (repeat for several): completed, failed, cancelled, "
+            help="Only this final status (repeat for several): completed, failed, cancelled, "
             "missed or skipped (default: failed).",
         ),
     ] = None,
