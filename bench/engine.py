@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tickwork.assembly import assemble
 from tickwork.clock import SystemClock
 from tickwork.domain.ids import new_id
 from tickwork.runtime.node import Node
@@ -153,11 +154,13 @@ def noop_agent(ctx: Context, spec: dict[str, Any] | None = None, agent: str = "n
 
 
 async def _run_node(env: Env, registry: HandlerRegistry) -> tuple[Node, LocalNotifier]:
-    notifier = LocalNotifier()
-    env.ctx.notifier = notifier
-    node = Node(env.ctx, notifier, roles=("scheduler", "worker"), registry=registry)
-    await node.start()
-    return node, notifier
+    ctx = env.ctx
+    parts = assemble(
+        ctx.settings, ctx.db, ("scheduler", "worker"), clock=ctx.clock, registry=registry
+    )
+    env.ctx = parts.ctx  # what the workload writes from here on wakes this node
+    await parts.node.start()
+    return parts.node, parts.notifier
 
 
 def fire_precision(n: int, spread: float, lead: float) -> dict[str, float]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from bench import engine
 from bench.peers import _common as c
+from tickwork.assembly import assemble
 from tickwork.clock import SystemClock
 from tickwork.runtime.node import Node
 from tickwork.runtime.notify import LocalNotifier
@@ -90,11 +91,13 @@ def _prepare(env: engine.Env) -> None:
 
 
 async def _start(env: engine.Env, registry: HandlerRegistry) -> tuple[Node, LocalNotifier]:
-    notifier = LocalNotifier()
-    env.ctx.notifier = notifier
-    node = Node(env.ctx, notifier, roles=("scheduler", "worker"), registry=registry)
-    await node.start()
-    return node, notifier
+    ctx = env.ctx
+    parts = assemble(
+        ctx.settings, ctx.db, ("scheduler", "worker"), clock=ctx.clock, registry=registry
+    )
+    env.ctx = parts.ctx  # what the workload writes from here on wakes this node
+    await parts.node.start()
+    return parts.node, parts.notifier
 
 
 async def _wait_count(ctx: Context, status: str, target: int, limit_s: float) -> float | None:

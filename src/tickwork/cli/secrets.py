@@ -6,10 +6,10 @@ See docs/operations.md ("Secret keys") for the rotation steps.
 from __future__ import annotations
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
 from tickwork.cli.serve import EXIT_INVALID, DatabaseOpt, _open, _settings
 from tickwork.services import secrets
+from tickwork.storage.errors import StoreError
 
 __all__ = ["register"]
 
@@ -40,7 +40,7 @@ def rotate_command(database_url: DatabaseOpt = None) -> None:
     ctx = _open(settings, upgrade=True)
     try:
         report = secrets.rotate(ctx)
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         typer.echo(f"error: rotating secrets failed: {exc.__class__.__name__}: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     finally:

@@ -21,20 +21,23 @@ import uvicorn
 
 from tickwork import logging as tlog
 from tickwork import tracing
-from tickwork.api.app import create_app
-from tickwork.clock import SystemClock, pause
+from tickwork.assembly import (
+    Assembly,
+    Database,
+    assemble,
+    first_start,
+    open_context,
+    open_database,
+)
+from tickwork.clock import pause
 from tickwork.domain.scopes import DEFAULT_SCOPE
 from tickwork.errors import NotFound, TickworkError, ValidationError
 from tickwork.runtime.code_id import code_deployment_id
-from tickwork.runtime.node import ROLES, Node
-from tickwork.runtime.notify import LocalNotifier
-from tickwork.runtime.pgnotify import PgNotifier
+from tickwork.runtime.node import ROLES
 from tickwork.services import tenants
 from tickwork.services.context import Context
-from tickwork.settings import Settings
+from tickwork.settings import Settings, safe_url
 from tickwork.storage import migrate
-from tickwork.storage.engine import create_engine, is_sqlite
-from tickwork.storage.sql import Database
 from tickwork.targets.python import AppLoadError, load_app
 
 __all__ = ["register"]
@@ -99,23 +102,20 @@ def _settings(*, serving: bool = False, **overrides: object) -> Settings:
     return settings
 
 
-def _open(settings: Settings, *, upgrade: bool) -> Context:
+def _database(settings: Settings) -> Database:
+    """The database, its schema up to date; or stop saying why it cannot be opened."""
     try:
-        engine = create_engine(settings.database_url)
-        if upgrade:
-            migrate.upgrade(engine)
+        return open_database(settings, upgrade=True)
     except Exception as exc:
-        raise _fail(f"cannot open the database {_safe_url(settings.database_url)}: {exc}") from None
-    return Context(db=Database(engine), clock=SystemClock(), settings=settings)
+        raise _fail(f"cannot open the database {safe_url(settings.database_url)}: {exc}") from None
 
 
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
+def _open(settings: Settings, *, upgrade: bool) -> Context:
+    """A context for the one-shot commands (see :func:`tickwork.assembly.open_context`)."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable URL>"
+        return open_context(settings, upgrade=upgrade)
+    except Exception as exc:
+        raise _fail(f"cannot open the database {safe_url(settings.database_url)}: {exc}") from None
 
 
 def serve_command(
@@ -216,9 +216,16 @@ def serve_command(
             traces = tracing.configure_from_env()
         except ValidationError as exc:
             raise _fail(str(exc)) from None
-        ctx = _open(settings, upgrade=True)
-        first_key = _bootstrap(ctx)
-        asyncio.run(_serve(ctx, roles, first_key, exit_when_superseded, sockets, traces))
+        stop = asyncio.Event()
+        parts = assemble(
+            settings,
+            _database(settings),
+            roles,
+            exit_when_superseded=exit_when_superseded,
+            on_exit=stop.set,
+        )
+        first_key = first_start(parts.ctx)
+        asyncio.run(_serve(parts, stop, first_key, sockets, traces))
     finally:
         for sock in sockets:
             sock.close()
@@ -283,103 +290,82 @@ def _listen_error(host: str, port: int, exc: OSError) -> str:
     return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
-def _bootstrap(ctx: Context) -> str | None:
-    """On the first start of an empty embedded database: a tenant and one key for it."""
-    if not is_sqlite(ctx.settings.database_url):
-        return None
-    with ctx.db.read() as tx:
-        if tx.count_tenants():
-            return None
-    tenants.create_tenant(ctx, "default")
-    _, key = tenants.create_key(ctx, "default", "created at first start")
-    return key
-
-
 async def _serve(
-    ctx: Context,
-    roles: set[str],
+    parts: Assembly,
+    stop: asyncio.Event,
     first_key: str | None,
-    exit_when_superseded: bool,
     sockets: list[socket.socket],
     traces: str | None = None,
 ) -> None:
-    settings = ctx.settings
-    stop = asyncio.Event()
-    notifier = LocalNotifier()
-    bridge: PgNotifier | None = None
-    if not is_sqlite(settings.database_url):
-        bridge = PgNotifier(settings.database_url, notifier)
-        ctx.notifier = bridge
-    else:
-        ctx.notifier = notifier
-    node = Node(
-        ctx,
-        notifier,
-        roles,
-        exit_when_superseded=exit_when_superseded,
-        on_exit=stop.set,
-    )
-    server: uvicorn.Server | None = None
-    if "api" in roles:
-        app = create_app(ctx)
-        app.state.node = node
-        server = _Server(uvicorn_config(app, settings))
-
+    """Run the assembled process until SIGINT or SIGTERM (or, with
+    ``--exit-when-superseded``, until it has drained), then stop it gracefully."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-
-    if bridge is not None:
-        bridge.start()
-    try:
-        # Registers the process (and its handlers, before the API answers anyone) and
-        # tries the scheduler lease.
-        await node.start()
-    except Exception as exc:
-        await node.stop()
-        if bridge is not None:
-            bridge.stop()
-        ctx.db.dispose()
-        raise _fail(f"cannot start: {type(exc).__name__}: {exc}") from None
-    serving: asyncio.Task[None] | None = None
-    if server is not None:
-        serving = asyncio.create_task(server.serve(sockets=sockets))
-        while not server.started and not serving.done():
-            await pause(0.01)  # waiting for the server to take the sockets
-        if serving.done():
-            await node.stop()
-            serving.result()
-            raise SystemExit(1)
-        base = f"http://{_display_host(settings.host)}:{sockets[0].getsockname()[1]}"
-        print(f"tickwork {settings.version} serving on {base}", flush=True)
-        print(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)", flush=True)
-    else:
-        print(f"tickwork {settings.version} running without the API", flush=True)
-    print(f"  database:  {_safe_url(settings.database_url)}", flush=True)
-    print(
-        f"  roles:     {', '.join(sorted(roles))}   deployment: {settings.deployment_id}",
-        flush=True,
-    )
-    for part, doing in node.describe().items():
-        print(f"  {part + ':':<10} {doing}", flush=True)
-    if traces:
-        print(f"  traces:    {traces}", flush=True)
-    if first_key:
-        print(
-            "  first start: created tenant 'default' with this API key (shown once):\n"
-            f"    {first_key}",
-            flush=True,
-        )
+    await _start(parts)
+    server = _Server(uvicorn_config(parts.app, parts.ctx.settings)) if parts.app else None
+    serving = await _start_http(parts, server, sockets) if server is not None else None
+    _banner(parts, sockets if server is not None else [], first_key, traces)
     await stop.wait()
     log.info("shutting down (running attempts finish first)")
     if server is not None:
         server.should_exit = True
-    await node.stop()
+    await parts.node.stop()
     if serving is not None:
         await serving
-    if bridge is not None:
-        bridge.stop()
-    ctx.db.dispose()
+    parts.close()
+
+
+async def _start(parts: Assembly) -> None:
+    """Start the notifier bridge, register the process (and its handlers, before the API
+    answers anyone) and try the scheduler lease; or stop with the reason."""
+    parts.start_bridge()
+    try:
+        await parts.node.start()
+    except Exception as exc:
+        await parts.node.stop()
+        parts.close()
+        raise _fail(f"cannot start: {type(exc).__name__}: {exc}") from None
+
+
+async def _start_http(
+    parts: Assembly, server: uvicorn.Server, sockets: list[socket.socket]
+) -> asyncio.Task[None]:
+    """Serve HTTP on the bound sockets; returns once the server has taken them."""
+    serving = asyncio.create_task(server.serve(sockets=sockets))
+    while not server.started and not serving.done():
+        await pause(0.01)  # waiting for the server to take the sockets
+    if serving.done():
+        await parts.node.stop()
+        serving.result()
+        raise SystemExit(1)
+    return serving
+
+
+def _banner(
+    parts: Assembly, sockets: list[socket.socket], first_key: str | None, traces: str | None
+) -> None:
+    settings = parts.ctx.settings
+    lines: list[str] = []
+    if sockets:
+        base = f"http://{_display_host(settings.host)}:{sockets[0].getsockname()[1]}"
+        lines.append(f"tickwork {settings.version} serving on {base}")
+        lines.append(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)")
+    else:
+        lines.append(f"tickwork {settings.version} running without the API")
+    lines.append(f"  database:  {safe_url(settings.database_url)}")
+    roles = ", ".join(sorted(parts.node.roles))
+    lines.append(f"  roles:     {roles}   deployment: {settings.deployment_id}")
+    lines.extend(f"  {part + ':':<10} {doing}" for part, doing in parts.node.describe().items())
+    if traces:
+        lines.append(f"  traces:    {traces}")
+    if first_key:
+        lines.append(
+            "  first start: created tenant 'default' with this API key (shown once):\n"
+            f"    {first_key}"
+        )
+    for line in lines:
+        print(line, flush=True)
 
 
 def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
