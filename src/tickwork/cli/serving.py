@@ -1,7 +1,10 @@
-"""``tickwork serve``, ``tickwork db upgrade``, ``tickwork tenants`` and ``tickwork keys``.
+"""``tickwork serve``: the HTTP API and docs, the scheduler and the workers in one
+process.
 
-This module is the composition root: it reads settings, builds the engine, the context,
-the HTTP app and the background roles, and runs them in one event loop.
+The command checks what it can before touching the database (the port, the app
+module), builds the process with :func:`tickwork.assembly.assemble` and runs it in one
+event loop until SIGINT or SIGTERM. The server's modules are imported when the command
+runs, not when the command line starts.
 """
 
 from __future__ import annotations
@@ -14,108 +17,38 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
 
-from tickwork import logging as tlog
-from tickwork import tracing
-from tickwork.assembly import (
-    Assembly,
-    Database,
-    assemble,
-    first_start,
-    open_context,
-    open_database,
-)
-from tickwork.clock import pause
-from tickwork.domain.scopes import DEFAULT_SCOPE
-from tickwork.errors import NotFound, TickworkError, ValidationError
-from tickwork.runtime.code_id import code_deployment_id
-from tickwork.runtime.node import ROLES
-from tickwork.services import tenants
-from tickwork.services.context import Context
-from tickwork.settings import Settings, safe_url
-from tickwork.storage import migrate
-from tickwork.targets.python import AppLoadError, load_app
+from tickwork.cli.common import DatabaseOpt, fail, read_settings
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    import uvicorn
 
-EXIT_INVALID = 2
+    from tickwork.assembly import Assembly, Database
+    from tickwork.settings import Settings
 
-log = tlog.get_logger("tickwork.cli")
+__all__ = ["listen", "register", "uvicorn_config"]
 
-db_app = typer.Typer(help="The database schema (Alembic migrations).", no_args_is_help=True)
-tenants_app = typer.Typer(
-    help="Tenants: each owns its projects and API keys, isolated from the others.",
-    no_args_is_help=True,
-)
-keys_app = typer.Typer(
-    help="API keys: bearer tokens for one tenant's routes.", no_args_is_help=True
-)
-
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        metavar="URL",
-        envvar="TICKWORK_DATABASE_URL",
-        show_envvar=True,
-        help="Database: sqlite:///path/to/file.db or postgresql://user@host:5432/db "
-        "(default: sqlite:///./tickwork.db).",
-        show_default=False,
-    ),
-]
+# The roles a process can run (tickwork.runtime.node.ROLES; a test holds them equal),
+# here so that reading the options needs no import of the runtime.
+ROLES = ("api", "scheduler", "worker")
 
 
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve_command)
-    app.add_typer(db_app, name="db")
-    app.add_typer(tenants_app, name="tenants")
-    app.add_typer(keys_app, name="keys")
-
-
-def _fail(message: str) -> typer.Exit:
-    """One line saying why the command stops: a log line in JSON mode (every line on
-    stderr is JSON then), else ``error: ...``."""
-    if tlog.json_mode():
-        if not tlog.is_configured():  # stopped before the settings were read
-            tlog.configure(fmt="json")
-        log.error(message)
-    else:
-        typer.echo(f"error: {message}", err=True)
-    return typer.Exit(EXIT_INVALID)
-
-
-def _settings(*, serving: bool = False, **overrides: object) -> Settings:
-    """The settings, with logging set up from them: at their level for ``serve``; the
-    one-shot commands (whose output people read) log at WARNING unless asked for DEBUG."""
-    try:
-        settings = Settings.from_env(**overrides)
-    except ValidationError as exc:
-        raise _fail(str(exc)) from None
-    level = settings.log_level
-    if not serving and level == "INFO":
-        level = "WARNING"
-    tlog.configure(level, settings.log_format)
-    return settings
 
 
 def _database(settings: Settings) -> Database:
     """The database, its schema up to date; or stop saying why it cannot be opened."""
+    from tickwork.assembly import open_database
+    from tickwork.settings import safe_url
+
     try:
         return open_database(settings, upgrade=True)
     except Exception as exc:
-        raise _fail(f"cannot open the database {safe_url(settings.database_url)}: {exc}") from None
-
-
-def _open(settings: Settings, *, upgrade: bool) -> Context:
-    """A context for the one-shot commands (see :func:`tickwork.assembly.open_context`)."""
-    try:
-        return open_context(settings, upgrade=upgrade)
-    except Exception as exc:
-        raise _fail(f"cannot open the database {safe_url(settings.database_url)}: {exc}") from None
+        raise fail(f"cannot open the database {safe_url(settings.database_url)}: {exc}") from None
 
 
 def serve_command(
@@ -186,8 +119,8 @@ def serve_command(
     roles = set(role or ROLES)
     unknown = roles - set(ROLES)
     if unknown:
-        raise _fail(f"--role: unknown role {sorted(unknown)[0]!r} (use api, scheduler or worker)")
-    settings = _settings(
+        raise fail(f"--role: unknown role {sorted(unknown)[0]!r} (use api, scheduler or worker)")
+    settings = read_settings(
         serving=True,
         host=host,
         port=port,
@@ -200,6 +133,14 @@ def serve_command(
     # then the app module, then the database and its schema.
     sockets = listen(settings.host, settings.port) if "api" in roles else []
     try:
+        # Imported once the port is held: a port in use is said without loading them.
+        from tickwork import logging as tlog
+        from tickwork import tracing
+        from tickwork.assembly import assemble, first_start
+        from tickwork.errors import ValidationError
+        from tickwork.runtime.code_id import code_deployment_id
+        from tickwork.targets.python import AppLoadError, load_app
+
         module = None
         if settings.app_module:
             # Like `python -m`, find the user's module in the current directory.
@@ -208,14 +149,14 @@ def serve_command(
             try:
                 module = load_app(settings.app_module)
             except AppLoadError as exc:
-                raise _fail(str(exc)) from None
+                raise fail(str(exc)) from None
         if not os.environ.get("TICKWORK_DEPLOYMENT_ID"):
             settings = settings.with_(deployment_id=code_deployment_id(settings.version, module))
         tlog.set_deployment(settings.deployment_id)
         try:
             traces = tracing.configure_from_env()
         except ValidationError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         stop = asyncio.Event()
         parts = assemble(
             settings,
@@ -240,7 +181,7 @@ def listen(host: str, port: int) -> list[socket.socket]:
         )
     except (socket.gaierror, UnicodeError) as exc:
         reason = exc.strerror if isinstance(exc, socket.gaierror) else str(exc)
-        raise _fail(
+        raise fail(
             f"cannot listen on {host!r}: the name does not resolve ({reason}): "
             "pass --host or set TICKWORK_HOST"
         ) from None
@@ -265,12 +206,12 @@ def listen(host: str, port: int) -> list[socket.socket]:
                 continue
             for other in sockets:
                 other.close()
-            raise _fail(_listen_error(host, port, exc)) from None
+            raise fail(_listen_error(host, port, exc)) from None
         bound_port = sock.getsockname()[1]
         sockets.append(sock)
     if not sockets:
         assert unavailable is not None
-        raise _fail(_listen_error(host, port, unavailable))
+        raise fail(_listen_error(host, port, unavailable))
     return sockets
 
 
@@ -299,15 +240,17 @@ async def _serve(
 ) -> None:
     """Run the assembled process until SIGINT or SIGTERM (or, with
     ``--exit-when-superseded``, until it has drained), then stop it gracefully."""
+    from tickwork.logging import get_logger
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await _start(parts)
-    server = _Server(uvicorn_config(parts.app, parts.ctx.settings)) if parts.app else None
+    server = _server(uvicorn_config(parts.app, parts.ctx.settings)) if parts.app else None
     serving = await _start_http(parts, server, sockets) if server is not None else None
     _banner(parts, sockets if server is not None else [], first_key, traces)
     await stop.wait()
-    log.info("shutting down (running attempts finish first)")
+    get_logger("tickwork.cli").info("shutting down (running attempts finish first)")
     if server is not None:
         server.should_exit = True
     await parts.node.stop()
@@ -325,13 +268,15 @@ async def _start(parts: Assembly) -> None:
     except Exception as exc:
         await parts.node.stop()
         parts.close()
-        raise _fail(f"cannot start: {type(exc).__name__}: {exc}") from None
+        raise fail(f"cannot start: {type(exc).__name__}: {exc}") from None
 
 
 async def _start_http(
     parts: Assembly, server: uvicorn.Server, sockets: list[socket.socket]
 ) -> asyncio.Task[None]:
     """Serve HTTP on the bound sockets; returns once the server has taken them."""
+    from tickwork.clock import pause
+
     serving = asyncio.create_task(server.serve(sockets=sockets))
     while not server.started and not serving.done():
         await pause(0.01)  # waiting for the server to take the sockets
@@ -345,6 +290,8 @@ async def _start_http(
 def _banner(
     parts: Assembly, sockets: list[socket.socket], first_key: str | None, traces: str | None
 ) -> None:
+    from tickwork.settings import safe_url
+
     settings = parts.ctx.settings
     lines: list[str] = []
     if sockets:
@@ -372,6 +319,8 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     """The HTTP server's configuration. X-Forwarded-For is read only from the proxies
     in TICKWORK_TRUSTED_PROXIES (none by default, where uvicorn would trust loopback):
     the client address is what failed authentication is counted by."""
+    import uvicorn
+
     return uvicorn.Config(
         app,
         host=settings.host,
@@ -388,77 +337,17 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
     )
 
 
-class _Server(uvicorn.Server):
-    # tickwork handles SIGINT/SIGTERM itself, to stop the scheduler and workers too.
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
+def _server(config: uvicorn.Config) -> uvicorn.Server:
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        # tickwork handles SIGINT/SIGTERM itself, to stop the scheduler and workers too.
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
+    return Server(config)
 
 
 def _display_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-@db_app.command("upgrade")
-def db_upgrade(database_url: DatabaseOpt = None) -> None:
-    """Bring the database schema up to date."""
-    settings = _settings(database_url=database_url)
-    ctx = _open(settings, upgrade=True)
-    typer.echo(f"database at revision {migrate.current_revision(ctx.db.engine)}")
-    ctx.db.dispose()
-
-
-@tenants_app.command("create")
-def tenants_create(
-    tenant: Annotated[
-        str,
-        typer.Argument(
-            metavar="TENANT",
-            help="The tenant's id: 1-64 letters, digits, '.', '_' or '-', starting with a "
-            "letter or digit.",
-        ),
-    ],
-    database_url: DatabaseOpt = None,
-) -> None:
-    """Create a tenant: the isolation boundary that owns projects, their agents and
-    triggers, and API keys (a key sees only its own tenant). Does nothing if it exists.
-    Then make a key for it with `tickwork keys create --tenant TENANT`."""
-    ctx = _open(_settings(database_url=database_url), upgrade=True)
-    try:
-        created = tenants.create_tenant(ctx, tenant)
-    except TickworkError as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(f"tenant {tenant} {'created' if created else 'already exists'}", err=True)
-
-
-@keys_app.command("create")
-def keys_create(
-    tenant: Annotated[
-        str, typer.Option("--tenant", metavar="TENANT", help="The tenant the key belongs to.")
-    ],
-    name: Annotated[
-        str,
-        typer.Option(
-            "--name",
-            metavar="NAME",
-            help="A label for the key, shown in key lists (default: none).",
-        ),
-    ] = "",
-    scope: Annotated[
-        str,
-        typer.Option(
-            "--scope",
-            metavar="SCOPE",
-            help="What the key may do: read (GET only), operate (read, run now, cancel, "
-            "rerun) or write (everything in the tenant; default: write).",
-        ),
-    ] = DEFAULT_SCOPE,
-    database_url: DatabaseOpt = None,
-) -> None:
-    """Create an API key; prints the key alone on stdout (it is shown only once)."""
-    ctx = _open(_settings(database_url=database_url), upgrade=True)
-    try:
-        _, key = tenants.create_key(ctx, tenant, name, scope)
-    except (TickworkError, NotFound) as exc:
-        raise _fail(str(exc)) from None
-    typer.echo(key)
