@@ -82,11 +82,6 @@ for _year in range(2001, 2401):
     _REPRESENTATIVE.setdefault(_year_key(_year), _year)
 
 
-@functools.lru_cache(maxsize=4096)
-def _representative(year: int) -> int:
-    return _REPRESENTATIVE[_year_key(year)]
-
-
 def parse_rrule_start(value: object) -> datetime:
     """``rrule_start``: a wall time without offset, whole seconds (``2026-01-05T09:00:00``)."""
     if isinstance(value, datetime):

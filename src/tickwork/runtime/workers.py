@@ -142,7 +142,6 @@ class WorkerPool:
         self._backlog = False
         self._outcomes: list[Outcome] = []
         self._outcome_ready = asyncio.Event()
-        self._settled = asyncio.Event()
         self._lease_renew_at: datetime | None = None
         notifier.on_cancel(self._cancel_local)
         metrics.inflight.set_function(lambda: float(len(self.inflight)))
@@ -190,7 +189,6 @@ class WorkerPool:
                 # The database is out of reach: keep the batch for the next try.
                 self._outcomes = batch + self._outcomes
                 raise
-            self._settled.set()
 
     # -- loops ----------------------------------------------------------------------------
 

@@ -136,15 +136,6 @@ def acquire(ctx: Context, run_id: str, *, force: bool = False) -> Fence | None:
     return Fence(run_id, generation, lease)
 
 
-def renew(ctx: Context, fence: Fence) -> bool:
-    """Extend the lease; False when another scheduler has taken over."""
-    now = ctx.clock.now()
-    with ctx.db.write() as tx:
-        return tx.hold_fence(
-            fence.run_id, fence.generation, now, now + timedelta(seconds=fence.lease_seconds)
-        )
-
-
 def release(ctx: Context, fence: Fence) -> bool:
     """Give the lease up (a graceful stop) and wake the standbys, so one of them takes
     over at once. False when the lease was no longer ours."""

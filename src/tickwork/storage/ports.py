@@ -472,10 +472,6 @@ class History(Protocol):
         given), scoped like :meth:`Catalog.find_trigger`."""
         ...
 
-    def get_invocation_by_key(self, key: str) -> Invocation | None:
-        """The invocation with this idempotency key, or None."""
-        ...
-
     def list_invocations(
         self,
         tenant_id: str,
