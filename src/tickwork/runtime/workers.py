@@ -1,6 +1,11 @@
 """The worker pool: claim attempts, call targets under a timeout, record outcomes
 (SPEC §5). Concurrency is bounded per process; leases are renewed while calls run;
-cancels reach a running attempt within about a second."""
+cancels reach a running attempt within about a second.
+
+One module, longer than most: the claim loop, the lease renewal, the cancel listener and
+the outcome batcher share the pool's in-flight set and its events; each loop is short,
+and splitting them would pass that state between modules.
+"""
 
 from __future__ import annotations
 
