@@ -21,7 +21,6 @@ from typing import Any
 
 from bench import engine
 from bench.peers import _common as c
-from tickwork.assembly import assemble
 from tickwork.clock import SystemClock
 from tickwork.runtime.node import Node
 from tickwork.runtime.notify import LocalNotifier
@@ -91,13 +90,7 @@ def _prepare(env: engine.Env) -> None:
 
 
 async def _start(env: engine.Env, registry: HandlerRegistry) -> tuple[Node, LocalNotifier]:
-    ctx = env.ctx
-    parts = assemble(
-        ctx.settings, ctx.db, ("scheduler", "worker"), clock=ctx.clock, registry=registry
-    )
-    env.ctx = parts.ctx  # what the workload writes from here on wakes this node
-    await parts.node.start()
-    return parts.node, parts.notifier
+    return await engine.run_node(env, registry)
 
 
 async def _wait_count(ctx: Context, status: str, target: int, limit_s: float) -> float | None:
