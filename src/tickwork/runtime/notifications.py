@@ -142,7 +142,7 @@ class NotificationSender:
         fields = {
             "tenant": row.tenant_id,
             "project": row.project_id,
-            "event": row.event_id,
+            "event_id": row.event_id,
             "event_type": row.event_type,
             "target": row.target.get("name"),
             "attempt": row.attempts,

@@ -5,7 +5,7 @@ ports)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -186,7 +186,8 @@ class NotificationsSql(TxBase):
 
     def enqueue_notifications(self, rows: Sequence[OutboxRow]) -> None:
         if rows:
-            self.conn.execute(t.notification_outbox.insert(), [r.__dict__ for r in rows])
+            values = [{f.name: getattr(r, f.name) for f in fields(r)} for r in rows]
+            self.conn.execute(t.notification_outbox.insert(), values)
 
     def claim_notifications(
         self, now: datetime, limit: int, lease_until: datetime
