@@ -378,7 +378,19 @@ def pagerduty_event(body: Mapping[str, Any], routing_key: str) -> dict[str, Any]
             "source": f"tickwork/{body.get('tenant')}/{body.get('project')}",
             "severity": _SEVERITY.get(str(body.get("type")), "warning"),
             "timestamp": body.get("created_at"),
-            "custom_details": dict(body),
+            "custom_details": {
+                k: v
+                for k, v in {
+                    "event_id": body.get("id"),
+                    "event_type": body.get("type"),
+                    "trigger_id": trigger.get("id"),
+                    "trigger_name": trigger.get("name"),
+                    "agent": trigger.get("agent"),
+                    "consecutive_failures": trigger.get("consecutive_failures"),
+                    "invocation_id": (data.get("invocation") or {}).get("id"),
+                }.items()
+                if v is not None
+            },
         },
     }
 
