@@ -82,7 +82,12 @@ def test_the_slack_and_pagerduty_bodies_are_what_is_sent() -> None:
 
 def test_the_settings_table_names_every_notification_setting() -> None:
     text = OPERATIONS.read_text()
-    for name in ("TICKWORK_LATE_GRACE", "TICKWORK_PAUSE_AFTER_FAILURES",
-                 "TICKWORK_NOTIFICATION_MAX_ATTEMPTS", "TICKWORK_NOTIFICATION_RETRY_SECONDS",
-                 "TICKWORK_NOTIFICATION_TIMEOUT_SECONDS", "TICKWORK_NOTIFICATION_POLL_SECONDS"):  # fmt: skip
+    for name in (
+        "TICKWORK_LATE_GRACE",
+        "TICKWORK_PAUSE_AFTER_FAILURES",
+        "TICKWORK_NOTIFICATION_MAX_ATTEMPTS",
+        "TICKWORK_NOTIFICATION_RETRY_SECONDS",
+        "TICKWORK_NOTIFICATION_TIMEOUT_SECONDS",
+        "TICKWORK_NOTIFICATION_POLL_SECONDS",
+    ):
         assert f"`{name}`" in text, name
