@@ -969,8 +969,8 @@ class Health(Protocol):
     def late_triggers(self, before: datetime, limit: int) -> list[Trigger]:
         """Up to ``limit`` enabled, unpaused triggers not yet told late
         (``late_notified_at`` None) with ``next_run_at`` or a pending invocation's
-        ``not_before`` before ``before``: range scans of the due and claimable
-        indexes, by id."""
+        ``not_before`` before ``before``, by id: bounded range scans of the due and
+        claimable indexes (of the pending invocations, the oldest few thousand)."""
         ...
 
     def told_late(self, limit: int) -> list[Trigger]:

@@ -27,6 +27,8 @@ _i = t.invocations.c
 _o = t.notification_outbox.c
 _n = t.project_notifications.c
 _CHUNK = 500
+# The most pending invocations one late check reads (oldest first).
+PENDING_WINDOW = 5000
 
 
 def pending_before(before: datetime) -> sa.ColumnElement[bool]:
@@ -123,20 +125,31 @@ class HealthSql(TxBase):
         return found
 
     def late_triggers(self, before: datetime, limit: int) -> list[Trigger]:
-        due = sa.select(_s.id).where(_s.next_run_at < before)
-        pending = sa.select(_i.trigger_id).where(_i.status == PENDING, _i.not_before < before)
-        q = (
+        told = _s.late_notified_at.is_(None)
+        on_time = (_s.enabled == sa.true(), _s.paused == sa.false(), told)
+        # Two range scans, each bounded: the due index up to ``before``, and the oldest
+        # pending invocations (at most PENDING_WINDOW of them) up to ``before``.
+        due = (
             sa.select(t.scheduled_triggers)
-            .where(
-                sa.or_(_s.id.in_(due), _s.id.in_(pending)),
-                _s.enabled == sa.true(),
-                _s.paused == sa.false(),
-                _s.late_notified_at.is_(None),
-            )
-            .order_by(_s.id)
+            .where(_s.next_run_at < before, *on_time)
+            .order_by(_s.next_run_at)
             .limit(limit)
         )
-        return [record(Trigger, r) for r in self.conn.execute(q)]
+        found = {str(r.id): record(Trigger, r) for r in self.conn.execute(due)}
+        waiting = (
+            sa.select(_i.trigger_id)
+            .where(_i.status == PENDING, _i.not_before < before)
+            .order_by(_i.not_before)
+            .limit(PENDING_WINDOW)
+        )
+        ids = [i for i in dict.fromkeys(str(r[0]) for r in self.conn.execute(waiting))]
+        ids = [i for i in ids if i not in found][:limit]
+        for start in range(0, len(ids), _CHUNK):
+            q = sa.select(t.scheduled_triggers).where(
+                _s.id.in_(ids[start : start + _CHUNK]), *on_time
+            )
+            found.update({str(r.id): record(Trigger, r) for r in self.conn.execute(q)})
+        return [found[k] for k in sorted(found)][:limit]
 
     def told_late(self, limit: int) -> list[Trigger]:
         q = (
