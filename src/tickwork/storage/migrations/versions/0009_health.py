@@ -122,19 +122,20 @@ def backfill_health(conn: sa.Connection) -> int:
 
     Reads each trigger's completed and failed invocations newest first (by completion),
     stopping at the first completed one: one bounded walk per trigger with history."""
+    instant = tickwork.storage.types.UTCDateTime(timezone=True)
     triggers = sa.table(
         "scheduled_triggers",
         sa.column("id", sa.String()),
         sa.column("consecutive_failures", sa.Integer()),
-        sa.column("last_success_at", sa.DateTime()),
-        sa.column("last_failure_at", sa.DateTime()),
+        sa.column("last_success_at", instant),
+        sa.column("last_failure_at", instant),
     )
     invocations = sa.table(
         "invocations",
         sa.column("id", sa.String()),
         sa.column("trigger_id", sa.String()),
         sa.column("status", sa.String()),
-        sa.column("completed_at", sa.DateTime()),
+        sa.column("completed_at", instant),
     )
     i = invocations.c
     changed = 0
