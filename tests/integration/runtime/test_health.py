@@ -235,6 +235,7 @@ class Receiver:
     status: int = 503
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    arrived: threading.Event = field(default_factory=threading.Event)
     url: str = ""
 
     def answer(self, headers: dict[str, str], body: bytes) -> int:
@@ -243,6 +244,7 @@ class Receiver:
             if self.failures > 0:
                 self.failures -= 1
                 return self.status
+            self.arrived.set()
             return 204
 
     def ids(self) -> list[str]:
@@ -456,5 +458,31 @@ def test_only_the_event_types_a_target_wants_are_queued(world: Make) -> None:
         # One event, one id, whichever target it goes to.
         paused = {r.event_id for r in outbox(w.ctx) if r.event_type == "trigger.paused"}
         assert len(paused) == 1
+
+    run(scenario())
+
+
+def test_a_running_node_delivers_with_its_workers(world: Make, ctx: Context) -> None:
+    loopback(ctx)  # before the node is built: its egress client takes the policy then
+
+    async def scenario() -> None:
+        with receiver() as rx:
+            w = await world()
+            notify_everything(w.ctx, rx.url)
+            event_id = notifications.send_test(w.ctx, "acme", "proj")
+            sender = w.node.sender
+            assert sender is not None
+            stop = asyncio.Event()
+            # The node's own sender loop, as `tickwork serve` runs it beside the workers.
+            task = asyncio.create_task(sender.run(stop))
+            try:
+                assert await asyncio.to_thread(rx.arrived.wait, 10)
+            finally:
+                stop.set()
+                sender.wake.set()
+                await asyncio.wait_for(task, 10)
+                assert w.node.targets is not None
+                await w.node.targets.close()
+            assert rx.ids() == [event_id]
 
     run(scenario())
