@@ -17,13 +17,14 @@ import typer
 
 from tickwork import __version__
 from tickwork.cli import (
+    admin,
     control,
     definition,
     deploy,
     preview,
     projects,
     secrets,
-    serve,
+    serving,
     sync,
     triggers,
 )
@@ -61,7 +62,8 @@ def _root(
 
 
 preview.register(app)
-serve.register(app)
+serving.register(app)
+admin.register(app)
 deploy.register(app)
 secrets.register(app)
 projects.register(app)

@@ -43,13 +43,18 @@ ENV_VARS = {
 # The commands over the HTTP API: the server, the key and the tenant; and the project.
 REMOTE = {"--url": "TICKWORK_URL", "--api-key": "TICKWORK_API_KEY", "--tenant": "TICKWORK_TENANT"}
 PROJECT = {**REMOTE, "--project": "TICKWORK_PROJECT"}
-ENV_VARS |= {f"projects {c}": REMOTE for c in ("list", "get", "put", "delete")}
+ENV_VARS |= {f"projects {c}": REMOTE for c in ("list", "get", "put", "delete", "pause", "resume")}
 ENV_VARS |= {f"agents {c}": PROJECT for c in ("list", "get", "put", "delete")}
 ENV_VARS |= {
     f"triggers {c}": PROJECT
-    for c in ("list", "get", "create", "update", "delete", "run", "preview")
+    for c in ("list", "get", "create", "update", "delete", "run", "preview", "pause", "resume",
+              "skip")
+}  # fmt: skip
+ENV_VARS |= {
+    f"invocations {c}": PROJECT
+    for c in ("list", "get", "cancel", "rerun", "cancel-many", "rerun-many")
 }
-ENV_VARS |= {f"invocations {c}": PROJECT for c in ("list", "get", "cancel", "rerun")}
+ENV_VARS |= {f"backfills {c}": PROJECT for c in ("create", "list", "get", "cancel")}
 ENV_VARS |= {f"definition {c}": PROJECT for c in ("get", "diff")}
 ENV_VARS |= {"definition push": PROJECT, "sync": {**PROJECT, "--app": "TICKWORK_APP"}}
 

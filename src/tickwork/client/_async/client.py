@@ -23,6 +23,7 @@ from tickwork.client._async.resources import (
     Definitions,
     Invocations,
     Keys,
+    Notifications,
     Projects,
     Quotas,
     Refs,
@@ -84,6 +85,7 @@ class AsyncClient:
         self.upcoming = Upcoming(self)
         self.keys = Keys(self)
         self.quotas = Quotas(self)
+        self.notifications = Notifications(self)
         self.system = System(self)
         self.admin = Admin(self)
 

@@ -25,6 +25,7 @@ from tickwork.client._sync.resources import (
     Definitions,
     Invocations,
     Keys,
+    Notifications,
     Projects,
     Quotas,
     Refs,
@@ -85,6 +86,7 @@ class Client:
         self.upcoming = Upcoming(self)
         self.keys = Keys(self)
         self.quotas = Quotas(self)
+        self.notifications = Notifications(self)
         self.system = System(self)
         self.admin = Admin(self)
 

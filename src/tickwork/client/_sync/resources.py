@@ -28,10 +28,14 @@ from tickwork.wire import (
     BulkOut,
     DefinitionIn,
     DefinitionOut,
+    DeliveryOut,
     HealthOut,
     InvocationOut,
     KeyCreated,
     KeyOut,
+    NotificationsIn,
+    NotificationsOut,
+    NotificationTestOut,
     PreviewOut,
     ProjectOut,
     QuotasOut,
@@ -54,6 +58,7 @@ __all__ = [
     "Definitions",
     "Invocations",
     "Keys",
+    "Notifications",
     "Projects",
     "Quotas",
     "Refs",
@@ -202,9 +207,12 @@ class Triggers(_Resource):
         *,
         ref: str | None = None,
         project: str | None = None,
+        health: str | None = None,
         page_size: int = core.DEFAULT_PAGE_SIZE,
     ) -> Iterator[TriggerOut]:
-        call = Call("GET", self._paths(project).triggers(agent), core.params(ref=ref))
+        """The agent's triggers (of one ``health``: ok, failing, late, paused, disabled)."""
+        query = core.params(ref=ref, health=health)
+        call = Call("GET", self._paths(project).triggers(agent), query)
         return self._client._items(TriggerOut, call, page_size)
 
     def search(
@@ -214,13 +222,22 @@ class Triggers(_Resource):
         ref: str | None = None,
         enabled: bool | None = None,
         paused: bool | None = None,
+        health: str | None = None,
         q: str | None = None,
         project: str | None = None,
         page_size: int = core.DEFAULT_PAGE_SIZE,
     ) -> Iterator[TriggerOut]:
         """The project's triggers across agents and refs (``GET /triggers``), filtered by
-        agent, ref, ``enabled``, ``paused`` and ``q``, a part of the name (any case)."""
-        query = core.params(agent=agent, ref=ref, enabled=_flag(enabled), paused=_flag(paused), q=q)
+        agent, ref, ``enabled``, ``paused``, ``health`` (ok, failing, late, paused,
+        disabled) and ``q``, a part of the name (any case)."""
+        query = core.params(
+            agent=agent,
+            ref=ref,
+            enabled=_flag(enabled),
+            paused=_flag(paused),
+            health=health,
+            q=q,
+        )
         call = Call("GET", f"{self._paths(project).project}/triggers", query)
         return self._client._items(TriggerOut, call, page_size)
 
@@ -714,3 +731,40 @@ class Admin(_Resource):
         ``agents``, ``triggers``, ``api_keys``, …); None restores a default."""
         path = f"/api/v1/admin/tenants/{core.segment(tenant, 'tenant')}/quotas"
         return self._client._one(QuotasOut, Call("PUT", path, json=core.body(body, fields)))
+
+
+class Notifications(_Resource):
+    """``/notifications``: where the project's events (failures, pauses, missed slots,
+    late triggers) are sent, a test event, and how deliveries went."""
+
+    def get(self, *, project: str | None = None) -> NotificationsOut:
+        path = f"{self._paths(project).project}/notifications"
+        return self._client._one(NotificationsOut, Call("GET", path))
+
+    def put(
+        self,
+        targets: NotificationsIn | Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        project: str | None = None,
+    ) -> NotificationsOut:
+        """Replace every target: a :class:`~tickwork.wire.NotificationsIn`, its mapping,
+        or the list of targets (``name``, ``url``, ``secret``, ``events``, ``format``)."""
+        body = {"targets": list(targets)} if isinstance(targets, Sequence) else targets
+        path = f"{self._paths(project).project}/notifications"
+        return self._client._one(NotificationsOut, Call("PUT", path, json=core.body(body, {})))
+
+    def test(
+        self, *, project: str | None = None, idempotency_key: str | None = None
+    ) -> NotificationTestOut:
+        """Queue a ``notification.test`` event for every target."""
+        path = f"{self._paths(project).project}/notifications/test"
+        return self._client._one(
+            NotificationTestOut, core.creating("POST", path, None, idempotency_key)
+        )
+
+    def deliveries(
+        self, *, project: str | None = None, page_size: int = core.DEFAULT_PAGE_SIZE
+    ) -> Iterator[DeliveryOut]:
+        """The project's deliveries, newest first."""
+        call = Call("GET", f"{self._paths(project).project}/notifications/deliveries")
+        return self._client._items(DeliveryOut, call, page_size)
