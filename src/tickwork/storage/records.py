@@ -144,6 +144,11 @@ class Trigger:
     ends_at: datetime | None = None
     max_runs: int | None = None
     remaining_runs: int | None = None
+    # Calendars (SPEC §16): a recurrence rule in place of cron_expression, anchored at a
+    # wall time of the zone, and the calendar (canonical JSON) refining either.
+    rrule: str | None = None
+    rrule_start: str | None = None
+    calendar: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,8 @@ from tickwork.wire.tenants import (
 )
 from tickwork.wire.triggers import (
     AttemptOut,
+    CalendarSlotOut,
+    CalendarSpec,
     CatchupPolicy,
     InvocationOut,
     InvocationResult,
@@ -117,6 +119,8 @@ __all__ = [
     "BackfillStatus",
     "BulkIn",
     "BulkOut",
+    "CalendarSlotOut",
+    "CalendarSpec",
     "CatchupPolicy",
     "ChangeAction",
     "CountsOut",
