@@ -65,30 +65,41 @@ _CALENDAR = (
 )
 
 
+def _unset(value: Any) -> bool:
+    return value is None
+
+
 class CalendarSpec(Strict):
     """A business calendar. Every key is optional; a slot on an excluded date is skipped
     (recorded with the reason) or shifted to the nearest business day."""
 
     exclude_dates: list[DateText] | None = Field(
-        None, max_length=MAX_EXCLUDE_DATES, description="local dates, e.g. 2026-12-24"
+        None,
+        exclude_if=_unset,
+        max_length=MAX_EXCLUDE_DATES,
+        description="local dates, e.g. 2026-12-24",
     )
     exclude_ranges: list[DateRange] | None = Field(
         None,
+        exclude_if=_unset,
         max_length=MAX_EXCLUDE_RANGES,
         description="[from, to] pairs of local dates, both included",
     )
     holidays: Annotated[str, Field(min_length=1, max_length=16)] | None = Field(
         None,
+        exclude_if=_unset,
         description="public holidays of a country, optionally with a subdivision: US, "
         "DE-BY (the calendars of the pinned holidays package)",
     )
     weekends: WeekendPolicy | None = Field(
         None,
+        exclude_if=_unset,
         description="exclude: Saturdays and Sundays (or the holidays country's own "
         "weekend) are excluded; include (the default): they are not",
     )
     shift: ShiftPolicy | None = Field(
         None,
+        exclude_if=_unset,
         description="skip (the default): such slots are recorded skipped; "
         "next_business_day / previous_business_day: moved to that day at the same wall "
         "time (never onto a date with a slot of its own, never across starts_at/ends_at)",
