@@ -5,13 +5,16 @@ fake clock starts at 2026-03-02T09:00:00Z."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.helpers import Scope, field_error, problem
+from tickwork.domain import calendars
 from tickwork.testing import FakeClock
+from tickwork.wire import CalendarSpec
+from tickwork.wire import triggers as wire_triggers
 
 RULE = "FREQ=MONTHLY;BYMONTHDAY=25;BYHOUR=9;BYMINUTE=0;BYSECOND=0"
 CALENDAR = {"holidays": "US", "weekends": "exclude", "shift": "previous_business_day"}
@@ -220,3 +223,11 @@ def test_a_calendar_the_wire_model_refuses_is_a_422_too(api: TestClient, scope: 
     for calendar in ({"shift": "sideways"}, {"weekends": "sometimes"}, {"colour": "red"}):
         body = {"name": "bad", "cron_expression": "0 9 * * *", "calendar": calendar}
         problem(api.post(scope.triggers, json=body), 422)
+
+
+def test_the_wire_models_spell_the_calendars_names_and_limits_as_the_domain_does() -> None:
+    assert get_args(wire_triggers.ShiftPolicy) == calendars.SHIFTS
+    assert get_args(wire_triggers.WeekendPolicy) == calendars.WEEKEND_POLICIES
+    assert wire_triggers.MAX_EXCLUDE_DATES == calendars.MAX_EXCLUDE_DATES
+    assert wire_triggers.MAX_EXCLUDE_RANGES == calendars.MAX_EXCLUDE_RANGES
+    assert set(CalendarSpec.model_fields) == set(calendars.KEYS)

@@ -10,8 +10,10 @@ would land on a date with a slot of its own is refused (no slot twice).
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from tickwork.domain.ids import schedule_key
@@ -219,5 +221,30 @@ def test_a_skip_by_request_is_not_spent_on_a_slot_the_calendar_skips(world: Make
             ("2026-12-25T14:00:00Z", SKIPPED, "holiday: Christmas Day"),
             ("2026-12-26T14:00:00Z", SKIPPED, "skipped by request"),
         ]
+
+    run(scenario())
+
+
+def _documented_trigger() -> dict[str, Any]:
+    """The JSON trigger of docs/semantics.md's "What the scheduler records"."""
+    page = (Path(__file__).resolve().parents[3] / "docs" / "semantics.md").read_text()
+    section = page[page.index("### What the scheduler records") :]
+    block = section[section.index("```json\n") + len("```json\n") :]
+    body: dict[str, Any] = json.loads(block[: block.index("```")])
+    return body
+
+
+def test_the_documented_payroll_reminder_runs_as_the_page_says(world: Make) -> None:
+    async def scenario() -> None:
+        w = await world()
+        w.clock.set(at("2026-11-20T12:00:00Z"))
+        t = w.trigger(**_documented_trigger())
+        await dispatch_until(w, t, at("2027-01-31T00:00:00Z"))
+        assert rows_of(w, t) == [
+            ("2026-11-25T14:00:00Z", PENDING, None),
+            ("2026-12-24T14:00:00Z", PENDING, "shifted from 2026-12-25 (holiday: Christmas Day)"),
+            ("2027-01-25T14:00:00Z", PENDING, None),
+        ]
+        assert _rows(w, t)[1].idempotency_key == f"sched:{t.id}:2026-12-24T14:00:00Z"
 
     run(scenario())
