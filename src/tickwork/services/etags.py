@@ -30,6 +30,11 @@ def _tag(kind: str, document: Any) -> str:
 
 def trigger_etag(trigger: Trigger) -> str:
     settings = {key: getattr(trigger, key) for key in EDITABLE}
+    # Fields added later count only when set, so that the tags of triggers that do not
+    # use them stay what they were.
+    for key in ("rrule", "rrule_start", "calendar"):
+        if settings[key] is None:
+            del settings[key]
     return _tag("t", [trigger.id, trigger.ref, trigger.agent_id, settings])
 
 
