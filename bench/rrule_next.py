@@ -9,7 +9,10 @@ resolved) is outside the timing, as it is done once when a trigger is saved. Eac
 made three times: the *first* includes whatever it warms (a year's holiday table, a zone's
 transitions), and also any pause the shared machine imposes; the *best* of the three is
 the call's own cost. Reported: the slowest call by both measures (target: at most 10 ms),
-the 99th percentile, and the worst case.
+the 99th percentile, and the worst case; then the twenty slowest calls are timed again,
+best of twenty, in elapsed time and in the CPU time of the thread, which tells a call
+that lost its three tries to another process on a shared machine from one that is slow
+on its own.
 
 The corpus aims at the costly paths: rules that fire once in decades (29 February on a
 Monday, every fourth year from a leap year, week 53), strides that do not divide a day
@@ -21,6 +24,7 @@ calendars with a holiday calendar, both shift directions and a year-long exclusi
 from __future__ import annotations
 
 import gc
+import heapq
 import random
 import time
 from datetime import UTC, datetime, timedelta
@@ -33,6 +37,8 @@ from tickwork.domain.slots import CalendarSchedule, next_slot
 LIBRARIES = ("python-dateutil", "holidays", "tzdata")
 ZONES = ("America/New_York", "Europe/London", "Australia/Lord_Howe", "Pacific/Apia")
 TARGET_MS = 10.0
+RETIMED = 20
+RETRIES = 20
 _ALL_MINUTES = ",".join(str(m) for m in range(60))
 _ALL_SECONDS = _ALL_MINUTES
 _ALL_HOURS = ",".join(str(h) for h in range(24))
@@ -139,6 +145,10 @@ def measure(quick: bool) -> dict[str, Any]:
     rows: dict[str, list[float]] = {}
     cold: dict[str, list[float]] = {}
     worst: tuple[float, str] = (0.0, "")
+    # The slowest calls, kept to be timed again: on a shared machine a few calls lose
+    # all three tries to another process, and timing them again tells that apart from
+    # a call that is slow on its own.
+    slowest: list[tuple[float, int, Any, datetime, str]] = []
     calls = 0
     for zone in ZONES:
         starts = _starts(zone, quick)
@@ -160,18 +170,50 @@ def measure(quick: bool) -> dict[str, Any]:
                         elapsed = min(times)
                         durations.append(elapsed)
                         calls += 1
-                        if elapsed > worst[0]:
-                            text = getattr(getattr(base, "rule", None), "text", None) or getattr(
-                                base.expression, "source", ""
+                        if (
+                            elapsed > worst[0]
+                            or len(slowest) < RETIMED
+                            or (elapsed > slowest[0][0])
+                        ):
+                            text = str(
+                                getattr(getattr(base, "rule", None), "text", None)
+                                or getattr(base.expression, "source", "")
                             )
-                            worst = (
-                                elapsed,
+                            where = (
                                 f"`{text[:70]}` in {zone}, calendar {calendar_name}, after "
-                                f"{sched.format_instant(start)}",
+                                f"{sched.format_instant(start)}"
                             )
+                            if elapsed > worst[0]:
+                                worst = (elapsed, where)
+                            heapq.heappush(slowest, (elapsed, calls, target, start, where))
+                            if len(slowest) > RETIMED:
+                                heapq.heappop(slowest)
                 finally:
                     gc.enable()
-    return {"rows": rows, "cold": cold, "worst": worst, "calls": calls}
+    retimed: tuple[float, str] = (0.0, "")
+    cpu_worst = 0.0
+    gc.disable()
+    try:
+        for _, _, target, start, where in slowest:
+            best = cpu = float("inf")
+            for _ in range(RETRIES):
+                began, began_cpu = time.perf_counter(), time.thread_time()
+                next_slot(target, start)
+                best = min(best, (time.perf_counter() - began) * 1e3)
+                cpu = min(cpu, (time.thread_time() - began_cpu) * 1e3)
+            if best > retimed[0]:
+                retimed = (best, where)
+            cpu_worst = max(cpu_worst, cpu)
+    finally:
+        gc.enable()
+    return {
+        "rows": rows,
+        "cold": cold,
+        "worst": worst,
+        "calls": calls,
+        "retimed": retimed,
+        "cpu": cpu_worst,
+    }
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -201,10 +243,15 @@ def run(quick: bool = False) -> str:
         )
     verdict = "within" if worst_ms <= TARGET_MS else "OVER"
     coldest = max(max(v) for v in results["cold"].values())
+    retimed_ms, retimed_where = results["retimed"]
     lines += [
         "",
         f"Slowest call (best of 3): {worst_ms:.2f} ms ({verdict} the target): {where}. "
-        f"Slowest first call: {coldest:.2f} ms.",
+        f"Slowest first call: {coldest:.2f} ms. The {RETIMED} slowest calls timed again, "
+        f"best of {RETRIES}: the slowest is {retimed_ms:.2f} ms "
+        f"({'within' if retimed_ms <= TARGET_MS else 'OVER'} the target), {retimed_where}; "
+        f"in CPU time of its thread (what another process cannot add), the slowest of them "
+        f"is {results['cpu']:.2f} ms.",
     ]
     return "\n".join(lines) + "\n"
 

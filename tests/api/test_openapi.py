@@ -613,6 +613,7 @@ def test_the_lifecycle_fields_and_bodies_are_in_the_document(spec: dict[str, Any
         "timezone",
         "next_runs",
         "skipped_runs",
+        "calendar_slots",
     }
     assert set(schema(spec, "PauseIn")["properties"]) == {"reason", "until", "cancel_pending"}
     assert set(schema(spec, "SkipIn")["properties"]) == {"count"}

@@ -221,6 +221,7 @@ def test_upcoming_runs_merge_every_enabled_trigger_soonest_first(
         "invocation_id": None,
         "origin": None,
         "attempt": None,
+        "reason": None,
     }
     daily = [i for i in upcoming(api, scope, limit=200) if i["trigger_name"] == "daily"]
     assert daily[0]["at"] == "2026-03-03T07:30:00Z"

@@ -172,6 +172,33 @@ RunAsOpt = Annotated[
         help="The user or service of your system the runs act for (default: none).",
     ),
 ]
+RRuleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rrule",
+        metavar="RULE",
+        help="An RFC 5545 rule instead of --cron, e.g. 'FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;"
+        "BYSETPOS=-1;BYHOUR=17;BYMINUTE=0' (default: none).",
+    ),
+]
+RRuleStartOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--rrule-start",
+        metavar="WALL",
+        help="Where the rule starts: a wall time in --tz, e.g. 2026-01-05T09:00:00 "
+        "(default: the trigger's creation).",
+    ),
+]
+CalendarOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--calendar",
+        metavar="JSON",
+        help='Dates not to fire on, e.g. \'{"holidays": "US", "weekends": "exclude", '
+        '"shift": "next_business_day"}\' (default: none).',
+    ),
+]
 FileOpt = Annotated[
     Path | None,
     typer.Option(
@@ -188,6 +215,8 @@ def register(app: typer.Typer) -> None:
 
 
 def _schedule(t: TriggerOut) -> str:
+    if t.rrule is not None:
+        return t.rrule
     if t.cron_expression is not None:
         return t.cron_expression
     return f"once at {t.run_at.isoformat() if t.run_at else '-'}"
@@ -236,6 +265,10 @@ def _trigger_body(
     conversation: str | None = None,
     budget: int | None = None,
     run_as: str | None = None,
+    *,
+    rrule: str | None = None,
+    rrule_start: str | None = None,
+    calendar: str | None = None,
 ) -> tuple[dict[str, Any], Document | None, set[str]]:
     """The body, the file it came from (if any) and the fields the options set."""
     body: dict[str, Any] = {}
@@ -263,6 +296,9 @@ def _trigger_body(
         "conversation": conversation,
         "daily_token_budget": budget,
         "run_as": run_as,
+        "rrule": rrule,
+        "rrule_start": rrule_start,
+        "calendar": parse_json_object(calendar, "--calendar"),
     }
     options = {k: v for k, v in given.items() if v is not None}
     body.update(options)
@@ -381,13 +417,17 @@ def create_trigger(
     conversation: ConversationOpt = None,
     budget: BudgetOpt = None,
     run_as: RunAsOpt = None,
+    rrule: RRuleOpt = None,
+    rrule_start: RRuleStartOpt = None,
+    calendar: CalendarOpt = None,
     file: FileOpt = None,
     ref: RefOpt = None,
 ) -> None:
-    """Create a trigger: --name and --cron (or --run-at), and the fields to set."""
+    """Create a trigger: --name and --cron (or --rrule, or --run-at), and the fields to set."""
     body, document, options = _trigger_body(
         file, name, cron, run_at, tz, payload, template, description, enable,
         max_retries, retry_delay, timeout, catchup, overlap, jitter, conversation, budget, run_as,
+        rrule=rrule, rrule_start=rrule_start, calendar=calendar,
     )  # fmt: skip
     created = _located(document, options, lambda: r.client.triggers.create(agent, body, ref=ref))
     r.emit(created, lambda: fields(f"trigger {created.id}", created))
@@ -415,12 +455,16 @@ def update_trigger(
     conversation: ConversationOpt = None,
     budget: BudgetOpt = None,
     run_as: RunAsOpt = None,
+    rrule: RRuleOpt = None,
+    rrule_start: RRuleStartOpt = None,
+    calendar: CalendarOpt = None,
     file: FileOpt = None,
 ) -> None:
     """Change the fields given; the others stay (a file's null restores a default)."""
     body, document, options = _trigger_body(
         file, name, cron, run_at, tz, payload, template, description, enable,
         max_retries, retry_delay, timeout, catchup, overlap, jitter, conversation, budget, run_as,
+        rrule=rrule, rrule_start=rrule_start, calendar=calendar,
     )  # fmt: skip
     if not body:
         raise UsageError("nothing to change: give at least one field (see --help)")
@@ -470,15 +514,17 @@ def preview_trigger(
         ),
     ] = 10,
 ) -> None:
-    """The trigger's next fire instants, and its schedule in words."""
+    """The trigger's next fire instants, the slots its calendar skips or shifts (with the
+    reason), and its schedule in words."""
     preview = r.client.triggers.preview(agent, trigger_id, count=count)
+    notes = {slot.at: slot for slot in preview.calendar_slots}
+    rows = sorted(
+        [(i, notes[i].reason if i in notes else "") for i in preview.next_runs]
+        + [(s.at, f"skipped: {s.reason}") for s in preview.calendar_slots if s.status == "skipped"]
+    )
     r.emit(
         preview,
-        lambda: table(
-            f"{preview.description}",
-            ["next runs (UTC)"],
-            [(instant,) for instant in preview.next_runs],
-        ),
+        lambda: table(f"{preview.description}", ["next runs (UTC)", "calendar"], rows),
     )
 
 

@@ -39,7 +39,8 @@ from tickwork.domain.policies import (
     CatchupPolicy,
     OverlapPolicy,
 )
-from tickwork.domain.schedule import Schedule, format_instant, next_run_after
+from tickwork.domain.schedule import format_instant
+from tickwork.domain.slots import Timing, next_run_after
 from tickwork.errors import ValidationError
 
 __all__ = [
@@ -95,7 +96,7 @@ class CatchupPlan:
 
 
 def plan_catchup(
-    schedule: Schedule,
+    schedule: Timing,
     due: datetime,
     now: datetime,
     policy: str = CatchupPolicy.LATEST,
@@ -212,7 +213,7 @@ class _Slots:
     """The due slots of one plan: ``first`` (the stored next_run_at) and the schedule's
     firings after it."""
 
-    def __init__(self, schedule: Schedule, first: datetime, end: datetime | None = None) -> None:
+    def __init__(self, schedule: Timing, first: datetime, end: datetime | None = None) -> None:
         self.schedule = schedule
         self.first = first
         self.end = end

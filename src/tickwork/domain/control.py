@@ -36,7 +36,8 @@ from typing import Literal
 
 from tickwork.domain import catchup
 from tickwork.domain.ids import schedule_key
-from tickwork.domain.schedule import OnceSchedule, Schedule, format_instant, next_run_after
+from tickwork.domain.schedule import OnceSchedule, format_instant
+from tickwork.domain.slots import CalendarSchedule, Slot, Timing, next_run_after, slot_at
 from tickwork.errors import ValidationError
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "backfill_kind",
     "backfill_slots",
     "bounded_first",
+    "coming",
     "coming_slots",
     "first_slot_at_or_after",
     "missed_backfill_key",
@@ -105,7 +107,7 @@ class Control:
 
 
 def first_slot_at_or_after(
-    schedule: Schedule, instant: datetime, bounds: Bounds, *, inclusive: bool = True
+    schedule: Timing, instant: datetime, bounds: Bounds, *, inclusive: bool = True
 ) -> datetime | None:
     """The first slot at (``inclusive``) or strictly after ``instant`` within ``bounds``;
     None when there is none or no slot may be consumed any more."""
@@ -120,7 +122,7 @@ def first_slot_at_or_after(
     return found
 
 
-def bounded_first(schedule: Schedule, first: datetime | None, bounds: Bounds) -> datetime | None:
+def bounded_first(schedule: Timing, first: datetime | None, bounds: Bounds) -> datetime | None:
     """``first`` (the schedule's first run from now, as computed without bounds) moved
     into ``bounds``: to the first slot at or after ``starts_at`` when it is earlier, None
     when it lies after ``ends_at`` or nothing may be consumed."""
@@ -150,19 +152,21 @@ def remaining_after_change(
 
 @dataclass(frozen=True)
 class Recorded:
-    """A consumed slot that does not run: ``missed`` (catch-up) or ``skipped`` (by
-    request)."""
+    """A consumed slot that does not run: ``missed`` (catch-up), ``skipped`` (by
+    request) or ``excluded`` (its calendar skips it: recorded ``skipped`` with the
+    calendar's reason, see :attr:`DispatchPlan.slots`)."""
 
     at: datetime
-    status: Literal["missed", "skipped"]
+    status: Literal["missed", "skipped", "excluded"]
 
 
 @dataclass(frozen=True)
 class DispatchPlan:
     """What one pass of the scheduler does with a due trigger.
 
-    ``recorded`` and ``run`` are oldest first, and every recorded slot precedes every run
-    (skips and misses take the oldest consumed slots). ``run`` is still subject to the
+    ``recorded`` and ``run`` are oldest first; skips by request and misses take the
+    oldest consumed slots, so they precede every run (a slot its calendar excludes is
+    recorded where it falls). ``run`` is still subject to the
     overlap policy. ``consumed`` counts every consumed slot, unrecorded misses included.
     """
 
@@ -176,6 +180,9 @@ class DispatchPlan:
     skip_remaining: int
     remaining_runs: int | None
     consumed: int
+    # With a calendar: the effective slot of every consumed instant that the calendar
+    # skips or shifts (its reason); empty without one.
+    slots: dict[datetime, Slot] = field(default_factory=dict)
 
     @property
     def missed(self) -> list[datetime]:
@@ -187,7 +194,7 @@ class DispatchPlan:
 
 
 def plan_dispatch(
-    schedule: Schedule,
+    schedule: Timing,
     due: datetime,
     now: datetime,
     control: Control,
@@ -254,20 +261,29 @@ def plan_dispatch(
         next_run_at = None
     consumed = len(missed) + uncounted + len(run)
 
+    # A calendar's skips are recorded as such, whether their time passed while the
+    # scheduler was down or not; a skip by request is never spent on one.
+    slots = _calendar_slots(schedule, [*missed, *run])
+    excluded = {at for at, slot in slots.items() if slot.status == "skip"}
     skip = control.skip_remaining
     recorded: list[Recorded] = []
     for slot in missed:
-        if skip > 0:
+        if slot in excluded:
+            recorded.append(Recorded(slot, "excluded"))
+        elif skip > 0:
             skip -= 1
             recorded.append(Recorded(slot, "skipped"))
         else:
             recorded.append(Recorded(slot, "missed"))
     unrecorded_skips = min(skip, uncounted)
     skip -= unrecorded_skips
+    recorded += [Recorded(slot, "excluded") for slot in run if slot in excluded]
+    run = [slot for slot in run if slot not in excluded]
     skipped_runs = min(skip, len(run))
     skip -= skipped_runs
     recorded += [Recorded(slot, "skipped") for slot in run[:skipped_runs]]
     return DispatchPlan(
+        slots=slots,
         run=run[skipped_runs:],
         recorded=recorded,
         missed_uncounted=uncounted,
@@ -281,11 +297,19 @@ def plan_dispatch(
     )
 
 
+def _calendar_slots(schedule: Timing, instants: list[datetime]) -> dict[datetime, Slot]:
+    """The effective slots among ``instants`` that a calendar skips or shifts."""
+    if not isinstance(schedule, CalendarSchedule):
+        return {}
+    found = (slot_at(schedule, at) for at in instants)
+    return {slot.at: slot for slot in found if slot.status == "skip" or slot.shifted}
+
+
 # -- what comes next ---------------------------------------------------------------------
 
 
 def coming_slots(
-    schedule: Schedule,
+    schedule: Timing,
     first: datetime | None,
     control: Control,
     *,
@@ -294,7 +318,20 @@ def coming_slots(
     """The slots a trigger will consume from ``first`` (its next slot) on, each with
     whether it is skipped by request; ends at ``ends_at`` or when ``remaining_runs``
     is used up. After ``first``, slots up to ``gap_until`` are left out (they are due
-    already: catch-up decides about them)."""
+    already: catch-up decides about them). See :func:`coming` for the calendar's part."""
+    for slot, skipped in coming(schedule, first, control, gap_until=gap_until):
+        yield slot.at, skipped
+
+
+def coming(
+    schedule: Timing,
+    first: datetime | None,
+    control: Control,
+    *,
+    gap_until: datetime | None = None,
+) -> Iterator[tuple[Slot, bool]]:
+    """:func:`coming_slots` with each slot's effect: a run (shifted or not, with the
+    reason) or a slot its calendar skips, which no skip by request is spent on."""
     bounds = control.bounds
     window = replace(bounds, remaining_runs=None)
     skip = control.skip_remaining
@@ -305,9 +342,10 @@ def coming_slots(
             if left <= 0:
                 return
             left -= 1
-        skipped = skip > 0
+        slot = slot_at(schedule, cursor)
+        skipped = skip > 0 and slot.status == "run"
         skip -= 1 if skipped else 0
-        yield cursor, skipped
+        yield slot, skipped
         base = cursor if gap_until is None else max(cursor, gap_until)
         cursor = first_slot_at_or_after(schedule, base, window, inclusive=False)
         if isinstance(schedule, OnceSchedule):
@@ -315,7 +353,7 @@ def coming_slots(
 
 
 def next_slot_of(
-    schedule: Schedule, next_run_at: datetime | None, control: Control
+    schedule: Timing, next_run_at: datetime | None, control: Control
 ) -> datetime | None:
     """The first slot a trigger with this stored ``next_run_at`` will consume: the
     stored one, or for a wake-up the first slot at or after it."""
@@ -327,36 +365,44 @@ def next_slot_of(
 
 
 def preview_runs(
-    schedule: Schedule, now: datetime, count: int, control: Control
-) -> tuple[list[datetime], list[datetime]]:
-    """The next ``count`` slots after ``now`` that will run, and the slots before the
-    last of them that are skipped by request. A pause that ends by itself starts them
-    at its end; one that does not shows none."""
+    schedule: Timing, now: datetime, count: int, control: Control
+) -> tuple[list[datetime], list[datetime], list[Slot]]:
+    """The next ``count`` slots after ``now`` that will run, the slots before the last of
+    them that are skipped by request, and those its calendar skips or shifts (with the
+    reason; a shifted one is among the runs too). A pause that ends by itself starts
+    them at its end; one that does not shows none."""
     if control.paused:
         if control.paused_until is None:
-            return [], []
+            return [], [], []
         first = first_slot_at_or_after(schedule, max(control.paused_until, now), control.bounds)
     else:
         first = first_slot_at_or_after(schedule, now, control.bounds, inclusive=False)
     runs: list[datetime] = []
     skipped: list[datetime] = []
-    for slot, is_skipped in coming_slots(schedule, first, control):
+    calendar: list[Slot] = []
+    for slot, is_skipped in coming(schedule, first, control):
+        if slot.status == "skip" or slot.shifted:
+            calendar.append(slot)
+        if slot.status == "skip":
+            if len(calendar) > MAX_SKIP:
+                break
+            continue
         if is_skipped:
-            skipped.append(slot)
+            skipped.append(slot.at)
             if len(skipped) > MAX_SKIP:
                 break
             continue
-        runs.append(slot)
+        runs.append(slot.at)
         if len(runs) == count:
             break
-    return runs, skipped
+    return runs, skipped, calendar
 
 
 # -- backfill ----------------------------------------------------------------------------
 
 
 def backfill_slots(
-    schedule: Schedule,
+    schedule: Timing,
     start: datetime,
     end: datetime,
     bounds: Bounds,
@@ -370,6 +416,10 @@ def backfill_slots(
     found: list[datetime] = []
     cursor = first_slot_at_or_after(schedule, start, window)
     while cursor is not None and cursor < end:
+        if isinstance(schedule, CalendarSchedule) and slot_at(schedule, cursor).status == "skip":
+            # A date its calendar excludes has nothing to backfill.
+            cursor = first_slot_at_or_after(schedule, cursor, window, inclusive=False)
+            continue
         if len(found) == limit:
             raise ValidationError(
                 "to",

@@ -19,7 +19,8 @@ Everything here is a pure function of the schedule.
 from __future__ import annotations
 
 from tickwork.domain.cron import fires_per_day
-from tickwork.domain.schedule import OnceSchedule, RRuleSchedule, Schedule
+from tickwork.domain.schedule import OnceSchedule, RRuleSchedule
+from tickwork.domain.slots import CalendarSchedule, Timing
 
 __all__ = ["MAX_SLOTS_PER_DAY", "MINUTES_PER_DAY", "slots_per_day"]
 
@@ -27,8 +28,11 @@ MINUTES_PER_DAY = 1440
 MAX_SLOTS_PER_DAY = 86_400  # every second
 
 
-def slots_per_day(schedule: Schedule) -> int:
-    """The schedule's firings on a day it fires (0 for a one-time schedule)."""
+def slots_per_day(schedule: Timing) -> int:
+    """The schedule's firings on a day it fires (0 for a one-time schedule). A calendar
+    changes nothing: a shift moves slots, it never adds one."""
+    if isinstance(schedule, CalendarSchedule):
+        schedule = schedule.schedule
     if isinstance(schedule, OnceSchedule):
         return 0
     if isinstance(schedule, RRuleSchedule):

@@ -43,8 +43,9 @@ from tickwork.domain.schedule import (
     OnceSchedule,
     RRuleSchedule,
     Schedule,
-    next_run_after,
+    describe,
 )
+from tickwork.domain.schedule import next_run_after as schedule_next_run_after
 from tickwork.domain.walltime import fixed_instant
 from tickwork.errors import ValidationError
 
@@ -53,8 +54,12 @@ __all__ = [
     "CalendarSchedule",
     "Slot",
     "SlotStatus",
+    "Timing",
+    "describe_timing",
+    "next_run_after",
     "next_slot",
     "preview_slots",
+    "slot_at",
     "slots_after",
 ]
 
@@ -98,6 +103,38 @@ class CalendarSchedule:
         return self.schedule.zone
 
 
+# What a trigger's timing is: a schedule, or a recurring one refined by a calendar.
+Timing = Schedule | CalendarSchedule
+
+
+def next_run_after(timing: Timing, after: datetime) -> datetime | None:
+    """The first slot strictly after ``after`` (aware) as UTC, or None: the schedule's
+    firing, or for a calendar the next *effective* slot (a run, shifted or not, or a slot
+    the calendar skips, which the scheduler records ``skipped``)."""
+    if not isinstance(timing, CalendarSchedule):
+        return schedule_next_run_after(timing, after)
+    found = next_slot(timing, after)
+    return None if found is None else found.at
+
+
+def slot_at(timing: Timing, instant: datetime) -> Slot:
+    """The effective slot at ``instant``, which must be one of the timing's slots (as
+    :func:`next_run_after` gives them): a run, or a skip, with its reason."""
+    if not isinstance(timing, CalendarSchedule):
+        return Slot(instant.astimezone(UTC), "run", instant.astimezone(UTC))
+    found = next_slot(timing, instant - _TICK)
+    if found is None or found.at != instant:
+        raise ValueError(f"{instant.isoformat()} is not a slot of this schedule")
+    return found
+
+
+def describe_timing(timing: Timing) -> str:
+    """Words for when it fires, and for the calendar's part."""
+    if not isinstance(timing, CalendarSchedule):
+        return describe(timing)
+    return f"{describe(timing.schedule)}; {timing.calendar.describe()}"
+
+
 def next_slot(schedule: Schedule | CalendarSchedule, after: datetime) -> Slot | None:
     """The first effective slot strictly after ``after`` (aware), or None.
 
@@ -132,7 +169,7 @@ def preview_slots(schedule: Schedule | CalendarSchedule, after: datetime, count:
 def _plain(schedule: Schedule, after: datetime) -> Iterator[Slot]:
     cursor = after
     while True:
-        found = next_run_after(schedule, cursor)
+        found = schedule_next_run_after(schedule, cursor)
         if found is None:
             return
         yield Slot(found, "run", found)
@@ -160,7 +197,7 @@ class _Walk:
         for begin, found in self._spans:
             if begin <= instant and (found is None or instant < found):
                 return found
-        found = next_run_after(self.schedule.schedule, instant)
+        found = schedule_next_run_after(self.schedule.schedule, instant)
         if len(self._spans) >= 32:
             self._spans.pop(0)
         self._spans.append((instant, found))

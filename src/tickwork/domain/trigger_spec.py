@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tickwork.domain import schedule as sched
+from tickwork.domain.calendars import parse_calendar
 from tickwork.domain.limits import MAX_TEMPLATE_CHARS, RUN_AS_PATTERN
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_text
 from tickwork.domain.policies import (
@@ -22,7 +23,10 @@ from tickwork.domain.policies import (
     Conversation,
     OverlapPolicy,
 )
+from tickwork.domain.rrule import parse_rrule_start
+from tickwork.domain.slots import CalendarSchedule, Timing, next_run_after
 from tickwork.domain.template import rendered_size
+from tickwork.domain.zones import get_zone
 from tickwork.errors import InvalidSchedule, ValidationError
 
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -66,11 +70,13 @@ RANGES: dict[str, tuple[int, int]] = {
     "catchup_window_seconds": (0, 31 * 86400),
     "jitter_seconds": (0, 3600),
 }
-SCHEDULE_FIELDS = ("cron_expression", "run_at", "timezone")
+SCHEDULE_FIELDS = ("cron_expression", "run_at", "rrule", "rrule_start", "calendar", "timezone")
+# The three kinds of schedule: a trigger has exactly one.
+KINDS = ("cron_expression", "run_at", "rrule")
 # Fields that move where the trigger's slots may lie: changing one re-plans next_run_at.
 BOUND_FIELDS = ("starts_at", "ends_at", "max_runs")
 MAX_RUNS = 2**31 - 1
-EDITABLE = ("name", "cron_expression", "run_at", *DEFAULTS)
+EDITABLE = ("name", "cron_expression", "run_at", "rrule", "rrule_start", "calendar", *DEFAULTS)
 
 
 class PayloadTooLarge(ValidationError):
@@ -190,17 +196,53 @@ def check_bounds(values: dict[str, Any]) -> None:
         raise ValidationError("max_runs", f"must be an integer from 1 to {MAX_RUNS}, or null")
 
 
-def build_schedule(values: Mapping[str, Any]) -> sched.Schedule:
-    cron, run_at = values.get("cron_expression"), values.get("run_at")
-    if (cron is None) == (run_at is None):
-        raise ValidationError("cron_expression", "give exactly one of cron_expression or run_at")
+def build_schedule(values: Mapping[str, Any]) -> Timing:
+    """The trigger's timing: its schedule (exactly one of ``cron_expression``,
+    ``run_at`` and ``rrule``), refined by its ``calendar`` when it has one, within its
+    ``starts_at``/``ends_at`` (which a calendar's shifts never cross)."""
+    given = [kind for kind in KINDS if values.get(kind) is not None]
+    if len(given) != 1:
+        what = "none" if not given else " and ".join(given)
+        raise ValidationError(
+            given[0] if given else "cron_expression",
+            f"give exactly one of cron_expression, run_at or rrule (got {what})",
+        )
     timezone = values.get("timezone") or "UTC"
     if not isinstance(timezone, str):
         raise ValidationError("timezone", "must be an IANA time zone name")
-    if cron is not None:
+    if values.get("rrule_start") is not None and given[0] != "rrule":
+        raise ValidationError(
+            "rrule_start", f"goes with rrule only; remove it or give rrule in place of {given[0]}"
+        )
+    schedule = _schedule(given[0], values, timezone)
+    calendar = values.get("calendar")
+    if calendar is None:
+        return schedule
+    if isinstance(schedule, sched.OnceSchedule):
+        raise ValidationError(
+            "calendar",
+            "applies to recurring triggers only; remove it, or give cron_expression or rrule "
+            "in place of run_at",
+        )
+    return CalendarSchedule(
+        schedule, parse_calendar(calendar), values.get("starts_at"), values.get("ends_at")
+    )
+
+
+def _schedule(kind: str, values: Mapping[str, Any], timezone: str) -> sched.Schedule:
+    if kind == "cron_expression":
+        cron = values["cron_expression"]
         if not isinstance(cron, str):
             raise ValidationError("cron_expression", "must be a string")
         return sched.cron_schedule(cron, timezone)
+    if kind == "rrule":
+        rule, start = values["rrule"], values.get("rrule_start")
+        if not isinstance(rule, str):
+            raise ValidationError("rrule", "must be a string such as FREQ=DAILY;BYHOUR=9")
+        if start is None:
+            raise ValidationError("rrule_start", "give a wall time such as 2026-01-05T09:00:00")
+        return sched.rrule_schedule(rule, start, timezone)
+    run_at = values["run_at"]
     if isinstance(run_at, str):
         run_at = sched.parse_instant(run_at)
     if not isinstance(run_at, datetime):
@@ -208,10 +250,38 @@ def build_schedule(values: Mapping[str, Any]) -> sched.Schedule:
     return sched.once_schedule(run_at, timezone)
 
 
+def fill_rrule_start(values: dict[str, Any], created_at: datetime) -> None:
+    """Default and normalise ``rrule_start`` in ``values``: a rule without one starts at
+    the trigger's creation, its wall time in the trigger's zone rounded down to the
+    second; a given one is kept as ``2026-01-05T09:00:00``. Nothing for other kinds."""
+    if values.get("rrule") is None:
+        return
+    start = values.get("rrule_start")
+    if start is None:
+        timezone = values.get("timezone") or "UTC"
+        if not isinstance(timezone, str):
+            return  # reported by build_schedule
+        wall = created_at.astimezone(get_zone(timezone)).replace(tzinfo=None, microsecond=0)
+        values["rrule_start"] = wall.isoformat()
+        return
+    values["rrule_start"] = parse_rrule_start(start).isoformat()
+
+
+def normalise_calendar(values: dict[str, Any]) -> None:
+    """A calendar in ``values`` in its canonical form (every key, sorted dates), so that
+    one given twice compares equal."""
+    if values.get("calendar") is not None:
+        values["calendar"] = parse_calendar(values["calendar"]).to_json()
+
+
 def validate_fields(
-    fields: Mapping[str, Any], max_message_bytes: int = MAX_MESSAGE_BYTES
-) -> tuple[dict[str, Any], sched.Schedule]:
-    """Check a complete trigger definition; absent or null fields take their defaults.
+    fields: Mapping[str, Any],
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    *,
+    created_at: datetime,
+) -> tuple[dict[str, Any], Timing]:
+    """Check a complete trigger definition; absent or null fields take their defaults
+    (``rrule_start``'s is ``created_at``'s wall time).
 
     Returns every editable field's value and the schedule. Pure: reads neither the
     clock nor the database (whether a one-time instant is past is checked later).
@@ -220,10 +290,12 @@ def validate_fields(
     if unknown:
         raise ValidationError(sorted(unknown)[0], "is not a scheduled trigger field")
     values = dict(DEFAULTS) | {k: v for k, v in fields.items() if v is not None}
-    values.setdefault("cron_expression", None)
-    values.setdefault("run_at", None)
+    for kind in (*KINDS, "rrule_start", "calendar"):
+        values.setdefault(kind, None)
     check_fields(values, max_message_bytes)
+    fill_rrule_start(values, created_at)
     schedule = build_schedule(values)
+    normalise_calendar(values)
     if isinstance(schedule, sched.OnceSchedule):
         values["run_at"] = schedule.run_at
     return values, schedule
@@ -239,9 +311,9 @@ class NextRuns:
 
     def __init__(self, now: datetime) -> None:
         self.now = now
-        self._memo: dict[sched.Schedule, datetime | InvalidSchedule | None] = {}
+        self._memo: dict[Timing, datetime | InvalidSchedule | None] = {}
 
-    def of(self, schedule: sched.Schedule) -> datetime | None:
+    def of(self, schedule: Timing) -> datetime | None:
         """``next_run_at`` for a trigger (re-)scheduled now; a cron expression that never
         fires in its zone is refused."""
         found = self._memo.get(schedule, _UNSET)
@@ -256,16 +328,26 @@ class NextRuns:
 _UNSET: Any = object()
 
 
-def _first_run(schedule: sched.Schedule, now: datetime) -> datetime | InvalidSchedule | None:
-    first = sched.initial_next_run(schedule, now)
-    if first is None and isinstance(schedule, sched.CronSchedule):
+def _first_run(schedule: Timing, now: datetime) -> datetime | InvalidSchedule | None:
+    plain = schedule.schedule if isinstance(schedule, CalendarSchedule) else schedule
+    first = (
+        next_run_after(schedule, now)
+        if isinstance(schedule, CalendarSchedule)
+        else sched.initial_next_run(schedule, now)
+    )
+    if first is not None or (plain is not schedule and sched.next_run_after(plain, now)):
+        return first  # a calendar's bounds may end it: the caller names them
+    if isinstance(plain, sched.RRuleSchedule):
+        try:
+            sched.require_fires_after(plain, now)
+        except InvalidSchedule as exc:
+            return exc
+    if isinstance(plain, sched.CronSchedule):
         why = (
             ": every time it names falls inside a daylight-saving gap, and an expression "
             "with a wildcard minute or hour skips wall times that do not occur"
-            if schedule.expression.wildcard
+            if plain.expression.wildcard
             else ""
         )
-        return InvalidSchedule(
-            "cron_expression", f"never fires in time zone {schedule.timezone}{why}"
-        )
+        return InvalidSchedule("cron_expression", f"never fires in time zone {plain.timezone}{why}")
     return first

@@ -171,6 +171,15 @@ def create_backfill(
             "cron_expression": trigger.cron_expression,
             "run_at": None if trigger.run_at is None else sched.format_instant(trigger.run_at),
             "timezone": trigger.timezone,
+            **{
+                key: value
+                for key, value in (
+                    ("rrule", trigger.rrule),
+                    ("rrule_start", trigger.rrule_start),
+                    ("calendar", trigger.calendar),
+                )
+                if value is not None
+            },
         },
         status=BACKFILL_RUNNING if plan.plan else BACKFILL_COMPLETED,
         slots=plan.slots,

@@ -13,6 +13,7 @@ from typing import Any
 
 from tickwork.domain import control
 from tickwork.domain import schedule as sched
+from tickwork.domain.slots import next_run_after
 from tickwork.errors import ValidationError
 from tickwork.logging import get_logger
 from tickwork.services import notifications
@@ -165,7 +166,7 @@ def resume_trigger(
 
 def _first_after(trigger: Trigger, now: datetime) -> datetime | None:
     schedule = schedule_of(trigger)
-    first = sched.next_run_after(schedule, now)
+    first = next_run_after(schedule, now)
     return control.bounded_first(schedule, first, bounds_of(trigger))
 
 

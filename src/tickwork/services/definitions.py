@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from tickwork.domain.limits import MAX_AGENTS, MAX_TRIGGERS_PER_AGENT
@@ -44,6 +44,9 @@ AGENT_FIELDS = ("id", "name", "target", "max_concurrency", "triggers")
 _PAGE = 1000
 
 _T = TypeVar("_T")
+# Where a rule without rrule_start would start when only its form is checked (the rule
+# starts at the trigger's creation once it is created).
+_ANY_INSTANT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -231,9 +234,11 @@ def _check_triggers(
         elif isinstance(name, str):
             first_index[name] = j
         try:
-            _, schedule = validate_fields(fields, max_message_bytes)
             if next_runs is not None:
+                _, schedule = validate_fields(fields, max_message_bytes, created_at=next_runs.now)
                 next_runs.of(schedule)
+            else:
+                validate_fields(fields, max_message_bytes, created_at=_ANY_INSTANT)
         except ValidationError as exc:
             errors.append(_at(where, exc))
             continue

@@ -20,6 +20,7 @@ from tickwork.domain.ids import schedule_key
 from tickwork.domain.invocations import BUFFERED, Origin
 from tickwork.domain.policies import OverlapPolicy
 from tickwork.domain.schedule import OnceSchedule
+from tickwork.domain.slots import Slot
 from tickwork.logging import get_logger
 from tickwork.services import notifications
 from tickwork.services.context import Context
@@ -305,6 +306,14 @@ def _plan_trigger(
     for recorded in plan.recorded:
         slot = recorded.at
         missed = recorded.status == "missed"
+        if recorded.status == "excluded":
+            reason = plan.slots[slot].reason  # its calendar's: "holiday: Christmas Day"
+        elif missed:
+            reason = (
+                f"missed: catchup={trigger.catchup} (window {trigger.catchup_window_seconds} s)"
+            )
+        else:
+            reason = control.SKIPPED_BY_REQUEST
         rows.append(
             invocation_row(
                 trigger,
@@ -313,10 +322,7 @@ def _plan_trigger(
                 key=schedule_key(trigger.id, slot),
                 now=now,
                 status=MISSED if missed else SKIPPED,
-                reason=f"missed: catchup={trigger.catchup} "
-                f"(window {trigger.catchup_window_seconds} s)"
-                if missed
-                else control.SKIPPED_BY_REQUEST,
+                reason=_with_shift(reason, plan.slots.get(slot)),
             )
         )
     if plan.missed_uncounted:
@@ -356,7 +362,9 @@ def _plan_trigger(
                     key=key,
                     now=now,
                     status=CANCELLED,
-                    reason="overlap=cancel_previous: replaced by a later slot",
+                    reason=_with_shift(
+                        "overlap=cancel_previous: replaced by a later slot", plan.slots.get(slot)
+                    ),
                 )
             )
             continue
@@ -369,7 +377,7 @@ def _plan_trigger(
                     key=key,
                     now=now,
                     status=SKIPPED,
-                    reason=decision.reason,
+                    reason=_with_shift(decision.reason, plan.slots.get(slot)),
                 )
             )
             continue
@@ -382,7 +390,9 @@ def _plan_trigger(
                 key=key,
                 now=now,
                 not_before=slot + jitter,
-                reason=BUFFERED if decision.action == "buffer" else None,
+                reason=_with_shift(
+                    BUFFERED if decision.action == "buffer" else None, plan.slots.get(slot)
+                ),
             )
         )
     if plan.rearm != trigger.rearm:
@@ -404,6 +414,14 @@ def _plan_trigger(
         last_error=trigger.last_error,
         updated_at=trigger.updated_at,
     )
+
+
+def _with_shift(reason: str | None, slot: Slot | None) -> str | None:
+    """``reason`` with a shifted slot's own (``shifted from 2026-12-25 (holiday: …)``):
+    a shifted slot keeps its instant as its key and records the date it comes from."""
+    if slot is None or not slot.shifted or slot.status != "run":
+        return reason
+    return slot.reason if reason is None else f"{reason}; {slot.reason}"
 
 
 def earliest_due(ctx: Context) -> datetime | None:

@@ -218,7 +218,9 @@ def _claim(
                 reason = "trigger deleted" if trigger is None else "trigger disabled"
                 cancel.setdefault(reason, []).append(inv.id)
                 continue
-            if inv.status_reason == BUFFERED and tx.others_running(inv.trigger_id, inv.id):
+            if (inv.status_reason or "").startswith(BUFFERED) and tx.others_running(
+                inv.trigger_id, inv.id
+            ):
                 tx.release(inv, now + BUFFER_RECHECK)
                 continue
             agent, revision = agents[(inv.tenant_id, inv.project_id, inv.ref, inv.agent_id)]

@@ -147,7 +147,8 @@ def rerun_invocation(
 class UpcomingRun:
     """One run a project can expect. ``kind`` is ``scheduled`` (a slot the scheduler has
     yet to dispatch; ``invocation`` is None) or ``pending`` (an invocation waiting for a
-    worker: a dispatched slot, a run now, a rerun or a retry). ``at`` orders the list:
+    worker: a dispatched slot, a run now, a rerun or a retry) or ``excluded`` (a slot its
+    calendar skips, with the ``reason``). ``at`` orders the list:
     the slot itself for a scheduled run (its jitter, if any, is drawn at dispatch), the
     invocation's ``not_before`` for a pending one."""
 
@@ -156,6 +157,8 @@ class UpcomingRun:
     scheduled_for: datetime
     trigger: Trigger | None
     invocation: Invocation | None
+    # Why its calendar skips (kind ``excluded``) or shifts a scheduled slot.
+    reason: str | None = None
 
     @property
     def sort_key(self) -> tuple[datetime, str, str]:
@@ -206,9 +209,11 @@ def _slots(trigger: Trigger, now: datetime) -> Iterator[UpcomingRun]:
     state = control_of(trigger)
     try:
         first = control.next_slot_of(schedule, trigger.next_run_at, state)
-        for slot, skipped in control.coming_slots(schedule, first, state, gap_until=now):
-            if not skipped:
-                yield _scheduled(trigger, slot)
+        for slot, skipped in control.coming(schedule, first, state, gap_until=now):
+            if slot.status == "skip":
+                yield UpcomingRun("excluded", slot.at, slot.at, trigger, None, slot.reason)
+            elif not skipped:
+                yield UpcomingRun("scheduled", slot.at, slot.at, trigger, None, slot.reason)
     except (ValidationError, ValueError, OverflowError):  # the end of representable time
         return
 

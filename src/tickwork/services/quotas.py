@@ -31,7 +31,7 @@ from tickwork.storage.records import Trigger
 
 QUOTAS = tuple(QUOTA_DEFAULTS)
 # A PATCH that touches none of these cannot raise a trigger's rate.
-RATE_FIELDS = ("enabled", "cron_expression", "run_at")
+RATE_FIELDS = ("enabled", "cron_expression", "run_at", "rrule")
 
 
 @dataclass(frozen=True)

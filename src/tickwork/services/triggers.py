@@ -19,16 +19,19 @@ from tickwork.domain.health import HEALTHS
 from tickwork.domain.ids import new_id
 from tickwork.domain.invocations import Origin
 from tickwork.domain.names import check_ref
+from tickwork.domain.slots import CalendarSchedule, Slot, Timing, describe_timing
 from tickwork.domain.trigger_spec import (
     BOUND_FIELDS,
     DEFAULTS,
     EDITABLE,
+    KINDS,
     MAX_MESSAGE_BYTES,
     SCHEDULE_FIELDS,
     NextRuns,
     build_schedule,
     check_fields,
     check_payload,
+    fill_rrule_start,
     validate_fields,
 )
 from tickwork.errors import Conflict, NameConflict, NotFound, ValidationError
@@ -63,7 +66,7 @@ def control_of(trigger: Trigger) -> Control:
 
 def armed(
     trigger: Trigger | None,
-    schedule: sched.Schedule,
+    schedule: Timing,
     first: datetime | None,
     bounds: Bounds,
     now: datetime,
@@ -78,12 +81,17 @@ def armed(
     return control.bounded_first(schedule, first, bounds), False
 
 
-def schedule_of(trigger: Trigger) -> sched.Schedule:
+def schedule_of(trigger: Trigger) -> Timing:
     return build_schedule(
         {
             "cron_expression": trigger.cron_expression,
             "run_at": trigger.run_at,
+            "rrule": trigger.rrule,
+            "rrule_start": trigger.rrule_start,
+            "calendar": trigger.calendar,
             "timezone": trigger.timezone,
+            "starts_at": trigger.starts_at,
+            "ends_at": trigger.ends_at,
         }
     )
 
@@ -110,7 +118,7 @@ def new_trigger(
     max_message_bytes: int = MAX_MESSAGE_BYTES,
 ) -> Trigger:
     """A new trigger row, checked, with ``next_run_at`` computed from ``now``."""
-    values, schedule = validate_fields(fields, max_message_bytes)
+    values, schedule = validate_fields(fields, max_message_bytes, created_at=now)
     if isinstance(schedule, sched.OnceSchedule):
         sched.check_run_at_not_past(schedule.run_at, now)
     first = (next_runs or NextRuns(now)).of(schedule)
@@ -135,7 +143,7 @@ def new_trigger(
 
 
 def _check_fires_within(
-    schedule: sched.Schedule, first: datetime | None, bounds: Bounds, now: datetime
+    schedule: Timing, first: datetime | None, bounds: Bounds, now: datetime
 ) -> None:
     """A new trigger whose bounds leave it no slot is refused, naming the bound."""
     if bounds.ends_at is not None and bounds.ends_at <= now:
@@ -330,11 +338,17 @@ def _merged(current: Trigger, patch: Mapping[str, Any]) -> dict[str, Any]:
     values = {k: getattr(current, k) for k in EDITABLE}
     for key, value in patch.items():
         values[key] = DEFAULTS.get(key) if value is None else value
-    # Naming one kind of schedule replaces the other.
-    if patch.get("cron_expression") is not None and "run_at" not in patch:
-        values["run_at"] = None
-    if patch.get("run_at") is not None and "cron_expression" not in patch:
-        values["cron_expression"] = None
+    # Naming one kind of schedule replaces the others (and a rule's start goes with it).
+    for kind in KINDS:
+        if patch.get(kind) is not None:
+            for other in KINDS:
+                if other != kind and other not in patch:
+                    values[other] = None
+            if kind != "rrule" and "rrule_start" not in patch:
+                values["rrule_start"] = None
+    if patch.get("rrule") is not None and current.rrule is None and "rrule_start" not in patch:
+        values["rrule_start"] = None  # the new rule starts at the trigger's creation
+    fill_rrule_start(values, current.created_at)
     return values
 
 
@@ -374,6 +388,8 @@ def apply_update(
     values = _merged(current, patch)
     check_fields(values, ctx.settings.max_message_bytes)
     schedule = build_schedule(values)
+    if isinstance(schedule, CalendarSchedule):
+        values["calendar"] = schedule.calendar.to_json()
     values["slots_per_day"] = rate.slots_per_day(schedule)
     schedule_changed = any(
         key in patch and values[key] != getattr(current, key)
@@ -462,10 +478,10 @@ def preview_trigger(
     agent_id: str | None,
     trigger_id: str,
     count: int,
-) -> tuple[list[datetime], list[datetime], str]:
+) -> tuple[list[datetime], list[datetime], list[Slot], str]:
     """The next ``count`` slots that will run (honouring the trigger's pause, skips,
-    bounds and max_runs), the slots before them skipped by request, and the schedule's
-    description."""
+    bounds and max_runs), the slots before them skipped by request, those its calendar
+    skips or shifts (with the reason), and the schedule's description."""
     with ctx.db.read() as tx:
         trigger = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
         project = require_project(tx, tenant_id, project_id)
@@ -481,8 +497,8 @@ def preview_trigger(
         )
         until = None if indefinite else max(u for u in untils if u is not None)
         state = replace(state, paused=True, paused_until=until)
-    runs, skipped = control.preview_runs(schedule, ctx.clock.now(), count, state)
-    return runs, skipped, sched.describe(schedule)
+    runs, skipped, calendar = control.preview_runs(schedule, ctx.clock.now(), count, state)
+    return runs, skipped, calendar, describe_timing(schedule)
 
 
 def require_enabled(trigger: Trigger, action: str) -> None:

@@ -150,6 +150,11 @@ class Trigger:
     last_failure_at: datetime | None = None
     pause_after_failures: int | None = None
     late_notified_at: datetime | None = None
+    # Calendars (SPEC §16): a recurrence rule in place of cron_expression, anchored at a
+    # wall time of the zone, and the calendar (canonical JSON) refining either.
+    rrule: str | None = None
+    rrule_start: str | None = None
+    calendar: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

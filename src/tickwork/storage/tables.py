@@ -161,6 +161,12 @@ scheduled_triggers = sa.Table(
     sa.Column("last_failure_at", UTCDateTime(), nullable=True),
     sa.Column("pause_after_failures", sa.Integer(), nullable=True),
     sa.Column("late_notified_at", UTCDateTime(), nullable=True),
+    # Calendars (SPEC §16): an RFC 5545 rule (one of cron_expression, run_at, rrule is
+    # set), its start as a wall time of the zone (2026-01-05T09:00:00, not an instant),
+    # and the calendar's canonical JSON.
+    sa.Column("rrule", sa.String(1000), nullable=True),
+    sa.Column("rrule_start", sa.String(19), nullable=True),
+    sa.Column("calendar", JSONDoc, nullable=True),
     sa.ForeignKeyConstraint(
         ["tenant_id", "project_id", "ref", "agent_id"],
         ["agents.tenant_id", "agents.project_id", "agents.ref", "agents.id"],

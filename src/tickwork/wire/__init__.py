@@ -93,6 +93,8 @@ from tickwork.wire.tenants import (
 )
 from tickwork.wire.triggers import (
     AttemptOut,
+    CalendarSlotOut,
+    CalendarSpec,
     CatchupPolicy,
     Health,
     InvocationOut,
@@ -129,6 +131,8 @@ __all__ = [
     "BackfillStatus",
     "BulkIn",
     "BulkOut",
+    "CalendarSlotOut",
+    "CalendarSpec",
     "CatchupPolicy",
     "ChangeAction",
     "CountsOut",

@@ -42,6 +42,83 @@ PauseAfter = Annotated[StrictInt, Field(ge=0, le=10_000)]
 Health = Literal["ok", "failing", "late", "paused", "disabled"]
 assert get_args(Health) == HEALTHS
 
+# Calendars (SPEC §16). Dates and wall times are checked by the service, whose messages
+# name the part at fault and say how to fix it.
+RRuleText = Annotated[str, Field(min_length=1, max_length=1000)]
+WallTime = Annotated[str, Field(min_length=1, max_length=32)]
+DateText = Annotated[str, Field(min_length=1, max_length=10, examples=["2026-12-24"])]
+DateRange = Annotated[list[DateText], Field(min_length=2, max_length=2)]
+WeekendPolicy = Literal["exclude", "include"]
+ShiftPolicy = Literal["skip", "next_business_day", "previous_business_day"]
+# The domain's names and limits (tickwork.domain.calendars, which imports the holidays
+# package and so stays out of the wire models; a test holds the two together).
+MAX_EXCLUDE_DATES = 1000
+MAX_EXCLUDE_RANGES = 200
+_RRULE = (
+    "an RFC 5545 recurrence rule, e.g. FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;"
+    "BYHOUR=17;BYMINUTE=0 (exactly one of cron_expression, run_at and rrule)"
+)
+_RRULE_START = (
+    "where the rule starts: a wall time in the trigger's zone without offset, e.g. "
+    "2026-01-05T09:00:00; it fires only if it matches the rule; default: the trigger's "
+    "creation, to the second"
+)
+_CALENDAR = (
+    "dates a recurring trigger does not fire on (local dates of its zone), and what "
+    "happens to their slots"
+)
+
+
+def _unset(value: Any) -> bool:
+    return value is None
+
+
+class CalendarSpec(Strict):
+    """A business calendar. Every key is optional; a slot on an excluded date is skipped
+    (recorded with the reason) or shifted to the nearest business day."""
+
+    exclude_dates: list[DateText] | None = Field(
+        None,
+        exclude_if=_unset,
+        max_length=MAX_EXCLUDE_DATES,
+        description="local dates, e.g. 2026-12-24",
+    )
+    exclude_ranges: list[DateRange] | None = Field(
+        None,
+        exclude_if=_unset,
+        max_length=MAX_EXCLUDE_RANGES,
+        description="[from, to] pairs of local dates, both included",
+    )
+    holidays: Annotated[str, Field(min_length=1, max_length=16)] | None = Field(
+        None,
+        exclude_if=_unset,
+        description="public holidays of a country, optionally with a subdivision: US, "
+        "DE-BY (the calendars of the pinned holidays package)",
+    )
+    weekends: WeekendPolicy | None = Field(
+        None,
+        exclude_if=_unset,
+        description="exclude: Saturdays and Sundays (or the holidays country's own "
+        "weekend) are excluded; include (the default): they are not",
+    )
+    shift: ShiftPolicy | None = Field(
+        None,
+        exclude_if=_unset,
+        description="skip (the default): such slots are recorded skipped; "
+        "next_business_day / previous_business_day: moved to that day at the same wall "
+        "time (never onto a date with a slot of its own, never across starts_at/ends_at)",
+    )
+
+
+class CalendarSlotOut(BaseModel):
+    """A slot its calendar skips or moves."""
+
+    at: datetime = Field(description="its instant: where it runs, or where it is skipped")
+    nominal: datetime = Field(description="where the schedule put it (= at unless shifted)")
+    status: Literal["skipped", "shifted"]
+    reason: str = Field(description="e.g. holiday: Christmas Day; shifted from 2026-12-25 (…)")
+
+
 _CONVERSATION = (
     "new (the default): every run starts a fresh conversation; continue: each run carries "
     "the previous completed run's conversation (A2A contextId, Responses "
@@ -86,6 +163,9 @@ class TriggerCreate(Strict):
         None, description="5 fields, or 6 with a leading seconds field, or an @alias"
     )
     run_at: AwareDatetime | None = Field(None, description="one-time instant, with an offset")
+    rrule: RRuleText | None = Field(None, description=_RRULE)
+    rrule_start: WallTime | None = Field(None, description=_RRULE_START)
+    calendar: CalendarSpec | None = Field(None, description=_CALENDAR)
     timezone: ZoneName | None = Field(None, description="IANA zone; default UTC")
     payload: dict[str, Any] | None = None
     message_template: Template | None = None
@@ -117,6 +197,9 @@ class TriggerPatch(Strict):
     enabled: StrictBool | None = None
     cron_expression: CronText | None = None
     run_at: AwareDatetime | None = None
+    rrule: RRuleText | None = Field(None, description=_RRULE)
+    rrule_start: WallTime | None = Field(None, description=_RRULE_START)
+    calendar: CalendarSpec | None = Field(None, description=_CALENDAR)
     timezone: ZoneName | None = None
     payload: dict[str, Any] | None = None
     message_template: Template | None = None
@@ -200,6 +283,9 @@ class TriggerOut(BaseModel):
     )
     last_success_at: datetime | None = Field(None, description="when its last invocation completed")
     last_failure_at: datetime | None = Field(None, description="when its last invocation failed")
+    rrule: str | None = Field(None, description="its recurrence rule, if it has one")
+    rrule_start: str | None = Field(None, description="the wall time its rule starts at")
+    calendar: CalendarSpec | None = Field(None, description=_CALENDAR)
     next_run_at: datetime | None
     last_error: str | None
     created_by: str | None
@@ -234,6 +320,11 @@ class PreviewOut(BaseModel):
     )
     skipped_runs: list[datetime] = Field(
         default_factory=list, description="slots before the last of next_runs skipped by request"
+    )
+    calendar_slots: list[CalendarSlotOut] = Field(
+        default_factory=list,
+        description="slots up to the last of next_runs that the calendar skips or shifts "
+        "(a shifted one is in next_runs at its new instant), with the reason",
     )
 
 
@@ -346,9 +437,10 @@ class InvocationOut(BaseModel):
 
 
 class UpcomingRunOut(BaseModel):
-    kind: Literal["scheduled", "pending"] = Field(
+    kind: Literal["scheduled", "pending", "excluded"] = Field(
         description="scheduled: a slot the scheduler has yet to dispatch; pending: an "
-        "invocation waiting for a worker (a dispatched slot, run now, rerun or retry)"
+        "invocation waiting for a worker (a dispatched slot, run now, rerun or retry); "
+        "excluded: a slot its calendar skips (recorded skipped when its time comes)"
     )
     at: datetime = Field(
         description="what the list is ordered by: the slot of a scheduled run (jitter, "
@@ -362,6 +454,11 @@ class UpcomingRunOut(BaseModel):
     invocation_id: str | None = Field(description="null for a scheduled run")
     origin: Origin | None = Field(description="of a pending invocation; null when scheduled")
     attempt: int | None = Field(description="attempts made so far by a pending invocation")
+    reason: str | None = Field(
+        None,
+        description="why its calendar skips or shifts a scheduled slot (e.g. shifted from "
+        "2026-12-25 (holiday: Christmas Day)); null otherwise",
+    )
 
 
 class UpcomingRunsOut(BaseModel):

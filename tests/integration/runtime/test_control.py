@@ -382,7 +382,7 @@ def test_upcoming_runs_and_preview_honour_pause_skip_and_bounds(world: Make) -> 
         w = await world()
         t = w.trigger(cron_expression="*/10 * * * *", max_runs=4)
         control.skip_trigger(w.ctx, "acme", "proj", "bot", t.id, 1)
-        runs, skipped, _ = triggers.preview_trigger(w.ctx, "acme", "proj", "bot", t.id, 10)
+        runs, skipped, _, _ = triggers.preview_trigger(w.ctx, "acme", "proj", "bot", t.id, 10)
         assert [format_instant(r) for r in skipped] == ["2026-03-02T09:10:00Z"]
         assert [format_instant(r) for r in runs] == [
             "2026-03-02T09:20:00Z",
@@ -523,7 +523,7 @@ def test_the_preview_of_a_trigger_in_a_paused_project_starts_when_both_pauses_en
         t = w.trigger(cron_expression="*/10 * * * *")
 
         def preview() -> list[str]:
-            runs, _, _ = triggers.preview_trigger(w.ctx, "acme", "proj", "bot", t.id, 2)
+            runs, _, _, _ = triggers.preview_trigger(w.ctx, "acme", "proj", "bot", t.id, 2)
             return [format_instant(r) for r in runs]
 
         control.pause_project(w.ctx, "acme", "proj", until=at("2026-03-02T09:35:00Z"))

@@ -217,16 +217,16 @@ def test_preview_shows_what_will_run_and_what_is_skipped() -> None:
     control = Control(
         skip_remaining=2, bounds=Bounds(ends_at=at("2026-03-02T15:00:00Z"), remaining_runs=5)
     )
-    runs, skipped = preview_runs(HOURLY, now, 10, control)
+    runs, skipped, _ = preview_runs(HOURLY, now, 10, control)
     assert iso(skipped) == ["2026-03-02T10:00:00Z", "2026-03-02T11:00:00Z"]
     assert iso(runs) == ["2026-03-02T12:00:00Z", "2026-03-02T13:00:00Z", "2026-03-02T14:00:00Z"]
 
 
 def test_preview_of_a_paused_trigger_starts_at_the_end_of_the_pause() -> None:
     now = at("2026-03-02T09:30:00Z")
-    runs, _ = preview_runs(HOURLY, now, 2, Control(True, at("2026-03-02T12:00:00Z")))
+    runs, _, _ = preview_runs(HOURLY, now, 2, Control(True, at("2026-03-02T12:00:00Z")))
     assert iso(runs) == ["2026-03-02T12:00:00Z", "2026-03-02T13:00:00Z"]
-    assert preview_runs(HOURLY, now, 2, Control(paused=True)) == ([], [])
+    assert preview_runs(HOURLY, now, 2, Control(paused=True)) == ([], [], [])
 
 
 # -- backfill ---------------------------------------------------------------------------------

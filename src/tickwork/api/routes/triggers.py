@@ -42,6 +42,7 @@ from tickwork.domain.health import HEALTHS
 from tickwork.domain.invocations import ORIGINS, STATUSES
 from tickwork.domain.limits import DAY_PATTERN
 from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
+from tickwork.domain.slots import Slot
 from tickwork.errors import ValidationError
 from tickwork.services import etags, health, invocations, triggers
 from tickwork.services.context import Context
@@ -50,6 +51,8 @@ from tickwork.storage.ports import InvocationFilter
 from tickwork.storage.records import Attempt, Invocation, Trigger
 from tickwork.wire import (
     AttemptOut,
+    CalendarSlotOut,
+    CalendarSpec,
     InvocationOut,
     InvocationResult,
     LastRun,
@@ -206,10 +209,12 @@ def upcoming_run_out(run: UpcomingRun) -> UpcomingRunOut:
             invocation_id=inv.id,
             origin=cast(Origin, inv.origin),
             attempt=inv.attempt,
+            reason=None,
         )
     assert trigger is not None
     return UpcomingRunOut(
-        kind="scheduled",
+        kind="excluded" if run.kind == "excluded" else "scheduled",
+        reason=run.reason,
         at=run.at,
         scheduled_for=run.scheduled_for,
         trigger_id=trigger.id,
@@ -365,6 +370,8 @@ def update_trigger(
     if_match: IfMatchHeader = None,
 ) -> TriggerOut:
     patch = {k: getattr(body, k) for k in body.model_fields_set}
+    if isinstance(body.calendar, CalendarSpec):
+        patch["calendar"] = body.calendar.model_dump(exclude_none=True)
     s = scope
     updated = triggers.update_trigger(
         ctx, s.tenant, s.project, s.agent, s.trigger_id, patch, if_match=if_match
@@ -387,11 +394,24 @@ def preview_trigger(
 ) -> PreviewOut:
     trigger = _trigger(ctx, scope)
     s = scope
-    runs, skipped, description = triggers.preview_trigger(
+    runs, skipped, calendar, description = triggers.preview_trigger(
         ctx, s.tenant, s.project, s.agent, s.trigger_id, count
     )
     return PreviewOut(
-        description=description, timezone=trigger.timezone, next_runs=runs, skipped_runs=skipped
+        description=description,
+        timezone=trigger.timezone,
+        next_runs=runs,
+        skipped_runs=skipped,
+        calendar_slots=[calendar_slot_out(slot) for slot in calendar],
+    )
+
+
+def calendar_slot_out(slot: Slot) -> CalendarSlotOut:
+    return CalendarSlotOut(
+        at=slot.at,
+        nominal=slot.nominal,
+        status="skipped" if slot.status == "skip" else "shifted",
+        reason=slot.reason or "",
     )
 
 
