@@ -21,6 +21,7 @@ import uvicorn
 
 from tickwork import logging as tlog
 from tickwork import tracing
+from tickwork import ui
 from tickwork.api.app import create_app
 from tickwork.clock import SystemClock, pause
 from tickwork.domain.scopes import DEFAULT_SCOPE
@@ -322,6 +323,7 @@ async def _serve(
     server: uvicorn.Server | None = None
     if "api" in roles:
         app = create_app(ctx)
+        ui.install(app)
         app.state.node = node
         server = _Server(uvicorn_config(app, settings))
 
@@ -353,6 +355,7 @@ async def _serve(
         base = f"http://{_display_host(settings.host)}:{sockets[0].getsockname()[1]}"
         print(f"tickwork {settings.version} serving on {base}", flush=True)
         print(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)", flush=True)
+        print(f"  web UI:    {base}/ui/", flush=True)
     else:
         print(f"tickwork {settings.version} running without the API", flush=True)
     print(f"  database:  {_safe_url(settings.database_url)}", flush=True)

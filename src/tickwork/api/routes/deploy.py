@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from tickwork.api.deps import Admin, Ctx, count_failure, refuse_if_throttled, secret_matches
 from tickwork.logging import get_logger
-from tickwork.services import leadership, processes
+from tickwork.services import overview
 from tickwork.wire.system import (
     DeploymentOut,
     ProcessOut,
@@ -20,6 +19,7 @@ from tickwork.wire.system import (
     SchedulerOut,
 )
 
+DeploymentState = Literal["active", "draining", "gone"]
 router = APIRouter(tags=["deployments"])
 log = get_logger("tickwork.api")
 
@@ -68,15 +68,8 @@ async def restart_scheduler(
 def get_scheduler(ctx: Ctx) -> SchedulerOut:
     """The active scheduler, every deployment's state (active, draining, gone) and every
     recorded process (live or not)."""
-    now = ctx.clock.now()
-    with ctx.db.read() as tx:
-        state = tx.scheduler_state()
-        current = leadership.current_deployment(tx, now)
-        scheduling = leadership.current_deployment(tx, now, leadership.SCHEDULER)
-        deployments = tx.list_deployments()
-        procs = tx.list_processes()
-    lease_live = state.lease_expires_at is not None and state.lease_expires_at > now
-    live = Counter(p.deployment_id for p in procs if p.expires_at > now)
+    view = overview.scheduler_view(ctx)
+    state = view.state
     return SchedulerOut(
         scheduler=SchedulerLease(
             run_id=state.run_id,
@@ -84,20 +77,20 @@ def get_scheduler(ctx: Ctx) -> SchedulerOut:
             generation=state.generation,
             lease_expires_at=state.lease_expires_at,
             heartbeat_at=state.heartbeat_at,
-            active=lease_live,
+            active=view.lease_live,
         ),
-        current_deployment=current,
-        scheduling_deployment=scheduling,
+        current_deployment=view.current_deployment,
+        scheduling_deployment=view.scheduling_deployment,
         deployments=[
             DeploymentOut(
-                id=d.id,
-                version=d.version,
-                started_at=d.started_at,
-                heartbeat_at=d.heartbeat_at,
-                live_processes=live[d.id],
-                state="active" if d.id == current else "draining" if live[d.id] else "gone",
+                id=d.deployment.id,
+                version=d.deployment.version,
+                started_at=d.deployment.started_at,
+                heartbeat_at=d.deployment.heartbeat_at,
+                live_processes=d.live_processes,
+                state=cast(DeploymentState, d.state),
             )
-            for d in reversed(deployments)
+            for d in view.deployments
         ],
         processes=[
             ProcessOut(
@@ -111,9 +104,9 @@ def get_scheduler(ctx: Ctx) -> SchedulerOut:
                 started_at=p.started_at,
                 heartbeat_at=p.heartbeat_at,
                 expires_at=p.expires_at,
-                live=p.expires_at > now,
+                live=view.live(p),
             )
-            for p in procs
+            for p in view.processes
         ],
-        stale_after_seconds=processes.time_to_live(ctx.settings) / timedelta(seconds=1),
+        stale_after_seconds=view.stale_after / timedelta(seconds=1),
     )
