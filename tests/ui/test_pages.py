@@ -268,17 +268,16 @@ def test_a_trigger_named_like_a_script_is_shown_as_text(
 
 
 def test_the_load_chart_counts_slots_per_minute_across_the_project(
-    signed_in: SignedIn, scope: Scope, make_trigger: Make, clock: FakeClock
+    signed_in: SignedIn, scope: Scope, make_trigger: Make
 ) -> None:
-    clock.set(datetime(2026, 3, 2, 8, 30, tzinfo=UTC))
-    make_trigger(name="a", cron_expression="0 9 * * *")
-    make_trigger(name="b", cron_expression="0 9 * * *")
-    make_trigger(name="c", cron_expression="0 * * * *")
+    make_trigger(name="a", cron_expression="30 9 * * *")
+    make_trigger(name="b", cron_expression="30 9 * * *")
+    make_trigger(name="c", cron_expression="30 * * * *")
     page = signed_in("read").get(f"/ui/projects/{scope.project}/load").text
     assert '<svg role="img"' in page
-    # From 08:30 UTC: the 09:00 minute has all three, every other hour one.
-    assert "<title>09:00 UTC: 3 slots</title>" in page
-    assert "<title>10:00 UTC: 1 slot</title>" in page
+    # From 09:00 UTC: the 09:30 minute has all three, every other half past one.
+    assert "<title>09:30 UTC: 3 slots</title>" in page
+    assert "<title>10:30 UTC: 1 slot</title>" in page
     assert "26 slots in the next 24 hours; at most 3 in one minute" in page
 
 
