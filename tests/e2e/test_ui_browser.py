@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
+from axe_playwright_python.sync_playwright import Axe  # type: ignore[import-untyped]
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.browser import chromium
@@ -39,7 +39,6 @@ def browser() -> Iterator[Browser]:
         launched = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
         yield launched
         launched.close()
-
 
 
 class Visit:

@@ -23,6 +23,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from fastapi.testclient import TestClient
 
+__all__ = ["ADMIN_TOKEN", "TestClient", "csrf_of", "sign_in"]
+
 ADMIN_TOKEN = "admin-token-for-tests"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -98,7 +100,7 @@ def api(clients: Callable[..., TestClient], acme: TenantKey) -> TestClient:
 
 @pytest.fixture
 def scope(api: TestClient, acme: TenantKey) -> Scope:
-    return make_scope(api, acme.tenant)
+    return make_scope(api, acme.tenant)  # type: ignore[arg-type]  # httpx2 here
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ import pytest
 
 from tests.api.helpers import START, Scope, TenantKey
 from tests.ui.conftest import ADMIN_TOKEN, TestClient, csrf_of, sign_in
+from tickwork import ui
+from tickwork.api.app import create_app
 from tickwork.services import tenants
 from tickwork.services.context import Context
 from tickwork.testing import FakeClock
@@ -352,7 +354,9 @@ def test_backfill_a_range_given_in_the_triggers_zone(
     client = signed_in("operate")
     url = page_of(scope, trigger)
     # 08:00 to 10:00 in Berlin is 07:00 to 09:00 UTC: eight slots every 15 minutes.
-    answer = post(client, f"{url}/backfill", **{"from": "2026-03-02T08:00", "to": "2026-03-02T10:00"})
+    answer = post(
+        client, f"{url}/backfill", **{"from": "2026-03-02T08:00", "to": "2026-03-02T10:00"}
+    )
     assert answer.status_code == 303, answer.text
     [backfill] = api.get(f"{scope.trigger(trigger['id'])}/backfills").json()["items"]
     assert backfill["from"] == "2026-03-02T07:00:00Z"
@@ -409,3 +413,21 @@ def test_the_invocations_fragment_stops_polling_when_every_run_is_final(
     assert fragment.text.startswith('<div id="invocations"')
     assert 'data-live="true"' in fragment.text
     assert START.year == 2026
+
+
+def test_replicas_with_one_session_secret_accept_each_others_sessions(
+    ui_ctx: Context, keys: dict[str, str]
+) -> None:
+    ui_ctx.settings = ui_ctx.settings.with_(session_secret="shared-secret")
+    first, second, other = create_app(ui_ctx), create_app(ui_ctx), create_app(ui_ctx)
+    for app in (first, second):
+        ui.install(app)
+    ui_ctx.settings = ui_ctx.settings.with_(session_secret="another-secret")
+    ui.install(other)
+    signed = sign_in(TestClient(first, follow_redirects=False), keys["read"])
+    cookie = signed.cookies.get("tickwork_session")
+    assert cookie
+    for app, status in ((second, 200), (other, 303)):
+        client = TestClient(app, follow_redirects=False)
+        client.cookies.set("tickwork_session", cookie, path="/ui")
+        assert client.get("/ui/projects").status_code == status

@@ -20,8 +20,7 @@ import typer
 import uvicorn
 
 from tickwork import logging as tlog
-from tickwork import tracing
-from tickwork import ui
+from tickwork import tracing, ui
 from tickwork.api.app import create_app
 from tickwork.clock import SystemClock, pause
 from tickwork.domain.scopes import DEFAULT_SCOPE
