@@ -122,6 +122,13 @@ def test_a_user_steers_a_trigger_in_the_browser(
     server, api, key = ui_server
     daily = api.create_trigger("bot", name="nightly report", cron_expression="0 3 * * *")
     api.create_trigger("bot", name="<script>alert(1)</script>", cron_expression="0 4 * * *")
+    # A herd at 09:00 UTC for the load chart, and a monthly one whose preview crosses DST.
+    for n in range(3):
+        api.create_trigger("bot", name=f"standup {n}", cron_expression="0 9 * * *")
+    api.create_trigger("bot", name="half-hourly sync", cron_expression="*/30 * * * *")
+    monthly = api.create_trigger(
+        "bot", name="monthly invoices", cron_expression="0 9 1 * *", timezone="Europe/Berlin"
+    )
     page = visit.page
 
     visit.sign_in(key, check=True)
@@ -140,7 +147,6 @@ def test_a_user_steers_a_trigger_in_the_browser(
     page.get_by_role("link", name="nightly report").click()
     expect(page.get_by_role("heading", name="Trigger nightly report")).to_be_visible()
     expect(page.get_by_role("table", name=re.compile("The next 10 runs"))).to_be_visible()
-    visit.check("trigger")
 
     # Run now, by keyboard only: Tab to the button, Enter. Then the run completes and
     # its status changes on the page by itself, with no navigation.
@@ -175,6 +181,11 @@ def test_a_user_steers_a_trigger_in_the_browser(
         lambda: len([i for i in api.invocations(daily["id"]) if i["origin"] == "backfill"]) == 3,
         what="three backfilled slots",
     )
+    expect(_row(page, "backfill").get_by_text("completed", exact=True)).to_have_count(3)
+    visit.check("trigger")
+    page.goto(f"{server.base}/ui/projects/proj/agents/bot/triggers/{monthly['id']}")
+    expect(page.get_by_text(re.compile("UTC offset changes from"))).to_be_visible()
+    visit.check("preview-dst")
 
     # Cancel a run that is still running, then rerun it.
     slow = api.create_trigger("slow", name="slow one", cron_expression="0 5 * * *")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-HEIGHT = 120  # the bars' area, in SVG units; one unit of width per minute
+HEIGHT = 300  # the bars' area, in SVG units; one unit of width per minute
 TICK_MINUTES = 180
 
 
