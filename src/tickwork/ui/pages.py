@@ -207,7 +207,8 @@ def upcoming_page(request: Request, who: Who, project: ProjectId) -> Response:
     now, runs = invocations.upcoming_runs(ctx, tenant, project, 50)
     rows = []
     for run in runs:
-        owner: Trigger | Invocation = run.trigger or run.invocation  # type: ignore[assignment]
+        owner: Trigger | Invocation | None = run.trigger or run.invocation
+        assert owner is not None  # a run is a trigger's slot or a pending invocation
         zone = run.trigger.timezone if run.trigger else "UTC"
         rows.append(
             {"run": run, "owner": owner, "url": trigger_url(owner), "at": when(run.at, zone, now)}
@@ -236,13 +237,14 @@ def _invocation_rows(
     request: Request,
     who: Viewer,
     project: str,
+    agent: str,
     trigger_id: str,
     status: list[str],
     cursor: str | None,
 ) -> dict[str, Any]:
     ctx = ctx_of(request)
     tenant = tenant_of(who)
-    trigger = triggers.get_trigger(ctx, tenant, project, None, trigger_id)
+    trigger = triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
     where = InvocationFilter(trigger_id, _statuses(status), None, None)
     found = invocations.list_invocations(ctx, tenant, project, where, before=cursor, limit=PAGE)
     now = ctx.clock.now()
@@ -305,7 +307,7 @@ def trigger_page(
         backfills=recent,
         notice=_notice(request),
         project_id=project,
-        **_invocation_rows(request, who, project, trigger_id, status, cursor),
+        **_invocation_rows(request, who, project, agent, trigger_id, status, cursor),
     )
 
 
@@ -320,9 +322,7 @@ def invocations_fragment(
     cursor: Cursor = None,
 ) -> Response:
     """The invocation table alone: what the trigger page polls while a run is live."""
-    values = _invocation_rows(request, who, project, trigger_id, status, cursor)
-    if values["trigger"].agent_id != agent:
-        raise ValidationError("agent", "is not the trigger's agent")
+    values = _invocation_rows(request, who, project, agent, trigger_id, status, cursor)
     return render(request, "_invocations.html", who, **values)
 
 
