@@ -34,6 +34,7 @@ SHOTS = os.environ.get("TICKWORK_UI_SCREENSHOTS")
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    expect.set_options(timeout=TIMEOUT_MS)
     with sync_playwright() as p:
         # Root in a container has no user namespace for Chromium's sandbox.
         launched = p.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])

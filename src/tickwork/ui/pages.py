@@ -247,6 +247,11 @@ def _invocation_rows(
     trigger = triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
     where = InvocationFilter(trigger_id, _statuses(status), None, None)
     found = invocations.list_invocations(ctx, tenant, project, where, before=cursor, limit=PAGE)
+    # A running backfill adds invocations as the scheduler dispatches its slots.
+    filling = any(
+        b.status == "running"
+        for b in backfills.list_backfills(ctx, tenant, project, agent, trigger_id, None, 5)
+    )
     now = ctx.clock.now()
     rows = [
         {
@@ -263,7 +268,7 @@ def _invocation_rows(
         "trigger_url": trigger_url(trigger),
         "invocations": rows,
         # Pending or running ones update by themselves: the page polls this fragment.
-        "live": any(not r["final"] for r in rows),
+        "live": filling or any(not r["final"] for r in rows),
         "status": [s for s in status if s],
         "cursor": cursor,
         "next_cursor": found[-1].id if len(found) == PAGE else None,
