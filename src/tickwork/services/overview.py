@@ -1,4 +1,5 @@
-"""The scheduler and deployments as an operator sees them (the admin API and the UI)."""
+"""The scheduler and deployments as the UI's admin view shows them, from
+:func:`tickwork.services.leadership.overview` (what the admin API answers)."""
 
 from __future__ import annotations
 
@@ -35,28 +36,21 @@ class SchedulerView:
 
 def scheduler_view(ctx: Context) -> SchedulerView:
     """The active scheduler, every deployment's state and every recorded process."""
-    now = ctx.clock.now()
-    with ctx.db.read() as tx:
-        state = tx.scheduler_state()
-        current = leadership.current_deployment(tx, now)
-        scheduling = leadership.current_deployment(tx, now, leadership.SCHEDULER)
-        deployments = tx.list_deployments()
-        procs = tx.list_processes()
-    live = Counter(p.deployment_id for p in procs if p.expires_at > now)
+    seen = leadership.overview(ctx)
+    now, state, current = seen.now, seen.state, seen.current
+    live = Counter(p.deployment_id for p in seen.processes if p.expires_at > now)
     return SchedulerView(
         now=now,
         state=state,
         lease_live=state.lease_expires_at is not None and state.lease_expires_at > now,
         current_deployment=current,
-        scheduling_deployment=scheduling,
+        scheduling_deployment=seen.scheduling,
         deployments=[
             DeploymentState(
-                d,
-                live[d.id],
-                "active" if d.id == current else "draining" if live[d.id] else "gone",
+                d, live[d.id], "active" if d.id == current else "draining" if live[d.id] else "gone"
             )
-            for d in reversed(deployments)
+            for d in reversed(seen.deployments)
         ],
-        processes=procs,
+        processes=list(seen.processes),
         stale_after=processes.time_to_live(ctx.settings),
     )

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
-from typing import Annotated, Literal, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tickwork.api.deps import Admin, Ctx, count_failure, refuse_if_throttled, secret_matches
+from tickwork.api.deps import (
+    Admin,
+    Ctx,
+    RunningScheduler,
+    count_failure,
+    refuse_if_throttled,
+    secret_matches,
+)
 from tickwork.logging import get_logger
-from tickwork.services import overview
+from tickwork.services import leadership, processes
 from tickwork.wire.system import (
     DeploymentOut,
     ProcessOut,
@@ -19,7 +27,6 @@ from tickwork.wire.system import (
     SchedulerOut,
 )
 
-DeploymentState = Literal["active", "draining", "gone"]
 router = APIRouter(tags=["deployments"])
 log = get_logger("tickwork.api")
 
@@ -37,6 +44,7 @@ async def restart_scheduler(
     request: Request,
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(deploy_bearer)],
+    scheduler: RunningScheduler,
 ) -> RestartOut:
     """Make this process's deployment run the scheduler at once (call it after a deploy)."""
     configured = ctx.settings.deploy_secret
@@ -48,8 +56,6 @@ async def restart_scheduler(
         if credentials is not None:
             count_failure(ctx, request)
         raise HTTPException(401, "the deploy secret is not valid", {"WWW-Authenticate": "Bearer"})
-    node = getattr(request.app.state, "node", None)
-    scheduler = getattr(node, "scheduler", None)
     if scheduler is None:
         raise HTTPException(503, "this process does not run the scheduler role")
     try:
@@ -68,8 +74,10 @@ async def restart_scheduler(
 def get_scheduler(ctx: Ctx) -> SchedulerOut:
     """The active scheduler, every deployment's state (active, draining, gone) and every
     recorded process (live or not)."""
-    view = overview.scheduler_view(ctx)
-    state = view.state
+    seen = leadership.overview(ctx)
+    now, state, current, procs = seen.now, seen.state, seen.current, seen.processes
+    lease_live = state.lease_expires_at is not None and state.lease_expires_at > now
+    live = Counter(p.deployment_id for p in procs if p.expires_at > now)
     return SchedulerOut(
         scheduler=SchedulerLease(
             run_id=state.run_id,
@@ -77,20 +85,20 @@ def get_scheduler(ctx: Ctx) -> SchedulerOut:
             generation=state.generation,
             lease_expires_at=state.lease_expires_at,
             heartbeat_at=state.heartbeat_at,
-            active=view.lease_live,
+            active=lease_live,
         ),
-        current_deployment=view.current_deployment,
-        scheduling_deployment=view.scheduling_deployment,
+        current_deployment=current,
+        scheduling_deployment=seen.scheduling,
         deployments=[
             DeploymentOut(
-                id=d.deployment.id,
-                version=d.deployment.version,
-                started_at=d.deployment.started_at,
-                heartbeat_at=d.deployment.heartbeat_at,
-                live_processes=d.live_processes,
-                state=cast(DeploymentState, d.state),
+                id=d.id,
+                version=d.version,
+                started_at=d.started_at,
+                heartbeat_at=d.heartbeat_at,
+                live_processes=live[d.id],
+                state="active" if d.id == current else "draining" if live[d.id] else "gone",
             )
-            for d in view.deployments
+            for d in reversed(seen.deployments)
         ],
         processes=[
             ProcessOut(
@@ -104,9 +112,9 @@ def get_scheduler(ctx: Ctx) -> SchedulerOut:
                 started_at=p.started_at,
                 heartbeat_at=p.heartbeat_at,
                 expires_at=p.expires_at,
-                live=view.live(p),
+                live=p.expires_at > now,
             )
-            for p in view.processes
+            for p in procs
         ],
-        stale_after_seconds=view.stale_after / timedelta(seconds=1),
+        stale_after_seconds=processes.time_to_live(ctx.settings) / timedelta(seconds=1),
     )
