@@ -270,3 +270,19 @@ def test_last_runs_and_names_are_index_lookups_not_scans(loaded: Database) -> No
     # trg_i has the invocations i, i + 1000, ...: the newest (highest id) is its last run.
     assert found["trg_000007"].id == "inv_019007"
     assert len(found) == len(ids)
+
+
+def test_the_late_check_and_the_outbox_are_range_scans(loaded: Database) -> None:
+    late = plan_of(loaded, lambda tx: tx.late_triggers(NOW - timedelta(seconds=5), 100))
+    assert_index_range_scan(
+        loaded, late, "scheduled_triggers", "ix_scheduled_triggers_due", "next_run_at"
+    )
+    claim = plan_of(loaded, lambda tx: tx.claim_notifications(NOW, 10, NOW))
+    assert_index_range_scan(
+        loaded, claim, "notification_outbox", "ix_notification_outbox_due", "next_attempt_at"
+    )
+    pending = "\n".join(plan_of(loaded, lambda tx: tx.oldest_pending(["trg_000001"])))
+    assert "ix_invocations_pending_trigger" in pending, pending
+    with loaded.read() as tx:
+        # The DUE triggers due before now, and those with a pending invocation behind it.
+        assert {t.id for t in tx.late_triggers(NOW, 100)} >= {f"trg_{i:06d}" for i in range(DUE)}

@@ -219,6 +219,7 @@ def test_the_triggers_table_shows_schedule_zone_next_run_last_run_and_state(
     assert "2026-03-02 10:30:00 CET (UTC+01:00)" in page
     assert "in 30 min" in page
     assert "never run" in page
+    assert "<td>ok</td>" in page  # its health
     assert "enabled" in page
 
 

@@ -13,6 +13,7 @@ from tickwork.api.routes import (
     control,
     definitions,
     deploy,
+    notifications,
     projects,
     quotas,
     system,
@@ -56,6 +57,7 @@ def create_app(ctx: Context, *, scheduler: SchedulerControl | None = None) -> Fa
     app.include_router(triggers.router)
     app.include_router(control.router)
     app.include_router(definitions.router)
+    app.include_router(notifications.router)
     app.include_router(quotas.router)
     if not check_scope_decisions(app):  # pragma: no cover - a FastAPI that hides routes
         raise RuntimeError("the tenant routes cannot be listed to check their scopes")

@@ -15,7 +15,7 @@ from tickwork.domain import schedule as sched
 from tickwork.domain.invocations import STATUSES
 from tickwork.domain.names import SLUG_PATTERN
 from tickwork.errors import ValidationError
-from tickwork.services import backfills, invocations, overview, resources, triggers
+from tickwork.services import backfills, health, invocations, overview, resources, triggers
 from tickwork.storage.ports import InvocationFilter
 from tickwork.storage.records import FINAL_STATUSES, Invocation, Trigger
 from tickwork.ui import actions, chart, timefmt
@@ -86,12 +86,6 @@ def description_of(t: Trigger) -> str:
         return sched.describe(triggers.schedule_of(t))
     except ValidationError as exc:
         return f"cannot be computed: {exc}"
-
-
-def health_of(t: Trigger) -> str | None:
-    """The trigger's health when the store reports one (SPEC §11), else None."""
-    health = getattr(t, "health", None)
-    return None if health is None else str(health)
 
 
 def state_of(t: Trigger) -> str:
@@ -167,6 +161,7 @@ def project_page(
         limit=PAGE,
     )
     runs = triggers.last_runs(ctx, found)
+    healths = health.healths(ctx, found)
     now = ctx.clock.now()
     rows = [
         {
@@ -175,7 +170,7 @@ def project_page(
             "description": description_of(t),
             "next": when(t.next_run_at, t.timezone, now) if state_of(t) == "enabled" else None,
             "last": runs.get(t.id),
-            "health": health_of(t),
+            "health": healths.get(t.id),
             "state": state_of(t),
         }
         for t in found
@@ -307,7 +302,7 @@ def trigger_page(
         skipped=[when(s, trigger.timezone, now) for s in skipped],
         next=when(trigger.next_run_at, trigger.timezone, now),
         paused_until=when(trigger.paused_until, trigger.timezone, now),
-        health=health_of(trigger),
+        health=health.healths(ctx, [trigger]).get(trigger.id),
         state=state_of(trigger),
         backfills=recent,
         notice=_notice(request),
