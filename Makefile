@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 
-.PHONY: serve test lint unit test-sqlite test-postgres bench bench-quick client-sync clean
+.PHONY: serve test lint unit test-sqlite test-postgres bench bench-quick client-sync ui-screenshots clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench-quick: $(STAMP)
 ## Regenerate the synchronous client from the asynchronous one (src/tickwork/client/_sync)
 client-sync: $(STAMP)
 	$(BIN)/python -m tests.unit.client.unasync_client
+
+## The screenshots of docs/ui.md, taken by the browser tests (docs/ui/*.png)
+ui-screenshots: $(STAMP)
+	TICKWORK_UI_SCREENSHOTS=docs/ui TICKWORK_TEST_DATABASE=sqlite $(BIN)/python -m pytest \
+	  -p no:cacheprovider tests/e2e/test_ui_browser.py -q
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from fastapi import FastAPI
 
+from tickwork import ui
 from tickwork.api.app import create_app
 from tickwork.clock import Clock, SystemClock
 from tickwork.runtime.node import ROLES, Node
@@ -103,6 +104,8 @@ def assemble(
         on_exit=on_exit,
     )
     app = create_app(ctx, scheduler=node.scheduler) if "api" in roles else None
+    if app is not None:
+        ui.install(app)
     return Assembly(ctx=ctx, notifier=local, bridge=bridge, node=node, app=app)
 
 

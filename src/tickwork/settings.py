@@ -147,6 +147,10 @@ class Settings(BaseModel):
     secret_keys: tuple[str, ...] = Field((), repr=False)
     deploy_secret: SecretStr | None = None
     admin_token: SecretStr | None = None
+    # The web UI's session cookies are signed with this (unset: derived from the first
+    # secret key, else a random one per process, so sessions end when it restarts).
+    session_secret: SecretStr | None = None
+    session_hours: Annotated[float, Field(gt=0, le=24 * 30)] = 8.0
     # Failed authentication, per client address: after this many failures within the
     # window, the address is refused (429) until the window ends; 0 turns it off.
     auth_failure_limit: Annotated[int, Field(ge=0, le=1_000_000)] = 20
@@ -276,7 +280,9 @@ def _named(exc: PydanticValidationError, given: dict[str, Any]) -> ValidationErr
 
 # Fields whose environment variable is not TICKWORK_<FIELD>.
 _ENV_NAMES = {"app_module": "app", "secret_keys": "secret_key"}
-_SECRET_FIELDS = frozenset({"deploy_secret", "admin_token", "secret_keys", "secret_key"})
+_SECRET_FIELDS = frozenset(
+    {"deploy_secret", "admin_token", "secret_keys", "secret_key", "session_secret"}
+)
 
 
 def safe_url(url: str) -> str:

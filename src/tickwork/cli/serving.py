@@ -298,6 +298,7 @@ def _banner(
         base = f"http://{_display_host(settings.host)}:{sockets[0].getsockname()[1]}"
         lines.append(f"tickwork {settings.version} serving on {base}")
         lines.append(f"  API docs:  {base}/docs   (OpenAPI: {base}/openapi.json)")
+        lines.append(f"  web UI:    {base}/ui/")
     else:
         lines.append(f"tickwork {settings.version} running without the API")
     lines.append(f"  database:  {safe_url(settings.database_url)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tickwork.domain import control
 from tickwork.domain.ids import new_id
@@ -220,3 +220,32 @@ def _slots(trigger: Trigger, now: datetime) -> Iterator[UpcomingRun]:
 
 def _scheduled(trigger: Trigger, slot: datetime) -> UpcomingRun:
     return UpcomingRun("scheduled", slot, slot, trigger, None)
+
+
+LOAD_MINUTES = 24 * 60
+# A trigger firing more often than once a second would cost the chart more than it tells.
+_MAX_SLOTS_PER_TRIGGER = LOAD_MINUTES * 60
+
+
+def load_by_minute(
+    ctx: Context, tenant_id: str, project_id: str, minutes: int = LOAD_MINUTES
+) -> tuple[datetime, list[int]]:
+    """How many slots the project's triggers have in each of the next ``minutes`` whole
+    minutes (the first is the one now is in), with that minute's start: the herds at
+    popular minutes (09:00, the top of the hour) stand out. A paused project has none."""
+    if isinstance(minutes, bool) or not 1 <= minutes <= 7 * LOAD_MINUTES:
+        raise ValidationError("minutes", f"must be between 1 and {7 * LOAD_MINUTES}")
+    now = ctx.clock.now()
+    start = now.replace(second=0, microsecond=0)
+    end = start + timedelta(minutes=minutes)
+    with ctx.db.read() as tx:
+        project = require_project(tx, tenant_id, project_id)
+        triggers = [] if project.paused else tx.scheduled_triggers(tenant_id, project_id, 100_000)
+    counts = [0] * minutes
+    for trigger in triggers:
+        for seen, run in enumerate(_slots(trigger, now)):
+            if run.at >= end or seen >= _MAX_SLOTS_PER_TRIGGER:
+                break
+            if run.at >= start:
+                counts[int((run.at - start).total_seconds() // 60)] += 1
+    return start, counts

@@ -93,3 +93,15 @@ def revoke_key(ctx: Context, tenant_id: str, key_id: str) -> None:
     with ctx.db.write() as tx:
         if not tx.revoke_api_key(tenant_id, key_id, ctx.clock.now()):
             raise NotFound(f"API key {key_id!r} not found")
+
+
+def key_digest(key: str) -> str:
+    """What a web UI session remembers of the key it signed in with: its digest, by
+    which :func:`authenticate_digest` finds it while it is live (never the key)."""
+    return hash_key(key)
+
+
+def authenticate_digest(ctx: Context, digest: str) -> ApiKey | None:
+    """The live key of this digest, or None once it is revoked."""
+    with ctx.db.read() as tx:
+        return tx.api_key_for_hash(digest)
