@@ -56,20 +56,17 @@ class Targets:
         self.policy = EgressPolicy.from_entries(
             settings.allowed_target_networks, allow_private=settings.allow_private_targets
         )
-        # Connecting is bounded (30 s); reads are bounded by each attempt's timeout. As
-        # many connections stay open between calls as the workers can use at once, so a
-        # busy destination never has its connections closed and opened again.
-        slots = settings.worker_concurrency
-        self.client = egress_client(
-            self.policy, max_connections=max(200, slots), max_idle_connections=max(50, slots)
-        )
+        # Connecting is bounded (30 s); reads are bounded by each attempt's timeout. A
+        # process never calls more targets at once than it has worker slots, so each
+        # client's pool holds at most that many connections and keeps every one of them
+        # alive between calls: a busy destination never has its connections closed and
+        # opened again, and a burst never opens more connections than there are slots.
+        slots = max(1, settings.worker_concurrency)
+        self.client = egress_client(self.policy, max_connections=slots, max_idle_connections=slots)
         # The agent targets' SDKs send through a client of their own (same policy and
         # guarantees; its errors name the destination an agent).
         self.agent_client = egress_client(
-            self.policy,
-            max_connections=max(200, slots),
-            max_idle_connections=max(50, slots),
-            label="agent",
+            self.policy, max_connections=slots, max_idle_connections=slots, label="agent"
         )
 
     def for_job(self, job: Job) -> Target:
