@@ -270,3 +270,26 @@ def test_last_runs_and_names_are_index_lookups_not_scans(loaded: Database) -> No
     # trg_i has the invocations i, i + 1000, ...: the newest (highest id) is its last run.
     assert found["trg_000007"].id == "inv_019007"
     assert len(found) == len(ids)
+
+
+def test_previous_runs_are_one_statement_probing_the_completed_index(loaded: Database) -> None:
+    # Many triggers' previous runs in one statement; each is one probe of the partial
+    # index of completed invocations, never a scan of the history.
+    ids = [f"trg_{i:06d}" for i in range(0, 1000, 7)]
+    with recorded(loaded.engine) as statements, loaded.read() as tx:
+        found = tx.previous_runs(ids)
+    assert len([s for s, _ in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+    text = "\n".join(plan_of(loaded, lambda tx: tx.previous_runs(ids)))
+    if loaded.is_postgres:
+        assert "ix_invocations_completed" in text, text
+        assert not re.search(r"Seq Scan on invocations\b", text), text
+    else:
+        assert "USING INDEX ix_invocations_completed" in text, text
+        assert not re.search(r"^SCAN (invocations|previous)\b", text, re.MULTILINE), text
+    # Each trigger's latest completed run: the lowest i (latest scheduled) per trigger.
+    expected = {
+        f"trg_{i % 1000:06d}": f"inv_{i:06d}"
+        for i in reversed(range(ROWS))
+        if _invocation(i)["status"] == COMPLETED and f"trg_{i % 1000:06d}" in ids
+    }
+    assert {k: v.id for k, v in found.items()} == expected
