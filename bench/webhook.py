@@ -4,6 +4,8 @@
     python -m bench.webhook --quick    # small sizes (``make bench-quick`` runs it too)
     BENCH_WEBHOOK_BASELINE=<git revision> python -m bench.webhook
                                        # also tickwork as it was at that revision
+    BENCH_WEBHOOK_REPS=3 BENCH_WEBHOOK_PRECISION_N=300 BENCH_WEBHOOK_SPREAD=3 \
+        python -m bench.webhook        # a shorter full run
 
 One no-op receiver (``bench/noop_receiver.py`` under uvicorn, a process of its own)
 answers every variant, one after the other, each in a fresh process:
@@ -73,6 +75,22 @@ class Sizes:
 
 QUICK = Sizes(burst_n=300, reps=1, precision_n=100, spread=2.0)
 FULL = Sizes(burst_n=2000, reps=5, precision_n=1000, spread=10.0)
+# A shorter full run on a busy machine: fewer repetitions, a smaller precision run.
+REPS_ENV, PRECISION_ENV, SPREAD_ENV = (
+    "BENCH_WEBHOOK_REPS",
+    "BENCH_WEBHOOK_PRECISION_N",
+    "BENCH_WEBHOOK_SPREAD",
+)
+
+
+def _sizes(quick: bool) -> Sizes:
+    base = QUICK if quick else FULL
+    return Sizes(
+        burst_n=base.burst_n,
+        reps=int(os.environ.get(REPS_ENV, base.reps)),
+        precision_n=int(os.environ.get(PRECISION_ENV, base.precision_n)),
+        spread=float(os.environ.get(SPREAD_ENV, base.spread)),
+    )
 
 
 # -- the receiver -----------------------------------------------------------------------
@@ -306,7 +324,7 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def collect(quick: bool) -> dict[str, Any]:
-    sizes = QUICK if quick else FULL
+    sizes = _sizes(quick)
     baseline = os.environ.get(BASELINE_ENV)
     load = [os.getloadavg()]
     with contextlib.ExitStack() as stack:
