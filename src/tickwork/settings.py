@@ -161,6 +161,19 @@ class Settings(BaseModel):
     quota_triggers: Quota = QUOTA_DEFAULTS["triggers"]
     quota_api_keys: Quota = QUOTA_DEFAULTS["api_keys"]
     quota_slots_per_minute: Quota = QUOTA_DEFAULTS["slots_per_minute"]
+    # Health and notifications (SPEC §11).
+    # A due slot or pending invocation this many seconds behind makes its trigger late.
+    late_grace: Annotated[float, Field(ge=1, le=7 * 86400)] = 300.0
+    # Pause a trigger after this many consecutive failed invocations (0: never); a
+    # trigger's own pause_after_failures overrides it.
+    pause_after_failures: Annotated[int, Field(ge=0, le=10_000)] = 0
+    # Deliveries: tries per event and target, the first retry's delay (doubling, capped
+    # at the maximum delay), and how often the sender looks for due deliveries.
+    notification_max_attempts: Annotated[int, Field(ge=1, le=1000)] = 20
+    notification_retry_seconds: Annotated[float, Field(ge=0.01, le=3600)] = 5.0
+    notification_max_retry_seconds: Annotated[float, Field(ge=0.01, le=86400)] = 3600.0
+    notification_timeout_seconds: Annotated[float, Field(ge=0.1, le=300)] = 10.0
+    notification_poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 2.0
     # Operations.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
@@ -268,12 +281,9 @@ _SECRET_FIELDS = frozenset({"deploy_secret", "admin_token", "secret_keys", "secr
 
 def safe_url(url: str) -> str:
     """A database URL with its password masked."""
-    from sqlalchemy.engine import make_url
+    from tickwork.storage.urls import safe_url as masked
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable URL>"
+    return masked(url)
 
 
 def package_version() -> str:

@@ -68,6 +68,10 @@ SCOPE_OF: dict[tuple[str, str], str] = {
     ("POST", P + "/resume"): "operate",
     ("POST", P + "/invocations/cancel"): "operate",
     ("POST", P + "/invocations/rerun"): "operate",
+    ("GET", P + "/notifications"): "read",
+    ("PUT", P + "/notifications"): "write",
+    ("POST", P + "/notifications/test"): "operate",
+    ("GET", P + "/notifications/deliveries"): "read",
 }
 ROUTE_IDS = [f"{m} {p.removeprefix(T)}" for m, p, _ in ROUTES]
 

@@ -286,10 +286,28 @@ def test_previous_runs_are_one_statement_probing_the_completed_index(loaded: Dat
     else:
         assert "USING INDEX ix_invocations_completed" in text, text
         assert not re.search(r"^SCAN (invocations|previous)\b", text, re.MULTILINE), text
-    # Each trigger's latest completed run: the lowest i (latest scheduled) per trigger.
-    expected = {
-        f"trg_{i % 1000:06d}": f"inv_{i:06d}"
-        for i in reversed(range(ROWS))
-        if _invocation(i)["status"] == COMPLETED and f"trg_{i % 1000:06d}" in ids
-    }
-    assert {k: v.id for k, v in found.items()} == expected
+    # Each trigger's latest completed run, by completion (then id).
+    latest: dict[str, tuple[Any, str]] = {}
+    for i in range(ROWS):
+        row = _invocation(i)
+        if row["status"] == COMPLETED and row["trigger_id"] in ids:
+            key = (row["completed_at"], row["id"])
+            if row["trigger_id"] not in latest or key > latest[row["trigger_id"]]:
+                latest[row["trigger_id"]] = key
+    assert {k: v.id for k, v in found.items()} == {k: v[1] for k, v in latest.items()}
+
+
+def test_the_late_check_and_the_outbox_are_range_scans(loaded: Database) -> None:
+    late = plan_of(loaded, lambda tx: tx.late_triggers(NOW - timedelta(seconds=5), 100))
+    assert_index_range_scan(
+        loaded, late, "scheduled_triggers", "ix_scheduled_triggers_due", "next_run_at"
+    )
+    claim = plan_of(loaded, lambda tx: tx.claim_notifications(NOW, 10, NOW))
+    assert_index_range_scan(
+        loaded, claim, "notification_outbox", "ix_notification_outbox_due", "next_attempt_at"
+    )
+    pending = "\n".join(plan_of(loaded, lambda tx: tx.oldest_pending(["trg_000001"])))
+    assert "ix_invocations_pending_trigger" in pending, pending
+    with loaded.read() as tx:
+        # The DUE triggers due before now, and those with a pending invocation behind it.
+        assert {t.id for t in tx.late_triggers(NOW, 100)} >= {f"trg_{i:06d}" for i in range(DUE)}
