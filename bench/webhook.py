@@ -4,6 +4,8 @@
     python -m bench.webhook --quick    # small sizes (``make bench-quick`` runs it too)
     BENCH_WEBHOOK_BASELINE=<git revision> python -m bench.webhook
                                        # also tickwork as it was at that revision
+    BENCH_WEBHOOK_REPS=3 BENCH_WEBHOOK_PRECISION_N=300 BENCH_WEBHOOK_SPREAD=3 \
+        python -m bench.webhook        # a shorter full run
 
 One no-op receiver (``bench/noop_receiver.py`` under uvicorn, a process of its own)
 answers every variant, one after the other, each in a fresh process:
@@ -73,6 +75,22 @@ class Sizes:
 
 QUICK = Sizes(burst_n=300, reps=1, precision_n=100, spread=2.0)
 FULL = Sizes(burst_n=2000, reps=5, precision_n=1000, spread=10.0)
+# A shorter full run on a busy machine: fewer repetitions, a smaller precision run.
+REPS_ENV, PRECISION_ENV, SPREAD_ENV = (
+    "BENCH_WEBHOOK_REPS",
+    "BENCH_WEBHOOK_PRECISION_N",
+    "BENCH_WEBHOOK_SPREAD",
+)
+
+
+def _sizes(quick: bool) -> Sizes:
+    base = QUICK if quick else FULL
+    return Sizes(
+        burst_n=base.burst_n,
+        reps=int(os.environ.get(REPS_ENV, base.reps)),
+        precision_n=int(os.environ.get(PRECISION_ENV, base.precision_n)),
+        spread=float(os.environ.get(SPREAD_ENV, base.spread)),
+    )
 
 
 # -- the receiver -----------------------------------------------------------------------
@@ -174,7 +192,10 @@ def _target_alone(url: str, n: int, concurrency: int) -> dict[str, float]:
     async def main() -> dict[str, float]:
         # The workers' own client, as that revision builds it.
         settings = Settings(
-            database_url="sqlite://", deployment_id="dep_bench", allow_private_targets=True
+            database_url="sqlite://",
+            deployment_id="dep_bench",
+            allow_private_targets=True,
+            worker_concurrency=concurrency,
         )
         ctx: Any = SimpleNamespace(settings=settings, clock=SystemClock())
         targets = Targets(ctx)
@@ -286,6 +307,7 @@ class Row:
     label: str
     rates: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
+    connections: list[int] = field(default_factory=list)
 
     @property
     def median(self) -> float:
@@ -302,7 +324,7 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def collect(quick: bool) -> dict[str, Any]:
-    sizes = QUICK if quick else FULL
+    sizes = _sizes(quick)
     baseline = os.environ.get(BASELINE_ENV)
     load = [os.getloadavg()]
     with contextlib.ExitStack() as stack:
@@ -316,10 +338,16 @@ def collect(quick: bool) -> dict[str, Any]:
         def measure(key: str, label: str, args: list[str], src: Path | None, check: bool) -> None:
             receiver.reset()
             result = _subprocess(args, src)
-            got = receiver.stats()["count"]
+            stats = receiver.stats()
+            got = stats["count"]
             if check and got != result["count"]:
                 raise RuntimeError(f"{label}: the receiver got {got} calls for {result['count']}")
             row = rows.setdefault(key, Row(label))
+            row.connections.append(int(stats.get("connections", 0)))
+            if check and src is None and row.connections[-1] > CONCURRENCY:
+                raise RuntimeError(
+                    f"{label}: {row.connections[-1]} connections opened for {CONCURRENCY} slots"
+                )
             row.rates.append(result["completed_per_s"])
             row.cpu_ms.append(result["cpu_ms_per_call"])
 
@@ -388,6 +416,13 @@ def collect(quick: bool) -> dict[str, Any]:
     }
 
 
+def _span(values: list[int]) -> str:
+    if not values or max(values) == 0:
+        return "—"
+    low, high = min(values), max(values)
+    return f"{low}" if low == high else f"{low}–{high}"
+
+
 def _version(distribution: str) -> str:
     from importlib import metadata
 
@@ -412,22 +447,25 @@ def report(res: dict[str, Any]) -> str:
         "engine; *raw* clients post the same JSON (`bench/webhook.py`). Target: tickwork "
         "≥ 30 % of raw aiohttp. *CPU per call* is what the sending process spent (every "
         "thread: for tickwork also claiming and storing outcomes), which other work on "
-        "the machine disturbs far less than rates: the last column is raw aiohttp's CPU "
-        "per call ÷ the variant's.",
+        "the machine disturbs far less than rates: raw aiohttp's CPU per call ÷ the "
+        "variant's. *Connections opened* is what the receiver saw per run (the python "
+        "handler makes no calls); tickwork's pools hold at most as many connections as "
+        "there are worker slots and keep them alive, so it should not exceed "
+        f"{CONCURRENCY}.",
         "",
         f"aiohttp {_version('aiohttp')}, httpx {_version('httpx')}. Load average "
         f"(1/5/15 min) at start and end: {load} on {os.cpu_count()} cores shared with "
         "other work.",
         "",
         "| variant | completed/s | runs (min–max) | ÷ raw aiohttp | CPU per call "
-        "| raw aiohttp's CPU ÷ this |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| raw aiohttp's CPU ÷ this | connections opened |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in rows.values():
         spread = f"{min(row.rates):,.0f}–{max(row.rates):,.0f}" if len(row.rates) > 1 else "—"
         lines.append(
             f"| {row.label} | {row.median:,.0f} | {spread} | {row.median / raw_aiohttp:.1%} "
-            f"| {row.cpu:.3f} ms | {raw_cpu / row.cpu:.1%} |"
+            f"| {row.cpu:.3f} ms | {raw_cpu / row.cpu:.1%} | {_span(row.connections)} |"
         )
     webhook, ceiling = rows["burst now"], rows["python"]
     met = "met" if webhook.median >= 0.3 * raw_aiohttp else "**not met**"

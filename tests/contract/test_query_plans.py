@@ -272,6 +272,31 @@ def test_last_runs_and_names_are_index_lookups_not_scans(loaded: Database) -> No
     assert len(found) == len(ids)
 
 
+def test_previous_runs_are_one_statement_probing_the_completed_index(loaded: Database) -> None:
+    # Many triggers' previous runs in one statement; each is one probe of the partial
+    # index of completed invocations, never a scan of the history.
+    ids = [f"trg_{i:06d}" for i in range(0, 1000, 7)]
+    with recorded(loaded.engine) as statements, loaded.read() as tx:
+        found = tx.previous_runs(ids)
+    assert len([s for s, _ in statements if s.lstrip().upper().startswith("SELECT")]) == 1
+    text = "\n".join(plan_of(loaded, lambda tx: tx.previous_runs(ids)))
+    if loaded.is_postgres:
+        assert "ix_invocations_completed" in text, text
+        assert not re.search(r"Seq Scan on invocations\b", text), text
+    else:
+        assert "USING INDEX ix_invocations_completed" in text, text
+        assert not re.search(r"^SCAN (invocations|previous)\b", text, re.MULTILINE), text
+    # Each trigger's latest completed run, by completion (then id).
+    latest: dict[str, tuple[Any, str]] = {}
+    for i in range(ROWS):
+        row = _invocation(i)
+        if row["status"] == COMPLETED and row["trigger_id"] in ids:
+            key = (row["completed_at"], row["id"])
+            if row["trigger_id"] not in latest or key > latest[row["trigger_id"]]:
+                latest[row["trigger_id"]] = key
+    assert {k: v.id for k, v in found.items()} == {k: v[1] for k, v in latest.items()}
+
+
 def test_the_late_check_and_the_outbox_are_range_scans(loaded: Database) -> None:
     late = plan_of(loaded, lambda tx: tx.late_triggers(NOW - timedelta(seconds=5), 100))
     assert_index_range_scan(

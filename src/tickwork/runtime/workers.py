@@ -45,6 +45,11 @@ ERROR_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10)
 # write waits this long for those ending at the same moment, so that they share one
 # transaction; never longer, so a crash re-runs only the attempts that were running.
 OUTCOME_LINGER_SECONDS = 0.002
+# Under a backlog, a freed slot is refilled at once, never waiting for others to free: a
+# claim waits this long for the attempts ending at the same moment, so that their slots
+# are claimed in one transaction. Claims never overlap: while one is being made, the
+# slots that free meanwhile are claimed together by the next.
+CLAIM_LINGER_SECONDS = 0.002
 
 
 class Targets:
@@ -61,20 +66,17 @@ class Targets:
         self.policy = EgressPolicy.from_entries(
             settings.allowed_target_networks, allow_private=settings.allow_private_targets
         )
-        # Connecting is bounded (30 s); reads are bounded by each attempt's timeout. As
-        # many connections stay open between calls as the workers can use at once, so a
-        # busy destination never has its connections closed and opened again.
-        slots = settings.worker_concurrency
-        self.client = egress_client(
-            self.policy, max_connections=max(200, slots), max_idle_connections=max(50, slots)
-        )
+        # Connecting is bounded (30 s); reads are bounded by each attempt's timeout. A
+        # process never calls more targets at once than it has worker slots, so each
+        # client's pool holds at most that many connections and keeps every one of them
+        # alive between calls: a busy destination never has its connections closed and
+        # opened again, and a burst never opens more connections than there are slots.
+        slots = max(1, settings.worker_concurrency)
+        self.client = egress_client(self.policy, max_connections=slots, max_idle_connections=slots)
         # The agent targets' SDKs send through a client of their own (same policy and
         # guarantees; its errors name the destination an agent).
         self.agent_client = egress_client(
-            self.policy,
-            max_connections=max(200, slots),
-            max_idle_connections=max(50, slots),
-            label="agent",
+            self.policy, max_connections=slots, max_idle_connections=slots, label="agent"
         )
 
     def for_job(self, job: Job) -> Target:
@@ -212,15 +214,17 @@ class WorkerPool:
                 continue
             if claimed and self._free() > 0 and not self._backlog:
                 continue  # there may be more due right now
-            deadline = await self._next_deadline()
-            await self.ctx.clock.sleep_until(deadline, self.wake)
+            if not (self._backlog and self._free() > 0):
+                deadline = await self._next_deadline()
+                await self.ctx.clock.sleep_until(deadline, self.wake)
+            if self._backlog and self.inflight and not stop.is_set():
+                # More is due than the slots hold: refill what freed, together with
+                # the slots freeing at the same moment.
+                await pause(CLAIM_LINGER_SECONDS)
 
     async def _claim(self) -> list[Job]:
         free = self._free()
-        # Under a backlog, wait until half the slots are free and claim them in one
-        # transaction, rather than one transaction per finished attempt.
-        threshold = max(1, self.concurrency // 2) if self._backlog and self.inflight else 1
-        if free < threshold or self.draining or self.superseded:
+        if free < 1 or self.draining or self.superseded:
             return []
         wanted = min(free, CLAIM_BATCH)
         jobs = await asyncio.to_thread(

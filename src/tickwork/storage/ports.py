@@ -764,7 +764,8 @@ class RunContext(Protocol):
     """What a run is given of the runs before it, and what runs used (SPEC §13)."""
 
     def previous_runs(self, trigger_ids: Iterable[str]) -> dict[str, Invocation]:
-        """Each trigger's latest completed invocation (by completion), where it has one."""
+        """Each trigger's latest completed invocation (by completion), where it has one
+        (one statement for many triggers)."""
         ...
 
     def record_usage(self, rows: Sequence[UsageRow]) -> None:

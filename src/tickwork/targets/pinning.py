@@ -269,7 +269,7 @@ class EgressClient:
         return self._open().cookie_jar
 
     async def post(
-        self, url: str, body: bytes, headers: Mapping[str, str], read_limit: ReadLimit
+        self, url: str | URL, body: bytes, headers: Mapping[str, str], read_limit: ReadLimit
     ) -> Answer:
         """``POST`` ``body`` to ``url``: :meth:`request` with method ``POST``."""
         return await self.request("POST", url, body, headers, read_limit)
@@ -277,12 +277,13 @@ class EgressClient:
     async def request(
         self,
         method: str,
-        url: str,
+        url: str | URL,
         body: bytes,
         headers: Mapping[str, str],
         read_limit: ReadLimit,
     ) -> Answer:
-        """Send ``body`` to ``url`` with ``method`` and read at most
+        """Send ``body`` to ``url`` (a string, or a URL :func:`parse_url` made) with
+        ``method`` and read at most
         ``read_limit(status)`` bytes of the answer. Never follows a redirect. Raises the
         policy's refusals as they are
         (:class:`~tickwork.targets.egress.DestinationRefused`) and
@@ -290,7 +291,7 @@ class EgressClient:
         way."""
         label = self.label
         try:
-            target = parse_url(url)
+            target = url if isinstance(url, URL) else parse_url(url)
         except ValueError as exc:
             raise TransientError(f"{label} URL cannot be sent: {exc}") from None
         session = self._open()

@@ -69,6 +69,8 @@ from functools import lru_cache
 from importlib import metadata
 from typing import Any, Final
 
+from yarl import URL
+
 from tickwork import tracing
 from tickwork.clock import Clock
 from tickwork.domain.retry import is_transient_http_status
@@ -77,7 +79,7 @@ from tickwork.domain.target_spec import check_webhook_url as validate_webhook_ur
 from tickwork.errors import PermanentError, TransientError, ValidationError
 from tickwork.targets.base import TargetCall, TargetResult
 from tickwork.targets.egress import is_private_address
-from tickwork.targets.pinning import Answer, EgressClient
+from tickwork.targets.pinning import Answer, EgressClient, parse_url
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -110,9 +112,15 @@ def _package_version() -> str:
 USER_AGENT: Final = f"tickwork/{_package_version()}"
 
 
-# A target's URL is checked on every call (it may predate a stricter check); once per URL
-# is enough.
-_call_url = lru_cache(maxsize=4096)(validate_webhook_url)
+@lru_cache(maxsize=4096)
+def _call_url(url: str) -> URL:
+    """``url`` checked by the one webhook URL rule and parsed as the transport sends it.
+
+    A target's URL is checked before every call (it may predate a stricter check); the
+    check and the parse are made once per URL and the parsed URL goes to the client, so
+    a call neither checks nor parses its URL again."""
+    validate_webhook_url(url)
+    return parse_url(url)
 
 
 # --- signatures ------------------------------------------------------------------------
@@ -211,6 +219,8 @@ class WebhookTarget:
             url = _call_url(self._url)
         except ValidationError as exc:
             raise PermanentError(f"webhook URL is invalid: {exc.message}") from exc
+        except ValueError as exc:  # accepted by the rule, yet not sendable: never expected
+            raise PermanentError(f"webhook URL is invalid: {exc}") from exc
         body = _encode_body(call)
         # The destination is checked (and refused with a PermanentError) when the
         # client opens the connection; transport failures come back as TransientError:

@@ -41,18 +41,27 @@ def _refused_value(exc: sa.exc.DBAPIError) -> bool:
     return "too big" in str(exc.orig)
 
 
-_POSITIONAL: dict[tuple[type[Any], tuple[str, ...]], bool] = {}
+_POSITIONAL: dict[tuple[type[Any], tuple[str, ...]], tuple[str, ...]] = {}
 
 
 def record(cls: type[_R], row: Any) -> _R:
     """The record ``cls`` of a result row."""
     # Building from the row's positions is much cheaper than from a mapping; it is used
-    # when the row's columns are exactly the record's fields, in order.
+    # when the row's columns are exactly the record's fields, in order. Records are plain
+    # frozen dataclasses (no slots, no __post_init__, every field given by the row), so
+    # their field dict is filled at once instead of through the generated __init__, which
+    # sets each field with object.__setattr__: the hot paths read thousands of rows.
     key = (cls, tuple(row._fields))
-    positional = _POSITIONAL.get(key)
-    if positional is None:
-        positional = _POSITIONAL[key] = tuple(f.name for f in fields(cls)) == key[1]  # type: ignore[arg-type]
-    return cls(*row) if positional else cls(**row._mapping)
+    names = _POSITIONAL.get(key)
+    if names is None:
+        own = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
+        plain = own == key[1] and hasattr(cls, "__dict__") and "__slots__" not in vars(cls)
+        names = _POSITIONAL[key] = own if plain and not hasattr(cls, "__post_init__") else ()
+    if not names:
+        return cls(**row._mapping)
+    made = object.__new__(cls)
+    made.__dict__.update(zip(names, row, strict=True))
+    return made
 
 
 def param(column: sa.Column[Any]) -> sa.BindParameter[Any]:

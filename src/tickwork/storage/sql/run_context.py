@@ -3,6 +3,7 @@ used per UTC day."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
@@ -15,25 +16,47 @@ from tickwork.storage.ports import UsageDay, UsageRow
 from tickwork.storage.records import COMPLETED, Invocation
 from tickwork.storage.sql.base import TxBase, record
 
+# Triggers per statement when looking up previous runs.
+_PREVIOUS_CHUNK = 500
+_prev = t.invocations.alias("previous")
+
 
 class RunContextSql(TxBase):
     """Previous runs and token usage."""
 
     def previous_runs(self, trigger_ids: Iterable[str]) -> dict[str, Invocation]:
+        ids = list(dict.fromkeys(trigger_ids))
+        if not ids:
+            return {}
         c = t.invocations.c
         found: dict[str, Invocation] = {}
-        for trigger_id in dict.fromkeys(trigger_ids):
-            # The partial index of completed invocations answers this with one probe.
-            q = (
-                sa.select(t.invocations)
-                .where(c.trigger_id == trigger_id, c.status == COMPLETED)
-                .order_by(c.completed_at.desc(), c.id.desc())
+        for start in range(0, len(ids), _PREVIOUS_CHUNK):
+            chunk = ids[start : start + _PREVIOUS_CHUNK]
+            # One statement for many triggers: the ids go as one parameter (an array on
+            # PostgreSQL, a JSON list on SQLite), and a correlated subquery picks each
+            # one's latest completed invocation with one probe of the partial index of
+            # completed invocations.
+            wanted = self._id_list(chunk)
+            latest = (
+                sa.select(_prev.c.id)
+                .where(_prev.c.trigger_id == wanted.c.value, _prev.c.status == COMPLETED)
+                .order_by(_prev.c.completed_at.desc(), _prev.c.id.desc())
                 .limit(1)
+                .correlate(wanted)
+                .scalar_subquery()
             )
-            row = self.conn.execute(q).first()
-            if row is not None:
-                found[trigger_id] = record(Invocation, row)
+            q = sa.select(t.invocations).where(c.id.in_(sa.select(latest).select_from(wanted)))
+            for row in self.conn.execute(q):
+                found[str(row.trigger_id)] = record(Invocation, row)
         return found
+
+    def _id_list(self, ids: list[str]) -> Any:
+        """``ids`` as a one-column table (column ``value``) bound as a single parameter."""
+        if self.postgres:
+            array = sa.bindparam("ids", ids, type_=postgresql.ARRAY(sa.Text()))
+            return sa.func.unnest(array).table_valued("value").render_derived(name="wanted")
+        listed = sa.bindparam("ids", json.dumps(ids), type_=sa.Text())
+        return sa.func.json_each(listed).table_valued("value").alias("wanted")
 
     def record_usage(self, rows: Sequence[UsageRow]) -> None:
         if not rows:
