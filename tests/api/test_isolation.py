@@ -64,6 +64,10 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", P + "/invocations/rerun", {}),
     ("GET", P + "/definition", None),
     ("PUT", P + "/definition", {"agents": [{"id": "a"} | PYTHON]}),
+    ("GET", P + "/retention", None),
+    ("PUT", P + "/retention", {"history_retention_days": 1}),
+    ("GET", P + "/audit", None),
+    ("GET", "/api/v1/tenants/{tenant}/audit", None),
 ]
 ROUTE_IDS = [
     f"{method} {path.removeprefix('/api/v1/tenants/{tenant}')}" for method, path, _ in ROUTES

@@ -68,6 +68,10 @@ SCOPE_OF: dict[tuple[str, str], str] = {
     ("POST", P + "/resume"): "operate",
     ("POST", P + "/invocations/cancel"): "operate",
     ("POST", P + "/invocations/rerun"): "operate",
+    ("GET", P + "/retention"): "read",
+    ("PUT", P + "/retention"): "write",
+    ("GET", P + "/audit"): "read",
+    ("GET", T + "/audit"): "read",
 }
 ROUTE_IDS = [f"{m} {p.removeprefix(T)}" for m, p, _ in ROUTES]
 

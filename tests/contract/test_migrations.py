@@ -150,6 +150,8 @@ def test_upgrading_to_head_builds_exactly_the_tables_module(fresh_engine: Engine
         "ix_invocations_backfill",
         "ix_projects_paused_until",
         "ix_backfills_running",
+        "ix_invocations_retention",
+        "ix_invocations_finished",
     }
     assert check_constraints(fresh_engine) == {"ck_scheduler_state_singleton": "id = 1"}
 

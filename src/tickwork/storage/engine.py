@@ -122,6 +122,10 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
+        # Pages freed by retention go back to the file system (tickwork.services.retention
+        # runs PRAGMA incremental_vacuum). It takes effect only on a file that has no
+        # table yet; an older file keeps its mode until VACUUM (`tickwork db vacuum`).
+        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
