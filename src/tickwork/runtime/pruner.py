@@ -61,7 +61,8 @@ class Pruner:
                     audit_events=step.audit_events,
                 )
             if step.more:
-                await asyncio.sleep(0)  # let dispatch in between two steps
+                # Each step ran in a thread of its own: the event loop (and dispatch,
+                # waiting for the write lock) had its turn meanwhile.
                 continue
             self.passed.set()
             await clock.sleep_until(clock.now() + rest, stop)

@@ -15,9 +15,9 @@ from tickwork.domain import control
 from tickwork.domain import schedule as sched
 from tickwork.errors import ValidationError
 from tickwork.logging import get_logger
+from tickwork.services import audit
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
-from tickwork.services import audit
 from tickwork.services.triggers import bounds_of, require_trigger, schedule_of, trigger_change
 from tickwork.storage.ports import Store
 from tickwork.storage.records import PENDING, Project, Trigger

@@ -218,7 +218,12 @@ class RetentionSql(TxBase):
         mode = self.conn.exec_driver_sql("PRAGMA auto_vacuum").scalar_one()
         if int(mode) != _INCREMENTAL:
             return 0
-        self.conn.exec_driver_sql(f"PRAGMA incremental_vacuum({int(pages)})").all()
+        # The statement frees one page each time it is stepped: the DB-API cursor's
+        # execute steps it once, executescript runs it to the end (and, the driver's
+        # own transaction handling being off, commits nothing).
+        raw = self.conn.connection.dbapi_connection
+        assert raw is not None
+        raw.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
         return int(self.conn.exec_driver_sql("PRAGMA freelist_count").scalar_one())
 
     def oldest_audit(self) -> datetime | None:
