@@ -5,6 +5,7 @@ the lists page by cursor; the project's retention takes ETag and If-Match."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from tickwork.services import tenants
 from tickwork.services.audit import REDACTED
 from tickwork.services.context import Context
 
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 ADMIN_TOKEN = "admin-secret-for-audit"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 WEBHOOK = {"type": "webhook", "url": "https://hooks.example.com/run", "secret": SECRET}
@@ -265,3 +267,26 @@ def test_a_change_that_changes_nothing_records_nothing(api: TestClient, scope: S
     assert api.put(scope.agent_url, json={"target": {"type": "python", "handler": "agents.run"}})
     assert api.put(scope.project_url + "/retention", json={}).status_code == 200
     assert events(api, scope.project_url + "/audit", limit=200) == before
+
+
+# --- docs/operations.md ----------------------------------------------------------------
+
+
+def test_the_retention_and_audit_examples_of_the_operations_guide_succeed(
+    client: TestClient, api: TestClient, acme: TenantKey
+) -> None:
+    from tests.api.test_docs_examples import BASE, parse_curl, send, shell_blocks
+
+    text = GUIDE.read_text()
+    sections = text[text.index("## Retention\n") : text.index("## SQLite\n")]
+    assert api.put("/api/v1/tenants/acme/projects/web").status_code == 201
+    commands = shell_blocks(sections)
+    assert len(commands) == 4
+    answers = [
+        send(client, parse_curl(c, {"TICKWORK_URL": BASE, "KEY": acme.key})).json()
+        for c in commands
+    ]
+    assert answers[1]["history_retention_days"]["value"] == 7
+    assert answers[1]["history_max_per_trigger"]["value"] == 1000
+    assert answers[2]["items"][0]["action"] == "retention.update"
+    assert {"project.create", "retention.update"} <= {e["action"] for e in answers[3]["items"]}

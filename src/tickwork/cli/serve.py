@@ -33,7 +33,7 @@ from tickwork.services import tenants
 from tickwork.services.context import Context
 from tickwork.settings import Settings
 from tickwork.storage import migrate
-from tickwork.storage.engine import create_engine, is_sqlite
+from tickwork.storage.engine import UnsupportedDatabase, create_engine, is_sqlite, vacuum_sqlite
 from tickwork.storage.sql import Database
 from tickwork.targets.python import AppLoadError, load_app
 
@@ -420,6 +420,22 @@ def db_upgrade(database_url: DatabaseOpt = None) -> None:
     ctx = _open(settings, upgrade=True)
     typer.echo(f"database at revision {migrate.current_revision(ctx.db.engine)}")
     ctx.db.dispose()
+
+
+@db_app.command("vacuum")
+def db_vacuum(database_url: DatabaseOpt = None) -> None:
+    """Give a SQLite file's free pages back to the file system, and keep doing so from
+    then on (auto_vacuum=INCREMENTAL). Rewrites the whole file once: run it while
+    tickwork is stopped, or at a quiet time (writers wait until it ends)."""
+    settings = _settings(database_url=database_url)
+    ctx = _open(settings, upgrade=False)
+    try:
+        before, size = vacuum_sqlite(ctx.db.engine)
+    except UnsupportedDatabase as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        ctx.db.dispose()
+    typer.echo(f"vacuumed: auto_vacuum was {before}, now incremental; the file is {size} bytes")
 
 
 @tenants_app.command("create")
