@@ -36,7 +36,8 @@ def test_the_active_scheduler_prunes_what_it_dispatched_once_it_is_past_retentio
         await w.dispatch()  # one more slot (catch-up: the latest), left pending
         pending = [i for i in w.invocations(trigger.id) if i.status == PENDING]
         assert len(pending) == 1
-        assert w.node.pruner is not None and w.node.scheduler is not None
+        assert w.node.pruner is not None
+        assert w.node.scheduler is not None
         assert w.node.scheduler.active
         stop = asyncio.Event()
         task = asyncio.create_task(w.node.pruner.run(stop))
