@@ -24,7 +24,7 @@ the freed pages back to the file system, a bounded number per step.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from tickwork import metrics
@@ -106,7 +106,15 @@ def put_retention(
         etags.require_match(
             if_match, etags.retention_etag(before), f"the retention of project {project_id}"
         )
-        after = Project(**{**before.__dict__, **checked})
+        after = replace(
+            before,
+            history_retention_days=checked.get(
+                "history_retention_days", before.history_retention_days
+            ),
+            history_max_per_trigger=checked.get(
+                "history_max_per_trigger", before.history_max_per_trigger
+            ),
+        )
         if after == before:
             return before
         tx.set_project_retention(tenant_id, project_id, checked)
