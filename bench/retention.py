@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -48,7 +49,7 @@ def _scale(quick: bool) -> tuple[int, int, int, int]:
     return triggers, 30, 10_000, 1000
 
 
-def _make_triggers(ctx: Context, count: int) -> list[str]:
+def _make_triggers(ctx: Context, count: int, first: int = 0) -> list[str]:
     if count <= 0:
         return []
     register_handlers(ctx, ["noop"], live_for=timedelta(days=400))
@@ -63,7 +64,7 @@ def _make_triggers(ctx: Context, count: int) -> list[str]:
             "project_id": "p",
             "ref": "main",
             "agent_id": "noop",
-            "name": f"t{i}",
+            "name": f"t{first + i}",
             "description": "",
             "enabled": True,
             "cron_expression": "* * * * *",
@@ -169,6 +170,7 @@ def size_over_a_month(
         retention.prune(ctx, clock.now())
         took = time.perf_counter() - began
         daily.append((day + 1, _rows(ctx), _size_bytes(ctx), took))
+        print(f"retention bench: day {daily[-1]}", file=sys.stderr, flush=True)
     return daily
 
 
@@ -244,7 +246,7 @@ def run(quick: bool) -> str:
         ctx.settings = ctx.settings.with_(history_max_per_trigger=keep)
         triggers = _make_triggers(ctx, count)
         daily = size_over_a_month(ctx, triggers, days)
-        triggers += _make_triggers(ctx, due - len(triggers))
+        triggers += _make_triggers(ctx, due - len(triggers), first=len(triggers))
         lag = dispatch_while_pruning(ctx, triggers[:due], 3 if quick else 5)
     shown = [d for d in daily if d[0] in (1, 2, 3, 5, 7, 8, 10, 14, 20, 25, 30) or d[0] == days]
     lines = [

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from tickwork.api.conventions import ETAG_HEADER, PRECONDITION, IfMatchHeader, KnownQuery
 from tickwork.api.deps import Ctx, ProjectId, ReadTenant, WriteTenant
+from tickwork.api.problems import AUDIT_CURSOR_PATTERN
 from tickwork.services import audit, etags, resources, retention
 from tickwork.services.context import Context
 from tickwork.storage.ports import AuditEvent
@@ -18,7 +19,7 @@ from tickwork.wire.history import AuditEventOut, RetentionIn, RetentionOut, Rete
 router = APIRouter(prefix="/api/v1/tenants/{tenant}", dependencies=[KnownQuery])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
-AuditCursor = Annotated[str | None, Query(pattern=r"^aud_[0-9a-z]{26}$", max_length=64)]
+AuditCursor = Annotated[str | None, Query(pattern=AUDIT_CURSOR_PATTERN, max_length=64)]
 
 
 def _retention_out(ctx: Context, project: Project) -> RetentionOut:
