@@ -23,12 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench.engine import Env, fresh_database, pct
+from tickwork.assembly import assemble
 from tickwork.domain import schedule as sched
 from tickwork.domain.ids import new_id
 from tickwork.domain.trigger_spec import NextRuns
 from tickwork.errors import InvalidSchedule
-from tickwork.runtime.node import Node
-from tickwork.runtime.notify import LocalNotifier
 from tickwork.services import resources, tenants, triggers
 from tickwork.storage.ports import NewInvocation
 from tickwork.targets.base import TargetCall
@@ -148,9 +147,8 @@ async def _claim_latency(env: Env, tenant_cap: int | None, backlog: int, runs: i
     registry = HandlerRegistry()
     registry.register("noisy-agent", slow)
     registry.register("quiet-agent", fast)
-    notifier = LocalNotifier()
-    ctx.notifier = notifier
-    node = Node(ctx, notifier, roles=("worker",), registry=registry)
+    parts = assemble(ctx.settings, ctx.db, ("worker",), clock=ctx.clock, registry=registry)
+    ctx, node = parts.ctx, parts.node
     await node.start()
     latencies: list[float] = []
     try:

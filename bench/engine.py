@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from tickwork.assembly import assemble
 from tickwork.clock import SystemClock
 from tickwork.domain.ids import new_id
 from tickwork.runtime.node import Node
@@ -152,12 +153,15 @@ def noop_agent(ctx: Context, spec: dict[str, Any] | None = None, agent: str = "n
 # -- workloads --------------------------------------------------------------------------
 
 
-async def _run_node(env: Env, registry: HandlerRegistry) -> tuple[Node, LocalNotifier]:
-    notifier = LocalNotifier()
-    env.ctx.notifier = notifier
-    node = Node(env.ctx, notifier, roles=("scheduler", "worker"), registry=registry)
-    await node.start()
-    return node, notifier
+async def run_node(env: Env, registry: HandlerRegistry) -> tuple[Node, LocalNotifier]:
+    """Start a scheduler and workers over ``env``'s database; ``env.ctx`` is then theirs."""
+    ctx = env.ctx
+    parts = assemble(
+        ctx.settings, ctx.db, ("scheduler", "worker"), clock=ctx.clock, registry=registry
+    )
+    env.ctx = parts.ctx  # what the workload writes from here on wakes this node
+    await parts.node.start()
+    return parts.node, parts.notifier
 
 
 def fire_precision(n: int, spread: float, lead: float) -> dict[str, float]:
@@ -178,7 +182,7 @@ def fire_precision(n: int, spread: float, lead: float) -> dict[str, float]:
             first = now + timedelta(seconds=lead)
             run_ats = [first + timedelta(seconds=spread * i / n) for i in range(n)]
             insert_triggers(env.ctx, trigger_rows("noop", run_ats, now))
-            node, notifier = await _run_node(env, registry)
+            node, notifier = await run_node(env, registry)
             notifier.triggers_changed()
             try:
                 await asyncio.wait_for(done.wait(), lead + spread + 30)
@@ -253,7 +257,7 @@ def burst(n: int, target: str, url: str | None = None) -> dict[str, float]:
             now = datetime.now(UTC)
             due = (now + timedelta(seconds=3)).replace(microsecond=0)
             insert_triggers(env.ctx, trigger_rows("noop", [due] * n, now))
-            node, notifier = await _run_node(env, registry)
+            node, notifier = await run_node(env, registry)
             notifier.triggers_changed()
             created_at = completed_at = None
             cpu_at_due = None  # CPU seconds of this process (every thread) when due

@@ -242,7 +242,7 @@ def _precision(url: str, n: int, spread: float, lead: float = 2.0) -> dict[str, 
             first = now + timedelta(seconds=lead)
             run_ats = [first + timedelta(seconds=spread * i / n) for i in range(n)]
             engine.insert_triggers(env.ctx, engine.trigger_rows("noop", run_ats, now))
-            node, notifier = await engine._run_node(env, engine.HandlerRegistry())
+            node, notifier = await engine.run_node(env, engine.HandlerRegistry())
             notifier.triggers_changed()
             deadline = time.monotonic() + lead + spread + 60
             try:

@@ -90,11 +90,7 @@ def _prepare(env: engine.Env) -> None:
 
 
 async def _start(env: engine.Env, registry: HandlerRegistry) -> tuple[Node, LocalNotifier]:
-    notifier = LocalNotifier()
-    env.ctx.notifier = notifier
-    node = Node(env.ctx, notifier, roles=("scheduler", "worker"), registry=registry)
-    await node.start()
-    return node, notifier
+    return await engine.run_node(env, registry)
 
 
 async def _wait_count(ctx: Context, status: str, target: int, limit_s: float) -> float | None:

@@ -276,12 +276,9 @@ _SECRET_FIELDS = frozenset({"deploy_secret", "admin_token", "secret_keys", "secr
 
 def safe_url(url: str) -> str:
     """A database URL with its password masked."""
-    from sqlalchemy.engine import make_url
+    from tickwork.storage.urls import safe_url as masked
 
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable URL>"
+    return masked(url)
 
 
 def package_version() -> str:

@@ -40,11 +40,14 @@ def app(ctx: Context, _shared_app: dict[str, FastAPI]) -> FastAPI:
     One app serves the whole session and is pointed at each test's ctx: FastAPI
     prepares a route on its first request (tens of ms each), which repeated for every
     test would make up most of this suite's run time. The guard below fails the moment
-    create_app keeps anything but the ctx, where sharing would stop being safe."""
+    create_app keeps anything but the ctx (and the scheduler, None here), where sharing
+    would stop being safe."""
     app = _shared_app.get("app")
     if app is None:
         app = _shared_app["app"] = create_app(ctx)
-        assert set(vars(app.state)["_state"]) == {"ctx"}, "create_app keeps more than ctx"
+        kept = vars(app.state)["_state"]
+        assert set(kept) == {"ctx", "scheduler"}, "create_app keeps more than ctx"
+        assert kept["scheduler"] is None
     app.state.ctx = ctx
     return app
 

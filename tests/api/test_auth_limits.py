@@ -146,7 +146,7 @@ def test_the_defaults_and_their_settings() -> None:
 
 
 def test_forwarded_for_is_read_only_from_the_trusted_proxies(app: FastAPI) -> None:
-    from tickwork.cli.serve import uvicorn_config
+    from tickwork.cli.serving import uvicorn_config
 
     default = uvicorn_config(app, Settings())
     assert default.proxy_headers is False  # uvicorn's own default would trust loopback

@@ -472,13 +472,13 @@ def test_a_known_idempotency_key_is_skipped_and_only_new_ids_come_back(db: Datab
                 invocation_row("inv_4", idempotency_key="sched:b"),
             ]
         )
-        kept = tx.get_invocation_by_key("sched:a")
+        kept = tx.get_invocation("inv_1")
         assert tx.get_invocation("inv_2") is None
         assert tx.get_invocation("inv_4") is None
     assert first == ["inv_1"]
     assert again == ["inv_3"]
     assert kept is not None
-    assert kept.id == "inv_1"
+    assert kept.idempotency_key == "sched:a"
 
 
 def test_an_invocation_reads_back_as_it_was_written(db: Database) -> None:

@@ -7,7 +7,7 @@ from fastapi.routing import APIRoute
 
 from tickwork.api import docs, problems
 from tickwork.api.access_log import AccessLog
-from tickwork.api.deps import check_scope_decisions
+from tickwork.api.deps import SchedulerControl, check_scope_decisions
 from tickwork.api.limits import BodyLimit
 from tickwork.api.routes import (
     control,
@@ -30,7 +30,9 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(ctx: Context) -> FastAPI:
+def create_app(ctx: Context, *, scheduler: SchedulerControl | None = None) -> FastAPI:
+    """The HTTP app over ``ctx``. ``scheduler`` is this process's scheduler, which the
+    restart call restarts (None: the process runs no scheduler, and the call says so)."""
     app = FastAPI(
         title="tickwork",
         version=package_version(),
@@ -46,6 +48,7 @@ def create_app(ctx: Context) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.ctx = ctx
+    app.state.scheduler = scheduler
     docs.install(app)
     problems.install(app)
     app.include_router(system.router)

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import inspect
 from dataclasses import dataclass, fields
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Request
 from fastapi.dependencies.models import Dependant
@@ -53,6 +53,23 @@ def get_ctx(request: Request) -> Context:
 
 
 Ctx = Annotated[Context, Depends(get_ctx)]
+
+
+class SchedulerControl(Protocol):
+    """What the restart call needs of this process's scheduler."""
+
+    async def restart(self) -> tuple[str, str | None]:
+        """Take the lease at once, whoever holds it: (new run id, previous run id)."""
+        ...
+
+
+def get_scheduler(request: Request) -> SchedulerControl | None:
+    """This process's scheduler, as given to the app factory (None: no scheduler role)."""
+    scheduler: SchedulerControl | None = request.app.state.scheduler
+    return scheduler
+
+
+RunningScheduler = Annotated[SchedulerControl | None, Depends(get_scheduler)]
 
 
 def _unauthorized(detail: str) -> HTTPException:

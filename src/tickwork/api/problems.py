@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -28,7 +27,7 @@ from tickwork.errors import (
 )
 from tickwork.logging import get_logger, mark_logged
 from tickwork.services.idempotency import KEY_PATTERN, InProgress
-from tickwork.storage.sql import gave_way
+from tickwork.storage.errors import ConstraintViolation, StoreUnavailable, gave_way
 from tickwork.wire import URL_PATTERN, Problem
 
 log = get_logger("tickwork.api")
@@ -330,8 +329,8 @@ def install(app: FastAPI) -> None:
         detail = exc.detail if isinstance(exc.detail, str) else None
         return problem(exc.status_code, detail, headers=getattr(exc, "headers", None))
 
-    @app.exception_handler(sa.exc.IntegrityError)
-    async def _integrity(request: Request, exc: sa.exc.IntegrityError) -> JSONResponse:
+    @app.exception_handler(ConstraintViolation)
+    async def _integrity(request: Request, exc: ConstraintViolation) -> JSONResponse:
         # A concurrent request changed what this one depends on (created the same
         # resource, deleted its parent) between its reads and its writes.
         log.info("request conflicted with a concurrent change", path=request.url.path)
@@ -339,8 +338,8 @@ def install(app: FastAPI) -> None:
             409, "the request conflicted with a concurrent change to the same resources; retry it"
         )
 
-    @app.exception_handler(sa.exc.OperationalError)
-    async def _operational(request: Request, exc: sa.exc.OperationalError) -> JSONResponse:
+    @app.exception_handler(StoreUnavailable)
+    async def _operational(request: Request, exc: StoreUnavailable) -> JSONResponse:
         if gave_way(exc):
             # Deadlock or serialization failure: the database chose this request to
             # give way to a concurrent one.

@@ -16,7 +16,17 @@ from typing import Annotated
 import typer
 
 from tickwork import __version__
-from tickwork.cli import definition, deploy, preview, projects, secrets, serve, sync, triggers
+from tickwork.cli import (
+    admin,
+    definition,
+    deploy,
+    preview,
+    projects,
+    secrets,
+    serving,
+    sync,
+    triggers,
+)
 
 app = typer.Typer(
     name="tickwork",
@@ -51,7 +61,8 @@ def _root(
 
 
 preview.register(app)
-serve.register(app)
+serving.register(app)
+admin.register(app)
 deploy.register(app)
 secrets.register(app)
 projects.register(app)

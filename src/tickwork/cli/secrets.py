@@ -6,10 +6,8 @@ See docs/operations.md ("Secret keys") for the rotation steps.
 from __future__ import annotations
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
 
-from tickwork.cli.serve import EXIT_INVALID, DatabaseOpt, _open, _settings
-from tickwork.services import secrets
+from tickwork.cli.common import EXIT_INVALID, DatabaseOpt, open_ctx, read_settings
 
 __all__ = ["register"]
 
@@ -24,6 +22,8 @@ def register(app: typer.Typer) -> None:
 @secrets_app.command("generate-key")
 def generate_key_command() -> None:
     """Print a new key for TICKWORK_SECRET_KEY, alone on stdout."""
+    from tickwork.services import secrets
+
     typer.echo(secrets.generate_key())
 
 
@@ -31,16 +31,19 @@ def generate_key_command() -> None:
 def rotate_command(database_url: DatabaseOpt = None) -> None:
     """Re-encrypt every stored secret with the first key of TICKWORK_SECRET_KEY, and
     encrypt the secrets still stored in plain text."""
-    settings = _settings(database_url=database_url)
+    from tickwork.services import secrets
+    from tickwork.storage.errors import StoreError
+
+    settings = read_settings(database_url=database_url)
     if not settings.secret_keys:
         typer.echo(
             "error: TICKWORK_SECRET_KEY is not set: there is no key to encrypt with", err=True
         )
         raise typer.Exit(EXIT_INVALID)
-    ctx = _open(settings, upgrade=True)
+    ctx = open_ctx(settings, upgrade=True)
     try:
         report = secrets.rotate(ctx)
-    except SQLAlchemyError as exc:
+    except StoreError as exc:
         typer.echo(f"error: rotating secrets failed: {exc.__class__.__name__}: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     finally:

@@ -17,9 +17,6 @@ import typer
 
 from tickwork.cli.definition import push_and_report
 from tickwork.cli.remote import Remote, UsageError, command
-from tickwork.errors import ValidationError
-from tickwork.targets.python import AppLoadError, load_app
-from tickwork.targets.schedules import build_definition
 
 __all__ = ["register"]
 
@@ -53,6 +50,10 @@ def sync(
     """Push the definition the module's decorators describe: one agent per handler, with
     the triggers its schedules declare. The ref belongs to the code: agents and triggers
     the code no longer declares are deleted."""
+    from tickwork.errors import ValidationError
+    from tickwork.targets.python import AppLoadError, load_app
+    from tickwork.targets.schedules import build_definition
+
     if not app_module:
         raise UsageError("--app (or TICKWORK_APP) is required: the module to sync")
     # Like `python -m` and `tickwork serve --app`, find the module in the current directory.

@@ -1,4 +1,9 @@
-"""``tickwork triggers`` and ``tickwork invocations``: scheduled triggers and their runs."""
+"""``tickwork triggers`` and ``tickwork invocations``: scheduled triggers and their runs.
+
+One module, longer than most: most of its length is the commands' option declarations
+(each with its help text, shown by ``--help``), one command per API route of triggers
+and invocations.
+"""
 
 from __future__ import annotations
 

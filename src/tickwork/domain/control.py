@@ -21,6 +21,10 @@ worked timelines in ``docs/catchup.md``:
 * A *wake-up* (``rearm``) marks a ``next_run_at`` that is an instant rather than a slot
   (the end of a pause, the resume of a project): the scheduler carries on from the first
   slot at or after it.
+
+One module, longer than most: pause, skip, bounds and max_runs decide together which
+slot is consumed, and each rule reads the others' state; split apart they would have to
+import each other.
 """
 
 from __future__ import annotations

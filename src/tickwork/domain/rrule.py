@@ -33,6 +33,11 @@ How the wall times are found, in bounded time from any instant (no walk from ``s
   not divide a day is walked as a stride of periods, skipping filtered days at once.
 * The search stops :data:`HORIZON` after the instant asked about (a Gregorian cycle:
   four hundred years): a rule that does not fire within it is treated as firing no more.
+
+One module, longer than most: it is the only module that imports python-dateutil (an
+import-linter contract), so the expansion, the DST rule and the per-year cache that keep
+dateutil's objects behind this module's interface stay in it; parsing and describing
+rules are modules of their own (``rrule_parse``, ``rrule_describe``).
 """
 
 from __future__ import annotations
@@ -80,11 +85,6 @@ def _year_key(year: int) -> tuple[int, bool, bool]:
 _REPRESENTATIVE: dict[tuple[int, bool, bool], int] = {}
 for _year in range(2001, 2401):
     _REPRESENTATIVE.setdefault(_year_key(_year), _year)
-
-
-@functools.lru_cache(maxsize=4096)
-def _representative(year: int) -> int:
-    return _REPRESENTATIVE[_year_key(year)]
 
 
 def parse_rrule_start(value: object) -> datetime:

@@ -13,11 +13,11 @@ import threading
 from collections.abc import Iterable
 
 import psycopg
-from sqlalchemy.engine import make_url
 
 from tickwork.clock import blocking_pause
 from tickwork.logging import get_logger
 from tickwork.runtime.notify import LocalNotifier
+from tickwork.storage.urls import libpq_url
 
 log = get_logger("tickwork.notify")
 
@@ -26,12 +26,6 @@ CHANNEL = "tickwork"
 MAX_IDS_PER_NOTIFY = 200
 RECONNECT_BACKOFF = (0.5, 1.0, 2.0, 5.0)
 _STOP = object()
-
-
-def libpq_url(url: str) -> str:
-    """The SQLAlchemy URL as libpq understands it (no driver suffix)."""
-    parsed = make_url(url).set(drivername="postgresql")
-    return parsed.render_as_string(hide_password=False)
 
 
 class PgNotifier:

@@ -12,7 +12,7 @@ from tickwork.clock import pause
 from tickwork.logging import get_logger
 from tickwork.services import backfills, control, dispatch, leadership
 from tickwork.services.context import Context
-from tickwork.services.dispatch import Fence, Superseded
+from tickwork.services.leadership import Fence, Superseded
 
 log = get_logger("tickwork.scheduler")
 

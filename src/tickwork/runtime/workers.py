@@ -1,6 +1,11 @@
 """The worker pool: claim attempts, call targets under a timeout, record outcomes
 (SPEC §5). Concurrency is bounded per process; leases are renewed while calls run;
-cancels reach a running attempt within about a second."""
+cancels reach a running attempt within about a second.
+
+One module, longer than most: the claim loop, the lease renewal, the cancel listener and
+the outcome batcher share the pool's in-flight set and its events; each loop is short,
+and splitting them would pass that state between modules.
+"""
 
 from __future__ import annotations
 
@@ -142,7 +147,6 @@ class WorkerPool:
         self._backlog = False
         self._outcomes: list[Outcome] = []
         self._outcome_ready = asyncio.Event()
-        self._settled = asyncio.Event()
         self._lease_renew_at: datetime | None = None
         notifier.on_cancel(self._cancel_local)
         metrics.inflight.set_function(lambda: float(len(self.inflight)))
@@ -190,7 +194,6 @@ class WorkerPool:
                 # The database is out of reach: keep the batch for the next try.
                 self._outcomes = batch + self._outcomes
                 raise
-            self._settled.set()
 
     # -- loops ----------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from tickwork.errors import Conflict, NotFound, ValidationError
 from tickwork.logging import get_logger
 from tickwork.services import audit
 from tickwork.services.context import Context
-from tickwork.services.dispatch import Fence, Superseded
+from tickwork.services.leadership import Fence, Superseded
 from tickwork.services.triggers import (
     bounds_of,
     invocation_row,

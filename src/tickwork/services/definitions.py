@@ -8,6 +8,10 @@ changes or it is enabled. A trigger is matched by (agent id, trigger name): name
 unique per agent and ref, and a definition naming one twice is refused (409). Pushing
 the same definition again writes nothing: the ids, the schedules and the ref's revision
 stay as they were. A push that changes anything bumps the revision once.
+
+One module, longer than most: a push is one transaction that compares, plans and applies
+a whole ref, and the dry run shares the comparison; the three steps are separate
+functions, the module is their one transaction.
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from tickwork.domain.policies import OverlapPolicy
 from tickwork.domain.schedule import OnceSchedule
 from tickwork.logging import get_logger
 from tickwork.services.context import Context
+from tickwork.services.leadership import Fence, Superseded
 from tickwork.services.triggers import control_of, invocation_row, schedule_of
 from tickwork.storage.ports import Control, NewInvocation, NextRun, Queue
 from tickwork.storage.records import CANCELLED, MISSED, PENDING, SKIPPED, Trigger
@@ -31,19 +32,6 @@ from tickwork.storage.sql import is_outage
 BUDGET_EXCEEDED = "budget exceeded"
 
 log = get_logger("tickwork.scheduler")
-
-
-class Superseded(Exception):
-    """This scheduler no longer holds the lease: another one took over."""
-
-
-@dataclass(frozen=True)
-class Fence:
-    """The scheduler's claim on dispatch: its run id and fencing generation."""
-
-    run_id: str
-    generation: int
-    lease_seconds: float
 
 
 @dataclass

@@ -1,4 +1,9 @@
-"""The workers' units of work: claim attempts, record how they ended (SPEC §5)."""
+"""The workers' units of work: claim attempts, record how they ended (SPEC §5).
+
+One module, longer than most: claiming an attempt and settling its outcome are the two
+halves of one lease protocol (the claim's lease is what the settlement checks), kept
+side by side so the two are read together.
+"""
 
 from __future__ import annotations
 

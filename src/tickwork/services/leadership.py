@@ -21,14 +21,40 @@ dispatch.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from tickwork.services.context import Context
-from tickwork.services.dispatch import Fence
 from tickwork.storage.ports import Leadership
-from tickwork.storage.records import SchedulerState
+from tickwork.storage.records import Deployment, Process, SchedulerState
 
 SCHEDULER = "scheduler"
+
+
+class Superseded(Exception):
+    """This scheduler no longer holds the lease: another one took over."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The scheduler's claim on dispatch: its run id and fencing generation."""
+
+    run_id: str
+    generation: int
+    lease_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The scheduler lease, the current deployments and every recorded process, read in
+    one transaction at ``now``."""
+
+    now: datetime
+    state: SchedulerState
+    current: str | None
+    scheduling: str | None
+    deployments: list[Deployment]
+    processes: list[Process]
 
 
 def current_deployment(tx: Leadership, now: datetime, role: str = "worker") -> str | None:
@@ -110,15 +136,6 @@ def acquire(ctx: Context, run_id: str, *, force: bool = False) -> Fence | None:
     return Fence(run_id, generation, lease)
 
 
-def renew(ctx: Context, fence: Fence) -> bool:
-    """Extend the lease; False when another scheduler has taken over."""
-    now = ctx.clock.now()
-    with ctx.db.write() as tx:
-        return tx.hold_fence(
-            fence.run_id, fence.generation, now, now + timedelta(seconds=fence.lease_seconds)
-        )
-
-
 def release(ctx: Context, fence: Fence) -> bool:
     """Give the lease up (a graceful stop) and wake the standbys, so one of them takes
     over at once. False when the lease was no longer ours."""
@@ -138,6 +155,20 @@ def release(ctx: Context, fence: Fence) -> bool:
         )
     ctx.notifier.leadership_changed()
     return True
+
+
+def overview(ctx: Context) -> Overview:
+    """What ``GET /api/v1/system/scheduler`` shows."""
+    now = ctx.clock.now()
+    with ctx.db.read() as tx:
+        return Overview(
+            now=now,
+            state=tx.scheduler_state(),
+            current=current_deployment(tx, now),
+            scheduling=current_deployment(tx, now, SCHEDULER),
+            deployments=tx.list_deployments(),
+            processes=tx.list_processes(),
+        )
 
 
 def state(ctx: Context) -> SchedulerState:

@@ -301,3 +301,11 @@ def _age(now: datetime, oldest: datetime | None) -> float:
 def _first_id_at(instant: datetime) -> str:
     """The smallest id made at ``instant``: every id below it was made before."""
     return new_id("aud", instant, entropy=bytes(10))
+
+
+def vacuum_file(ctx: Context) -> tuple[str, int]:
+    """``tickwork db vacuum``: rewrite a SQLite file in ``auto_vacuum=INCREMENTAL`` mode
+    (see :func:`tickwork.storage.engine.vacuum_sqlite`); ValueError on PostgreSQL."""
+    from tickwork.storage.engine import vacuum_sqlite
+
+    return vacuum_sqlite(ctx.db.engine)

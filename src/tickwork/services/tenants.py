@@ -35,6 +35,17 @@ def create_tenant(ctx: Context, tenant_id: str) -> bool:
         return created
 
 
+def first_start(ctx: Context, tenant_id: str = "default") -> str | None:
+    """On an empty database: create ``tenant_id`` and one key for it, and return the key
+    (None when the database has a tenant already)."""
+    with ctx.db.read() as tx:
+        if tx.count_tenants():
+            return None
+    create_tenant(ctx, tenant_id)
+    _, key = create_key(ctx, tenant_id, "created at first start")
+    return key
+
+
 def create_key(
     ctx: Context,
     tenant_id: str,

@@ -1,4 +1,9 @@
-"""Scheduled triggers: create, change, delete, preview, run now."""
+"""Scheduled triggers: create, change, delete, preview, run now.
+
+One module, longer than most: create, change, delete, preview and run now all go through
+the trigger specification (``domain/trigger_spec.py``) and the same row conversions,
+which this module holds once.
+"""
 
 from __future__ import annotations
 

@@ -19,6 +19,10 @@ The rules every method keeps:
   lock already); ``skip_locked`` readers pass over rows another transaction holds.
 - Lists come back in a stated order, and an id that matches nothing is left out rather
   than raising.
+
+One module, longer than most: every port's contract is in its docstrings, and the ports
+share the records that cross them; one module is the one page a store implementation is
+written against.
 """
 
 from __future__ import annotations
@@ -515,10 +519,6 @@ class History(Protocol):
     ) -> Invocation | None:
         """The invocation if it belongs to this tenant and project (and trigger, if
         given), scoped like :meth:`Catalog.find_trigger`."""
-        ...
-
-    def get_invocation_by_key(self, key: str) -> Invocation | None:
-        """The invocation with this idempotency key, or None."""
         ...
 
     def list_invocations(

@@ -27,6 +27,11 @@ decompression (answers are read as the raw bytes that arrived, up to a cap, whil
 stream in), no proxy or other setting from the environment. A call cancelled while it
 runs closes its connection: nothing half-read goes back to the pool. Errors name the
 URL's host and port, never an address a name resolved to.
+
+One module, longer than most: the resolver that checks each address, the connector that
+uses only checked addresses and the session that keeps no cookies are one guarantee (no
+connection to an address that was not checked); splitting them would let a caller build
+one without the others.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from tickwork.assembly import assemble
 from tickwork.runtime.node import Node
-from tickwork.runtime.notify import LocalNotifier
 from tickwork.services import resources, tenants, triggers
 from tickwork.services.context import Context
 from tickwork.settings import Settings
@@ -111,14 +111,12 @@ def world_with(db: Database, clock: FakeClock) -> Callable[[Settings], Coroutine
     """A world whose processes run with these settings."""
 
     async def make(settings: Settings) -> World:
-        ctx = Context(db=db, clock=clock, settings=settings)
-        notifier = LocalNotifier()
-        ctx.notifier = notifier
         registry = HandlerRegistry()
         calls = Calls()
         registry.register("record", calls)
-        node = Node(ctx, notifier, registry=registry)
-        notifier.bind(asyncio.get_running_loop())
+        parts = assemble(settings, db, ("scheduler", "worker"), clock=clock, registry=registry)
+        ctx, node = parts.ctx, parts.node
+        parts.notifier.bind(asyncio.get_running_loop())
         await node.register()
         tenants.create_tenant(ctx, "acme")
         resources.put_project(ctx, "acme", "proj", None, None)

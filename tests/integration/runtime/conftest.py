@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from tickwork.assembly import assemble
 from tickwork.errors import PermanentError, TransientError
 from tickwork.runtime.node import Node
-from tickwork.runtime.notify import LocalNotifier
 from tickwork.services import resources, tenants, triggers
 from tickwork.services.context import Context
 from tickwork.storage.ports import InvocationFilter
@@ -82,22 +82,23 @@ class World:
 @pytest.fixture
 def world(ctx: Context, clock: FakeClock) -> Callable[..., Coroutine[Any, Any, World]]:
     async def make(handler: str = "record") -> World:
-        notifier = LocalNotifier()
-        ctx.notifier = notifier
         registry = HandlerRegistry()
         recorder = Recorder()
         registry.register(handler, recorder)
-        node = Node(ctx, notifier, registry=registry)
-        notifier.bind(asyncio.get_running_loop())
+        parts = assemble(
+            ctx.settings, ctx.db, ("scheduler", "worker"), clock=clock, registry=registry
+        )
+        here, node = parts.ctx, parts.node
+        parts.notifier.bind(asyncio.get_running_loop())
         await node.register()  # its handlers are known from here on
-        tenants.create_tenant(ctx, "acme")
-        resources.put_project(ctx, "acme", "proj", None, None)
+        tenants.create_tenant(here, "acme")
+        resources.put_project(here, "acme", "proj", None, None)
         resources.put_agent(
-            ctx, "acme", "proj", "main", "bot", "Bot", {"type": "python", "handler": handler}
+            here, "acme", "proj", "main", "bot", "Bot", {"type": "python", "handler": handler}
         )
         assert node.scheduler is not None
         await node.scheduler.take_over()
-        return World(ctx, clock, node, recorder)
+        return World(here, clock, node, recorder)
 
     return make
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tickwork.services import dispatch, execution, invocations, leadership, triggers
-from tickwork.services.dispatch import Fence, Superseded
+from tickwork.services.leadership import Fence, Superseded
 from tickwork.storage import tables
 from tickwork.storage.records import CANCELLED, COMPLETED, FAILED, MISSED, PENDING, RUNNING
 

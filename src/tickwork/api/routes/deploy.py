@@ -9,7 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tickwork.api.deps import Admin, Ctx, count_failure, refuse_if_throttled, secret_matches
+from tickwork.api.deps import (
+    Admin,
+    Ctx,
+    RunningScheduler,
+    count_failure,
+    refuse_if_throttled,
+    secret_matches,
+)
 from tickwork.logging import get_logger
 from tickwork.services import leadership, processes
 from tickwork.wire.system import (
@@ -37,6 +44,7 @@ async def restart_scheduler(
     request: Request,
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(deploy_bearer)],
+    scheduler: RunningScheduler,
 ) -> RestartOut:
     """Make this process's deployment run the scheduler at once (call it after a deploy)."""
     configured = ctx.settings.deploy_secret
@@ -48,8 +56,6 @@ async def restart_scheduler(
         if credentials is not None:
             count_failure(ctx, request)
         raise HTTPException(401, "the deploy secret is not valid", {"WWW-Authenticate": "Bearer"})
-    node = getattr(request.app.state, "node", None)
-    scheduler = getattr(node, "scheduler", None)
     if scheduler is None:
         raise HTTPException(503, "this process does not run the scheduler role")
     try:
@@ -68,13 +74,8 @@ async def restart_scheduler(
 def get_scheduler(ctx: Ctx) -> SchedulerOut:
     """The active scheduler, every deployment's state (active, draining, gone) and every
     recorded process (live or not)."""
-    now = ctx.clock.now()
-    with ctx.db.read() as tx:
-        state = tx.scheduler_state()
-        current = leadership.current_deployment(tx, now)
-        scheduling = leadership.current_deployment(tx, now, leadership.SCHEDULER)
-        deployments = tx.list_deployments()
-        procs = tx.list_processes()
+    seen = leadership.overview(ctx)
+    now, state, current, procs = seen.now, seen.state, seen.current, seen.processes
     lease_live = state.lease_expires_at is not None and state.lease_expires_at > now
     live = Counter(p.deployment_id for p in procs if p.expires_at > now)
     return SchedulerOut(
@@ -87,7 +88,7 @@ def get_scheduler(ctx: Ctx) -> SchedulerOut:
             active=lease_live,
         ),
         current_deployment=current,
-        scheduling_deployment=scheduling,
+        scheduling_deployment=seen.scheduling,
         deployments=[
             DeploymentOut(
                 id=d.id,
@@ -97,7 +98,7 @@ def get_scheduler(ctx: Ctx) -> SchedulerOut:
                 live_processes=live[d.id],
                 state="active" if d.id == current else "draining" if live[d.id] else "gone",
             )
-            for d in reversed(deployments)
+            for d in reversed(seen.deployments)
         ],
         processes=[
             ProcessOut(

@@ -1,4 +1,9 @@
-"""Scheduled triggers and their invocations."""
+"""Scheduled triggers and their invocations.
+
+One module, longer than most: triggers and their invocations share the path scope, the
+conversions to the wire models and the list filters; most of the length is route
+declarations with their OpenAPI descriptions, which must stay exactly as published.
+"""
 
 from __future__ import annotations
 

@@ -10,6 +10,10 @@ A method that names a project takes ``project=`` and otherwise uses the client's
 ``ref=`` left out means the server's default, ``main``. Bodies are wire models
 (:mod:`tickwork.wire`) or mappings, with keyword fields on top; the server validates
 them, and its problem answer is raised as :class:`~tickwork.client.ApiError`.
+
+Its length is one method per route, each a few lines over the shared request core
+(``client/_core.py``); the resources are grouped by class, and splitting them into
+modules would only scatter what a user looks up in one place.
 """
 
 from __future__ import annotations

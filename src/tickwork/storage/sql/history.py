@@ -36,11 +36,6 @@ class HistorySql(TxBase):
         row = self.conn.execute(q).first()
         return None if row is None else record(Invocation, row)
 
-    def get_invocation_by_key(self, key: str) -> Invocation | None:
-        q = sa.select(t.invocations).where(t.invocations.c.idempotency_key == key)
-        row = self.conn.execute(q).first()
-        return None if row is None else record(Invocation, row)
-
     def list_invocations(
         self,
         tenant_id: str,
