@@ -169,6 +169,19 @@ class Settings(BaseModel):
     retention_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
     # How long the pruner rests once a pass found nothing more to delete.
     retention_interval_seconds: Annotated[float, Field(ge=0.01, le=86_400)] = 60.0
+    # Health and notifications (SPEC §11).
+    # A due slot or pending invocation this many seconds behind makes its trigger late.
+    late_grace: Annotated[float, Field(ge=1, le=7 * 86400)] = 300.0
+    # Pause a trigger after this many consecutive failed invocations (0: never); a
+    # trigger's own pause_after_failures overrides it.
+    pause_after_failures: Annotated[int, Field(ge=0, le=10_000)] = 0
+    # Deliveries: tries per event and target, the first retry's delay (doubling, capped
+    # at the maximum delay), and how often the sender looks for due deliveries.
+    notification_max_attempts: Annotated[int, Field(ge=1, le=1000)] = 20
+    notification_retry_seconds: Annotated[float, Field(ge=0.01, le=3600)] = 5.0
+    notification_max_retry_seconds: Annotated[float, Field(ge=0.01, le=86400)] = 3600.0
+    notification_timeout_seconds: Annotated[float, Field(ge=0.1, le=300)] = 10.0
+    notification_poll_seconds: Annotated[float, Field(gt=0, le=3600)] = 2.0
     # Operations.
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"

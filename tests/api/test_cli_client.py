@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.exceptions import StarletteDeprecationWarning
 from typer.testing import CliRunner
 
-from tests.api.helpers import TenantKey, dispatch_at
+from tests.api.helpers import TenantKey, dispatch_at, work_one
 from tickwork.cli import remote
 from tickwork.cli.main import app as cli
 from tickwork.client._sync import client as sync_module
@@ -464,3 +464,22 @@ def test_the_projects_triggers_are_listed_across_agents_with_their_last_run(
     unknown = demo("triggers", "list", "--agent", "nobody")
     assert unknown.code == 1
     assert "has no agent 'nobody'" in unknown.err
+
+
+def test_triggers_are_listed_by_health_with_their_failures(
+    demo: Run, ctx: Context, clock: FakeClock
+) -> None:
+    created_trigger(demo, "--name", "flaky", "--cron", "*/15 * * * *", "--max-retries", "0")
+    created_trigger(demo, "--name", "fine", "--cron", "0 0 1 1 *")
+    dispatch_at(ctx, clock, 15)
+    work_one(ctx, "failed", "boom")
+    failing = demo("triggers", "list", "--health", "failing", "--json").json()
+    assert [(t["name"], t["consecutive_failures"]) for t in failing] == [("flaky", 1)]
+    assert [t["name"] for t in demo("triggers", "list", "--health", "ok", "--json").json()] == [
+        "fine"
+    ]
+    table = demo("triggers", "list")
+    assert "failing (1 failed)" in table.out
+    unknown = demo("triggers", "list", "--health", "sick")
+    assert unknown.code == 1
+    assert "'sick' is not one of ok, failing, late, paused, disabled" in unknown.err

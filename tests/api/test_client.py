@@ -323,3 +323,27 @@ def test_the_async_client_has_the_same_resources(app: FastAPI, acme: TenantKey) 
             return names
 
     assert sorted(asyncio.run(scenario())) == ["404", "t0", "t1", "t2"]
+
+
+def test_health_filters_and_notifications_through_the_client(
+    sdk: Client, ctx: Context, clock: FakeClock
+) -> None:
+    flaky = sdk.triggers.create(
+        "writer", name="flaky", cron_expression="*/15 * * * *", max_retries=0
+    )
+    sdk.triggers.create("writer", name="fine", cron_expression="0 0 1 1 *")
+    dispatch_at(ctx, clock, 15)
+    work_one(ctx, "failed", "boom")
+    assert [t.name for t in sdk.triggers.search(health="failing")] == ["flaky"]
+    assert [t.name for t in sdk.triggers.list("writer", health="ok")] == ["fine"]
+    assert sdk.triggers.get("writer", flaky.id).consecutive_failures == 1
+    with pytest.raises(ApiError) as raised:
+        list(sdk.triggers.search(health="sick"))
+    assert raised.value.status == 422
+    shown = sdk.notifications.put(
+        [{"name": "ops", "url": "https://hooks.example.com/x", "secret": "s", "format": "slack"}]
+    )
+    assert [(t.name, t.format, t.has_secret) for t in shown.targets] == [("ops", "slack", True)]
+    assert sdk.notifications.get() == shown
+    event = sdk.notifications.test()
+    assert [d.event_id for d in sdk.notifications.deliveries()] == [event.event_id]

@@ -369,7 +369,9 @@ def test_a_failure_found_while_writing_leaves_everything_as_it_was(
         agent("new", QUARTER),
     )
     assert field_error(response)["field"] == "agents[0].triggers[1].run_at"
-    assert api.get(scope.trigger(before["a", "quarter"]["id"])).json() == before["a", "quarter"]
+    after = api.get(scope.trigger(before["a", "quarter"]["id"])).json()
+    assert after["health"] == "late"  # nothing dispatched its 09:15 slot for 15 minutes
+    assert after | {"health": "ok"} == before["a", "quarter"]
     problem(api.get(scope.project_url + "/agents/new"), 404)
     assert revision(api, scope) == 2
 

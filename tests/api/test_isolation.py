@@ -68,6 +68,10 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PUT", P + "/retention", {"history_retention_days": 1}),
     ("GET", P + "/audit", None),
     ("GET", "/api/v1/tenants/{tenant}/audit", None),
+    ("GET", P + "/notifications", None),
+    ("PUT", P + "/notifications", {"targets": []}),
+    ("POST", P + "/notifications/test", None),
+    ("GET", P + "/notifications/deliveries", None),
 ]
 ROUTE_IDS = [
     f"{method} {path.removeprefix('/api/v1/tenants/{tenant}')}" for method, path, _ in ROUTES
@@ -129,6 +133,8 @@ def build_world(client: TestClient, tenant: TenantKey) -> World:
     past = {"from": "2026-03-02T08:00:00Z", "to": "2026-03-02T09:00:00Z"}
     backfill = client.post(scope.trigger(trigger.json()["id"]) + "/backfill", json=past)
     assert backfill.status_code == 201, backfill.text
+    hooks = {"targets": [{"name": "ops", "url": "https://hooks.example.com/x"}]}
+    assert client.put(scope.project_url + "/notifications", json=hooks).status_code == 200
     return World(tenant, scope, trigger.json(), invocation.json(), backfill.json())
 
 

@@ -55,6 +55,10 @@ OPERATION_IDS = {
     ("delete", P + "/agents/{agent}"): "delete_agent",
     ("put", P + "/definition"): "put_definition",
     ("get", P + "/definition"): "get_definition",
+    ("get", P + "/notifications"): "get_notifications",
+    ("put", P + "/notifications"): "put_notifications",
+    ("post", P + "/notifications/test"): "test_notifications",
+    ("get", P + "/notifications/deliveries"): "list_deliveries",
     ("get", P + "/triggers"): "list_project_triggers",
     ("get", P + "/invocations/{invocation_id}"): "get_project_invocation",
     ("get", P + "/agents/{agent}/scheduled-triggers"): "list_triggers",
@@ -285,6 +289,7 @@ IDEMPOTENT = {
     ("post", P + "/invocations/rerun"),
     ("post", "/api/v1/tenants/{tenant}/api-keys"),
     ("post", "/api/v1/admin/tenants/{tenant}/api-keys"),
+    ("post", P + "/notifications/test"),
 }
 IF_MATCH = {
     ("patch", T),
@@ -293,6 +298,7 @@ IF_MATCH = {
     ("delete", P + "/agents/{agent}"),
     ("put", P + "/definition"),
     ("put", P + "/retention"),
+    ("put", P + "/notifications"),
 }
 ETAG = {
     ("get", T): "200",
@@ -304,6 +310,8 @@ ETAG = {
     ("put", P + "/definition"): "200",
     ("get", P + "/retention"): "200",
     ("put", P + "/retention"): "200",
+    ("get", P + "/notifications"): "200",
+    ("put", P + "/notifications"): "200",
 }
 
 
@@ -386,6 +394,7 @@ def test_the_new_fields_and_parameters_are_published(spec: dict[str, Any]) -> No
         "ref",
         "enabled",
         "paused",
+        "health",
         "q",
         "limit",
         "cursor",
@@ -590,7 +599,16 @@ def test_the_lifecycle_fields_and_bodies_are_in_the_document(spec: dict[str, Any
         "paused_at",
         "paused_until",
         "skip_remaining",
+        "health",
+        "consecutive_failures",
+        "last_success_at",
+        "last_failure_at",
+        "pause_after_failures",
     } <= trigger
+    health = schema(spec, "TriggerOut")["properties"]["health"]
+    assert health["enum"] == ["ok", "failing", "late", "paused", "disabled"]
+    assert "pause_after_failures" in schema(spec, "TriggerCreate")["properties"]
+    assert "pause_after_failures" in schema(spec, "TriggerPatch")["properties"]
     assert {"starts_at", "ends_at", "max_runs"} <= set(schema(spec, "TriggerCreate")["properties"])
     assert {"starts_at", "ends_at", "max_runs"} <= set(schema(spec, "TriggerPatch")["properties"])
     assert {"paused", "paused_reason", "paused_by", "paused_at", "paused_until"} <= set(

@@ -72,6 +72,10 @@ SCOPE_OF: dict[tuple[str, str], str] = {
     ("PUT", P + "/retention"): "write",
     ("GET", P + "/audit"): "read",
     ("GET", T + "/audit"): "read",
+    ("GET", P + "/notifications"): "read",
+    ("PUT", P + "/notifications"): "write",
+    ("POST", P + "/notifications/test"): "operate",
+    ("GET", P + "/notifications/deliveries"): "read",
 }
 ROUTE_IDS = [f"{m} {p.removeprefix(T)}" for m, p, _ in ROUTES]
 

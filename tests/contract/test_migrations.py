@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,9 @@ def test_upgrading_to_head_builds_exactly_the_tables_module(fresh_engine: Engine
         "ix_backfills_running",
         "ix_invocations_retention",
         "ix_invocations_finished",
+        "ix_scheduled_triggers_late",
+        "ix_invocations_pending_trigger",
+        "ix_notification_outbox_due",
     }
     assert check_constraints(fresh_engine) == {"ck_scheduler_state_singleton": "id = 1"}
 
@@ -347,3 +351,86 @@ def test_the_conventions_migration_renames_duplicate_trigger_names_and_keeps_the
             conn.exec_driver_sql("SELECT name FROM scheduled_triggers WHERE id = 'trg_3'").scalar()
             == "report (4)"
         )
+
+
+def test_the_health_migration_counts_each_triggers_failures_from_its_history(
+    fresh_engine: Engine,
+) -> None:
+    migrate.upgrade(fresh_engine, "0008_conventions")
+    now = "2026-03-02 09:00:00"
+    with fresh_engine.begin() as conn:
+        conn.exec_driver_sql(f"INSERT INTO tenants (id, created_at) VALUES ('acme', '{now}')")
+        conn.exec_driver_sql(
+            "INSERT INTO projects (tenant_id, id, name, created_at, updated_at) "
+            f"VALUES ('acme', 'p', 'p', '{now}', '{now}')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO refs (tenant_id, project_id, name, revision, created_at, updated_at) "
+            f"VALUES ('acme', 'p', 'main', 0, '{now}', '{now}')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO agents (tenant_id, project_id, ref, id, name, target, created_at, "
+            f"updated_at) VALUES ('acme', 'p', 'main', 'a', 'a', '{{}}', '{now}', '{now}')"
+        )
+        for trigger_id in ("trg_fails", "trg_fine", "trg_new"):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO scheduled_triggers (id, tenant_id, project_id, ref, agent_id, "
+                    "name, enabled, cron_expression, timezone, payload, max_retries, "
+                    "retry_delay_seconds, timeout_seconds, catchup, catchup_window_seconds, "
+                    "overlap, jitter_seconds, created_at, updated_at) VALUES (:id, 'acme', "
+                    "'p', 'main', 'a', :id, true, '@daily', 'UTC', '{}', 1, 60, 780, "
+                    "'latest', 3600, 'allow', 0, :at, :at)"
+                ),
+                {"id": trigger_id, "at": datetime(2026, 3, 2, 9, tzinfo=UTC)},
+            )
+        history = [
+            ("trg_fails", "completed", 1),
+            ("trg_fails", "failed", 2),
+            ("trg_fails", "cancelled", 3),
+            ("trg_fails", "failed", 4),
+            ("trg_fine", "failed", 1),
+            ("trg_fine", "completed", 2),
+        ]
+        for n, (trigger_id, status, hour) in enumerate(history):
+            ended = datetime(2026, 3, 2, hour, tzinfo=UTC)
+            conn.execute(
+                tables.invocations.insert().values(
+                    id=f"inv_{n}",
+                    trigger_id=trigger_id,
+                    trigger_name=trigger_id,
+                    tenant_id="acme",
+                    project_id="p",
+                    ref="main",
+                    agent_id="a",
+                    origin="schedule",
+                    scheduled_for=ended,
+                    idempotency_key=f"k{n}",
+                    status=status,
+                    attempt=1,
+                    not_before=ended,
+                    payload={},
+                    created_at=ended,
+                    completed_at=ended,
+                )
+            )
+    migrate.upgrade(fresh_engine)
+    with fresh_engine.connect() as conn:
+        c = tables.scheduled_triggers.c
+        rows = {
+            r.id: (r.consecutive_failures, r.last_success_at, r.last_failure_at)
+            for r in conn.execute(
+                sa.select(c.id, c.consecutive_failures, c.last_success_at, c.last_failure_at)
+            )
+        }
+
+    def hour(h: int) -> datetime:
+        return datetime(2026, 3, 2, h, tzinfo=UTC)
+
+    assert rows == {
+        "trg_fails": (2, hour(1), hour(4)),
+        "trg_fine": (0, hour(2), hour(1)),
+        "trg_new": (0, None, None),
+    }
+    migrate.downgrade(fresh_engine, "0008_conventions")
+    migrate.upgrade(fresh_engine)

@@ -324,3 +324,19 @@ def test_each_retention_batch_is_a_range_scan_of_finished_invocations(
         assert len(due) == ROWS - 7 * 24 * 60 - 1
         # trg_000007 has invocations 7, 1007, …, 19007 minutes old: 11007 on are due.
         assert len(tx.history_before("trg_000007", cutoff, 500)) == 9
+
+
+def test_the_late_check_and_the_outbox_are_range_scans(loaded: Database) -> None:
+    late = plan_of(loaded, lambda tx: tx.late_triggers(NOW - timedelta(seconds=5), 100))
+    assert_index_range_scan(
+        loaded, late, "scheduled_triggers", "ix_scheduled_triggers_due", "next_run_at"
+    )
+    claim = plan_of(loaded, lambda tx: tx.claim_notifications(NOW, 10, NOW))
+    assert_index_range_scan(
+        loaded, claim, "notification_outbox", "ix_notification_outbox_due", "next_attempt_at"
+    )
+    pending = "\n".join(plan_of(loaded, lambda tx: tx.oldest_pending(["trg_000001"])))
+    assert "ix_invocations_pending_trigger" in pending, pending
+    with loaded.read() as tx:
+        # The DUE triggers due before now, and those with a pending invocation behind it.
+        assert {t.id for t in tx.late_triggers(NOW, 100)} >= {f"trg_{i:06d}" for i in range(DUE)}

@@ -26,6 +26,9 @@ from tickwork.settings import Settings
         ("TICKWORK_QUOTA_TRIGGERS", "-1", "greater than or equal to 0"),
         ("TICKWORK_ALLOWED_TARGET_NETWORKS", "10.0.0.0/33", "is not a valid network"),
         ("TICKWORK_SECRET_KEY", "not-a-key", "entry 1 is not a Fernet key"),
+        ("TICKWORK_LATE_GRACE", "0", "greater than or equal to 1"),
+        ("TICKWORK_PAUSE_AFTER_FAILURES", "-1", "greater than or equal to 0"),
+        ("TICKWORK_NOTIFICATION_MAX_ATTEMPTS", "lots", "a whole number"),
     ],
 )
 def test_a_bad_value_names_its_variable_and_what_it_accepts(
@@ -116,3 +119,10 @@ def test_in_json_mode_a_refused_start_is_one_json_line(
     assert (line["level"], line["logger"]) == ("error", "tickwork.cli")
     assert line["event"].startswith(event)
     assert result.stdout == ""
+
+
+def test_the_health_settings_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TICKWORK_LATE_GRACE", "90")
+    monkeypatch.setenv("TICKWORK_PAUSE_AFTER_FAILURES", "5")
+    settings = Settings.from_env()
+    assert (settings.late_grace, settings.pause_after_failures) == (90.0, 5)

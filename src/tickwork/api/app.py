@@ -14,6 +14,7 @@ from tickwork.api.routes import (
     definitions,
     deploy,
     history,
+    notifications,
     projects,
     quotas,
     system,
@@ -57,6 +58,7 @@ def create_app(ctx: Context, *, scheduler: SchedulerControl | None = None) -> Fa
     app.include_router(triggers.router)
     app.include_router(control.router)
     app.include_router(definitions.router)
+    app.include_router(notifications.router)
     app.include_router(quotas.router)
     app.include_router(history.router)
     if not check_scope_decisions(app):  # pragma: no cover - a FastAPI that hides routes

@@ -194,13 +194,20 @@ def _triggers_table(items: Iterable[TriggerOut]) -> RenderableType:
     return table(
         None,
         ["id", "agent", "ref", "name", "schedule", "timezone", "enabled", "next run (UTC)",
-         "last run"],
+         "last run", "health"],
         [
             (t.id, t.agent, t.ref, t.name, _schedule(t), t.timezone, t.enabled, t.next_run_at,
-             _last_run(t))
+             _last_run(t), _health(t))
             for t in items
         ],
     )  # fmt: skip
+
+
+def _health(t: TriggerOut) -> str:
+    """The health, with the failures in a row while it fails."""
+    if t.consecutive_failures and t.health in ("failing", "paused", "late"):
+        return f"{t.health} ({t.consecutive_failures} failed)"
+    return t.health
 
 
 def _trigger_body(
@@ -279,6 +286,15 @@ def list_triggers(
             show_default=False,
         ),
     ] = None,
+    health: Annotated[
+        str | None,
+        typer.Option(
+            "--health",
+            metavar="HEALTH",
+            help="Only triggers of this health: ok, failing, late, paused or disabled "
+            "(default: all).",
+        ),
+    ] = None,
     search: Annotated[
         str | None,
         typer.Option(
@@ -301,6 +317,7 @@ def list_triggers(
         ref=ref,
         enabled=enabled,
         paused=paused,
+        health=health,
         q=search,
         page_size=min(max(limit, 1), 200) if limit else 200,
     )

@@ -52,7 +52,10 @@ DEFAULTS: dict[str, Any] = {
     "starts_at": None,
     "ends_at": None,
     "max_runs": None,
+    # Health (SPEC §11): None takes TICKWORK_PAUSE_AFTER_FAILURES; 0 never pauses.
+    "pause_after_failures": None,
 }
+MAX_PAUSE_AFTER_FAILURES = 10_000
 MAX_TOKEN_BUDGET = 10**12
 MAX_RUN_AS = 256
 _RUN_AS = re.compile(RUN_AS_PATTERN)
@@ -90,6 +93,17 @@ def check_fields(values: dict[str, Any], max_message_bytes: int = MAX_MESSAGE_BY
         raise ValidationError("overlap", f"must be one of {', '.join(OVERLAP_POLICIES)}")
     _check_run_context(values)
     check_bounds(values)
+    limit = values["pause_after_failures"]
+    if limit is not None and (
+        isinstance(limit, bool)
+        or not isinstance(limit, int)
+        or not 0 <= limit <= MAX_PAUSE_AFTER_FAILURES
+    ):
+        raise ValidationError(
+            "pause_after_failures",
+            f"must be null (the server's default) or an integer from 0 (never) to "
+            f"{MAX_PAUSE_AFTER_FAILURES}",
+        )
     template = values["message_template"]
     if template is not None:
         if not isinstance(template, str):

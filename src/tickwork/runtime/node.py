@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from tickwork import metrics
 from tickwork.logging import get_logger
+from tickwork.runtime.notifications import NotificationSender
 from tickwork.runtime.notify import LocalNotifier
 from tickwork.runtime.pruner import Pruner
 from tickwork.runtime.scheduler import Scheduler
@@ -57,6 +58,11 @@ class Node:
         self.pruner = Pruner(ctx, self.scheduler) if self.scheduler is not None else None
         self.targets = Targets(ctx, self.registry) if "worker" in self.roles else None
         self.workers = WorkerPool(ctx, notifier, self.targets) if self.targets is not None else None
+        # Notifications go out with the workers, through the same egress policy.
+        self.sender = (
+            NotificationSender(ctx, self.targets.client) if self.targets is not None else None
+        )
+        self._sender_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
         self._pruner_task: asyncio.Task[None] | None = None
@@ -94,6 +100,8 @@ class Node:
             self._pruner_task = asyncio.create_task(self.pruner.run(self.stop_event))
         if self.workers is not None:
             self._worker_task = asyncio.create_task(self.workers.run(self.stop_event))
+        if self.sender is not None:
+            self._sender_task = asyncio.create_task(self.sender.run(self.stop_event))
         self._watch_task = asyncio.create_task(self._watch())
 
     def describe(self) -> dict[str, str]:
@@ -162,6 +170,8 @@ class Node:
         self.notifier.triggers.set()
         self.notifier.invocations.set()
         self.notifier.leadership.set()
+        if self.sender is not None:
+            self.sender.wake.set()
         # The heartbeat stops before the process leaves the registry (a late beat would
         # put it back), and the scheduler loop before the lease is given up.
         await _finish(self._watch_task, "the heartbeat")
@@ -177,6 +187,7 @@ class Node:
         if self.scheduler is not None:
             await self.scheduler.stop()
         await _finish(self._worker_task, "the worker pool")
+        await _finish(self._sender_task, "the notification sender")
         if self.targets is not None:
             await self.targets.close()
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from tickwork import metrics
 from tickwork.clock import pause
 from tickwork.logging import get_logger
-from tickwork.services import backfills, control, dispatch, leadership
+from tickwork.services import backfills, control, dispatch, health, leadership
 from tickwork.services.context import Context
 from tickwork.services.leadership import Fence, Superseded
 
@@ -21,6 +21,8 @@ ERROR_BACKOFF_SECONDS = (0.5, 1, 2, 5, 10)
 # this often, so a released lease is taken within about this long. (On PostgreSQL the
 # release wakes standbys at once; their poll is only the fallback.)
 SQLITE_STANDBY_POLL_SECONDS = 0.5
+# How often the active scheduler looks for triggers that became late (SPEC §11).
+LATE_CHECK_SECONDS = 5.0
 
 
 class Scheduler:
@@ -38,6 +40,7 @@ class Scheduler:
         self.ticks = 0
         self.ticked = asyncio.Event()
         self._restart_lock = asyncio.Lock()
+        self._late_checked_at: datetime | None = None
 
     @property
     def active(self) -> bool:
@@ -91,7 +94,20 @@ class Scheduler:
                 break
         # Backfills after the schedule: a due slot never waits for a backfill's batch.
         created += await asyncio.to_thread(backfills.dispatch_backfills, self.ctx, now, self.fence)
+        await self._check_late(now)
         return created
+
+    async def _check_late(self, now: datetime) -> None:
+        """Tell late triggers (after dispatch, at most every LATE_CHECK_SECONDS); its
+        failure never stops dispatch."""
+        last = self._late_checked_at
+        if last is not None and now - last < timedelta(seconds=LATE_CHECK_SECONDS):
+            return
+        self._late_checked_at = now
+        try:
+            await asyncio.to_thread(health.check_late, self.ctx, now)
+        except Exception:
+            log.exception("checking for late triggers failed; checking again later")
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0

@@ -15,7 +15,7 @@ from tickwork.domain import control
 from tickwork.domain import schedule as sched
 from tickwork.errors import ValidationError
 from tickwork.logging import get_logger
-from tickwork.services import audit
+from tickwork.services import audit, notifications
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
 from tickwork.services.triggers import bounds_of, require_trigger, schedule_of, trigger_change
@@ -91,29 +91,47 @@ def pause_trigger(
     cancelled: list[str] = []
     with ctx.db.write() as tx:
         current = require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
-        values = _pause_values(now, current.paused_at, reason, until, paused_by)
-        values |= {
-            # The scheduler looks at it again only when the pause ends.
-            "next_run_at": values["paused_until"] if current.enabled else None,
-            "rearm": values["paused_until"] is not None and current.enabled,
-            "updated_at": now,
-        }
-        tx.update_trigger(current.id, values)
+        updated = pause_in(tx, current, now, reason=reason, until=until, paused_by=paused_by)
         if cancel_pending:
             ids = tx.active_invocation_ids([current.id], statuses=[PENDING])
             cancelled = tx.cancel_invocations(ids, now, "cancelled: the trigger was paused")
-        updated = replace(current, **values)
-        audit.record(tx, now, trigger_change("trigger.pause", current, updated))
     log.info(
         "trigger paused",
         tenant=tenant_id,
         project=project_id,
         trigger=trigger_id,
-        until=values["paused_until"],
+        until=updated.paused_until,
         cancelled=len(cancelled),
     )
     ctx.notifier.invocations_cancelled(cancelled)
     ctx.notifier.triggers_changed()
+    return updated
+
+
+def pause_in(
+    tx: Store,
+    current: Trigger,
+    now: datetime,
+    *,
+    reason: str | None,
+    until: datetime | None,
+    paused_by: str | None,
+) -> Trigger:
+    """(write, inside the caller's transaction) Pause ``current`` as :func:`pause_trigger`
+    does, and tell the project's notification targets (``trigger.paused``). The one way
+    a trigger is paused, by an operator or by tickwork (``pause_after_failures``)."""
+    values = _pause_values(now, current.paused_at, reason, until, paused_by)
+    values |= {
+        # The scheduler looks at it again only when the pause ends.
+        "next_run_at": values["paused_until"] if current.enabled else None,
+        "rearm": values["paused_until"] is not None and current.enabled,
+        "updated_at": now,
+    }
+    tx.update_trigger(current.id, values)
+    updated = replace(current, **values)
+    notifications.trigger_event(tx, "trigger.paused", updated, now)
+    # By tickwork itself when pause_after_failures pauses it (outside any request).
+    audit.record(tx, now, trigger_change("trigger.pause", current, updated))
     return updated
 
 

@@ -21,10 +21,11 @@ from tickwork.domain.invocations import BUFFERED, Origin
 from tickwork.domain.policies import OverlapPolicy
 from tickwork.domain.schedule import OnceSchedule
 from tickwork.logging import get_logger
+from tickwork.services import notifications
 from tickwork.services.context import Context
 from tickwork.services.leadership import Fence, Superseded
 from tickwork.services.triggers import control_of, invocation_row, schedule_of
-from tickwork.storage.ports import Control, NewInvocation, NextRun, Queue
+from tickwork.storage.ports import Control, NewInvocation, NextRun, Queue, Store
 from tickwork.storage.records import CANCELLED, MISSED, PENDING, SKIPPED, Trigger
 from tickwork.storage.sql import is_outage
 
@@ -176,6 +177,7 @@ def _write(
         # Advanced only if unchanged since it was read: an edit in between wins.
         advanced = tx.advance_triggers([p.update for p in plans], [p.trigger for p in plans])
         kept = [p for p in plans if p.trigger.id in advanced]
+        disabled_while_storing: dict[str, str] = {}
         _write_controls(tx, [p for p in kept if p.control])
         to_cancel = [p.trigger.id for p in kept if p.cancel_active]
         if to_cancel:
@@ -196,10 +198,41 @@ def _write(
                     error = f"its invocations could not be stored ({_brief(exc)})"
                     log.error("trigger disabled", **_fields(plan.trigger), error=error)
                     tx.set_next_runs([_disable(plan.trigger, now, error)])
+                    disabled_while_storing[plan.trigger.id] = error
                     result.disabled += 1
         result.disabled += sum(1 for p in kept if p.error is not None)
+        _tell(tx, now, kept, disabled_while_storing)
     result.planned = [row for p in kept for row in p.rows]
     return result
+
+
+def _tell(
+    tx: Store, now: datetime, kept: list[_TriggerPlan], disabled_while_storing: dict[str, str]
+) -> None:
+    """Write the events of this pass (SPEC §11) in its transaction: ``trigger.disabled``
+    for each trigger disabled, ``slot.missed`` for each trigger with slots recorded
+    missed (one event per trigger and pass, with the count)."""
+    for plan in kept:
+        error = plan.error or disabled_while_storing.get(plan.trigger.id)
+        if error is not None:
+            shown = replace(plan.trigger, enabled=False, next_run_at=None, last_error=error)
+            notifications.trigger_event(tx, "trigger.disabled", shown, now)
+            continue
+        missed = [r for r in plan.rows if r.status == MISSED]
+        if missed:
+            notifications.trigger_event(
+                tx,
+                "slot.missed",
+                plan.trigger,
+                now,
+                count=len(missed),
+                first=_iso(missed[0].scheduled_for),
+                last=_iso(missed[-1].scheduled_for),
+            )
+
+
+def _iso(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _write_controls(tx: Control, plans: list[_TriggerPlan]) -> None:

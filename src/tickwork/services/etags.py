@@ -30,6 +30,10 @@ def _tag(kind: str, document: Any) -> str:
 
 def trigger_etag(trigger: Trigger) -> str:
     settings = {key: getattr(trigger, key) for key in EDITABLE}
+    # Fields added later count only once set, so an upgrade keeps the tags clients hold.
+    for added in ("pause_after_failures",):
+        if settings[added] is None:
+            del settings[added]
     return _tag("t", [trigger.id, trigger.ref, trigger.agent_id, settings])
 
 

@@ -11,7 +11,7 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from tickwork import metrics
 from tickwork.domain import fairshare
@@ -20,12 +20,12 @@ from tickwork.domain.retry import can_retry, retry_delay
 from tickwork.domain.sanitize import MAX_ERROR_CHARS, clean_id, clean_json, clean_text
 from tickwork.domain.template import MessageTooLarge, render_message
 from tickwork.logging import get_logger
+from tickwork.services import health
 from tickwork.services.context import Context
+from tickwork.settings import Settings
 from tickwork.storage.ports import (
     AttemptEnd,
-    Queue,
     Resolution,
-    RunContext,
     Settlement,
     Store,
     UsageRow,
@@ -159,7 +159,11 @@ def _claim_one_by_one(ctx: Context, worker_id: str, limit: int) -> list[Job]:
             error = f"the invocation could not be started ({_brief(exc)})"
             log.error("invocation failed", invocation=invocation_id, error=error)
             with ctx.db.write() as tx:
-                tx.fail_invocations([invocation_id], ctx.clock.now(), error)
+                now = ctx.clock.now()
+                failed = tx.fail_invocations([invocation_id], now, error)
+                health.record_ends(
+                    tx, ctx.settings, [health.Ended(i, False, now, error) for i in failed]
+                )
     return jobs
 
 
@@ -235,7 +239,7 @@ def _claim(
         tx.record_resolutions(resolutions)
         for reason, ids in cancel.items():
             cancelled += tx.cancel_invocations(ids, now, reason)
-        _apply(tx, failures)
+        _apply(tx, failures, ctx.settings)
     for inv in claimed:
         if inv.id in cancelled:
             log.info("invocation cancelled before its attempt", **fields_of(inv))
@@ -303,7 +307,7 @@ def settle(ctx: Context, outcomes: list[Outcome]) -> list[str]:
     outcomes = [clean_outcome(o) for o in outcomes]
     try:
         with ctx.db.write() as tx:
-            return _apply(tx, outcomes)
+            return _apply(tx, outcomes, ctx.settings)
     except Exception as exc:
         if is_outage(exc):
             raise
@@ -345,27 +349,27 @@ def clean_usage(usage: Mapping[str, Any] | None) -> dict[str, int] | None:
 
 def _apply_each(ctx: Context, outcomes: list[Outcome]) -> list[str]:
     with ctx.db.write() as tx:
-        return _apply_in_savepoints(tx, outcomes)
+        return _apply_in_savepoints(tx, outcomes, ctx.settings)
 
 
-def _apply_isolated(tx: Store, outcomes: list[Outcome]) -> list[str]:
+def _apply_isolated(tx: Store, outcomes: list[Outcome], settings: Settings) -> list[str]:
     """:func:`_apply` inside ``tx``, falling back to one outcome at a time when the
     database refuses the batch (for paths that already hold a transaction)."""
     try:
         with tx.savepoint():
-            return _apply(tx, outcomes)
+            return _apply(tx, outcomes, settings)
     except Exception as exc:
         if is_outage(exc):
             raise
-    return _apply_in_savepoints(tx, outcomes)
+    return _apply_in_savepoints(tx, outcomes, settings)
 
 
-def _apply_in_savepoints(tx: Store, outcomes: list[Outcome]) -> list[str]:
+def _apply_in_savepoints(tx: Store, outcomes: list[Outcome], settings: Settings) -> list[str]:
     done: list[str] = []
     for outcome in outcomes:
         try:
             with tx.savepoint():
-                done += _apply(tx, [outcome])
+                done += _apply(tx, [outcome], settings)
             continue
         except Exception as exc:
             if is_outage(exc):
@@ -389,7 +393,7 @@ def _apply_in_savepoints(tx: Store, outcomes: list[Outcome]) -> list[str]:
         )
         try:
             with tx.savepoint():
-                done += _apply(tx, [stored_as_failure])
+                done += _apply(tx, [stored_as_failure], settings)
         except Exception as exc:
             if is_outage(exc):
                 raise
@@ -406,11 +410,7 @@ def _brief(exc: BaseException) -> str:
     return clean_text(f"{type(original).__name__}: {first_line}", 300)
 
 
-class _SettleStore(Queue, RunContext, Protocol):
-    """What storing outcomes needs: the queue, and the usage counts."""
-
-
-def _apply(tx: _SettleStore, outcomes: list[Outcome]) -> list[str]:
+def _apply(tx: Store, outcomes: list[Outcome], settings: Settings) -> list[str]:
     if not outcomes:
         return []
     rows = []
@@ -432,6 +432,17 @@ def _apply(tx: _SettleStore, outcomes: list[Outcome]) -> list[str]:
         )
     done = tx.settle_invocations(rows)
     settled = set(done)
+    # In the same transaction: a trigger's health, its auto-pause and the events they
+    # cause are stored with the outcome or not at all.
+    health.record_ends(
+        tx,
+        settings,
+        [
+            health.Ended(o.invocation_id, o.kind == COMPLETED, o.ended_at, o.error)
+            for o in outcomes
+            if o.invocation_id in settled and o.kind in (COMPLETED, FAILED)
+        ],
+    )
     tx.record_usage(
         [
             UsageRow(o.invocation_id, o.trigger_id, o.ended_at.astimezone(UTC).date(), o.usage)
@@ -485,7 +496,7 @@ def recover_expired_leases(ctx: Context, limit: int = 500) -> list[Invocation]:
                     attempt_outcome="lost",
                 )
             )
-        _apply_isolated(tx, outcomes)
+        _apply_isolated(tx, outcomes, ctx.settings)
     metrics.lost.inc(len(expired))
     for inv in expired:
         log.warning("lease expired; attempt lost", **fields_of(inv))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from tickwork.domain import control, rate
 from tickwork.domain import schedule as sched
 from tickwork.domain.control import Bounds, Control
+from tickwork.domain.health import HEALTHS
 from tickwork.domain.ids import new_id
 from tickwork.domain.invocations import Origin
 from tickwork.domain.names import check_ref
@@ -34,7 +35,14 @@ from tickwork.errors import Conflict, NameConflict, NotFound, ValidationError
 from tickwork.services import audit, etags, quotas
 from tickwork.services.context import Context
 from tickwork.services.resources import cancel_for_triggers, require_agent, require_project
-from tickwork.storage.ports import Catalog, NewInvocation, Store, TriggerFilter, UsageDay
+from tickwork.storage.ports import (
+    Catalog,
+    HealthFilter,
+    NewInvocation,
+    Store,
+    TriggerFilter,
+    UsageDay,
+)
 from tickwork.storage.records import PENDING, Invocation, Trigger
 
 
@@ -208,15 +216,31 @@ def list_triggers(
     ref: str | None,
     after: str | None,
     limit: int,
+    health: str | None = None,
 ) -> list[Trigger]:
+    """The agent's triggers (of one ``health``, if given), in id order."""
+    where_ = _health_filter(ctx, health)
     with ctx.db.read() as tx:
         require_project(tx, tenant_id, project_id)
         if agent_id is not None and not tx.agent_exists(tenant_id, project_id, agent_id, ref):
             where = f" on ref {ref!r}" if ref is not None else ""
             raise NotFound(f"agent {agent_id!r} not found{where}")
+        if where_ is not None:
+            found = TriggerFilter(agent_id, ref, health=where_)
+            return tx.search_triggers(tenant_id, project_id, found, after=after, limit=limit)
         return tx.list_triggers(
             tenant_id, project_id, ref=ref, agent_id=agent_id, after=after, limit=limit
         )
+
+
+def _health_filter(ctx: Context, health: str | None) -> HealthFilter | None:
+    """The filter of one health, late judged against now (422 for an unknown one)."""
+    if health is None:
+        return None
+    if health not in HEALTHS:
+        raise ValidationError("query.health", f"{health!r} is not one of {', '.join(HEALTHS)}")
+    late_before = ctx.clock.now() - timedelta(seconds=ctx.settings.late_grace)
+    return HealthFilter(health, late_before)
 
 
 def search_triggers(
@@ -229,11 +253,14 @@ def search_triggers(
     enabled: bool | None = None,
     name_contains: str | None = None,
     paused: bool | None = None,
+    health: str | None = None,
     after: str | None = None,
     limit: int = 50,
 ) -> list[Trigger]:
     """The project's triggers across agents and refs, filtered; an agent or ref that the
-    project does not have is an unknown filter value (422 naming it)."""
+    project does not have is an unknown filter value (422 naming it), and so is a
+    health that is not one of :data:`tickwork.domain.health.HEALTHS`."""
+    health_ = _health_filter(ctx, health)
     with ctx.db.read() as tx:
         require_project(tx, tenant_id, project_id)
         if ref is not None and tx.get_ref(tenant_id, project_id, ref) is None:
@@ -243,7 +270,7 @@ def search_triggers(
             raise ValidationError(
                 "query.agent", f"project {project_id!r} has no agent {agent_id!r} {where}"
             )
-        where_ = TriggerFilter(agent_id, ref, enabled, name_contains, paused)
+        where_ = TriggerFilter(agent_id, ref, enabled, name_contains, paused, health_)
         return tx.search_triggers(tenant_id, project_id, where_, after=after, limit=limit)
 
 

@@ -183,6 +183,68 @@ class TriggerFilter:
     enabled: bool | None = None
     name_contains: str | None = None
     paused: bool | None = None
+    health: HealthFilter | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthFilter:
+    """Triggers of one health (:mod:`tickwork.domain.health`): ``late`` is judged
+    against ``late_before`` (now minus the grace)."""
+
+    health: str
+    late_before: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunEnd:
+    """An invocation that ended (completed: ``succeeded``; failed: not) at ``at``."""
+
+    invocation_id: str
+    succeeded: bool
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChange:
+    """What one ended invocation did to its trigger's health: the trigger as it is now
+    (locked until commit) and its failure count before."""
+
+    trigger: Trigger
+    invocation: Invocation
+    succeeded: bool
+    failures_before: int
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationConfig:
+    """A project's notification targets, as stored (secrets sealed); ``revision``
+    goes up by one with every change."""
+
+    tenant_id: str
+    project_id: str
+    targets: list[dict[str, Any]]
+    revision: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """One event to deliver to one target (``target``: its url, sealed secret and
+    format), ``pending`` until ``delivered`` or ``failed`` (out of tries)."""
+
+    id: str
+    event_id: str
+    tenant_id: str
+    project_id: str
+    event_type: str
+    target: dict[str, Any]
+    body: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,7 +401,8 @@ class Catalog(Protocol):
         ...
 
     def delete_project(self, tenant_id: str, project_id: str) -> bool:
-        """(write) Delete the project and all it holds; False if there was none."""
+        """(write) Delete the project and all it holds (its notification targets and
+        outbox too); False if there was none."""
         ...
 
     def get_ref(
@@ -1029,6 +1092,89 @@ class Audit(Protocol):
 
     def oldest_audit(self) -> datetime | None:
         """When the oldest kept event happened, or None."""
+
+
+class Health(Protocol):
+    """Triggers' health (SPEC §11): kept as invocations end, and what makes one late."""
+
+    def record_run_ends(self, ends: Sequence[RunEnd]) -> list[HealthChange]:
+        """(write) Count each ended invocation towards its trigger's health, in the
+        order given: a success sets ``last_success_at`` and clears
+        ``consecutive_failures``, a failure sets ``last_failure_at`` and adds one.
+        Invocations whose trigger is gone are left out. The triggers stay locked until
+        commit, so two workers settling one trigger's runs count one after the other."""
+        ...
+
+    def oldest_pending(self, trigger_ids: Iterable[str]) -> dict[str, datetime]:
+        """Each trigger's earliest ``not_before`` among its pending invocations (none:
+        left out); one index probe per trigger."""
+        ...
+
+    def late_triggers(self, before: datetime, limit: int) -> list[Trigger]:
+        """Up to ``limit`` enabled, unpaused triggers not yet told late
+        (``late_notified_at`` None) with ``next_run_at`` or a pending invocation's
+        ``not_before`` before ``before``, by id: bounded range scans of the due and
+        claimable indexes (of the pending invocations, the oldest few thousand)."""
+        ...
+
+    def told_late(self, limit: int) -> list[Trigger]:
+        """Up to ``limit`` triggers with ``late_notified_at`` set, by id."""
+        ...
+
+    def set_late_notified(self, trigger_ids: Sequence[str], at: datetime | None) -> None:
+        """(write) Set (or, with None, clear) these triggers' ``late_notified_at``."""
+        ...
+
+
+class Notifications(Protocol):
+    """Notification targets per project and the outbox of deliveries (SPEC §11)."""
+
+    def notification_config(self, tenant_id: str, project_id: str) -> NotificationConfig | None:
+        """The project's notification targets, or None when it never set any."""
+        ...
+
+    def put_notification_config(
+        self, tenant_id: str, project_id: str, targets: list[dict[str, Any]], now: datetime
+    ) -> NotificationConfig:
+        """(write) Replace the project's targets; the revision goes up by one (the
+        first is 1). The row stays locked until commit."""
+        ...
+
+    def enqueue_notifications(self, rows: Sequence[OutboxRow]) -> None:
+        """(write) Add deliveries to the outbox."""
+        ...
+
+    def claim_notifications(
+        self, now: datetime, limit: int, lease_until: datetime
+    ) -> list[OutboxRow]:
+        """(write) Take up to ``limit`` pending deliveries due at ``now``, oldest due
+        first (skipping those another sender holds): each one's attempt count goes up
+        by one and it is not due again before ``lease_until``, so a sender that dies
+        mid-delivery leaves it to be tried again then. Returns them as claimed."""
+        ...
+
+    def finish_notification(
+        self,
+        row_id: str,
+        attempts: int,
+        *,
+        status: str,
+        next_attempt_at: datetime,
+        last_error: str | None,
+        delivered_at: datetime | None,
+    ) -> bool:
+        """(write) Record how the claimed attempt ``attempts`` ended; False when the
+        row has moved on since (another sender claimed it again)."""
+        ...
+
+    def list_notifications(
+        self, tenant_id: str, project_id: str, before: str | None, limit: int
+    ) -> list[OutboxRow]:
+        """The project's deliveries, newest first; ``before`` is the cursor (an id)."""
+        ...
+
+    def earliest_notification(self) -> datetime | None:
+        """When the next pending delivery is due, or None."""
         ...
 
 
@@ -1045,6 +1191,8 @@ class Store(
     Idempotency,
     Retention,
     Audit,
+    Health,
+    Notifications,
     Protocol,
 ):
     """Every port in one transaction, for a unit of work that spans several."""

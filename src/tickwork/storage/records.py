@@ -147,6 +147,12 @@ class Trigger:
     ends_at: datetime | None = None
     max_runs: int | None = None
     remaining_runs: int | None = None
+    # Health, kept as invocations end (tickwork.domain.health).
+    consecutive_failures: int = 0
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    pause_after_failures: int | None = None
+    late_notified_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -156,6 +156,14 @@ scheduled_triggers = sa.Table(
     sa.Column("ends_at", UTCDateTime(), nullable=True),
     sa.Column("max_runs", sa.Integer(), nullable=True),
     sa.Column("remaining_runs", sa.Integer(), nullable=True),
+    # Health (SPEC §11), kept as invocations end: how many ended failed in a row, when
+    # the last one completed and failed; pause after that many failures (None: the
+    # setting); when the last trigger.late event was sent (None: not late since).
+    sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_success_at", UTCDateTime(), nullable=True),
+    sa.Column("last_failure_at", UTCDateTime(), nullable=True),
+    sa.Column("pause_after_failures", sa.Integer(), nullable=True),
+    sa.Column("late_notified_at", UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(
         ["tenant_id", "project_id", "ref", "agent_id"],
         ["agents.tenant_id", "agents.project_id", "agents.ref", "agents.id"],
@@ -182,6 +190,13 @@ scheduled_triggers = sa.Table(
         unique=True,
     ),
     sa.Index(None, "tenant_id", "project_id", "id"),
+    # The triggers told late and not yet back on time: few, read by the late check.
+    sa.Index(
+        "ix_scheduled_triggers_late",
+        "late_notified_at",
+        postgresql_where=sa.text("late_notified_at IS NOT NULL"),
+        sqlite_where=sa.text("late_notified_at IS NOT NULL"),
+    ),
 )
 
 invocations = sa.Table(
@@ -240,6 +255,14 @@ invocations = sa.Table(
         "status",
         postgresql_where=sa.text("backfill_id IS NOT NULL"),
         sqlite_where=sa.text("backfill_id IS NOT NULL"),
+    ),
+    # A trigger's oldest pending invocation, for its health (late, SPEC §11).
+    sa.Index(
+        "ix_invocations_pending_trigger",
+        "trigger_id",
+        "not_before",
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
     ),
     # A trigger's previous completed run, handed to its next one (SPEC §13).
     sa.Index(
@@ -389,6 +412,52 @@ idempotency_keys = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Index(None, "expires_at"),
+)
+
+# A project's notification targets (SPEC §11): one document per project, its secrets
+# sealed like agents' (tickwork.services.secrets); ``revision`` makes its ETag.
+project_notifications = sa.Table(
+    "project_notifications",
+    metadata,
+    sa.Column("tenant_id", Slug, primary_key=True),
+    sa.Column("project_id", Slug, primary_key=True),
+    sa.Column("targets", JSONDoc, nullable=False),
+    sa.Column("revision", sa.Integer(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["tenant_id", "project_id"],
+        ["projects.tenant_id", "projects.id"],
+        ondelete="CASCADE",
+    ),
+)
+
+# The outbox (SPEC §11): one row per event and target, written in the transaction of
+# the event's cause, delivered by the workers at least once. No foreign key: a
+# delivery outlives its trigger, and a project's deletion deletes its rows itself.
+notification_outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("event_id", Id, nullable=False),
+    sa.Column("tenant_id", Slug, nullable=False),
+    sa.Column("project_id", Slug, nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("target", JSONDoc, nullable=False),
+    sa.Column("body", JSONDoc, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),
+    # "What is due for delivery" is a range scan of this index.
+    sa.Index(
+        "ix_notification_outbox_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
+    ),
+    sa.Index(None, "tenant_id", "project_id", "id"),
 )
 
 deployments = sa.Table(

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
+from tickwork.domain.health import HEALTHS
 from tickwork.domain.invocations import ORIGINS, STATUSES
 from tickwork.domain.limits import MAX_TEMPLATE_CHARS, RUN_AS_PATTERN
 from tickwork.domain.policies import CATCHUP_POLICIES, CONVERSATIONS, OVERLAP_POLICIES
@@ -37,6 +38,9 @@ assert get_args(Conversation) == CONVERSATIONS
 TokenBudget = Annotated[StrictInt, Field(ge=1, le=10**12)]
 # A subject of the caller's own system (a user id, an email, a service account).
 RunAs = Annotated[str, Field(min_length=1, max_length=256, pattern=RUN_AS_PATTERN)]
+PauseAfter = Annotated[StrictInt, Field(ge=0, le=10_000)]
+Health = Literal["ok", "failing", "late", "paused", "disabled"]
+assert get_args(Health) == HEALTHS
 
 _CONVERSATION = (
     "new (the default): every run starts a fresh conversation; continue: each run carries "
@@ -46,6 +50,16 @@ _CONVERSATION = (
 _BUDGET = (
     "tokens this trigger may use per UTC day; once the day's usage reaches it, its "
     "slots are skipped with the reason 'budget exceeded' until the next UTC day"
+)
+_PAUSE_AFTER = (
+    "pause the trigger after this many consecutive failed invocations (paused_by "
+    "'tickwork'); 0 never; null (the default) takes the server's "
+    "TICKWORK_PAUSE_AFTER_FAILURES"
+)
+_HEALTH = (
+    "disabled (enabled is false), paused, late (a due slot or pending invocation is more "
+    "than TICKWORK_LATE_GRACE behind), failing (its last invocation to end failed) or ok, "
+    "in that order of precedence"
 )
 _RUN_AS = (
     "a user or service subject of your system the runs act for, given to every target "
@@ -92,6 +106,7 @@ class TriggerCreate(Strict):
         description="scheduled slots it may consume (run, missed or skipped), after which "
         "next_run_at is null; run now, reruns and backfills do not count",
     )
+    pause_after_failures: PauseAfter | None = Field(None, description=_PAUSE_AFTER)
 
 
 class TriggerPatch(Strict):
@@ -122,6 +137,7 @@ class TriggerPatch(Strict):
         description="scheduled slots it may consume (run, missed or skipped), after which "
         "next_run_at is null; run now, reruns and backfills do not count",
     )
+    pause_after_failures: PauseAfter | None = Field(None, description=_PAUSE_AFTER)
 
 
 class LastRun(BaseModel):
@@ -177,6 +193,13 @@ class TriggerOut(BaseModel):
         description="the pause ends by itself then; while it lasts next_run_at is this instant",
     )
     skip_remaining: int = Field(0, description="coming slots to be recorded skipped by request")
+    pause_after_failures: int | None = Field(None, description=_PAUSE_AFTER)
+    health: Health = Field("ok", description=_HEALTH)
+    consecutive_failures: int = Field(
+        0, description="its invocations that ended failed since the last one that completed"
+    )
+    last_success_at: datetime | None = Field(None, description="when its last invocation completed")
+    last_failure_at: datetime | None = Field(None, description="when its last invocation failed")
     next_run_at: datetime | None
     last_error: str | None
     created_by: str | None

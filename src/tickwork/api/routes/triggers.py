@@ -37,11 +37,13 @@ from tickwork.api.deps import (
     WriteAgent,
     WriteTrigger,
 )
+from tickwork.domain import health as health_rules
+from tickwork.domain.health import HEALTHS
 from tickwork.domain.invocations import ORIGINS, STATUSES
 from tickwork.domain.limits import DAY_PATTERN
 from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
 from tickwork.errors import ValidationError
-from tickwork.services import etags, invocations, triggers
+from tickwork.services import etags, health, invocations, triggers
 from tickwork.services.context import Context
 from tickwork.services.invocations import UpcomingRun
 from tickwork.storage.ports import InvocationFilter
@@ -95,6 +97,13 @@ TriggerFilter = Annotated[str | None, Query(pattern=OBJECT_ID_PATTERN, max_lengt
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
 TOO_LARGE = {"description": "The payload or the message template is above its size limit."}
 OptRefQuery = Annotated[str | None, Query(pattern=REF_PATTERN, max_length=128)]
+HealthQuery = Annotated[
+    str | None,
+    Query(
+        description="only triggers of this health (see the trigger's health field)",
+        json_schema_extra={"enum": list(HEALTHS)},
+    ),
+]
 
 
 def last_run_out(i: Invocation | None) -> LastRun | None:
@@ -109,14 +118,24 @@ def last_run_out(i: Invocation | None) -> LastRun | None:
     )
 
 
-def trigger_out(t: Trigger, last_run: Invocation | None = None) -> TriggerOut:
+def trigger_out(
+    t: Trigger, last_run: Invocation | None = None, health: str | None = None
+) -> TriggerOut:
+    """The trigger as answered; ``health`` as computed now (None: from the row alone,
+    for answers to writes)."""
     data = dict(t.__dict__)
     data["tenant"] = data.pop("tenant_id")
     data["project"] = data.pop("project_id")
     data["agent"] = data.pop("agent_id")
-    for internal in ("slots_per_day", "rearm"):
+    for internal in ("slots_per_day", "rearm", "late_notified_at"):
         data.pop(internal, None)
     data["last_run"] = last_run_out(last_run)
+    data["health"] = health or health_rules.health_of(
+        enabled=t.enabled,
+        paused=t.paused,
+        consecutive_failures=t.consecutive_failures,
+        late=False,
+    )
     return TriggerOut(**data)
 
 
@@ -218,14 +237,18 @@ def _statuses(values: list[str] | None) -> tuple[str, ...] | None:
 
 def _trigger_page(ctx: Context, items: list[Trigger], limit: int) -> Page[TriggerOut]:
     runs = triggers.last_runs(ctx, items)
+    healths = health.healths(ctx, items)
     nxt = items[-1].id if len(items) == limit else None
-    return Page[TriggerOut](items=[trigger_out(t, runs.get(t.id)) for t in items], next_cursor=nxt)
+    return Page[TriggerOut](
+        items=[trigger_out(t, runs.get(t.id), healths.get(t.id)) for t in items], next_cursor=nxt
+    )
 
 
 def _shown(ctx: Context, trigger: Trigger, response: Response) -> TriggerOut:
-    """The trigger with its last run, its ETag on the answer."""
+    """The trigger with its last run and health, its ETag on the answer."""
     response.headers["ETag"] = etags.trigger_etag(trigger)
-    return trigger_out(trigger, triggers.last_runs(ctx, [trigger]).get(trigger.id))
+    run = triggers.last_runs(ctx, [trigger]).get(trigger.id)
+    return trigger_out(trigger, run, health.healths(ctx, [trigger]).get(trigger.id))
 
 
 @router.get(BASE, response_model=Page[TriggerOut], tags=["scheduled triggers"])
@@ -233,13 +256,14 @@ def list_triggers(
     scope: ReadAgent,
     ctx: Ctx,
     ref: OptRefQuery = None,
+    health: HealthQuery = None,
     limit: Limit = 50,
     cursor: IdCursor = None,
 ) -> Page[TriggerOut]:
-    """The agent's triggers (on every ref, or on ``ref``), in the order they were
-    created; 404 when the project has no such agent (on that ref)."""
+    """The agent's triggers (on every ref, or on ``ref``; of one ``health``), in the
+    order they were created; 404 when the project has no such agent (on that ref)."""
     s = scope
-    items = triggers.list_triggers(ctx, s.tenant, s.project, s.agent, ref, cursor, limit)
+    items = triggers.list_triggers(ctx, s.tenant, s.project, s.agent, ref, cursor, limit, health)
     return _trigger_page(ctx, items, limit)
 
 
@@ -252,6 +276,7 @@ def list_project_triggers(
     ref: OptRefQuery = None,
     enabled: bool | None = None,
     paused: bool | None = None,
+    health: HealthQuery = None,
     q: Annotated[
         str | None,
         Query(min_length=1, max_length=200, description="a part of the name, any case"),
@@ -260,8 +285,8 @@ def list_project_triggers(
     cursor: IdCursor = None,
 ) -> Page[TriggerOut]:
     """The project's triggers across agents and refs, in the order they were created,
-    filtered by agent, ref, ``enabled``, ``paused`` and a part of the name. An agent or ref the
-    project does not have answers 422."""
+    filtered by agent, ref, ``enabled``, ``paused``, ``health`` and a part of the name. An
+    agent or ref the project does not have answers 422."""
     items = triggers.search_triggers(
         ctx,
         tenant,
@@ -270,6 +295,7 @@ def list_project_triggers(
         ref=ref,
         enabled=enabled,
         paused=paused,
+        health=health,
         name_contains=q,
         after=cursor,
         limit=limit,

@@ -33,9 +33,13 @@ from tickwork.wire import (
     AgentOut,
     DefinitionIn,
     DefinitionOut,
+    DeliveryOut,
     InvocationOut,
     KeyCreated,
     KeyOut,
+    NotificationsIn,
+    NotificationsOut,
+    NotificationTestOut,
     PreviewOut,
     ProjectOut,
     QuotasOut,
@@ -94,6 +98,7 @@ class AsyncClient:
         self.upcoming = Upcoming(self)
         self.keys = Keys(self)
         self.quotas = Quotas(self)
+        self.notifications = Notifications(self)
 
     @property
     def tenant(self) -> str:
@@ -282,9 +287,12 @@ class Triggers(_Resource):
         *,
         ref: str | None = None,
         project: str | None = None,
+        health: str | None = None,
         page_size: int = core.DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[TriggerOut]:
-        call = Call("GET", self._paths(project).triggers(agent), core.params(ref=ref))
+        """The agent's triggers (of one ``health``: ok, failing, late, paused, disabled)."""
+        query = core.params(ref=ref, health=health)
+        call = Call("GET", self._paths(project).triggers(agent), query)
         return self._client._items(TriggerOut, call, page_size)
 
     def search(
@@ -294,13 +302,22 @@ class Triggers(_Resource):
         ref: str | None = None,
         enabled: bool | None = None,
         paused: bool | None = None,
+        health: str | None = None,
         q: str | None = None,
         project: str | None = None,
         page_size: int = core.DEFAULT_PAGE_SIZE,
     ) -> AsyncIterator[TriggerOut]:
         """The project's triggers across agents and refs (``GET /triggers``), filtered by
-        agent, ref, ``enabled``, ``paused`` and ``q``, a part of the name (any case)."""
-        query = core.params(agent=agent, ref=ref, enabled=_flag(enabled), paused=_flag(paused), q=q)
+        agent, ref, ``enabled``, ``paused``, ``health`` (ok, failing, late, paused,
+        disabled) and ``q``, a part of the name (any case)."""
+        query = core.params(
+            agent=agent,
+            ref=ref,
+            enabled=_flag(enabled),
+            paused=_flag(paused),
+            health=health,
+            q=q,
+        )
         call = Call("GET", f"{self._paths(project).project}/triggers", query)
         return self._client._items(TriggerOut, call, page_size)
 
@@ -548,3 +565,42 @@ class Quotas(_Resource):
 
     async def get(self) -> QuotasOut:
         return await self._client._one(QuotasOut, Call("GET", f"{self._paths(None).tenant}/quotas"))
+
+
+class Notifications(_Resource):
+    """``/notifications``: where the project's events (failures, pauses, missed slots,
+    late triggers) are sent, a test event, and how deliveries went."""
+
+    async def get(self, *, project: str | None = None) -> NotificationsOut:
+        path = f"{self._paths(project).project}/notifications"
+        return await self._client._one(NotificationsOut, Call("GET", path))
+
+    async def put(
+        self,
+        targets: NotificationsIn | Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        project: str | None = None,
+    ) -> NotificationsOut:
+        """Replace every target: a :class:`~tickwork.wire.NotificationsIn`, its mapping,
+        or the list of targets (``name``, ``url``, ``secret``, ``events``, ``format``)."""
+        body = {"targets": list(targets)} if isinstance(targets, Sequence) else targets
+        path = f"{self._paths(project).project}/notifications"
+        return await self._client._one(
+            NotificationsOut, Call("PUT", path, json=core.body(body, {}))
+        )
+
+    async def test(
+        self, *, project: str | None = None, idempotency_key: str | None = None
+    ) -> NotificationTestOut:
+        """Queue a ``notification.test`` event for every target."""
+        path = f"{self._paths(project).project}/notifications/test"
+        return await self._client._one(
+            NotificationTestOut, core.creating("POST", path, None, idempotency_key)
+        )
+
+    def deliveries(
+        self, *, project: str | None = None, page_size: int = core.DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[DeliveryOut]:
+        """The project's deliveries, newest first."""
+        call = Call("GET", f"{self._paths(project).project}/notifications/deliveries")
+        return self._client._items(DeliveryOut, call, page_size)

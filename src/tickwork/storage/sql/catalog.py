@@ -78,6 +78,12 @@ class CatalogSql(TxBase):
         return int(self.conn.execute(stmt).rowcount)
 
     def delete_project(self, tenant_id: str, project_id: str) -> bool:
+        outbox = t.notification_outbox.c
+        self.conn.execute(
+            t.notification_outbox.delete().where(
+                outbox.tenant_id == tenant_id, outbox.project_id == project_id
+            )
+        )
         stmt = t.projects.delete().where(
             t.projects.c.tenant_id == tenant_id, t.projects.c.id == project_id
         )

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Engine
 from tickwork.storage.ports import Store
 from tickwork.storage.sql.catalog import CatalogSql
 from tickwork.storage.sql.control import ControlSql
+from tickwork.storage.sql.health import HealthSql, NotificationsSql
 from tickwork.storage.sql.history import HistorySql
 from tickwork.storage.sql.idempotency import IdempotencySql
 from tickwork.storage.sql.leadership import LeadershipSql
@@ -35,6 +36,8 @@ class Tx(
     LookupsSql,
     IdempotencySql,
     RetentionSql,
+    HealthSql,
+    NotificationsSql,
 ):
     """Queries and commands inside one transaction: every port of
     :mod:`tickwork.storage.ports` on one connection."""

@@ -11,6 +11,7 @@ from tickwork.storage import tables as t
 from tickwork.storage.ports import TriggerFilter
 from tickwork.storage.records import PENDING, Invocation, Trigger
 from tickwork.storage.sql.base import TxBase, record
+from tickwork.storage.sql.health import health_clause
 
 _s = t.scheduled_triggers.c
 _i = t.invocations.c
@@ -67,6 +68,8 @@ class LookupsSql(TxBase):
             q = q.where(_s.enabled == (sa.true() if where.enabled else sa.false()))
         if where.paused is not None:
             q = q.where(_s.paused == (sa.true() if where.paused else sa.false()))
+        if where.health is not None:
+            q = q.where(health_clause(where.health))
         if where.name_contains:
             pattern = f"%{_like_escaped(where.name_contains.lower())}%"
             q = q.where(sa.func.lower(_s.name).like(pattern, escape="\\"))

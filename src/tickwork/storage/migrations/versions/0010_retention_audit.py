@@ -13,7 +13,7 @@ pages are reused by new rows, so it stops growing but does not shrink until an o
 runs ``tickwork db vacuum`` (docs/operations.md, Retention).
 
 Revision ID: 0010_retention_audit
-Revises: 0008_conventions
+Revises: 0009_health
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from sqlalchemy.dialects import postgresql
 import tickwork.storage.types
 
 revision = "0010_retention_audit"
-down_revision = "0008_conventions"
+down_revision = "0009_health"
 branch_labels = None
 depends_on = None
 
