@@ -27,6 +27,7 @@ BENCHMARKS = (
     "bench.cron_next",
     "bench.rrule_next",
     "bench.containment",
+    "bench.retention",
     "bench.engine",
     "bench.webhook",
     "bench.compare",

@@ -62,6 +62,25 @@ superseded = Gauge(
     "tickwork_deployment_superseded", "1 while a newer deployment has taken over (draining)."
 )
 
+# Retention (SPEC §11), counted by the active scheduler that prunes.
+RETAINED_TABLES = ("invocations", "invocation_attempts", "audit_events")
+pruned = Counter(
+    "tickwork_history_pruned_rows_total",
+    "Rows deleted by retention, by table: invocations, invocation_attempts, audit_events.",
+    ["table"],
+)
+for _table in RETAINED_TABLES:
+    pruned.labels(table=_table)
+oldest_retained = Gauge(
+    "tickwork_history_oldest_retained_age_seconds",
+    "Age of the oldest finished invocation (table=invocations) and audit event "
+    "(table=audit_events) kept, as of the active scheduler's last retention pass; 0 when "
+    "there is none.",
+    ["table"],
+)
+for _table in ("invocations", "audit_events"):
+    oldest_retained.labels(table=_table)
+
 
 @dataclass(frozen=True)
 class Backlog:

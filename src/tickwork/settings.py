@@ -165,6 +165,14 @@ class Settings(BaseModel):
     quota_triggers: Quota = QUOTA_DEFAULTS["triggers"]
     quota_api_keys: Quota = QUOTA_DEFAULTS["api_keys"]
     quota_slots_per_minute: Quota = QUOTA_DEFAULTS["slots_per_minute"]
+    # Retention of invocation history and audit events (SPEC §11), each overridable per
+    # project: finished invocations older than the days, or beyond the newest N of their
+    # trigger, are deleted by the active scheduler, a bounded batch at a time.
+    history_retention_days: Annotated[int, Field(ge=1, le=36_500)] = 30
+    history_max_per_trigger: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
+    retention_batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+    # How long the pruner rests once a pass found nothing more to delete.
+    retention_interval_seconds: Annotated[float, Field(ge=0.01, le=86_400)] = 60.0
     # Health and notifications (SPEC §11).
     # A due slot or pending invocation this many seconds behind makes its trigger late.
     late_grace: Annotated[float, Field(ge=1, le=7 * 86400)] = 300.0

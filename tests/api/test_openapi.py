@@ -38,6 +38,10 @@ OPERATION_IDS = {
     ("delete", "/api/v1/tenants/{tenant}/api-keys/{key_id}"): "revoke_key",
     ("get", "/api/v1/tenants/{tenant}/quotas"): "get_quotas",
     ("get", "/api/v1/admin/tenants/{tenant}/quotas"): "admin_get_quotas",
+    ("get", "/api/v1/tenants/{tenant}/audit"): "list_tenant_audit",
+    ("get", "/api/v1/tenants/{tenant}/projects/{project}/audit"): "list_project_audit",
+    ("get", "/api/v1/tenants/{tenant}/projects/{project}/retention"): "get_retention",
+    ("put", "/api/v1/tenants/{tenant}/projects/{project}/retention"): "put_retention",
     ("put", "/api/v1/admin/tenants/{tenant}/quotas"): "admin_put_quotas",
     ("get", "/api/v1/tenants/{tenant}/projects"): "list_projects",
     ("put", P): "put_project",
@@ -293,6 +297,7 @@ IF_MATCH = {
     ("put", P + "/agents/{agent}"),
     ("delete", P + "/agents/{agent}"),
     ("put", P + "/definition"),
+    ("put", P + "/retention"),
     ("put", P + "/notifications"),
 }
 ETAG = {
@@ -303,6 +308,8 @@ ETAG = {
     ("put", P + "/agents/{agent}"): "200",
     ("get", P + "/definition"): "200",
     ("put", P + "/definition"): "200",
+    ("get", P + "/retention"): "200",
+    ("put", P + "/retention"): "200",
     ("get", P + "/notifications"): "200",
     ("put", P + "/notifications"): "200",
 }

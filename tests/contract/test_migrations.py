@@ -151,6 +151,8 @@ def test_upgrading_to_head_builds_exactly_the_tables_module(fresh_engine: Engine
         "ix_invocations_backfill",
         "ix_projects_paused_until",
         "ix_backfills_running",
+        "ix_invocations_retention",
+        "ix_invocations_finished",
         "ix_scheduled_triggers_late",
         "ix_invocations_pending_trigger",
         "ix_notification_outbox_due",

@@ -297,6 +297,60 @@ def test_previous_runs_are_one_statement_probing_the_completed_index(loaded: Dat
     assert {k: v.id for k, v in found.items()} == {k: v[1] for k, v in latest.items()}
 
 
+def test_each_retention_batch_is_a_range_scan_of_finished_invocations(
+    loaded: Database,
+) -> None:
+    # Retention reads the oldest finished invocations of a project, and those of a trigger
+    # beyond its newest N: each a range scan of its partial index, whatever the history.
+    cutoff = NOW - timedelta(days=7)
+    queries: list[tuple[Callable[[Tx], Any], str, str]] = [
+        (
+            lambda tx: tx.expired_history(TENANT, PROJECT, cutoff, None, 500),
+            "ix_invocations_retention",
+            r"tenant_id=\? AND project_id=\? AND (completed_at>\? AND )?completed_at<\?",
+        ),
+        (
+            lambda tx: tx.expired_history(TENANT, PROJECT, cutoff, cutoff - timedelta(days=1), 500),
+            "ix_invocations_retention",
+            r"tenant_id=\? AND project_id=\? AND completed_at>\? AND completed_at<\?",
+        ),
+        (
+            lambda tx: tx.history_before("trg_000007", cutoff, 500),
+            "ix_invocations_finished",
+            r"trigger_id=\? AND (completed_at>\? AND )?completed_at<\?",
+        ),
+        (
+            lambda tx: tx.history_boundary("trg_000007", 10),
+            "ix_invocations_finished",
+            r"trigger_id=\?( AND completed_at>\?)?",
+        ),
+    ]
+    for query, index, condition in queries:
+        plan = plan_of(loaded, query)
+        text = "\n".join(plan)
+        if loaded.is_postgres:
+            # A plain or bitmap scan of the index (the planner takes the bitmap for few
+            # rows): either reads only the range, never the table.
+            scans = rf"(Index (Only )?Scan( Backward)? using {index} on invocations"
+            assert re.search(scans + rf"|Bitmap Index Scan on {index})", text), text
+            assert "Seq Scan" not in text, text
+        else:
+            assert any(
+                re.fullmatch(
+                    rf"SEARCH invocations USING (COVERING )?INDEX {index} \({condition}\)", line
+                )
+                for line in plan
+            ), text
+            assert "USE TEMP B-TREE" not in text, text  # read in index order: no sort
+    with loaded.read() as tx:
+        # 20,000 invocations a minute apart, the newest at NOW: those completed over a
+        # week ago (minus the 600 not finished, all recent) are due.
+        due = tx.expired_history(TENANT, PROJECT, cutoff, None, 100_000)
+        assert len(due) == ROWS - 7 * 24 * 60 - 1
+        # trg_000007 has invocations 7, 1007, …, 19007 minutes old: 11007 on are due.
+        assert len(tx.history_before("trg_000007", cutoff, 500)) == 9
+
+
 def test_the_late_check_and_the_outbox_are_range_scans(loaded: Database) -> None:
     late = plan_of(loaded, lambda tx: tx.late_triggers(NOW - timedelta(seconds=5), 100))
     assert_index_range_scan(

@@ -259,6 +259,33 @@ def test_the_preview_marks_the_change_of_utc_offset_at_dst(
     assert page.count("UTC offset changes") == 1
 
 
+def test_the_preview_shows_the_slots_a_calendar_skips_or_shifts_and_why(
+    signed_in: SignedIn, scope: Scope, make_trigger: Make, clock: FakeClock
+) -> None:
+    clock.set(datetime(2026, 12, 20, 12, 0, tzinfo=UTC))
+    skipping = make_trigger(
+        name="standup",
+        cron_expression="0 9 * * *",
+        timezone="America/New_York",
+        calendar={"holidays": "US", "shift": "skip"},
+    )
+    page = signed_in("read").get(page_of(scope, skipping)).text
+    assert "Slots the trigger's calendar skips or shifts" in page
+    assert "2026-12-25 09:00:00 EST (UTC-05:00)" in page
+    assert "skipped" in page
+    assert "holiday: Christmas Day" in page
+
+    shifting = make_trigger(
+        name="close",
+        cron_expression="0 9 25 12 *",
+        timezone="America/New_York",
+        calendar={"holidays": "US", "shift": "previous_business_day"},
+    )
+    page = signed_in("read").get(page_of(scope, shifting)).text
+    assert "2026-12-24 09:00:00 EST (UTC-05:00)" in page
+    assert "shifted" in page
+
+
 def test_a_trigger_named_like_a_script_is_shown_as_text(
     signed_in: SignedIn, scope: Scope, make_trigger: Make
 ) -> None:

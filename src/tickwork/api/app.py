@@ -13,6 +13,7 @@ from tickwork.api.routes import (
     control,
     definitions,
     deploy,
+    history,
     notifications,
     projects,
     quotas,
@@ -59,6 +60,7 @@ def create_app(ctx: Context, *, scheduler: SchedulerControl | None = None) -> Fa
     app.include_router(definitions.router)
     app.include_router(notifications.router)
     app.include_router(quotas.router)
+    app.include_router(history.router)
     if not check_scope_decisions(app):  # pragma: no cover - a FastAPI that hides routes
         raise RuntimeError("the tenant routes cannot be listed to check their scopes")
     app.add_middleware(BodyLimit)

@@ -24,7 +24,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from tickwork.domain.names import SLUG_PATTERN
 from tickwork.domain.scopes import OPERATE, READ, WRITE, covers
 from tickwork.errors import Forbidden, NotFound
-from tickwork.services import tenants
+from tickwork.services import audit, tenants
 from tickwork.services.context import Context
 from tickwork.storage.records import ApiKey
 
@@ -130,7 +130,9 @@ class RequireScope:
     def __init__(self, scope: str) -> None:
         self.scope = scope
 
-    def __call__(self, key: Caller) -> str:
+    async def __call__(self, key: Caller) -> str:
+        # Async (no I/O here): the actor set now is the one the route's thread sees, so
+        # the route's audit events name this key (tickwork.services.audit).
         if not covers(key.scope, self.scope):
             raise Forbidden(
                 f"this route needs an API key with scope {self.scope!r}; this key has "
@@ -138,6 +140,7 @@ class RequireScope:
                 required_scope=self.scope,
                 key_scope=key.scope,
             )
+        audit.set_actor(key.actor)
         return key.tenant_id
 
 
@@ -243,7 +246,7 @@ def check_scope_decisions(app: FastAPI) -> int:
     return len(routes)
 
 
-def require_admin(
+async def require_admin(
     ctx: Ctx,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(admin_bearer)],
@@ -258,6 +261,7 @@ def require_admin(
     if not secret_matches(credentials.credentials, token):
         count_failure(ctx, request)
         raise _unauthorized("the admin token is not valid")
+    audit.set_actor(audit.ADMIN)
 
 
 Admin = Depends(require_admin)

@@ -94,6 +94,7 @@ _ABSENT = object()
 
 OBJECT_ID_PATTERN = r"^[a-z]{1,16}_[0-9a-z]{26}$"
 KEY_ID_PATTERN = r"^key_[0-9a-z]{26}$"
+AUDIT_CURSOR_PATTERN = r"^aud_[0-9a-z]{26}$"
 _SLUG_WORDS = "1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"
 # What each pattern of the API accepts, in words: a client is told what to send, never
 # shown a regular expression. tests/api/test_errors_in_words.py checks every pattern of
@@ -102,6 +103,8 @@ PATTERN_WORDS = {
     OBJECT_ID_PATTERN: "must be a tickwork id: a lower-case prefix, '_' and 26 lower-case "
     "letters or digits, e.g. trg_01jnv3x7k2q9c8d4f6g5h3j2kq",
     KEY_ID_PATTERN: "must be an API key id: 'key_' and 26 lower-case letters or digits",
+    AUDIT_CURSOR_PATTERN: "must be the next_cursor of the previous page: 'aud_' and 26 "
+    "lower-case letters or digits",
     SLUG_PATTERN: "must be " + _SLUG_WORDS,
     REF_PATTERN: "must be a ref name: 1 to 4 segments separated by '/', each "
     + _SLUG_WORDS

@@ -41,6 +41,23 @@ def db_upgrade(database_url: DatabaseOpt = None) -> None:
     ctx.db.dispose()
 
 
+@db_app.command("vacuum")
+def db_vacuum(database_url: DatabaseOpt = None) -> None:
+    """Give a SQLite file's free pages back to the file system, and keep doing so from
+    then on (auto_vacuum=INCREMENTAL). Rewrites the whole file once: run it while
+    tickwork is stopped, or at a quiet time (writers wait until it ends)."""
+    from tickwork.services import retention
+
+    ctx = open_ctx(read_settings(database_url=database_url), upgrade=False)
+    try:
+        before, size = retention.vacuum_file(ctx)
+    except ValueError as exc:  # not a SQLite file
+        raise fail(str(exc)) from None
+    finally:
+        ctx.db.dispose()
+    typer.echo(f"vacuumed: auto_vacuum was {before}, now incremental; the file is {size} bytes")
+
+
 @tenants_app.command("create")
 def tenants_create(
     tenant: Annotated[

@@ -12,6 +12,7 @@ from tickwork import metrics
 from tickwork.logging import get_logger
 from tickwork.runtime.notifications import NotificationSender
 from tickwork.runtime.notify import LocalNotifier
+from tickwork.runtime.pruner import Pruner
 from tickwork.runtime.scheduler import Scheduler
 from tickwork.runtime.workers import Targets, WorkerPool
 from tickwork.services import leadership, processes
@@ -54,6 +55,7 @@ class Node:
             if "scheduler" in self.roles
             else None
         )
+        self.pruner = Pruner(ctx, self.scheduler) if self.scheduler is not None else None
         self.targets = Targets(ctx, self.registry) if "worker" in self.roles else None
         self.workers = WorkerPool(ctx, notifier, self.targets) if self.targets is not None else None
         # Notifications go out with the workers, through the same egress policy.
@@ -63,6 +65,7 @@ class Node:
         self._sender_task: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._scheduler_task: asyncio.Task[None] | None = None
+        self._pruner_task: asyncio.Task[None] | None = None
         self._worker_task: asyncio.Task[None] | None = None
 
     async def register(self) -> ProcessInfo:
@@ -93,6 +96,8 @@ class Node:
             except Exception:  # the loop tries again
                 log.exception("could not take the scheduler lease; retrying")
             self._scheduler_task = asyncio.create_task(self.scheduler.run(self.stop_event))
+        if self.pruner is not None:
+            self._pruner_task = asyncio.create_task(self.pruner.run(self.stop_event))
         if self.workers is not None:
             self._worker_task = asyncio.create_task(self.workers.run(self.stop_event))
         if self.sender is not None:
@@ -171,6 +176,7 @@ class Node:
         # put it back), and the scheduler loop before the lease is given up.
         await _finish(self._watch_task, "the heartbeat")
         await _finish(self._scheduler_task, "the scheduler loop")
+        await _finish(self._pruner_task, "the pruner")
         # Leave the registry first: when this was the last process of the newest
         # deployment, an older one is current the moment the lease is free.
         if self.process is not None:

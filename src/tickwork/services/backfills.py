@@ -25,6 +25,7 @@ from tickwork.domain import schedule as sched
 from tickwork.domain.ids import new_id, schedule_key
 from tickwork.errors import Conflict, NotFound, ValidationError
 from tickwork.logging import get_logger
+from tickwork.services import audit
 from tickwork.services.context import Context
 from tickwork.services.leadership import Fence, Superseded
 from tickwork.services.triggers import (
@@ -196,6 +197,7 @@ def create_backfill(
     with ctx.db.write() as tx:
         require_trigger(tx, tenant_id, project_id, agent_id, trigger_id)
         tx.insert_backfill(backfill, plan.plan)
+        audit.record(tx, now, _backfill_change("backfill.create", None, backfill))
     log.info(
         "backfill created",
         tenant=tenant_id,
@@ -207,6 +209,18 @@ def create_backfill(
     )
     ctx.notifier.triggers_changed()
     return backfill, plan
+
+
+def _backfill_change(action: str, before: Backfill | None, after: Backfill) -> audit.Change:
+    return audit.Change(
+        after.tenant_id,
+        after.project_id,
+        action,
+        "backfill",
+        after.id,
+        audit.snapshot(before),
+        audit.snapshot(after),
+    )
 
 
 def get_backfill(
@@ -269,6 +283,7 @@ def cancel_backfill(
         pending = tx.pending_of_backfill(current.id)
         cancelled = tx.cancel_invocations(pending, now, "cancelled: the backfill was cancelled")
         updated = replace(current, **values)  # type: ignore[arg-type]
+        audit.record(tx, now, _backfill_change("backfill.cancel", current, updated))
     ctx.notifier.invocations_cancelled(cancelled)
     return updated
 

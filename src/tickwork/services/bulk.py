@@ -12,12 +12,13 @@ trigger still exists and is enabled. ``matched`` counts what the filter found,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from tickwork.domain.ids import new_id
 from tickwork.errors import ValidationError
 from tickwork.logging import get_logger
+from tickwork.services import audit
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
 from tickwork.services.triggers import invocation_row
@@ -90,6 +91,21 @@ def _match(
         return tx.match_invocations(tenant_id, project_id, where, limit)
 
 
+def _bulk_change(
+    action: str, tenant_id: str, project_id: str, where: BulkFilter, ids: Sequence[str]
+) -> audit.Change:
+    """One event per batch of a bulk action: the filter it matched and what it changed."""
+    return audit.Change(
+        tenant_id,
+        project_id,
+        action,
+        "project",
+        project_id,
+        None,
+        {"filter": asdict(where), "invocation_ids": list(ids)},
+    )
+
+
 def bulk_cancel(
     ctx: Context,
     tenant_id: str,
@@ -125,7 +141,11 @@ def bulk_cancel(
     for start in range(0, len(matched), CHUNK):
         ids = [inv.id for inv in matched[start : start + CHUNK]]
         with ctx.db.write() as tx:
-            done = tx.cancel_invocations(ids, ctx.clock.now(), "cancelled by request (bulk)")
+            now = ctx.clock.now()
+            done = tx.cancel_invocations(ids, now, "cancelled by request (bulk)")
+            if done:
+                change = _bulk_change("invocations.cancel", tenant_id, project_id, where, done)
+                audit.record(tx, now, change)
         changed += done
         ctx.notifier.invocations_cancelled(done)
     log.info(
@@ -194,7 +214,12 @@ def bulk_rerun(
                     )
                 )
             if not dry_run:
-                tx.insert_invocations(rows)
+                inserted = tx.insert_invocations(rows)
+                if inserted:
+                    change = _bulk_change(
+                        "invocations.rerun", tenant_id, project_id, where, inserted
+                    )
+                    audit.record(tx, now, change)
         changed += len(rows)
     if changed and not dry_run:
         ctx.notifier.invocations_ready()

@@ -16,10 +16,10 @@ from tickwork.domain import schedule as sched
 from tickwork.domain.slots import next_run_after
 from tickwork.errors import ValidationError
 from tickwork.logging import get_logger
-from tickwork.services import notifications
+from tickwork.services import audit, notifications
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
-from tickwork.services.triggers import bounds_of, require_trigger, schedule_of
+from tickwork.services.triggers import bounds_of, require_trigger, schedule_of, trigger_change
 from tickwork.storage.ports import Store
 from tickwork.storage.records import PENDING, Project, Trigger
 
@@ -131,6 +131,8 @@ def pause_in(
     tx.update_trigger(current.id, values)
     updated = replace(current, **values)
     notifications.trigger_event(tx, "trigger.paused", updated, now)
+    # By tickwork itself when pause_after_failures pauses it (outside any request).
+    audit.record(tx, now, trigger_change("trigger.pause", current, updated))
     return updated
 
 
@@ -159,6 +161,7 @@ def resume_trigger(
         }
         tx.update_trigger(current.id, values)
         updated = replace(current, **values)
+        audit.record(tx, now, trigger_change("trigger.resume", current, updated))
     log.info("trigger resumed", tenant=tenant_id, project=project_id, trigger=trigger_id)
     ctx.notifier.triggers_changed()
     return updated
@@ -190,6 +193,7 @@ def skip_trigger(
         values: dict[str, Any] = {"skip_remaining": count, "updated_at": now}
         tx.update_trigger(current.id, values)
         updated = replace(current, **values)
+        audit.record(tx, now, trigger_change("trigger.skip", current, updated))
     ctx.notifier.triggers_changed()
     return updated
 
@@ -222,6 +226,7 @@ def pause_project(
             pending = tx.active_invocation_ids(ids, statuses=[PENDING])
             cancelled = tx.cancel_invocations(pending, now, "cancelled: the project was paused")
         updated = replace(current, **values)
+        audit.record(tx, now, _project_change("project.pause", current, updated))
     log.info("project paused", tenant=tenant_id, project=project_id, until=values["paused_until"])
     ctx.notifier.invocations_cancelled(cancelled)
     ctx.notifier.triggers_changed()
@@ -238,8 +243,21 @@ def resume_project(ctx: Context, tenant_id: str, project_id: str) -> Project:
         if not current.paused:
             return current
         updated = _resume_project(tx, current, now)
+        audit.record(tx, now, _project_change("project.resume", current, updated))
     ctx.notifier.triggers_changed()
     return updated
+
+
+def _project_change(action: str, before: Project, after: Project) -> audit.Change:
+    return audit.Change(
+        before.tenant_id,
+        before.id,
+        action,
+        "project",
+        before.id,
+        audit.snapshot(before),
+        audit.snapshot(after),
+    )
 
 
 def _resume_project(tx: Store, current: Project, now: datetime) -> Project:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -27,7 +27,7 @@ from tickwork.domain.names import MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.domain.trigger_spec import EDITABLE, MAX_MESSAGE_BYTES, NextRuns, validate_fields
 from tickwork.errors import Conflict, NameConflict, NotFound, ValidationError, ValidationErrors
-from tickwork.services import etags, processes, quotas, secrets
+from tickwork.services import audit, etags, processes, quotas, secrets
 from tickwork.services.context import Context
 from tickwork.services.resources import (
     cancel_for_triggers,
@@ -295,6 +295,8 @@ def put_definition(
             )
             if dry_run:
                 raise _DryRun(result)
+            if result.changed:
+                audit.record(tx, ctx.clock.now(), _push_change(tenant_id, project_id, ref, result))
     except _DryRun as rolled_back:
         return rolled_back.result
     if push.cancelled:
@@ -302,6 +304,19 @@ def put_definition(
     if result.changed:
         ctx.notifier.triggers_changed()
     return result
+
+
+def _push_change(tenant_id: str, project_id: str, ref: str, result: PushResult) -> audit.Change:
+    """A push's event: what it created, updated and deleted (names and changed fields,
+    never a value: the agents' and triggers' own events are not repeated)."""
+    done = [asdict(c) for c in result.changes if c.action != "unchanged"]
+    summary = {
+        "revision": result.ref.revision,
+        "agents": asdict(result.agent_counts),
+        "triggers": asdict(result.trigger_counts),
+        "changes": done,
+    }
+    return audit.Change(tenant_id, project_id, "definition.push", "ref", ref, None, summary)
 
 
 def _push(

@@ -20,7 +20,7 @@ from typing import Any
 from tickwork.domain.target_spec import public_target
 from tickwork.domain.trigger_spec import EDITABLE
 from tickwork.errors import PreconditionFailed
-from tickwork.storage.records import Agent, Ref, Trigger
+from tickwork.storage.records import Agent, Project, Ref, Trigger
 
 
 def _tag(kind: str, document: Any) -> str:
@@ -82,3 +82,9 @@ def require_match(if_match: str | None, current: str | None, what: str) -> None:
         "with the new ETag",
         etag=current,
     )
+
+
+def retention_etag(project: Project) -> str:
+    """The version of a project's retention settings (its overrides)."""
+    shown = [project.id, project.history_retention_days, project.history_max_per_trigger]
+    return _tag("r", shown)

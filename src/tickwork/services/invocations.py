@@ -11,6 +11,7 @@ from tickwork.domain import control
 from tickwork.domain.ids import new_id
 from tickwork.domain.invocations import Origin
 from tickwork.errors import Conflict, NotFound, ValidationError
+from tickwork.services import audit
 from tickwork.services.context import Context
 from tickwork.services.resources import require_project
 from tickwork.services.triggers import (
@@ -95,6 +96,16 @@ def cancel_invocation(
         tx.cancel_invocations([inv.id], ctx.clock.now(), "cancelled by request")
         updated = tx.get_invocation(inv.id)
         assert updated is not None
+        change = audit.Change(
+            tenant_id,
+            project_id,
+            "invocation.cancel",
+            "invocation",
+            inv.id,
+            {"status": inv.status},
+            {"status": updated.status},
+        )
+        audit.record(tx, ctx.clock.now(), change)
     ctx.notifier.invocations_cancelled([inv.id])
     return updated
 
@@ -139,6 +150,16 @@ def rerun_invocation(
         tx.insert_invocations([row])
         created = tx.get_invocation(new_inv)
         assert created is not None
+        change = audit.Change(
+            tenant_id,
+            project_id,
+            "invocation.rerun",
+            "invocation",
+            original.id,
+            None,
+            {"invocation_id": new_inv},
+        )
+        audit.record(tx, now, change)
     ctx.notifier.invocations_ready()
     return created
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 
 from tickwork.domain.rate import MINUTES_PER_DAY
 from tickwork.errors import NotFound, QuotaExceeded
+from tickwork.services import audit
 from tickwork.services.context import Context
 from tickwork.settings import QUOTA_DEFAULTS, Settings
 from tickwork.storage.ports import Tenancy
@@ -118,10 +119,21 @@ def set_overrides(ctx: Context, tenant_id: str, values: Mapping[str, int | None]
     if unknown:
         raise ValueError(f"unknown quotas: {sorted(unknown)}")
     with ctx.db.write() as tx:
-        if tx.lock_tenant(tenant_id) is None:
+        before = tx.lock_tenant(tenant_id)
+        if before is None:
             raise NotFound(f"tenant {tenant_id!r} not found")
         if values:
             tx.set_tenant_quotas(tenant_id, values)
+            change = audit.Change(
+                tenant_id,
+                audit.TENANT_WIDE,
+                "quotas.update",
+                "tenant",
+                tenant_id,
+                before,
+                {**before, **values},
+            )
+            audit.record(tx, ctx.clock.now(), change)
 
 
 def _count(tx: Tenancy, tenant_id: str, fields: tuple[str, ...]) -> Change:

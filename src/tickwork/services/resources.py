@@ -7,7 +7,7 @@ from typing import Any
 from tickwork.domain.names import MAX_DESCRIPTION, MAX_NAME, check_ref, check_slug, check_text
 from tickwork.domain.target_spec import normalise_target
 from tickwork.errors import Conflict, NotFound, ValidationError
-from tickwork.services import etags, processes, quotas, secrets
+from tickwork.services import audit, etags, processes, quotas, secrets
 from tickwork.services.context import Context
 from tickwork.storage.ports import Catalog, Queue
 from tickwork.storage.records import Agent, Project, Ref
@@ -29,9 +29,26 @@ def put_project(
     with ctx.db.write() as tx:
         if not tx.tenant_exists(tenant_id):
             raise NotFound(f"tenant {tenant_id!r} not found")
-        if tx.get_project(tenant_id, project_id) is None:
+        before = tx.get_project(tenant_id, project_id)
+        if before is None:
             quotas.check(ctx, tx, tenant_id, quotas.Change(projects=1))
-        return tx.upsert_project(tenant_id, project_id, name, description, ctx.clock.now())
+        now = ctx.clock.now()
+        project, created = tx.upsert_project(tenant_id, project_id, name, description, now)
+        if before is None or (before.name, before.description) != (
+            project.name,
+            project.description,
+        ):
+            change = audit.Change(
+                tenant_id,
+                project_id,
+                "project.create" if created else "project.update",
+                "project",
+                project_id,
+                audit.snapshot(before),
+                audit.snapshot(project),
+            )
+            audit.record(tx, now, change)
+        return project, created
 
 
 def get_project(ctx: Context, tenant_id: str, project_id: str) -> Project:
@@ -52,13 +69,17 @@ def cancel_for_triggers(ctx: Context, tx: Queue, trigger_ids: list[str], reason:
 
 def delete_project(ctx: Context, tenant_id: str, project_id: str) -> None:
     with ctx.db.write() as tx:
-        require_project(tx, tenant_id, project_id)
+        before = require_project(tx, tenant_id, project_id)
         triggers = tx.trigger_ids_in_scope(tenant_id, project_id)
         # Running attempts are told to stop; then everything under the project goes,
         # its invocation history included, so a project re-created later starts empty.
         cancelled = cancel_for_triggers(ctx, tx, triggers, "project deleted")
         tx.delete_project_invocations(tenant_id, project_id)
         tx.delete_project(tenant_id, project_id)
+        change = audit.Change(
+            tenant_id, project_id, "project.delete", "project", project_id, audit.snapshot(before)
+        )
+        audit.record(tx, ctx.clock.now(), change)
     ctx.notifier.invocations_cancelled(cancelled)
     ctx.notifier.triggers_changed()
 
@@ -79,7 +100,12 @@ def delete_ref(ctx: Context, tenant_id: str, project_id: str, ref: str) -> None:
             raise NotFound(f"ref {ref!r} not found")
         triggers = tx.trigger_ids_in_scope(tenant_id, project_id, ref=ref)
         cancelled = cancel_for_triggers(ctx, tx, triggers, f"ref {ref} deleted")
+        before = tx.get_ref(tenant_id, project_id, ref)
         tx.delete_ref(tenant_id, project_id, ref)
+        change = audit.Change(
+            tenant_id, project_id, "ref.delete", "ref", ref, audit.snapshot(before)
+        )
+        audit.record(tx, ctx.clock.now(), change)
     ctx.notifier.invocations_cancelled(cancelled)
     ctx.notifier.triggers_changed()
 
@@ -113,7 +139,7 @@ def put_agent(
         if before is None:
             quotas.check(ctx, tx, tenant_id, quotas.Change(agents=1))
         spec = secrets.seal(ctx, spec, before)
-        return tx.upsert_agent(
+        saved, created = tx.upsert_agent(
             tenant_id,
             project_id,
             ref,
@@ -123,6 +149,18 @@ def put_agent(
             ctx.clock.now(),
             max_concurrency=max_concurrency,
         )
+        if created or before != saved:
+            change = audit.Change(
+                tenant_id,
+                project_id,
+                "agent.create" if created else "agent.update",
+                "agent",
+                f"{ref}/{agent_id}",
+                audit.snapshot(before),
+                audit.snapshot(saved),
+            )
+            audit.record(tx, ctx.clock.now(), change)
+        return saved, created
 
 
 MAX_AGENT_CONCURRENCY = 10_000
@@ -179,5 +217,14 @@ def delete_agent(
         cancelled = cancel_for_triggers(ctx, tx, triggers, f"agent {agent_id} deleted")
         tx.delete_agent(tenant_id, project_id, ref, agent_id)
         tx.bump_ref(tenant_id, project_id, ref, ctx.clock.now())
+        change = audit.Change(
+            tenant_id,
+            project_id,
+            "agent.delete",
+            "agent",
+            f"{ref}/{agent_id}",
+            audit.snapshot(agent),
+        )
+        audit.record(tx, ctx.clock.now(), change)
     ctx.notifier.invocations_cancelled(cancelled)
     ctx.notifier.triggers_changed()

@@ -10,7 +10,7 @@ from tickwork.domain.ids import new_id
 from tickwork.domain.names import check_slug, check_text
 from tickwork.domain.scopes import DEFAULT_SCOPE, check_scope, covers
 from tickwork.errors import Forbidden, NotFound
-from tickwork.services import quotas
+from tickwork.services import audit, quotas
 from tickwork.services.context import Context
 from tickwork.storage.records import ApiKey
 
@@ -25,7 +25,14 @@ def create_tenant(ctx: Context, tenant_id: str) -> bool:
     """Create the tenant; False if it existed already."""
     check_slug(tenant_id, "tenant")
     with ctx.db.write() as tx:
-        return tx.create_tenant(tenant_id, ctx.clock.now())
+        now = ctx.clock.now()
+        created = tx.create_tenant(tenant_id, now)
+        if created:
+            change = audit.Change(
+                tenant_id, audit.TENANT_WIDE, "tenant.create", "tenant", tenant_id
+            )
+            audit.record(tx, now, change)
+        return created
 
 
 def first_start(ctx: Context, tenant_id: str = "default") -> str | None:
@@ -70,6 +77,11 @@ def create_key(
             raise NotFound(f"tenant {tenant_id!r} does not exist")
         quotas.check(ctx, tx, tenant_id, quotas.Change(api_keys=1))
         tx.insert_api_key(key_id, tenant_id, name, hash_key(key), key[:10], now, scope)
+        shown = {"id": key_id, "name": name, "scope": scope, "prefix": key[:10]}
+        change = audit.Change(
+            tenant_id, audit.TENANT_WIDE, "api_key.create", "api_key", key_id, None, shown
+        )
+        audit.record(tx, now, change)
     return key_id, key
 
 
@@ -91,8 +103,19 @@ def list_keys(ctx: Context, tenant_id: str) -> list[dict[str, Any]]:
 
 def revoke_key(ctx: Context, tenant_id: str, key_id: str) -> None:
     with ctx.db.write() as tx:
-        if not tx.revoke_api_key(tenant_id, key_id, ctx.clock.now()):
+        now = ctx.clock.now()
+        if not tx.revoke_api_key(tenant_id, key_id, now):
             raise NotFound(f"API key {key_id!r} not found")
+        change = audit.Change(
+            tenant_id,
+            audit.TENANT_WIDE,
+            "api_key.revoke",
+            "api_key",
+            key_id,
+            {"revoked_at": None},
+            {"revoked_at": now},
+        )
+        audit.record(tx, now, change)
 
 
 def key_digest(key: str) -> str:

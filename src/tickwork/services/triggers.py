@@ -35,7 +35,7 @@ from tickwork.domain.trigger_spec import (
     validate_fields,
 )
 from tickwork.errors import Conflict, NameConflict, NotFound, ValidationError
-from tickwork.services import etags, quotas
+from tickwork.services import audit, etags, quotas
 from tickwork.services.context import Context
 from tickwork.services.resources import cancel_for_triggers, require_agent, require_project
 from tickwork.storage.ports import (
@@ -185,6 +185,7 @@ def create_trigger(
         tx.insert_trigger(trigger)
         # Triggers are part of the ref's definition: every write bumps its revision.
         tx.bump_ref(tenant_id, project_id, ref, trigger.created_at)
+        audit.record(tx, trigger.created_at, trigger_change("trigger.create", None, trigger))
     ctx.notifier.triggers_changed()
     return trigger
 
@@ -324,6 +325,7 @@ def update_trigger(
             quotas.check(ctx, tx, tenant_id, quotas.Change(slots_per_day=added), written=True)
         if updated is not current:
             tx.bump_ref(tenant_id, project_id, current.ref, ctx.clock.now())
+            audit.record(tx, now, trigger_change("trigger.update", current, updated))
     if updated is not current:
         ctx.notifier.invocations_cancelled(cancelled)
         ctx.notifier.triggers_changed()
@@ -430,6 +432,24 @@ def apply_update(
     return replace(current, **changes), cancelled
 
 
+def trigger_change(
+    action: str, old: Trigger | None, new: Trigger | None, **extra: Any
+) -> audit.Change:
+    """The audit event of a change to a trigger (``before=``/``after=`` in ``extra``
+    replace the snapshots)."""
+    trigger = new or old
+    assert trigger is not None
+    return audit.Change(
+        trigger.tenant_id,
+        trigger.project_id,
+        action,
+        "trigger",
+        trigger.id,
+        extra.get("before", audit.snapshot(old)),
+        extra.get("after", audit.snapshot(new)),
+    )
+
+
 def remove_trigger(ctx: Context, tx: Store, trigger_id: str, reason: str) -> list[str]:
     """Delete a trigger inside ``tx`` and cancel its pending and running invocations
     (they stay as history); returns the ids cancelled."""
@@ -452,6 +472,7 @@ def delete_trigger(
         etags.require_match(if_match, etags.trigger_etag(current), f"trigger {trigger_id}")
         cancelled = remove_trigger(ctx, tx, trigger_id, "trigger deleted")
         tx.bump_ref(tenant_id, project_id, current.ref, ctx.clock.now())
+        audit.record(tx, ctx.clock.now(), trigger_change("trigger.delete", current, None))
     ctx.notifier.invocations_cancelled(cancelled)
     ctx.notifier.triggers_changed()
 
@@ -588,5 +609,7 @@ def run_now(
         tx.insert_invocations([row])
         invocation = tx.get_invocation(inv_id)
         assert invocation is not None
+        run = {"invocation_id": inv_id, "payload": payload}
+        audit.record(tx, now, trigger_change("trigger.run", trigger, None, before=None, after=run))
     ctx.notifier.invocations_ready()
     return invocation

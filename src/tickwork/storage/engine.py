@@ -122,6 +122,10 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cur = dbapi_conn.cursor()
+        # Pages freed by retention go back to the file system (tickwork.services.retention
+        # runs PRAGMA incremental_vacuum). It takes effect only on a file that has no
+        # table yet; an older file keeps its mode until VACUUM (`tickwork db vacuum`).
+        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
         if not memory:
             cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -135,3 +139,26 @@ def _sqlite_engine(url: str, **kwargs: Any) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def vacuum_sqlite(engine: Engine) -> tuple[str, int]:
+    """Rewrite a SQLite file in ``auto_vacuum=INCREMENTAL`` mode (one ``VACUUM``: the
+    whole file is copied, and writers wait meanwhile), giving its free pages back to the
+    file system; returns the mode it had and its size in bytes after. A file created by
+    this release is in that mode already; an older one needs this once."""
+    if not is_sqlite(str(engine.url)):
+        raise UnsupportedDatabase("only a SQLite file is vacuumed; PostgreSQL's autovacuum does it")
+    modes = {0: "none", 1: "full", 2: "incremental"}
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        assert conn is not None
+        before = modes.get(int(conn.execute("PRAGMA auto_vacuum").fetchone()[0]), "unknown")
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+        size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+    finally:
+        raw.close()
+    return before, pages * size

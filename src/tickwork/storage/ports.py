@@ -264,6 +264,51 @@ class StoredRequest:
     expires_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class RetentionScope:
+    """Where retention applies: a project with its overrides (None: the default), or a
+    tenant itself (``project_id`` "", no overrides) for its tenant-wide audit events."""
+
+    tenant_id: str
+    project_id: str
+    history_retention_days: int | None
+    history_max_per_trigger: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TriggerRetention:
+    """A trigger and its project's count override (None: the default)."""
+
+    trigger_id: str
+    history_max_per_trigger: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    """A finished invocation as retention looks at it."""
+
+    id: str
+    trigger_id: str
+    completed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One change, as recorded (SPEC §11): ``project_id`` is "" for a change to the
+    tenant itself; ``before`` and ``after`` have their secrets redacted already."""
+
+    id: str
+    tenant_id: str
+    project_id: str
+    at: datetime
+    actor: str
+    action: str
+    target_type: str
+    target_id: str
+    before: Any
+    after: Any
+
+
 # -- the ports --------------------------------------------------------------------------
 
 
@@ -951,6 +996,105 @@ class Idempotency(Protocol):
         ...
 
 
+class Retention(Protocol):
+    """What the pruner reads and deletes (SPEC §11). Every read that chooses rows to
+    delete is a range scan of an index; only finished invocations (those with a
+    ``completed_at``) are ever chosen."""
+
+    def lock_project(self, tenant_id: str, project_id: str) -> Project | None:
+        """(write) The project, locked until commit (its settings' writers go one at a
+        time), or None."""
+        ...
+
+    def set_project_retention(
+        self, tenant_id: str, project_id: str, values: Mapping[str, int | None]
+    ) -> None:
+        """(write) Set the project's ``history_retention_days`` and/or
+        ``history_max_per_trigger`` overrides (None: back to the default)."""
+        ...
+
+    def reclaim_space(self, pages: int) -> int:
+        """(write) On a SQLite file in ``auto_vacuum=INCREMENTAL`` mode, give up to
+        ``pages`` free pages back to the file system; returns how many free pages are
+        left (0 on PostgreSQL, whose autovacuum does this, and on other SQLite files)."""
+        ...
+
+    def retention_scopes(self, after: tuple[str, str] | None, limit: int) -> list[RetentionScope]:
+        """Up to ``limit`` scopes in (tenant, project) order after ``after``: every
+        project, and every tenant as the scope ``(tenant, "")``."""
+        ...
+
+    def longest_retention_days(self, default: int) -> int:
+        """The longest history retention in force in any project (``default`` at least)."""
+        ...
+
+    def expired_history(
+        self,
+        tenant_id: str,
+        project_id: str,
+        cutoff: datetime,
+        after: datetime | None,
+        limit: int,
+    ) -> list[HistoryRow]:
+        """Up to ``limit`` of the project's invocations finished before ``cutoff`` (and
+        after ``after``, if given), oldest first."""
+        ...
+
+    def triggers_for_retention(self, after: str | None, limit: int) -> list[TriggerRetention]:
+        """Up to ``limit`` triggers of every tenant by id after ``after``."""
+        ...
+
+    def history_boundary(self, trigger_id: str, keep: int) -> datetime | None:
+        """When the ``keep``-th newest finished invocation of the trigger finished, or
+        None when it has fewer."""
+        ...
+
+    def history_before(self, trigger_id: str, boundary: datetime, limit: int) -> list[HistoryRow]:
+        """Up to ``limit`` of the trigger's invocations finished before ``boundary``,
+        oldest first."""
+        ...
+
+    def protected_history(self, trigger_ids: Iterable[str]) -> set[str]:
+        """The ids retention must keep for these triggers, whatever their age: each
+        existing trigger's last run (what ``last_run`` shows) and its latest completed
+        invocation (what its next run is handed, SPEC §13)."""
+        ...
+
+    def delete_history(self, ids: Sequence[str]) -> tuple[int, int]:
+        """(write) Delete these invocations, if finished, with their attempts; returns
+        how many invocations and attempts went."""
+        ...
+
+    def oldest_finished(self, tenant_id: str, project_id: str) -> datetime | None:
+        """When the project's oldest kept finished invocation finished, or None."""
+        ...
+
+
+class Audit(Protocol):
+    """The audit log (SPEC §11)."""
+
+    def insert_audit(self, events: Sequence[AuditEvent]) -> None:
+        """(write) Record these events."""
+        ...
+
+    def list_audit(
+        self, tenant_id: str, project_id: str | None, before: str | None, limit: int
+    ) -> list[AuditEvent]:
+        """Up to ``limit`` of the tenant's events (of one project, or "" for the tenant's
+        own; None: every one), newest first; ``before`` is the cursor, an id."""
+        ...
+
+    def delete_audit_before(
+        self, tenant_id: str | None, project_id: str | None, before_id: str, limit: int
+    ) -> int:
+        """(write) Delete up to ``limit`` events with an id below ``before_id`` (ids sort
+        by time), oldest first, of one scope (None: of every one); returns how many."""
+        ...
+
+    def oldest_audit(self) -> datetime | None:
+        """When the oldest kept event happened, or None."""
+
+
 class Health(Protocol):
     """Triggers' health (SPEC §11): kept as invocations end, and what makes one late."""
 
@@ -1046,6 +1190,8 @@ class Store(
     Control,
     Lookups,
     Idempotency,
+    Retention,
+    Audit,
     Health,
     Notifications,
     Protocol,

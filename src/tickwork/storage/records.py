@@ -74,6 +74,9 @@ class Project:
     paused_by: str | None = None
     paused_at: datetime | None = None
     paused_until: datetime | None = None
+    # Retention overrides (SPEC §11); None: the settings' defaults.
+    history_retention_days: int | None = None
+    history_max_per_trigger: int | None = None
 
 
 @dataclass(frozen=True)

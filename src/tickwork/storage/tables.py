@@ -61,6 +61,9 @@ projects = sa.Table(
     sa.Column("paused_by", sa.String(200), nullable=True),
     sa.Column("paused_at", UTCDateTime(), nullable=True),
     sa.Column("paused_until", UTCDateTime(), nullable=True),
+    # How long its invocation history is kept (SPEC §11); NULL = the setting's default.
+    sa.Column("history_retention_days", sa.Integer(), nullable=True),
+    sa.Column("history_max_per_trigger", sa.Integer(), nullable=True),
     # "Which pauses end now" is a range scan, read by the scheduler.
     sa.Index(
         "ix_projects_paused_until",
@@ -275,6 +278,46 @@ invocations = sa.Table(
         postgresql_where=sa.text("status = 'completed'"),
         sqlite_where=sa.text("status = 'completed'"),
     ),
+    # Retention (SPEC §11): a project's finished invocations older than its retention,
+    # and a trigger's finished invocations beyond its newest N, are range scans of these
+    # (only finished invocations have a completed_at, so pending and running ones are in
+    # neither index).
+    sa.Index(
+        "ix_invocations_retention",
+        "tenant_id",
+        "project_id",
+        "completed_at",
+        postgresql_where=sa.text("completed_at IS NOT NULL"),
+        sqlite_where=sa.text("completed_at IS NOT NULL"),
+    ),
+    sa.Index(
+        "ix_invocations_finished",
+        "trigger_id",
+        "completed_at",
+        postgresql_where=sa.text("completed_at IS NOT NULL"),
+        sqlite_where=sa.text("completed_at IS NOT NULL"),
+    ),
+)
+
+# Every change made through the API (SPEC §11): who (``actor``: ``api-key:<id>`` or
+# ``admin``), what (``action`` on ``target_type``/``target_id``) and the target before and
+# after, secrets redacted. ``project_id`` is "" for a change to the tenant itself (keys,
+# quotas). Ids sort by time, so the lists page by id; kept like invocation history.
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", Id, primary_key=True),
+    sa.Column("tenant_id", Slug, nullable=False),
+    sa.Column("project_id", Slug, nullable=False, server_default=""),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target_type", sa.String(32), nullable=False),
+    sa.Column("target_id", sa.String(300), nullable=False),
+    sa.Column("before", JSONDoc, nullable=True),
+    sa.Column("after", JSONDoc, nullable=True),
+    sa.Index(None, "tenant_id", "project_id", "id"),
+    sa.Index(None, "tenant_id", "id"),
 )
 
 # Tokens used per trigger per UTC day (SPEC §13), added to as attempts complete; read

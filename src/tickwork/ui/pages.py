@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from tickwork.domain import schedule as sched
 from tickwork.domain.invocations import STATUSES
 from tickwork.domain.names import SLUG_PATTERN
+from tickwork.domain.slots import describe_timing
 from tickwork.errors import ValidationError
 from tickwork.services import backfills, health, invocations, overview, resources, triggers
 from tickwork.storage.ports import InvocationFilter
@@ -83,7 +83,7 @@ def when(at: datetime | None, timezone: str, now: datetime) -> When | None:
 
 def description_of(t: Trigger) -> str:
     try:
-        return sched.describe(triggers.schedule_of(t))
+        return describe_timing(triggers.schedule_of(t))
     except ValidationError as exc:
         return f"cannot be computed: {exc}"
 
@@ -287,7 +287,7 @@ def trigger_page(
     tenant = tenant_of(who)
     ctx = ctx_of(request)
     trigger = triggers.get_trigger(ctx, tenant, project, agent, trigger_id)
-    runs, skipped, description = triggers.preview_trigger(
+    runs, skipped, calendar, description = triggers.preview_trigger(
         ctx, tenant, project, agent, trigger_id, 10
     )
     now = ctx.clock.now()
@@ -300,6 +300,14 @@ def trigger_page(
         description=description,
         preview=timefmt.preview_rows(runs, trigger.timezone, now),
         skipped=[when(s, trigger.timezone, now) for s in skipped],
+        calendar=[
+            (
+                "skipped" if slot.status == "skip" else "shifted",
+                when(slot.at, trigger.timezone, now),
+                slot.reason,
+            )
+            for slot in calendar
+        ],
         next=when(trigger.next_run_at, trigger.timezone, now),
         paused_until=when(trigger.paused_until, trigger.timezone, now),
         health=health.healths(ctx, [trigger]).get(trigger.id),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -141,3 +143,35 @@ def test_keys_create_refuses_an_unknown_scope(database_url: str, ctx: Context) -
     assert out == ""
     assert err == "error: scope: must be one of read, operate, write\n"
     assert tenants.list_keys(ctx, "acme") == []
+
+
+def test_db_vacuum_turns_an_older_sqlite_file_to_incremental_vacuum(tmp_path: Path) -> None:
+    import re
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # as an earlier release created its files
+        conn.execute("PRAGMA auto_vacuum=NONE")
+        conn.execute("CREATE TABLE filler (x TEXT)")
+        conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 1000,)] * 2000)
+        conn.execute("DELETE FROM filler")
+    assert invoke("db", "upgrade", "--database-url", f"sqlite:///{path}")[0] == 0
+    code, out, err = invoke("db", "vacuum", "--database-url", f"sqlite:///{path}")
+    assert code == 0, err
+    # As docs/operations.md shows it.
+    assert re.fullmatch(
+        r"vacuumed: auto_vacuum was none, now incremental; the file is \d+ bytes\n", out
+    ), out
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    assert path.stat().st_size < 1_000_000
+
+
+def test_db_vacuum_refuses_postgresql_in_words() -> None:
+    code, out, err = invoke(
+        "db", "vacuum", "--database-url", "postgresql://nobody@127.0.0.1:1/none"
+    )
+    assert code == 2
+    assert out == ""
+    assert err.startswith("error: ")

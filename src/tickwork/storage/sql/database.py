@@ -18,6 +18,7 @@ from tickwork.storage.sql.idempotency import IdempotencySql
 from tickwork.storage.sql.leadership import LeadershipSql
 from tickwork.storage.sql.lookups import LookupsSql
 from tickwork.storage.sql.queue import QueueSql
+from tickwork.storage.sql.retention import RetentionSql
 from tickwork.storage.sql.run_context import RunContextSql
 from tickwork.storage.sql.scheduling import SchedulingSql
 from tickwork.storage.sql.tenancy import TenancySql
@@ -34,6 +35,7 @@ class Tx(
     ControlSql,
     LookupsSql,
     IdempotencySql,
+    RetentionSql,
     HealthSql,
     NotificationsSql,
 ):

@@ -5,7 +5,7 @@ existing triggers were. A downgrade disables the triggers that have a rule (the 
 schema cannot say when they fire), with the reason in ``last_error``.
 
 Revision ID: 0011_calendars
-Revises: 0009_health
+Revises: 0010_retention_audit
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0011_calendars"
-down_revision = "0009_health"
+down_revision = "0010_retention_audit"
 branch_labels = None
 depends_on = None
 
