@@ -144,7 +144,7 @@ class Settings(BaseModel):
     tenant_concurrency: Annotated[int, Field(ge=1, le=10_000)] | None = None
     # Security.
     # Fernet keys for target secrets at rest: the first encrypts, all decrypt.
-    secret_keys: tuple[str, ...] = Field((), repr=False)
+    secret_keys: tuple[str, ...] = Field(default=(), repr=False)
     deploy_secret: SecretStr | None = None
     admin_token: SecretStr | None = None
     # The web UI's session cookies are signed with this (unset: derived from the first
@@ -239,7 +239,7 @@ class _FromEnv(BaseSettings, Settings):
 
     # Comma-separated lists, parsed and checked by tickwork rather than read as JSON.
     allowed_target_networks: Annotated[tuple[str, ...], NoDecode] = ()
-    secret_keys: Annotated[tuple[str, ...], NoDecode] = Field((), repr=False)
+    secret_keys: Annotated[tuple[str, ...], NoDecode] = Field(default=(), repr=False)
     # Read from TICKWORK_SECRET_KEY (singular: one key, or a list while rotating).
     secret_key: Annotated[str, Field(repr=False)] = ""
     app: str | None = None

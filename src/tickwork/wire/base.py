@@ -66,7 +66,7 @@ T = TypeVar("T")
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None = Field(
-        None, description="pass as ?cursor= for the next page; null on the last page"
+        default=None, description="pass as ?cursor= for the next page; null on the last page"
     )
 
 

@@ -23,12 +23,12 @@ MAX_SKIP = 10_000
 class PauseIn(Strict):
     """Pause a trigger or a whole project."""
 
-    reason: Reason | None = Field(None, description="shown as paused_reason")
+    reason: Reason | None = Field(default=None, description="shown as paused_reason")
     until: AwareDatetime | None = Field(
-        None, description="the pause ends by itself at this instant; null: until resumed"
+        default=None, description="the pause ends by itself at this instant; null: until resumed"
     )
     cancel_pending: StrictBool = Field(
-        False, description="also cancel the pending invocations (running ones go on)"
+        default=False, description="also cancel the pending invocations (running ones go on)"
     )
 
 
@@ -45,14 +45,14 @@ class BackfillIn(Strict):
     from_: AwareDatetime = Field(alias="from", description="the first instant of the range")
     to: AwareDatetime = Field(description="the end of the range (not included), in the past")
     mode: BackfillMode = Field(
-        "missing",
+        default="missing",
         description="missing: slots that never ran (canonical keys: never twice); "
         "failed: slots whose latest invocation failed; all: every slot",
     )
     max_concurrency: Annotated[StrictInt, Field(ge=1, le=1000)] = Field(
-        10, description="the most of its invocations pending or running at once"
+        default=10, description="the most of its invocations pending or running at once"
     )
-    dry_run: StrictBool = Field(False, description="count the slots, write nothing")
+    dry_run: StrictBool = Field(default=False, description="count the slots, write nothing")
 
 
 class BackfillOut(BaseModel):
@@ -80,7 +80,7 @@ class BackfillOut(BaseModel):
 
 
 class BackfillDryRunOut(BaseModel):
-    id: None = Field(None, description="null: a dry run creates nothing")
+    id: None = Field(default=None, description="null: a dry run creates nothing")
     dry_run: Literal[True] = True
     slots: int
     created: int
@@ -93,19 +93,21 @@ class BulkIn(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     status: list[Status] | None = Field(
-        None,
+        default=None,
         description="cancel: pending and/or running (default both); rerun: final statuses "
         "(default failed)",
     )
     agent: Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)] | None = None
     trigger_id: Annotated[str, Field(pattern=r"^[a-z]{1,16}_[0-9a-z]{26}$")] | None = None
     origin: list[Origin] | None = None
-    from_: AwareDatetime | None = Field(None, alias="from", description="scheduled_for from")
-    to: AwareDatetime | None = Field(None, description="scheduled_for before")
-    limit: Annotated[StrictInt, Field(ge=1, le=10_000)] = Field(
-        1000, description="the most invocations matched, oldest first"
+    from_: AwareDatetime | None = Field(
+        default=None, alias="from", description="scheduled_for from"
     )
-    dry_run: StrictBool = Field(False, description="count, change nothing")
+    to: AwareDatetime | None = Field(default=None, description="scheduled_for before")
+    limit: Annotated[StrictInt, Field(ge=1, le=10_000)] = Field(
+        default=1000, description="the most invocations matched, oldest first"
+    )
+    dry_run: StrictBool = Field(default=False, description="count, change nothing")
 
 
 class BulkOut(BaseModel):

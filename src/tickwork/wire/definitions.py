@@ -16,7 +16,7 @@ from tickwork.wire.triggers import TriggerCreate, TriggerOut
 
 class DefinitionAgentIn(Strict):
     id: Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
-    name: Name | None = Field(None, description="default: the id")
+    name: Name | None = Field(default=None, description="default: the id")
     target: TargetIn
     max_concurrency: MaxConcurrency | None = None
     triggers: list[TriggerCreate] = Field(
@@ -79,7 +79,7 @@ class DefinitionOut(BaseModel):
         "a push that changes nothing keeps it"
     )
     changed: bool
-    dry_run: bool = Field(False, description="true: nothing was written")
+    dry_run: bool = Field(default=False, description="true: nothing was written")
     summary: DefinitionSummary
     changes: list[DefinitionChange] = Field(
         default_factory=list,

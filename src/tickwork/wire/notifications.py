@@ -38,14 +38,14 @@ class NotificationTargetIn(Strict):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)]
     secret: Secret = Field(
-        None,
+        default=None,
         description='signs each delivery (Standard Webhooks); {"keep": true} keeps the '
         "target's stored secret",
     )
-    events: list[EventType] | None = Field(None, description=_EVENTS)
-    format: NotificationFormat = Field("tickwork", description=_FORMAT)
+    events: list[EventType] | None = Field(default=None, description=_EVENTS)
+    format: NotificationFormat = Field(default="tickwork", description=_FORMAT)
     routing_key: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
-        None, description="the PagerDuty integration key (format pagerduty only)"
+        default=None, description="the PagerDuty integration key (format pagerduty only)"
     )
 
 
@@ -63,7 +63,7 @@ class NotificationTargetOut(BaseModel):
     routing_key: str | None = None
     has_secret: bool = False
     secret: SecretEnvRef | None = Field(
-        None, description="shown only when it names an environment variable"
+        default=None, description="shown only when it names an environment variable"
     )
 
 
@@ -83,7 +83,7 @@ class DeliveryOut(BaseModel):
     target: str = Field(description="the target's name")
     status: DeliveryStatus
     attempts: int
-    next_attempt_at: datetime | None = Field(None, description="while pending")
+    next_attempt_at: datetime | None = Field(default=None, description="while pending")
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None

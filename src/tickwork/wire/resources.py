@@ -33,12 +33,12 @@ class ProjectOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     paused: bool = Field(
-        False, description="paused by an operator: none of its triggers dispatches a slot"
+        default=False, description="paused by an operator: none of its triggers dispatches a slot"
     )
     paused_reason: str | None = None
     paused_by: str | None = None
     paused_at: datetime | None = None
-    paused_until: datetime | None = Field(None, description="the pause ends by itself then")
+    paused_until: datetime | None = Field(default=None, description="the pause ends by itself then")
 
 
 class SecretEnvRef(Strict):
@@ -121,10 +121,10 @@ class A2ATargetIn(Strict):
     type: Literal["a2a"]
     url: HttpUrl = Field(description="the agent's JSON-RPC endpoint")
     secret: Credential = Field(
-        None, description="sent as 'Authorization: Bearer <secret>' (a token or API key)"
+        default=None, description="sent as 'Authorization: Bearer <secret>' (a token or API key)"
     )
     protocol_version: Literal["1.0", "0.3"] | None = Field(
-        None,
+        default=None,
         description="the A2A protocol version the agent speaks: 1.0 (SendMessage, GetTask, "
         "CancelTask; the default) or 0.3 (message/send, tasks/get, tasks/cancel)",
     )
@@ -138,12 +138,13 @@ class OpenAITargetIn(Strict):
     base_url: HttpUrl = Field(description="the API's base URL, e.g. https://api.openai.com/v1")
     model: Annotated[str, Field(min_length=1, max_length=MAX_MODEL)]
     api: Literal["responses", "chat"] | None = Field(
-        None, description="responses (the Responses API; the default) or chat (Chat Completions)"
+        default=None,
+        description="responses (the Responses API; the default) or chat (Chat Completions)",
     )
     instructions: Annotated[str, Field(max_length=MAX_INSTRUCTIONS)] | None = Field(
-        None, description="the system instructions sent with every run"
+        default=None, description="the system instructions sent with every run"
     )
-    secret: Credential = Field(None, description="the API key, sent as a bearer token")
+    secret: Credential = Field(default=None, description="the API key, sent as a bearer token")
 
 
 TargetIn = Annotated[
@@ -175,7 +176,7 @@ class WebhookTargetOut(BaseModel):
     url: str
     has_secret: bool
     secret: SecretEnvRef | None = Field(
-        None,
+        default=None,
         exclude_if=lambda value: value is None,
         description="shown only when the secret is a reference to a variable of the "
         "workers' environment (which names the secret without holding it)",
@@ -199,7 +200,7 @@ class A2ATargetOut(BaseModel):
     protocol_version: Literal["1.0", "0.3"]
     has_secret: bool
     secret: SecretEnvRef | None = Field(
-        None,
+        default=None,
         exclude_if=_absent,
         description="shown only when the secret is a reference to a variable of the "
         "workers' environment",
@@ -216,7 +217,7 @@ class OpenAITargetOut(BaseModel):
     instructions: str | None
     has_secret: bool
     secret: SecretEnvRef | None = Field(
-        None,
+        default=None,
         exclude_if=_absent,
         description="shown only when the secret is a reference to a variable of the "
         "workers' environment",

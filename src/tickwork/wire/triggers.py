@@ -78,31 +78,31 @@ class CalendarSpec(Strict):
     (recorded with the reason) or shifted to the nearest business day."""
 
     exclude_dates: list[DateText] | None = Field(
-        None,
+        default=None,
         exclude_if=_unset,
         max_length=MAX_EXCLUDE_DATES,
         description="local dates, e.g. 2026-12-24",
     )
     exclude_ranges: list[DateRange] | None = Field(
-        None,
+        default=None,
         exclude_if=_unset,
         max_length=MAX_EXCLUDE_RANGES,
         description="[from, to] pairs of local dates, both included",
     )
     holidays: Annotated[str, Field(min_length=1, max_length=16)] | None = Field(
-        None,
+        default=None,
         exclude_if=_unset,
         description="public holidays of a country, optionally with a subdivision: US, "
         "DE-BY (the calendars of the pinned holidays package)",
     )
     weekends: WeekendPolicy | None = Field(
-        None,
+        default=None,
         exclude_if=_unset,
         description="exclude: Saturdays and Sundays (or the holidays country's own "
         "weekend) are excluded; include (the default): they are not",
     )
     shift: ShiftPolicy | None = Field(
-        None,
+        default=None,
         exclude_if=_unset,
         description="skip (the default): such slots are recorded skipped; "
         "next_business_day / previous_business_day: moved to that day at the same wall "
@@ -149,7 +149,7 @@ class RunIn(Strict):
     """Run a trigger now; the body may be left out."""
 
     payload: dict[str, Any] | None = Field(
-        None,
+        default=None,
         description="the payload of this run only, in place of the trigger's (a JSON "
         "object; the trigger keeps its own)",
     )
@@ -160,13 +160,15 @@ class TriggerCreate(Strict):
     description: Description | None = None
     enabled: StrictBool | None = None
     cron_expression: CronText | None = Field(
-        None, description="5 fields, or 6 with a leading seconds field, or an @alias"
+        default=None, description="5 fields, or 6 with a leading seconds field, or an @alias"
     )
-    run_at: AwareDatetime | None = Field(None, description="one-time instant, with an offset")
-    rrule: RRuleText | None = Field(None, description=_RRULE)
-    rrule_start: WallTime | None = Field(None, description=_RRULE_START)
-    calendar: CalendarSpec | None = Field(None, description=_CALENDAR)
-    timezone: ZoneName | None = Field(None, description="IANA zone; default UTC")
+    run_at: AwareDatetime | None = Field(
+        default=None, description="one-time instant, with an offset"
+    )
+    rrule: RRuleText | None = Field(default=None, description=_RRULE)
+    rrule_start: WallTime | None = Field(default=None, description=_RRULE_START)
+    calendar: CalendarSpec | None = Field(default=None, description=_CALENDAR)
+    timezone: ZoneName | None = Field(default=None, description="IANA zone; default UTC")
     payload: dict[str, Any] | None = None
     message_template: Template | None = None
     max_retries: MaxRetries | None = None
@@ -176,17 +178,17 @@ class TriggerCreate(Strict):
     catchup_window_seconds: Window | None = None
     overlap: OverlapPolicy | None = None
     jitter_seconds: Jitter | None = None
-    conversation: Conversation | None = Field(None, description=_CONVERSATION)
-    daily_token_budget: TokenBudget | None = Field(None, description=_BUDGET)
-    run_as: RunAs | None = Field(None, description=_RUN_AS)
-    starts_at: AwareDatetime | None = Field(None, description="no slot before this instant")
-    ends_at: AwareDatetime | None = Field(None, description="no slot after this instant")
+    conversation: Conversation | None = Field(default=None, description=_CONVERSATION)
+    daily_token_budget: TokenBudget | None = Field(default=None, description=_BUDGET)
+    run_as: RunAs | None = Field(default=None, description=_RUN_AS)
+    starts_at: AwareDatetime | None = Field(default=None, description="no slot before this instant")
+    ends_at: AwareDatetime | None = Field(default=None, description="no slot after this instant")
     max_runs: MaxRuns | None = Field(
-        None,
+        default=None,
         description="scheduled slots it may consume (run, missed or skipped), after which "
         "next_run_at is null; run now, reruns and backfills do not count",
     )
-    pause_after_failures: PauseAfter | None = Field(None, description=_PAUSE_AFTER)
+    pause_after_failures: PauseAfter | None = Field(default=None, description=_PAUSE_AFTER)
 
 
 class TriggerPatch(Strict):
@@ -197,9 +199,9 @@ class TriggerPatch(Strict):
     enabled: StrictBool | None = None
     cron_expression: CronText | None = None
     run_at: AwareDatetime | None = None
-    rrule: RRuleText | None = Field(None, description=_RRULE)
-    rrule_start: WallTime | None = Field(None, description=_RRULE_START)
-    calendar: CalendarSpec | None = Field(None, description=_CALENDAR)
+    rrule: RRuleText | None = Field(default=None, description=_RRULE)
+    rrule_start: WallTime | None = Field(default=None, description=_RRULE_START)
+    calendar: CalendarSpec | None = Field(default=None, description=_CALENDAR)
     timezone: ZoneName | None = None
     payload: dict[str, Any] | None = None
     message_template: Template | None = None
@@ -210,17 +212,17 @@ class TriggerPatch(Strict):
     catchup_window_seconds: Window | None = None
     overlap: OverlapPolicy | None = None
     jitter_seconds: Jitter | None = None
-    conversation: Conversation | None = Field(None, description=_CONVERSATION)
-    daily_token_budget: TokenBudget | None = Field(None, description=_BUDGET)
-    run_as: RunAs | None = Field(None, description=_RUN_AS)
-    starts_at: AwareDatetime | None = Field(None, description="no slot before this instant")
-    ends_at: AwareDatetime | None = Field(None, description="no slot after this instant")
+    conversation: Conversation | None = Field(default=None, description=_CONVERSATION)
+    daily_token_budget: TokenBudget | None = Field(default=None, description=_BUDGET)
+    run_as: RunAs | None = Field(default=None, description=_RUN_AS)
+    starts_at: AwareDatetime | None = Field(default=None, description="no slot before this instant")
+    ends_at: AwareDatetime | None = Field(default=None, description="no slot after this instant")
     max_runs: MaxRuns | None = Field(
-        None,
+        default=None,
         description="scheduled slots it may consume (run, missed or skipped), after which "
         "next_run_at is null; run now, reruns and backfills do not count",
     )
-    pause_after_failures: PauseAfter | None = Field(None, description=_PAUSE_AFTER)
+    pause_after_failures: PauseAfter | None = Field(default=None, description=_PAUSE_AFTER)
 
 
 class LastRun(BaseModel):
@@ -263,36 +265,42 @@ class TriggerOut(BaseModel):
     ends_at: datetime | None = None
     max_runs: int | None = None
     remaining_runs: int | None = Field(
-        None, description="scheduled slots it may still consume; null without max_runs"
+        default=None, description="scheduled slots it may still consume; null without max_runs"
     )
     paused: bool = Field(
-        False, description="paused by an operator (enabled belongs to the definition)"
+        default=False, description="paused by an operator (enabled belongs to the definition)"
     )
     paused_reason: str | None = None
     paused_by: str | None = None
     paused_at: datetime | None = None
     paused_until: datetime | None = Field(
-        None,
+        default=None,
         description="the pause ends by itself then; while it lasts next_run_at is this instant",
     )
-    skip_remaining: int = Field(0, description="coming slots to be recorded skipped by request")
-    pause_after_failures: int | None = Field(None, description=_PAUSE_AFTER)
-    health: Health = Field("ok", description=_HEALTH)
-    consecutive_failures: int = Field(
-        0, description="its invocations that ended failed since the last one that completed"
+    skip_remaining: int = Field(
+        default=0, description="coming slots to be recorded skipped by request"
     )
-    last_success_at: datetime | None = Field(None, description="when its last invocation completed")
-    last_failure_at: datetime | None = Field(None, description="when its last invocation failed")
-    rrule: str | None = Field(None, description="its recurrence rule, if it has one")
-    rrule_start: str | None = Field(None, description="the wall time its rule starts at")
-    calendar: CalendarSpec | None = Field(None, description=_CALENDAR)
+    pause_after_failures: int | None = Field(default=None, description=_PAUSE_AFTER)
+    health: Health = Field(default="ok", description=_HEALTH)
+    consecutive_failures: int = Field(
+        default=0, description="its invocations that ended failed since the last one that completed"
+    )
+    last_success_at: datetime | None = Field(
+        default=None, description="when its last invocation completed"
+    )
+    last_failure_at: datetime | None = Field(
+        default=None, description="when its last invocation failed"
+    )
+    rrule: str | None = Field(default=None, description="its recurrence rule, if it has one")
+    rrule_start: str | None = Field(default=None, description="the wall time its rule starts at")
+    calendar: CalendarSpec | None = Field(default=None, description=_CALENDAR)
     next_run_at: datetime | None
     last_error: str | None
     created_by: str | None
     created_at: datetime
     updated_at: datetime
     last_run: LastRun | None = Field(
-        None, description="its newest invocation that ran or ended; null before the first"
+        default=None, description="its newest invocation that ran or ended; null before the first"
     )
 
 
@@ -308,7 +316,7 @@ class UsageOut(BaseModel):
     daily_token_budget: int | None = Field(description="the trigger's budget per UTC day")
     items: list[UsageDayOut] = Field(description="newest day first; days without usage left out")
     next_cursor: str | None = Field(
-        None, description="pass as ?cursor= for the next page; null on the last page"
+        default=None, description="pass as ?cursor= for the next page; null on the last page"
     )
 
 
@@ -362,42 +370,46 @@ class InvocationResult(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     status_code: int | None = Field(
-        None, exclude_if=_absent_if_none, description="the webhook's HTTP status"
+        default=None, exclude_if=_absent_if_none, description="the webhook's HTTP status"
     )
     conversation_id: str | None = Field(
-        None,
+        default=None,
         exclude_if=_absent_if_none,
         description="the conversation_id of a JSON object answer, as the target gave it",
     )
     response: Any = Field(
-        None,
+        default=None,
         exclude_if=_absent_if_none,
         description="the answer (a webhook's body, a handler's return value): the JSON "
         "value when it parses as JSON, else its text; at most 64 KiB of it is kept",
     )
-    task_id: str | None = Field(None, exclude_if=_absent_if_none, description="A2A: the task")
+    task_id: str | None = Field(
+        default=None, exclude_if=_absent_if_none, description="A2A: the task"
+    )
     state: str | None = Field(
-        None, exclude_if=_absent_if_none, description="A2A: the task's final state"
+        default=None, exclude_if=_absent_if_none, description="A2A: the task's final state"
     )
     text: str | None = Field(
-        None, exclude_if=_absent_if_none, description="A2A: the agent's text output"
+        default=None, exclude_if=_absent_if_none, description="A2A: the agent's text output"
     )
     artifacts: list[dict[str, Any]] | None = Field(
-        None,
+        default=None,
         exclude_if=_absent_if_none,
         description="A2A: the task's artifacts (artifact_id, name, description, metadata)",
     )
     response_id: str | None = Field(
-        None, exclude_if=_absent_if_none, description="OpenAI: the response or completion id"
+        default=None,
+        exclude_if=_absent_if_none,
+        description="OpenAI: the response or completion id",
     )
     model: str | None = Field(
-        None, exclude_if=_absent_if_none, description="OpenAI: the model that answered"
+        default=None, exclude_if=_absent_if_none, description="OpenAI: the model that answered"
     )
     output_text: str | None = Field(
-        None, exclude_if=_absent_if_none, description="OpenAI: the model's output text"
+        default=None, exclude_if=_absent_if_none, description="OpenAI: the model's output text"
     )
     usage: Usage | None = Field(
-        None, exclude_if=_absent_if_none, description="the tokens the target reported"
+        default=None, exclude_if=_absent_if_none, description="the tokens the target reported"
     )
 
 
@@ -423,7 +435,7 @@ class InvocationOut(BaseModel):
     result: InvocationResult | None
     conversation_id: str | None
     usage: Usage | None = Field(
-        None,
+        default=None,
         description="the tokens the target reported using (summed per trigger per UTC day "
         "for daily_token_budget)",
     )
@@ -431,8 +443,8 @@ class InvocationOut(BaseModel):
     created_at: datetime
     started_at: datetime | None
     completed_at: datetime | None
-    rerun_of: str | None = Field(None, description="the invocation this one reruns")
-    backfill_id: str | None = Field(None, description="the backfill that created it")
+    rerun_of: str | None = Field(default=None, description="the invocation this one reruns")
+    backfill_id: str | None = Field(default=None, description="the backfill that created it")
     attempts: list[AttemptOut] | None = None
 
 
@@ -455,7 +467,7 @@ class UpcomingRunOut(BaseModel):
     origin: Origin | None = Field(description="of a pending invocation; null when scheduled")
     attempt: int | None = Field(description="attempts made so far by a pending invocation")
     reason: str | None = Field(
-        None,
+        default=None,
         description="why its calendar skips or shifts a scheduled slot (e.g. shifted from "
         "2026-12-25 (holiday: Christmas Day)); null otherwise",
     )
