@@ -35,6 +35,7 @@ ENV_VARS = {
         "--exit-when-superseded": "TICKWORK_EXIT_WHEN_SUPERSEDED",
     },
     "db upgrade": {"--database-url": "TICKWORK_DATABASE_URL"},
+    "db vacuum": {"--database-url": "TICKWORK_DATABASE_URL"},
     "tenants create": {"--database-url": "TICKWORK_DATABASE_URL"},
     "keys create": {"--database-url": "TICKWORK_DATABASE_URL"},
     "secrets rotate": {"--database-url": "TICKWORK_DATABASE_URL"},
@@ -218,8 +219,8 @@ class _FlakyHandler(BaseHTTPRequestHandler):
             status, body = 502, b'{"detail": "starting"}'
         else:
             status = 200
-            body = json.dumps({"run_id": "r2", "previous_run_id": "r1", "deployment_id": "d"})
-            body = body.encode()
+            answer = {"run_id": "r2", "previous_run_id": "r1", "deployment_id": "d"}
+            body = json.dumps(answer).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
