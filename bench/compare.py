@@ -323,7 +323,7 @@ def restart_one(system: str, db: str, n: int, warmup: int, timeout: float) -> di
             ):
                 return _failed(system, "the burst never reached a third")
             if first.poll() is not None:
-                err = first.stderr.read() if first.stderr else ""
+                err = first.stderr.read().decode(errors="replace") if first.stderr else ""
                 return _failed(system, f"exited before the kill: {err.strip()[-300:]}")
             os.killpg(first.pid, signal.SIGKILL)
             first.wait(30)
@@ -713,7 +713,7 @@ def _targets(res: Results) -> list[str]:
     s = res.sizes
     tw = _tickwork(res.burst, "pg", s.burst_n)
     peer, pv = _best_peer(res.burst, "pg", lambda r: r.get("completed_per_s"), True)
-    if tw and pv:
+    if tw and peer and pv:
         ratio = tw["completed_per_s"] / pv
         row(
             "burst throughput on PostgreSQL ≥ 3× the best peer",
@@ -724,7 +724,7 @@ def _targets(res: Results) -> list[str]:
         row("burst throughput on PostgreSQL ≥ 3× the best peer", "no peer figure", None)
     tw = _tickwork(res.sustained, "pg")
     peer, pv = _best_peer(res.sustained, "pg", lambda r: r.get("completed_per_s"), True)
-    if tw and pv:
+    if tw and peer and pv:
         ratio = tw["completed_per_s"] / pv
         row(
             "sustained throughput on PostgreSQL ≥ 3× the best peer",

@@ -174,7 +174,7 @@ def size_over_a_month(
     return daily
 
 
-def _dispatch_pass(ctx: Context, fence: dispatch.Fence, now: datetime) -> tuple[list[float], int]:
+def _dispatch_pass(ctx: Context, fence: leadership.Fence, now: datetime) -> tuple[list[float], int]:
     """Dispatch everything due at ``now`` in the scheduler's batches; each created slot's
     lag is the end of its batch minus the pass's start."""
     lags: list[float] = []

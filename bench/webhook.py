@@ -53,6 +53,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from bench import engine
+from tickwork.targets.python import HandlerRegistry
 
 LIBRARIES = ("aiohttp", "httpx")
 ROOT = Path(__file__).resolve().parent.parent
@@ -263,7 +264,7 @@ def _precision(url: str, n: int, spread: float, lead: float = 2.0) -> dict[str, 
             first = now + timedelta(seconds=lead)
             run_ats = [first + timedelta(seconds=spread * i / n) for i in range(n)]
             engine.insert_triggers(env.ctx, engine.trigger_rows("noop", run_ats, now))
-            node, notifier = await engine.run_node(env, engine.HandlerRegistry())
+            node, notifier = await engine.run_node(env, HandlerRegistry())
             notifier.triggers_changed()
             deadline = time.monotonic() + lead + spread + 60
             try:

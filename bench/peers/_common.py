@@ -195,7 +195,7 @@ def _pg_exec(sql: str) -> None:
     import psycopg
 
     with psycopg.connect(_pg_admin_url(), autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 def pg_url_for(name: str) -> str:
@@ -246,15 +246,15 @@ def sql_count(db: Db, sql: str) -> int:
     if db.kind == "sqlite":
         import sqlite3
 
-        conn = sqlite3.connect(str(db.path), timeout=30)
+        lite = sqlite3.connect(str(db.path), timeout=30)
         try:
-            return int(conn.execute(sql).fetchone()[0])
+            return int(lite.execute(sql).fetchone()[0])
         finally:
-            conn.close()
+            lite.close()
     import psycopg
 
     with psycopg.connect(db.url, autocommit=True) as conn:
-        row = conn.execute(sql).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(sql).fetchone()
         return int(row[0]) if row else 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -22,11 +23,11 @@ LABEL = {
 DB = {"pg": "PostgreSQL", "sqlite": "SQLite"}
 
 
-def _name(r: dict) -> str:
+def _name(r: dict[str, Any]) -> str:
     return f"{LABEL[r['system']]} ({DB[r['db']]})"
 
 
-def lag_cdf(rows: list[dict], title: str, path: Path) -> bool:
+def lag_cdf(rows: list[dict[str, Any]], title: str, path: Path) -> bool:
     rows = [r for r in rows if "error" not in r and r.get("lag", {}).get("quantiles_ms")]
     if not rows:
         return False
@@ -47,7 +48,7 @@ def lag_cdf(rows: list[dict], title: str, path: Path) -> bool:
     return True
 
 
-def throughput(rows: list[dict], key: str, title: str, path: Path, n: int | None) -> bool:
+def throughput(rows: list[dict[str, Any]], key: str, title: str, path: Path, n: int | None) -> bool:
     rows = [
         r
         for r in rows

@@ -16,11 +16,14 @@ import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as c
+if TYPE_CHECKING:  # the module as the type checker, run from the repository, finds it
+    from bench.peers import _common as c
+else:
+    import _common as c
 from apscheduler import AsyncScheduler, ConflictPolicy, current_job
 from apscheduler.datastores.sqlalchemy import SQLAlchemyDataStore
 from apscheduler.triggers.cron import CronTrigger

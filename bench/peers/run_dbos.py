@@ -18,11 +18,14 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as c
+if TYPE_CHECKING:  # the module as the type checker, run from the repository, finds it
+    from bench.peers import _common as c
+else:
+    import _common as c
 from dbos import DBOS, Queue, SetEnqueueOptions, SetWorkflowID
 
 REC: c.Recorder | None = None
@@ -66,7 +69,7 @@ class Dbos(c.Adapter):
                 "system_database_url": url,
                 "log_level": "WARNING",
                 "run_admin_server": False,
-            }  # type: ignore[typeddict-unknown-key]
+            }
         )
         logging.getLogger("dbos").setLevel(logging.WARNING)
         await asyncio.to_thread(DBOS.launch)

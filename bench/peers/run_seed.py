@@ -16,10 +16,14 @@ import sqlite3
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common as c
+if TYPE_CHECKING:  # the module as the type checker, run from the repository, finds it
+    from bench.peers import _common as c
+else:
+    import _common as c
 
 TICK_SECONDS = 60.0
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import httpx
+import httpx2
 
 from tickwork.services import dispatch, execution, tenants
 from tickwork.services.context import Context
@@ -15,6 +16,11 @@ from tickwork.testing import FakeClock
 # Where the ``clock`` fixture starts (tests/conftest.py).
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PROBLEM = "application/problem+json"
+
+# Starlette's TestClient is built on httpx2, tickwork's own client on httpx: the checks
+# below read an answer from either.
+Response = httpx.Response | httpx2.Response
+HTTPClient = httpx.Client | httpx2.Client
 
 
 def iso(instant: datetime) -> str:
@@ -85,7 +91,7 @@ class Scope:
         return f"{self.project_url}/invocations"
 
 
-def make_scope(client: httpx.Client, tenant: str, project: str = "p", agent: str = "a") -> Scope:
+def make_scope(client: HTTPClient, tenant: str, project: str = "p", agent: str = "a") -> Scope:
     """Create (or keep) a project and an agent with a python target through the API."""
     scope = Scope(tenant, project, agent)
     assert client.put(scope.project_url).status_code in (200, 201)
@@ -94,7 +100,7 @@ def make_scope(client: httpx.Client, tenant: str, project: str = "p", agent: str
     return scope
 
 
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+def problem(response: Response, status: int) -> dict[str, Any]:
     """Check an RFC 9457 problem response with this status; return its body."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == PROBLEM, response.headers
@@ -106,7 +112,7 @@ def problem(response: httpx.Response, status: int) -> dict[str, Any]:
     return body
 
 
-def field_error(response: httpx.Response, status: int = 422) -> dict[str, str]:
+def field_error(response: Response, status: int = 422) -> dict[str, str]:
     """The first field-level error of a validation problem."""
     body = problem(response, status)
     assert body["errors"], body
@@ -143,3 +149,10 @@ def work_one(ctx: Context, outcome: str, error: str | None = None) -> str:
         ],
     )
     return job.invocation.id
+
+
+def as_httpx(http: httpx2.Client) -> httpx.Client:
+    """Starlette's TestClient (an httpx2.Client) as the httpx.Client the SDK takes: the
+    SDK calls only ``request`` (and ``close`` on what it opened itself), which the two
+    share, so the in-process app answers the SDK with no server."""
+    return cast(httpx.Client, http)

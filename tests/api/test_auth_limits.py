@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.api.helpers import TenantKey, problem
+from tests.api.helpers import Response, TenantKey, problem
 from tickwork.errors import ValidationError
 from tickwork.services.auth_failures import AuthFailures
 from tickwork.services.context import Context
@@ -46,7 +45,7 @@ def connect(app: FastAPI) -> Iterator[Connect]:
         client.__exit__(None, None, None)
 
 
-def refused(response: httpx.Response) -> int:
+def refused(response: Response) -> int:
     body = problem(response, 429)
     assert body["type"] == "urn:tickwork:problem:too-many-requests"
     assert "too many failed authentication attempts" in body["detail"]

@@ -7,13 +7,14 @@ import asyncio
 import warnings
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any, TypedDict
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from starlette.exceptions import StarletteDeprecationWarning
 
-from tests.api.helpers import START, TenantKey, dispatch_at, new_tenant, work_one
+from tests.api.helpers import START, TenantKey, as_httpx, dispatch_at, new_tenant, work_one
 from tickwork.client import ApiError, AsyncClient, Client
 from tickwork.services import quotas
 from tickwork.services.context import Context
@@ -37,16 +38,23 @@ URL = "http://testserver"
 HANDLER = {"type": "python", "handler": "agents.run"}
 
 
+class TriggerScope(TypedDict):
+    """Where an invocation is, as the keyword arguments of the invocation calls."""
+
+    agent: str
+    trigger_id: str
+
+
 @pytest.fixture
 def connect(app: FastAPI) -> Iterator[Callable[..., Client]]:
     """Clients of the app in-process, as a tenant's key."""
     opened: list[TestClient] = []
 
-    def make(who: TenantKey, **options: object) -> Client:
+    def make(who: TenantKey, **options: Any) -> Client:
         http = TestClient(app)
         opened.append(http.__enter__())
         options = {"tenant": who.tenant, **options}
-        return Client(URL, who.key, http_client=http, **options)  # type: ignore[arg-type]
+        return Client(URL, who.key, http_client=as_httpx(http), **options)
 
     yield make
     for http in opened:
@@ -127,7 +135,7 @@ def test_invocations_are_listed_got_cancelled_and_rerun(
     done = work_one(ctx, "completed")
     clock.set(START + timedelta(minutes=20))
     pending = sdk.triggers.run("writer", trigger.id)
-    scope = {"agent": "writer", "trigger_id": trigger.id}
+    scope: TriggerScope = {"agent": "writer", "trigger_id": trigger.id}
     got = sdk.invocations.get(done, **scope)
     assert got.status == "completed"
     assert got.attempts is not None

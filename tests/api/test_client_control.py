@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypedDict
 
 import pytest
 from fastapi import FastAPI
 from starlette.exceptions import StarletteDeprecationWarning
 
-from tests.api.helpers import START, TenantKey
+from tests.api.helpers import START, TenantKey, as_httpx
 from tickwork.client import ApiError, Client, etag
 from tickwork.services.context import Context
 from tickwork.wire import BackfillDryRunOut, BackfillOut
@@ -23,6 +24,15 @@ with warnings.catch_warnings():
 
 pytestmark = pytest.mark.filterwarnings("ignore:You should not use the 'timeout' argument")
 URL = "http://testserver"
+
+
+class Window(TypedDict):
+    """The past a backfill covers, as the keyword arguments of plan() and create()."""
+
+    from_: datetime
+    to: datetime
+
+
 HANDLER = {"type": "python", "handler": "agents.run"}
 
 
@@ -30,7 +40,7 @@ HANDLER = {"type": "python", "handler": "agents.run"}
 def sdk(app: FastAPI, acme: TenantKey) -> Iterator[Client]:
     """A client of tenant acme in project ``demo``, which has the agent ``writer``."""
     with TestClient(app) as http:
-        client = Client(URL, acme.key, tenant="acme", project="demo", http_client=http)
+        client = Client(URL, acme.key, tenant="acme", project="demo", http_client=as_httpx(http))
         client.projects.put(name="Demo")
         client.agents.put("writer", target=HANDLER)
         yield client
@@ -77,7 +87,7 @@ def test_a_project_is_paused_and_resumed(sdk: Client) -> None:
 
 
 def test_a_backfill_is_planned_created_listed_got_and_cancelled(sdk: Client, hourly: str) -> None:
-    window = {"from_": START - timedelta(hours=5), "to": START}
+    window: Window = {"from_": START - timedelta(hours=5), "to": START}
     plan = sdk.backfills.plan("writer", hourly, **window)
     assert isinstance(plan, BackfillDryRunOut)
     assert (plan.slots, plan.created, plan.skipped) == (5, 5, 0)
@@ -90,7 +100,7 @@ def test_a_backfill_is_planned_created_listed_got_and_cancelled(sdk: Client, hou
         5,
         2,
     )
-    earlier = {"from_": START - timedelta(hours=7), "to": START - timedelta(hours=5)}
+    earlier: Window = {"from_": START - timedelta(hours=7), "to": START - timedelta(hours=5)}
     second = sdk.backfills.create("writer", hourly, **earlier, mode="all")
     assert (second.mode, second.slots) == ("all", 2)
     listed = list(sdk.backfills.list("writer", hourly, page_size=1))  # a page each
@@ -107,7 +117,7 @@ def test_a_backfill_is_planned_created_listed_got_and_cancelled(sdk: Client, hou
 
 
 def test_a_backfill_sent_again_with_its_key_is_made_once(sdk: Client, hourly: str) -> None:
-    window = {"from_": START - timedelta(hours=2), "to": START}
+    window: Window = {"from_": START - timedelta(hours=2), "to": START}
     made = sdk.backfills.create("writer", hourly, **window, idempotency_key="deploy-7")
     again = sdk.backfills.create("writer", hourly, **window, idempotency_key="deploy-7")
     assert again == made
@@ -186,7 +196,7 @@ def test_the_admin_token_makes_tenants_keys_and_quotas(
     app: FastAPI, ctx: Context, sdk: Client
 ) -> None:
     ctx.settings = ctx.settings.with_(admin_token="admin-secret")
-    with TestClient(app) as http, Client(URL, "admin-secret", http_client=http) as admin:
+    with TestClient(app) as http, Client(URL, "admin-secret", http_client=as_httpx(http)) as admin:
         assert admin.system.health().status == "ok"
         assert admin.system.ready().status == "ready"
         assert admin.system.scheduler().scheduler is not None
@@ -195,7 +205,7 @@ def test_the_admin_token_makes_tenants_keys_and_quotas(
         assert (minted.scope, minted.key.startswith("tw_")) == ("read", True)
         assert admin.admin.put_quotas("globex", triggers=5).triggers.limit == 5
         assert admin.admin.get_quotas("globex").triggers.limit == 5
-        with Client(URL, minted.key, tenant="globex", http_client=http) as globex:
+        with Client(URL, minted.key, tenant="globex", http_client=as_httpx(http)) as globex:
             assert list(globex.projects.list()) == []
     with pytest.raises(ApiError) as raised:  # a tenant's key is no admin token
         sdk.admin.create_tenant("initech")

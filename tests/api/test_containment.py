@@ -155,7 +155,7 @@ def test_no_schedule_is_computed_while_the_write_lock_is_held(
         disabled = api.patch(scope.trigger(trigger_id), json={"enabled": False})
         enabled = api.patch(scope.trigger(trigger_id), json={"enabled": True})
         assert (disabled.status_code, enabled.status_code) == (200, 200)
-        definition = {
+        definition: dict[str, Any] = {
             "agents": [
                 {
                     "id": "bot",

@@ -19,7 +19,7 @@ ENV = {
     "url": "https://hooks.example.com/env",
     "secret": {"env": "TICKWORK_TARGET_SECRET_HOOK"},
 }
-RICH = {
+RICH: dict[str, Any] = {
     "agents": [
         {
             "id": "writer",

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.helpers import Scope, TenantKey, field_error, make_scope, problem
+from tickwork.errors import Conflict
 from tickwork.services import idempotency, triggers
 from tickwork.services.context import Context
 from tickwork.testing import FakeClock
@@ -170,7 +171,7 @@ def test_a_key_that_cannot_be_one_is_422_naming_the_header(
     response = api.post(
         scope.triggers,
         json=BODY,
-        headers={"Idempotency-Key": value.encode("utf-8")},
+        headers={b"Idempotency-Key": value.encode("utf-8")},
     )
     error = field_error(response)
     assert error["field"] == "header.Idempotency-Key"
@@ -344,5 +345,5 @@ def test_a_first_request_that_never_recorded_its_answer_is_not_done_twice(
     request = idempotency.Request("k-lost", "f" * 64, "POST", scope.triggers)
     assert idempotency.begin(ctx, "acme", request) is None
     clock.advance(seconds=idempotency.IN_FLIGHT.total_seconds())
-    with pytest.raises(idempotency.Conflict, match="whether it took effect is unknown"):
+    with pytest.raises(Conflict, match="whether it took effect is unknown"):
         idempotency.begin(ctx, "acme", request)

@@ -117,7 +117,7 @@ def test_every_wrong_key_costs_one_lookup_of_the_key_index(
         response = client.get(
             # latin-1, as HTTP header bytes are read: a key of any byte values
             "/api/v1/tenants/acme/projects",
-            headers={"Authorization": f"Bearer {key}".encode("latin-1")},
+            headers={b"Authorization": f"Bearer {key}".encode("latin-1")},
         )
     problem(response, 401)
     key_lookup = queries(right)[0]

@@ -9,11 +9,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.helpers import Scope, TenantKey, at, make_scope, problem
+from tests.api.helpers import Response, Scope, TenantKey, at, make_scope, problem
 from tickwork.errors import QuotaExceeded
 from tickwork.services import quotas, resources, tenants, triggers
 from tickwork.services.context import Context
@@ -45,7 +44,7 @@ def set_quotas(client: TestClient, tenant: str, **values: int | None) -> dict[st
     return body
 
 
-def exceeded(response: httpx.Response, quota: str, limit: float, used: float) -> dict[str, Any]:
+def exceeded(response: Response, quota: str, limit: float, used: float) -> dict[str, Any]:
     body = problem(response, 429)
     assert body["type"].endswith(":quota-exceeded")
     assert body["type"] == "urn:tickwork:problem:quota-exceeded"
@@ -170,7 +169,7 @@ def test_a_definition_push_counts_its_net_effect(
     set_quotas(api, "acme", triggers=2, slots_per_minute=61)
     target = {"type": "python", "handler": "agents.run"}
 
-    def push(*crons: str) -> httpx.Response:
+    def push(*crons: str) -> Response:
         triggers_ = [{"name": f"t{i}", "cron_expression": c} for i, c in enumerate(crons)]
         agents = [{"id": "a", "target": target, "triggers": triggers_}]
         return api.put(scope.project_url + "/definition", json={"agents": agents})

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -68,5 +69,5 @@ def _writes_and_deletes(api: TestClient, project: str, agent: str) -> list[Calla
     for i in range(8):
         trigger = {"name": f"t{i}", "cron_expression": "* * * * *"}
         calls.append(lambda: api.put(agent, json={"target": WEBHOOK}))
-        calls.append(lambda body=trigger: api.post(agent + "/scheduled-triggers", json=body))
+        calls.append(partial(api.post, agent + "/scheduled-triggers", json=trigger))
     return calls + [lambda: api.delete(project)] * 4

@@ -163,12 +163,13 @@ def test_upgrading_to_head_builds_exactly_the_tables_module(fresh_engine: Engine
 def test_the_comparison_would_notice_a_difference(fresh_engine: Engine) -> None:
     migrate.upgrade(fresh_engine)
     assert schema_differences(fresh_engine, copy_of_tables()) == []
-    for table, column, change in [
+    changes: list[tuple[str, str, dict[str, Any]]] = [
         ("projects", "description", {"server_default": sa.text("'none'")}),
         ("invocations", "attempt", {"server_default": None}),
         ("deployments", "version", {"type": sa.String(65)}),
         ("invocations", "lease_owner", {"nullable": False}),
-    ]:
+    ]
+    for table, column, change in changes:
         changed = copy_of_tables()
         target = changed.tables[table].c[column]
         for key, value in change.items():
@@ -392,8 +393,8 @@ def test_the_health_migration_counts_each_triggers_failures_from_its_history(
             ("trg_fine", "failed", 1),
             ("trg_fine", "completed", 2),
         ]
-        for n, (trigger_id, status, hour) in enumerate(history):
-            ended = datetime(2026, 3, 2, hour, tzinfo=UTC)
+        for n, (trigger_id, status, ended_hour) in enumerate(history):
+            ended = datetime(2026, 3, 2, ended_hour, tzinfo=UTC)
             conn.execute(
                 tables.invocations.insert().values(
                     id=f"inv_{n}",

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -202,7 +203,7 @@ def test_the_backlog_gauges_read_only_the_active_statuses_partial_indexes(
 ) -> None:
     indexes = {PENDING: "ix_invocations_claimable", RUNNING: "ix_invocations_leases"}
     for status, index in indexes.items():
-        plan = plan_of(loaded, lambda tx, status=status: tx.count_active(status))
+        plan = plan_of(loaded, partial(Tx.count_active, status=status))
         text = "\n".join(plan)
         if loaded.is_postgres:
             assert re.search(rf"Index (Only )?Scan using {index} on invocations\b", text), text

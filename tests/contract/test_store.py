@@ -773,7 +773,8 @@ def history(db: Database) -> Database:
 def listed(
     db: Database, *, before: str | None = None, limit: int = 50, **filters: Any
 ) -> list[str]:
-    where = InvocationFilter(**{k: tuple(v) if k == "statuses" else v for k, v in filters.items()})
+    fields: dict[str, Any] = {k: tuple(v) if k == "statuses" else v for k, v in filters.items()}
+    where = InvocationFilter(**fields)
     with db.read() as tx:
         return ids(tx.list_invocations(TENANT, PROJECT, where, before=before, limit=limit))
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypedDict
 
 import httpx
 import pytest
@@ -27,6 +28,13 @@ pytestmark = pytest.mark.slow
 Start = Callable[..., tuple[Server, Api]]
 TICKWORK = Path(sys.executable).with_name("tickwork")
 FAST = RetryPolicy(retries=3, backoff=0.05)
+
+
+class Window(TypedDict):
+    """The past a backfill covers, as the keyword arguments of plan() and create()."""
+
+    from_: datetime
+    to: datetime
 
 
 def key_of(api: Api) -> str:
@@ -91,7 +99,7 @@ def test_the_client_manages_every_resource_of_a_live_server(
         assert c.projects.pause(reason="live").paused is True
         assert c.projects.resume().paused is False
         now = datetime.now(UTC)
-        window = {"from_": now - timedelta(days=3), "to": now - timedelta(hours=1)}
+        window: Window = {"from_": now - timedelta(days=3), "to": now - timedelta(hours=1)}
         plan = c.backfills.plan("bot", made[1].id, **window)
         assert plan.slots in (2, 3)  # 09:00 UTC daily in the last three days
         backfill = c.backfills.create("bot", made[1].id, **window, max_concurrency=1)

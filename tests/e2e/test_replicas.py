@@ -13,6 +13,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 import httpx
 import pytest
@@ -38,7 +40,7 @@ FAST = {
 
 def one_time_triggers(ctx: Context, agent: str, due: list[datetime]) -> list[str]:
     now = datetime.now(UTC)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, at in enumerate(due):
         rows.append(
             {
@@ -122,9 +124,7 @@ def test_killing_the_active_scheduler_again_and_again_loses_and_doubles_nothing(
     while kills < (10 if ON_POSTGRES else 5):
         live = [s for s in servers if s.proc is not None and s.proc.poll() is None]
         probe = Api(api.client, live[0].base)
-        victim = wait_until(
-            lambda p=probe, lv=live: active_server(lv, p), 20, "an active scheduler"
-        )
+        victim = wait_until(partial(active_server, live, probe), 20, "an active scheduler")
         victim.kill()
         kills += 1
         replacement, _ = tickwork(**env)

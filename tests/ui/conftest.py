@@ -100,7 +100,7 @@ def api(clients: Callable[..., TestClient], acme: TenantKey) -> TestClient:
 
 @pytest.fixture
 def scope(api: TestClient, acme: TenantKey) -> Scope:
-    return make_scope(api, acme.tenant)  # type: ignore[arg-type]  # httpx2 here
+    return make_scope(api, acme.tenant)
 
 
 @pytest.fixture

@@ -240,4 +240,4 @@ def test_an_application_with_its_own_logging_sees_the_event_and_the_call_site(
         record.funcName
         == "test_an_application_with_its_own_logging_sees_the_event_and_the_call_site"
     )
-    assert record.tickwork_fields == {"tenant": "acme"}
+    assert record.__dict__["tickwork_fields"] == {"tenant": "acme"}

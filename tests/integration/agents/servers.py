@@ -56,7 +56,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 @dataclass
@@ -125,14 +125,14 @@ class _Recording:
             return
         sent = False
 
-        async def replay() -> dict[str, Any]:
+        async def replay() -> Message:
             nonlocal sent
             if sent:
                 return await receive()
             sent = True
             return {"type": "http.request", "body": raw, "more_body": False}
 
-        async def cookie_send(message: dict[str, Any]) -> None:
+        async def cookie_send(message: Message) -> None:
             cookie = self.recorder.set_cookie
             if message["type"] == "http.response.start" and cookie is not None:
                 message = {

@@ -406,7 +406,7 @@ def test_backfills_and_the_schedule_in_threads_never_run_a_slot_twice(world: Mak
             w.advance(150)  # two or three slots come due; the older ones are missed
             now = w.clock.now()
             start = at("2026-03-02T09:00:30Z")
-            work = [
+            work: list[Callable[[], object]] = [
                 partial(dispatch.dispatch_batch, w.ctx, now, 100),
                 partial(
                     backfills.create_backfill,

@@ -75,7 +75,9 @@ class _Handler(BaseHTTPRequestHandler):
             elif self.path == "/cookie":
                 self._reply(b"{}", {"Set-Cookie": "session=tenant-a; Path=/; Max-Age=3600"})
             else:
-                self._reply(f"served by {self.server.server_address[0]}".encode())
+                host = self.server.server_address[0]
+                assert isinstance(host, str)
+                self._reply(f"served by {host}".encode())
 
     def _reply(self, body: bytes, extra: dict[str, str] | None = None) -> None:
         self.send_response(200)

@@ -27,7 +27,7 @@ from tickwork.wire import TriggerCreate, TriggerPatch
 
 URL = "http://tickwork.example"
 PROBLEM = {"content-type": "application/problem+json"}
-TRIGGER = {
+TRIGGER: dict[str, Any] = {
     "id": "trg_01jnv3x7k2q9c8d4f6g5h3j2kq",
     "tenant": "default",
     "project": "p",

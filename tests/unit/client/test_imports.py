@@ -84,4 +84,4 @@ def test_the_public_names_still_resolve() -> None:
 
     assert set(tickwork.__all__) <= set(dir(tickwork))
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        _ = tickwork.nope  # type: ignore[attr-defined]
+        _ = tickwork.nope

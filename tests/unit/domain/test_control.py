@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -119,7 +120,10 @@ def test_skips_take_the_oldest_consumed_slots_under_every_policy(
         policy,
         3 * 3600,
     )
-    hours = lambda xs: [x.strftime("%H:%M") for x in xs]  # noqa: E731
+
+    def hours(instants: Iterable[datetime]) -> list[str]:
+        return [x.strftime("%H:%M") for x in instants]
+
     assert (hours(plan.run), hours(plan.missed), hours(plan.skipped)) == (runs, missed, skipped)
     assert plan.skip_remaining == 0
     assert plan.consumed == 4

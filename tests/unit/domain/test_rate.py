@@ -55,9 +55,8 @@ def test_it_matches_the_firings_of_a_real_day_that_fires(expression: str) -> Non
     # Count the instants of one plain UTC day that fires (a Monday), one by one.
     schedule = cron_schedule(expression)
     day = datetime(2026, 3, 2, tzinfo=UTC)
-    cursor, fired = day - timedelta(microseconds=1), 0
-    while (cursor := next_run_after(schedule, cursor)) is not None and cursor < day + timedelta(
-        days=1
-    ):
+    fired, instant = 0, next_run_after(schedule, day - timedelta(microseconds=1))
+    while instant is not None and instant < day + timedelta(days=1):
         fired += 1
+        instant = next_run_after(schedule, instant)
     assert fired == slots_per_day(schedule)

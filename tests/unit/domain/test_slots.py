@@ -156,7 +156,9 @@ def test_a_slot_shifted_earlier_comes_in_order_before_the_next_nominal_one() -> 
     assert next_slot(schedule, slot.at) == Slot(
         _at("2026-04-15T09:00:00Z"), "run", _at("2026-04-15T09:00:00Z")
     )
-    assert next_slot(schedule, _at("2026-03-13T09:00:01Z")).at == _at("2026-04-15T09:00:00Z")
+    following = next_slot(schedule, _at("2026-03-13T09:00:01Z"))
+    assert following is not None
+    assert following.at == _at("2026-04-15T09:00:00Z")
 
 
 def test_a_slot_from_before_the_instant_asked_about_that_moves_after_it_is_found() -> None:
