@@ -1,4 +1,4 @@
-"""Charts for bench/compare.py, drawn in the peers' venv (matplotlib is no dependency of
+"""Charts for bench/compare/, drawn in the peers' venv (matplotlib is no dependency of
 tickwork). ``python charts.py RESULTS.json OUTDIR`` writes PNGs and prints their names."""
 
 from __future__ import annotations
