@@ -65,6 +65,7 @@ class World:
     clock: FakeClock
     node: Node
     calls: Calls
+    closer: asyncio.Task[None] | None = None
 
     def agent(self, agent_id: str, target: dict[str, Any]) -> None:
         resources.put_agent(self.ctx, "acme", "proj", "main", agent_id, agent_id, target)
@@ -122,9 +123,22 @@ def world_with(db: Database, clock: FakeClock) -> Callable[[Settings], Coroutine
         resources.put_project(ctx, "acme", "proj", None, None)
         assert node.scheduler is not None
         await node.scheduler.take_over()
-        return World(ctx, clock, node, calls)
+        world = World(ctx, clock, node, calls)
+        world.closer = asyncio.create_task(_close_when_the_loop_ends(node))
+        return world
 
     return make
+
+
+async def _close_when_the_loop_ends(node: Node) -> None:
+    """Close the node's targets (their HTTP clients and pooled connections) when the
+    test's event loop ends: ``asyncio.run`` cancels this task as the scenario returns,
+    and the close runs before the loop does."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        if node.targets is not None:
+            await node.targets.close()
 
 
 async def wait_for(event: threading.Event) -> None:

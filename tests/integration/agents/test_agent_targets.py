@@ -370,7 +370,13 @@ def test_a_model_that_does_not_answer_in_time_times_out(world: Make) -> None:
     async def scenario() -> None:
         # A server that accepts the connection and never answers.
         connected = asyncio.Event()
-        hung = await asyncio.start_server(lambda r, w: connected.set(), "127.0.0.1", 0)
+        accepted: list[asyncio.StreamWriter] = []
+
+        def accept(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)
+            connected.set()
+
+        hung = await asyncio.start_server(accept, "127.0.0.1", 0)
         port = hung.sockets[0].getsockname()[1]
         w = await world()
         w.agent(
@@ -385,6 +391,9 @@ def test_a_model_that_does_not_answer_in_time_times_out(world: Make) -> None:
         w.clock.advance(20)
         await working
         hung.close()
+        for writer in accepted:
+            writer.close()
+        await hung.wait_closed()
         [inv] = w.invocations(t.id)
         assert (inv.status, inv.last_error) == (FAILED, "timed out after 20 s")
 
