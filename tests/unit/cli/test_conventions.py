@@ -35,6 +35,7 @@ ENV_VARS = {
         "--exit-when-superseded": "TICKWORK_EXIT_WHEN_SUPERSEDED",
     },
     "db upgrade": {"--database-url": "TICKWORK_DATABASE_URL"},
+    "db vacuum": {"--database-url": "TICKWORK_DATABASE_URL"},
     "tenants create": {"--database-url": "TICKWORK_DATABASE_URL"},
     "keys create": {"--database-url": "TICKWORK_DATABASE_URL"},
     "secrets rotate": {"--database-url": "TICKWORK_DATABASE_URL"},
