@@ -149,6 +149,9 @@ def configure(
         if streams or logger.name == "tickwork":
             logger.propagate = True
     logging.getLogger("tickwork").setLevel(logging.NOTSET)
+    # Alembic says which of its plugins it set up each time it is imported: nothing an
+    # operator acts on (its migrations' own lines stay).
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     logging.captureWarnings(True)
     _state["format"] = fmt
 

@@ -210,3 +210,36 @@ def test_the_admin_token_makes_tenants_keys_and_quotas(
     with pytest.raises(ApiError) as raised:  # a tenant's key is no admin token
         sdk.admin.create_tenant("initech")
     assert raised.value.status in (401, 403)
+
+
+def test_retention_is_read_and_changed_with_if_match(sdk: Client) -> None:
+    kept = sdk.retention.get()
+    assert kept.history_retention_days.override is None
+    assert kept.history_retention_days.value == kept.history_retention_days.default
+    changed = sdk.retention.put(history_retention_days=7, if_match=kept)
+    assert (changed.history_retention_days.value, changed.history_retention_days.override) == (
+        7,
+        7,
+    )
+    with pytest.raises(ApiError) as raised:
+        sdk.retention.put(history_max_per_trigger=10, if_match=kept)
+    assert raised.value.status == 412
+    with pytest.raises(ApiError) as raised:
+        sdk.retention.put(history_retention_days=0)
+    assert (raised.value.status, raised.value.errors[0].field) == (422, "history_retention_days")
+    restored = sdk.retention.put(history_retention_days=None)
+    assert restored.history_retention_days.override is None
+
+
+def test_the_audit_log_lists_each_change_with_its_actor_newest_first(
+    sdk: Client, hourly: str
+) -> None:
+    sdk.triggers.pause("writer", hourly, reason="maintenance")
+    project_events = list(sdk.audit.list(page_size=2))
+    actions = [e.action for e in project_events]
+    assert actions[:3] == ["trigger.pause", "trigger.create", "agent.create"]
+    assert {e.actor for e in project_events} == {f"api-key:{sdk.keys.list().__next__().id}"}
+    assert project_events[0].target_id == hourly
+    assert project_events[0].after["paused_reason"] == "maintenance"
+    tenant_events = [e.action for e in sdk.audit.tenant()]
+    assert tenant_events[: len(actions)] == actions

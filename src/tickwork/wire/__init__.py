@@ -38,6 +38,7 @@ from tickwork.wire.definitions import (
     DefinitionOut,
     DefinitionSummary,
 )
+from tickwork.wire.history import AuditEventOut, RetentionIn, RetentionOut, RetentionValue
 from tickwork.wire.notifications import (
     DeliveryOut,
     DeliveryStatus,
@@ -124,6 +125,7 @@ __all__ = [
     "AgentIn",
     "AgentOut",
     "AttemptOut",
+    "AuditEventOut",
     "BackfillDryRunOut",
     "BackfillIn",
     "BackfillMode",
@@ -184,6 +186,9 @@ __all__ = [
     "RefOut",
     "RefRun",
     "RestartOut",
+    "RetentionIn",
+    "RetentionOut",
+    "RetentionValue",
     "RunIn",
     "SchedulerLease",
     "SchedulerOut",

@@ -19,6 +19,7 @@ from tickwork.client import _core as core
 from tickwork.client._async.resources import (
     Admin,
     Agents,
+    Audit,
     Backfills,
     Definitions,
     Invocations,
@@ -27,6 +28,7 @@ from tickwork.client._async.resources import (
     Projects,
     Quotas,
     Refs,
+    Retention,
     System,
     Triggers,
     Upcoming,
@@ -86,6 +88,8 @@ class AsyncClient:
         self.keys = Keys(self)
         self.quotas = Quotas(self)
         self.notifications = Notifications(self)
+        self.retention = Retention(self)
+        self.audit = Audit(self)
         self.system = System(self)
         self.admin = Admin(self)
 

@@ -21,6 +21,7 @@ from tickwork.client import _core as core
 from tickwork.client._core import Body, Call, IfMatch
 from tickwork.wire import (
     AgentOut,
+    AuditEventOut,
     BackfillDryRunOut,
     BackfillMode,
     BackfillOut,
@@ -40,6 +41,8 @@ from tickwork.wire import (
     QuotasOut,
     ReadyOut,
     RefOut,
+    RetentionIn,
+    RetentionOut,
     SchedulerOut,
     TenantOut,
     TriggerOut,
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Admin",
     "Agents",
+    "Audit",
     "Backfills",
     "Definitions",
     "Invocations",
@@ -61,6 +65,7 @@ __all__ = [
     "Projects",
     "Quotas",
     "Refs",
+    "Retention",
     "System",
     "Triggers",
     "Upcoming",
@@ -779,3 +784,45 @@ class Notifications(_Resource):
         """The project's deliveries, newest first."""
         call = Call("GET", f"{self._paths(project).project}/notifications/deliveries")
         return self._client._items(DeliveryOut, call, page_size)
+
+
+class Retention(_Resource):
+    """``/retention``: how long the project keeps finished invocations (with their
+    attempts) and audit events: ``history_retention_days`` and ``history_max_per_trigger``,
+    each in force, its default and the project's override."""
+
+    async def get(self, *, project: str | None = None) -> RetentionOut:
+        path = f"{self._paths(project).project}/retention"
+        return await self._client._one(RetentionOut, Call("GET", path))
+
+    async def put(
+        self,
+        body: RetentionIn | Mapping[str, Any] | None = None,
+        *,
+        project: str | None = None,
+        if_match: IfMatch = None,
+        **fields: Any,
+    ) -> RetentionOut:
+        """Change the project's overrides: a field left out stays as it is, ``None``
+        restores the default."""
+        path = f"{self._paths(project).project}/retention"
+        call = Call("PUT", path, json=core.body(body, fields), if_match=core.if_match(if_match))
+        return await self._client._one(RetentionOut, call)
+
+
+class Audit(_Resource):
+    """``/audit``: every change, newest first, with its actor and the target before and
+    after (secrets redacted)."""
+
+    def list(
+        self, *, project: str | None = None, page_size: int = core.DEFAULT_PAGE_SIZE
+    ) -> AsyncIterator[AuditEventOut]:
+        """The changes to the project and everything in it."""
+        call = Call("GET", f"{self._paths(project).project}/audit")
+        return self._client._items(AuditEventOut, call, page_size)
+
+    def tenant(self, *, page_size: int = core.DEFAULT_PAGE_SIZE) -> AsyncIterator[AuditEventOut]:
+        """Every change in the tenant: its projects' (deleted ones too) and its own (API
+        keys, quotas)."""
+        call = Call("GET", f"{self._paths(None).tenant}/audit")
+        return self._client._items(AuditEventOut, call, page_size)

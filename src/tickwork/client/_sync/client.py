@@ -21,6 +21,7 @@ from tickwork.client._core import Call, M
 from tickwork.client._sync.resources import (
     Admin,
     Agents,
+    Audit,
     Backfills,
     Definitions,
     Invocations,
@@ -29,6 +30,7 @@ from tickwork.client._sync.resources import (
     Projects,
     Quotas,
     Refs,
+    Retention,
     System,
     Triggers,
     Upcoming,
@@ -87,6 +89,8 @@ class Client:
         self.keys = Keys(self)
         self.quotas = Quotas(self)
         self.notifications = Notifications(self)
+        self.retention = Retention(self)
+        self.audit = Audit(self)
         self.system = System(self)
         self.admin = Admin(self)
 

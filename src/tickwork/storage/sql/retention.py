@@ -132,30 +132,31 @@ class RetentionSql(TxBase):
         kept: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            # Only triggers that exist show a last run and hand one to their next run.
-            existing = [
-                str(r[0]) for r in self.conn.execute(sa.select(_s.id).where(_s.id.in_(chunk)))
-            ]
-            for trigger_id in existing:
-                last = (
-                    sa.select(_i.id)
-                    .where(
-                        _i.trigger_id == trigger_id,
-                        sa.or_(_i.status != PENDING, _i.started_at.is_not(None)),
-                    )
-                    .order_by(_i.id.desc())
-                    .limit(1)
+            # One statement per chunk: for each trigger that exists (only those show a
+            # last run and hand one to their next run), its last run and its latest
+            # completed run, each one probe of an index.
+            inner = t.invocations.alias("kept")
+            k = inner.c
+            last = (
+                sa.select(k.id)
+                .where(
+                    k.trigger_id == _s.id,
+                    sa.or_(k.status != PENDING, k.started_at.is_not(None)),
                 )
-                previous = (
-                    sa.select(_i.id)
-                    .where(_i.trigger_id == trigger_id, _i.status == COMPLETED)
-                    .order_by(_i.completed_at.desc(), _i.id.desc())
-                    .limit(1)
-                )
-                for q in (last, previous):
-                    found = self.conn.execute(q).scalar_one_or_none()
-                    if found is not None:
-                        kept.add(str(found))
+                .order_by(k.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            previous = (
+                sa.select(k.id)
+                .where(k.trigger_id == _s.id, k.status == COMPLETED)
+                .order_by(k.completed_at.desc(), k.id.desc())
+                .limit(1)
+                .scalar_subquery()
+            )
+            q = sa.select(last, previous).where(_s.id.in_(chunk))
+            for row in self.conn.execute(q):
+                kept.update(str(found) for found in row if found is not None)
         return kept
 
     def delete_history(self, ids: Sequence[str]) -> tuple[int, int]:
