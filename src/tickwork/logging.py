@@ -287,7 +287,7 @@ def _text(value: Any) -> str:
     if isinstance(value, datetime):
         return iso_utc(value)
     s = str(value)
-    if s and s.isprintable() and not any(c in _QUOTED for c in s):
+    if s and s.isprintable() and _QUOTED.isdisjoint(s):
         return s
     # Quoted, with every control and line-breaking character escaped: a value can
     # never end the line or pass for another field (SPEC §9).

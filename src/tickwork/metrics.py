@@ -43,8 +43,8 @@ attempts = Counter(
     "lease lost).",
     ["outcome"],
 )
-for _outcome in OUTCOMES:
-    attempts.labels(outcome=_outcome)
+# Each outcome's child, looked up once: an attempt's end counts without a label lookup.
+attempts_by_outcome = {_outcome: attempts.labels(outcome=_outcome) for _outcome in OUTCOMES}
 lost = Counter("tickwork_lost_attempts_total", "Attempts whose worker stopped renewing its lease.")
 fire_lag = Histogram(
     "tickwork_fire_lag_seconds",

@@ -62,9 +62,7 @@ def test_run_ends_count_in_the_order_given(scoped: Database) -> None:
                 RunEnd("inv_gone", False, at(2)),
             ]
         )
-    assert [
-        (c.invocation.id, c.failures_before, c.trigger.consecutive_failures) for c in changes
-    ] == [
+    assert [(c.invocation_id, c.failures_before, c.consecutive_failures) for c in changes] == [
         ("inv_a", 0, 1),
         ("inv_b", 1, 2),
         ("inv_d", 0, 0),
@@ -80,6 +78,40 @@ def test_run_ends_count_in_the_order_given(scoped: Database) -> None:
         at(3),
     )
     assert (second.last_success_at, second.last_failure_at) == (at(2), None)
+
+
+def test_run_ends_with_their_trigger_read_records_only_for_events(scoped: Database) -> None:
+    add_triggers(scoped, make_trigger("trg_1"), make_trigger("trg_2", consecutive_failures=2))
+    add_invocations(
+        scoped,
+        invocation_row("inv_a"),
+        invocation_row("inv_b", idempotency_key="k:b"),
+        invocation_row("inv_c", trigger_id="trg_2", idempotency_key="k:c"),
+    )
+    with scoped.write() as tx:
+        ok, failed, recovered = tx.record_run_ends(
+            [
+                RunEnd("inv_a", True, at(1), "trg_1"),
+                RunEnd("inv_b", False, at(2), "trg_1"),
+                RunEnd("inv_c", True, at(3), "trg_2"),
+            ]
+        )
+        stored = tx.get_trigger("trg_1")
+    # A plain success causes no event: neither record is read.
+    assert (ok.trigger, ok.invocation, ok.consecutive_failures) == (None, None, 0)
+    assert failed.trigger is not None
+    assert failed.invocation is not None
+    assert (failed.trigger.consecutive_failures, failed.trigger.last_success_at) == (1, at(1))
+    assert (failed.invocation.id, failed.failures_before) == ("inv_b", 0)
+    assert recovered.trigger is not None
+    assert recovered.invocation is None
+    assert (recovered.failures_before, recovered.trigger.consecutive_failures) == (2, 0)
+    assert stored is not None
+    assert (stored.consecutive_failures, stored.last_success_at, stored.last_failure_at) == (
+        1,
+        at(1),
+        at(2),
+    )
 
 
 def test_oldest_pending_and_the_health_filter(scoped: Database) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections import Counter
 from collections.abc import Callable
@@ -361,7 +362,8 @@ class WorkerPool:
             conversation_id=job.conversation_id,
             run_as=trigger.run_as,
         )
-        log.debug("attempt started", **fields_of(inv), agent_name=job.agent.name)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("attempt started", **fields_of(inv), agent_name=job.agent.name)
         clock = self.ctx.clock
         started = clock.now()
         if inv.attempt == 1:
@@ -375,7 +377,7 @@ class WorkerPool:
             # The invocation was cancelled (or the lease lost): the database already
             # says so; nothing more to record.
             log.info("attempt cancelled", **fields_of(inv))
-            metrics.attempts.labels(outcome=CANCELLED).inc()
+            metrics.attempts_by_outcome[CANCELLED].inc()
             return CANCELLED
         except PermanentError as exc:
             outcome = self._failure(job, str(exc), transient=False)
@@ -386,36 +388,44 @@ class WorkerPool:
     async def _call_with_timeout(
         self, target: Target, call: TargetCall, deadline: datetime, job: Job
     ) -> Outcome:
+        # The call runs in this attempt's own task (no task of its own, no wait on two):
+        # a timer cancels the task when the deadline passes first, and that cancel is
+        # told apart from one that stops the attempt by counting the task's cancels.
         clock = self.ctx.clock
-        call_task: asyncio.Task[TargetResult] = asyncio.create_task(target.call(call))
+        attempt = asyncio.current_task()
+        assert attempt is not None
+        state = {"expired": False, "finished": False}
+
+        def expire(timer: asyncio.Task[bool]) -> None:
+            if timer.cancelled() or state["finished"]:
+                return
+            state["expired"] = True
+            call.cancelled.set()
+            attempt.cancel()
+
         timer = asyncio.create_task(clock.sleep_until(deadline))
+        timer.add_done_callback(expire)
         try:
-            await asyncio.wait({call_task, timer}, return_when=asyncio.FIRST_COMPLETED)
+            result = await target.call(call)
         except asyncio.CancelledError:
-            call.cancelled.set()
-            call_task.cancel()
-            timer.cancel()
-            await asyncio.gather(call_task, timer, return_exceptions=True)
-            raise
-        timer.cancel()
-        if not call_task.done():
-            call.cancelled.set()
-            call_task.cancel()
-            await asyncio.gather(call_task, return_exceptions=True)
-            seconds = job.trigger.timeout_seconds
-            return self._failure(job, f"timed out after {seconds} s", True, "timeout")
-        try:
-            result = call_task.result()
+            if state["expired"] and attempt.uncancel() == 0:
+                seconds = job.trigger.timeout_seconds
+                return self._failure(job, f"timed out after {seconds} s", True, "timeout")
+            if attempt.cancelling() > 0:
+                call.cancelled.set()
+                raise  # the attempt is being stopped
+            return self._failure(job, "the target call was cancelled", True)
         except TargetError as exc:
             # A python handler's own exception is its cause: kept with its traceback.
             cause = exc.__cause__ if isinstance(target, PythonTarget) else None
             cause = cause if isinstance(cause, Exception) else None
             message = str(exc) or type(exc).__name__
             return self._failure(job, message, exc.transient, exc=cause)
-        except asyncio.CancelledError:
-            return self._failure(job, "the target call was cancelled", True)
         except Exception as exc:  # a target's bug is a transient failure
             return self._failure(job, f"{type(exc).__name__}: {exc}", True, exc=exc)
+        finally:
+            state["finished"] = True
+            timer.cancel()
         return Outcome(
             job.invocation.id,
             job.invocation.attempt,
@@ -458,10 +468,18 @@ class WorkerPool:
             not_before=not_before,
             attempt_outcome=attempt_outcome,
             message=job.message,
+            trigger_id=job.trigger.id,
             exc=exc,
         )
 
     def _record(self, outcome: Outcome) -> None:
+        kind = outcome.attempt_outcome or outcome.kind
+        counter = metrics.attempts_by_outcome.get(kind) or metrics.attempts.labels(outcome=kind)
+        counter.inc()
+        self._outcomes.append(outcome)
+        self._outcome_ready.set()
+        if outcome.kind == COMPLETED and not log.isEnabledFor(logging.INFO):
+            return
         job = self.inflight.get(outcome.invocation_id)
         fields = fields_of(job[0].invocation) if job else {"invocation": outcome.invocation_id}
         if outcome.kind == COMPLETED:
@@ -483,9 +501,6 @@ class WorkerPool:
                 retry_at=outcome.not_before,
                 exc_info=outcome.exc,
             )
-        metrics.attempts.labels(outcome=outcome.attempt_outcome or outcome.kind).inc()
-        self._outcomes.append(outcome)
-        self._outcome_ready.set()
 
 
 def _first_line(error: str | None) -> str | None:

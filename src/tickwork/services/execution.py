@@ -99,7 +99,8 @@ class Outcome:
     # The message the attempt sent, stored with its outcome (rendering happens outside
     # the claim transaction, and a message may be large).
     message: str | None = None
-    # Tokens the target reported (completed attempts): counted for the trigger's day.
+    # The invocation's trigger: its health is counted without reading the invocation
+    # back, and the tokens a completed attempt reported are counted for its day.
     trigger_id: str | None = None
     usage: dict[str, int] | None = None
     # The exception the target's code raised, for the log line's traceback (not stored).
@@ -230,6 +231,7 @@ def _claim(
                         FAILED,
                         now,
                         error=f"agent {trigger.agent_id!r} not found on ref {trigger.ref!r}",
+                        trigger_id=inv.trigger_id,
                     )
                 )
                 continue
@@ -265,7 +267,11 @@ def _claim(
             error = (
                 f"{exc} (TICKWORK_MAX_MESSAGE_BYTES): shorten the message template or the payload"
             )
-            too_large.append(Outcome(inv.id, inv.attempt, worker_id, FAILED, now, error=error))
+            too_large.append(
+                Outcome(
+                    inv.id, inv.attempt, worker_id, FAILED, now, error=error, trigger_id=trigger.id
+                )
+            )
             continue
         jobs.append(Job(inv, trigger, agent, revision, message, lease_until, last, continued))
     if too_large:
@@ -438,7 +444,7 @@ def _apply(tx: Store, outcomes: list[Outcome], settings: Settings) -> list[str]:
         tx,
         settings,
         [
-            health.Ended(o.invocation_id, o.kind == COMPLETED, o.ended_at, o.error)
+            health.Ended(o.invocation_id, o.kind == COMPLETED, o.ended_at, o.error, o.trigger_id)
             for o in outcomes
             if o.invocation_id in settled and o.kind in (COMPLETED, FAILED)
         ],
@@ -494,6 +500,7 @@ def recover_expired_leases(ctx: Context, limit: int = 500) -> list[Invocation]:
                     error=error,
                     not_before=not_before,
                     attempt_outcome="lost",
+                    trigger_id=inv.trigger_id,
                 )
             )
         _apply_isolated(tx, outcomes, ctx.settings)

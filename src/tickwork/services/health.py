@@ -34,6 +34,9 @@ class Ended:
     succeeded: bool
     at: datetime
     error: str | None = None
+    # The invocation's trigger, when known: then a success is counted without reading
+    # the invocation back.
+    trigger_id: str | None = None
 
 
 def threshold_of(trigger: Trigger, settings: Settings) -> int:
@@ -51,18 +54,24 @@ def record_ends(tx: Store, settings: Settings, ended: Sequence[Ended]) -> list[T
         return []
     errors = {e.invocation_id: e.error for e in ended}
     ended_at = {e.invocation_id: e.at for e in ended}
-    changes = tx.record_run_ends([RunEnd(e.invocation_id, e.succeeded, e.at) for e in ended])
+    changes = tx.record_run_ends(
+        [RunEnd(e.invocation_id, e.succeeded, e.at, e.trigger_id) for e in ended]
+    )
     paused: dict[str, Trigger] = {}
     for change in changes:
-        trigger, at = change.trigger, ended_at[change.invocation.id]
+        trigger, at = change.trigger, ended_at[change.invocation_id]
+        if trigger is None:  # a success with no failure before it: no event
+            continue
         if change.succeeded:
             if change.failures_before > 0:
                 notifications.trigger_event(
-                    tx, "trigger.recovered", trigger, at, invocation_id=change.invocation.id
+                    tx, "trigger.recovered", trigger, at, invocation_id=change.invocation_id
                 )
             continue
+        if change.invocation is None:
+            continue
         notifications.invocation_failed(
-            tx, trigger, change.invocation, errors.get(change.invocation.id), at
+            tx, trigger, change.invocation, errors.get(change.invocation_id), at
         )
         current = paused.get(trigger.id, trigger)
         threshold = threshold_of(trigger, settings)

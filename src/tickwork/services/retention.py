@@ -239,23 +239,34 @@ def _count_step(ctx: Context, state: PruneState) -> StepResult:
         if not state.triggers:
             state.phase, state.trigger_after = "finish", None
             return StepResult()
-    # Triggers under their limit cost one index probe each; go through them until one
-    # has something to delete, so that a step does at most one batch of deletions.
+    # Triggers under their limit cost one index probe each, all in one read transaction;
+    # go through them until one has something to delete, so that a step does at most
+    # one batch of deletions.
     while state.triggers:
-        trigger = state.triggers[0]
-        keep = (
-            trigger.history_max_per_trigger
-            if trigger.history_max_per_trigger is not None
-            else ctx.settings.history_max_per_trigger
-        )
+        rows: list[HistoryRow] = []
+        kept: set[str] = set()
         with ctx.db.read() as tx:
-            boundary = tx.history_boundary(trigger.trigger_id, keep)
-            rows = (
-                [] if boundary is None else tx.history_before(trigger.trigger_id, boundary, batch)
-            )
-            kept = tx.protected_history([trigger.trigger_id]) if rows else set()
+            while state.triggers:
+                trigger = state.triggers[0]
+                keep = (
+                    trigger.history_max_per_trigger
+                    if trigger.history_max_per_trigger is not None
+                    else ctx.settings.history_max_per_trigger
+                )
+                boundary = tx.history_boundary(trigger.trigger_id, keep)
+                if boundary is not None:
+                    rows = tx.history_before(trigger.trigger_id, boundary, batch)
+                if rows:
+                    kept = tx.protected_history([trigger.trigger_id])
+                    break
+                state.triggers.pop(0)
+                state.trigger_after = trigger.trigger_id
+        if not rows:
+            break
         doomed = [r.id for r in rows if r.id not in kept]
-        if len(rows) < batch:
+        if len(rows) < batch or not doomed:
+            # The trigger's last batch, or a full batch all of it kept: move on rather
+            # than read it again.
             state.triggers.pop(0)
             state.trigger_after = trigger.trigger_id
         if doomed:
@@ -263,9 +274,6 @@ def _count_step(ctx: Context, state: PruneState) -> StepResult:
                 deleted, attempts = tx.delete_history(doomed)
             _count_deleted(deleted, attempts)
             return StepResult(deleted, attempts)
-        if rows:  # a full batch, all of it kept: move on rather than read it again
-            state.triggers.pop(0)
-            state.trigger_after = trigger.trigger_id
     return StepResult()
 
 

@@ -197,22 +197,31 @@ class HealthFilter:
 
 @dataclass(frozen=True, slots=True)
 class RunEnd:
-    """An invocation that ended (completed: ``succeeded``; failed: not) at ``at``."""
+    """An invocation that ended (completed: ``succeeded``; failed: not) at ``at``; with
+    ``trigger_id``, its trigger as the caller knows it (the invocation is then not read
+    back unless it failed)."""
 
     invocation_id: str
     succeeded: bool
     at: datetime
+    trigger_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class HealthChange:
-    """What one ended invocation did to its trigger's health: the trigger as it is now
-    (locked until commit) and its failure count before."""
+    """What one ended invocation did to its trigger's health: the trigger's failure
+    count before and after. ``trigger`` (as it is now, locked until commit) and
+    ``invocation`` are given when the change causes an event: ``trigger`` for a failure
+    or a success after failures, ``invocation`` for a failure; None otherwise, so that
+    the common case reads neither."""
 
-    trigger: Trigger
-    invocation: Invocation
+    trigger_id: str
+    invocation_id: str
     succeeded: bool
     failures_before: int
+    consecutive_failures: int
+    trigger: Trigger | None = None
+    invocation: Invocation | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,12 +101,14 @@ def pool(ctx: Context, handlers: Handlers, concurrency: int = 10) -> WorkerPool:
 
 
 async def work(workers: WorkerPool) -> None:
-    """Run everything due to its end, claim after claim."""
+    """Run everything due to its end, claim after claim, and store every outcome (an
+    attempt may have ended, its outcome not yet stored, while nothing is in flight)."""
     while True:
-        await workers.run_once()
-        if not workers.inflight:
-            return
+        claimed = await workers.run_once()
+        running = bool(workers.inflight)
         await workers.wait_idle()
+        if not claimed and not running:
+            return
 
 
 # -- a message that renders too large -------------------------------------------------

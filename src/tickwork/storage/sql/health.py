@@ -5,7 +5,7 @@ ports)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -55,49 +55,111 @@ def health_clause(where: HealthFilter) -> sa.ColumnElement[bool]:
     return sa.and_(enabled, unpaused, sa.not_(failing), sa.not_(late))
 
 
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    """A trigger's health counts, as :meth:`HealthSql.record_run_ends` keeps them."""
+
+    id: str
+    consecutive_failures: int
+    last_success_at: datetime | None
+    last_failure_at: datetime | None
+
+
 class HealthSql(TxBase):
     def record_run_ends(self, ends: Sequence[RunEnd]) -> list[HealthChange]:
         if not ends:
             return []
-        ids = list(dict.fromkeys(e.invocation_id for e in ends))
-        invocations: dict[str, Invocation] = {}
-        for start in range(0, len(ids), _CHUNK):
-            q = sa.select(t.invocations).where(_i.id.in_(ids[start : start + _CHUNK]))
-            invocations.update({str(r.id): record(Invocation, r) for r in self.conn.execute(q)})
-        trigger_ids = sorted({inv.trigger_id for inv in invocations.values()})
-        triggers: dict[str, Trigger] = {}
+        # Invocations are read back only when their trigger is not given, or when they
+        # failed (their event describes them).
+        wanted = [e.invocation_id for e in ends if e.trigger_id is None or not e.succeeded]
+        invocations = self._invocations(wanted)
+        trigger_of: dict[str, str] = {}
+        for end in ends:
+            inv = invocations.get(end.invocation_id)
+            if inv is not None:
+                trigger_of[end.invocation_id] = inv.trigger_id
+            elif end.succeeded and end.trigger_id is not None:
+                trigger_of[end.invocation_id] = end.trigger_id
+        counts = self._health_counts(sorted(set(trigger_of.values())))
+        counted: list[tuple[RunEnd, str, int, _Counts]] = []
+        for end in ends:
+            trigger_id = trigger_of.get(end.invocation_id)
+            now = None if trigger_id is None else counts.get(trigger_id)
+            if trigger_id is None or now is None:
+                continue
+            before = now.consecutive_failures
+            if end.succeeded:
+                now = _Counts(trigger_id, 0, end.at, now.last_failure_at)
+            else:
+                now = _Counts(trigger_id, before + 1, now.last_success_at, end.at)
+            counts[trigger_id] = now
+            counted.append((end, trigger_id, before, now))
+        # The whole trigger only where an event follows (read before the update below,
+        # and brought to each change's counts).
+        eventful = {tid for end, tid, before, _ in counted if not end.succeeded or before > 0}
+        triggers = self._triggers(sorted(eventful))
+        changed = dict.fromkeys(tid for _, tid, _, _ in counted)
+        bulk_update(
+            self.conn,
+            t.scheduled_triggers,
+            [counts[trigger_id] for trigger_id in changed],
+            match=["id"],
+            set_=["consecutive_failures", "last_success_at", "last_failure_at"],
+        )
+        changes: list[HealthChange] = []
+        for end, trigger_id, before, now in counted:
+            whole = triggers.get(trigger_id) if not end.succeeded or before > 0 else None
+            if whole is not None:
+                whole = replace(
+                    whole,
+                    consecutive_failures=now.consecutive_failures,
+                    last_success_at=now.last_success_at,
+                    last_failure_at=now.last_failure_at,
+                )
+            changes.append(
+                HealthChange(
+                    trigger_id,
+                    end.invocation_id,
+                    end.succeeded,
+                    before,
+                    now.consecutive_failures,
+                    whole,
+                    None if end.succeeded else invocations.get(end.invocation_id),
+                )
+            )
+        return changes
+
+    def _invocations(self, ids: Sequence[str]) -> dict[str, Invocation]:
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, Invocation] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            q = sa.select(t.invocations).where(_i.id.in_(wanted[start : start + _CHUNK]))
+            found.update({str(r.id): record(Invocation, r) for r in self.conn.execute(q)})
+        return found
+
+    def _health_counts(self, trigger_ids: list[str]) -> dict[str, _Counts]:
+        found: dict[str, _Counts] = {}
         for start in range(0, len(trigger_ids), _CHUNK):
             # Locked in id order, so two settling workers never wait on each other in a
             # cycle.
             q = (
-                sa.select(t.scheduled_triggers)
+                sa.select(_s.id, _s.consecutive_failures, _s.last_success_at, _s.last_failure_at)
                 .where(_s.id.in_(trigger_ids[start : start + _CHUNK]))
                 .order_by(_s.id)
             )
             if self.postgres:
                 q = q.with_for_update()
-            triggers.update({str(r.id): record(Trigger, r) for r in self.conn.execute(q)})
-        changes: list[HealthChange] = []
-        for end in ends:
-            inv = invocations.get(end.invocation_id)
-            trigger = None if inv is None else triggers.get(inv.trigger_id)
-            if inv is None or trigger is None:
-                continue
-            before = trigger.consecutive_failures
-            if end.succeeded:
-                trigger = replace(trigger, consecutive_failures=0, last_success_at=end.at)
-            else:
-                trigger = replace(trigger, consecutive_failures=before + 1, last_failure_at=end.at)
-            triggers[trigger.id] = trigger
-            changes.append(HealthChange(trigger, inv, end.succeeded, before))
-        bulk_update(
-            self.conn,
-            t.scheduled_triggers,
-            [triggers[trigger_id] for trigger_id in dict.fromkeys(c.trigger.id for c in changes)],
-            match=["id"],
-            set_=["consecutive_failures", "last_success_at", "last_failure_at"],
-        )
-        return changes
+            found.update({str(r.id): _Counts(*r) for r in self.conn.execute(q)})
+        return found
+
+    def _triggers(self, trigger_ids: list[str]) -> dict[str, Trigger]:
+        found: dict[str, Trigger] = {}
+        for start in range(0, len(trigger_ids), _CHUNK):
+            q = sa.select(t.scheduled_triggers).where(
+                _s.id.in_(trigger_ids[start : start + _CHUNK])
+            )
+            found.update({str(r.id): record(Trigger, r) for r in self.conn.execute(q)})
+        return found
 
     def oldest_pending(self, trigger_ids: Iterable[str]) -> dict[str, datetime]:
         ids = list(dict.fromkeys(trigger_ids))

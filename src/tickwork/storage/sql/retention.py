@@ -29,6 +29,15 @@ _CHUNK = 500
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 
 
+_BOUNDARY = (
+    sa.select(_i.completed_at)
+    .where(_i.trigger_id == sa.bindparam("trigger_id"), _i.completed_at.is_not(None))
+    .order_by(_i.completed_at.desc())
+    .offset(sa.bindparam("skip", type_=sa.Integer()))
+    .limit(1)
+)
+
+
 class RetentionSql(TxBase):
     def lock_project(self, tenant_id: str, project_id: str) -> Project | None:
         q = sa.select(t.projects).where(_p.tenant_id == tenant_id, _p.id == project_id)
@@ -104,14 +113,9 @@ class RetentionSql(TxBase):
     def history_boundary(self, trigger_id: str, keep: int) -> datetime | None:
         # Reads the newest ``keep`` entries of the trigger's finished invocations from
         # the index, no row: the completion of the oldest one still kept.
-        q = (
-            sa.select(_i.completed_at)
-            .where(_i.trigger_id == trigger_id, _i.completed_at.is_not(None))
-            .order_by(_i.completed_at.desc())
-            .offset(keep - 1)
-            .limit(1)
-        )
-        found: datetime | None = self.conn.execute(q).scalar_one_or_none()
+        # One statement built once: a pass probes every trigger.
+        params = {"trigger_id": trigger_id, "skip": keep - 1}
+        found: datetime | None = self.conn.execute(_BOUNDARY, params).scalar_one_or_none()
         return found
 
     def history_before(self, trigger_id: str, boundary: datetime, limit: int) -> list[HistoryRow]:
