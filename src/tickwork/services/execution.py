@@ -240,14 +240,12 @@ def _claim(
         for reason, ids in cancel.items():
             cancelled += tx.cancel_invocations(ids, now, reason)
         _apply(tx, failures, ctx.settings)
+        # What the messages need is read in the same transaction (no second round of
+        # begin and commit); rendering is per-item work, so it happens after the commit.
+        previous = tx.previous_runs(trigger.id for _, trigger, _, _ in resolved)
     for inv in claimed:
         if inv.id in cancelled:
             log.info("invocation cancelled before its attempt", **fields_of(inv))
-    # Rendering is per-item work, so it happens after the claim has committed.
-    previous: dict[str, Invocation] = {}
-    if resolved:
-        with ctx.db.read() as tx:
-            previous = tx.previous_runs(trigger.id for _, trigger, _, _ in resolved)
     jobs: list[Job] = []
     too_large: list[Outcome] = []
     limit_bytes = ctx.settings.max_message_bytes
