@@ -36,6 +36,7 @@ from tickwork.storage.records import (
     FAILED,
     PENDING,
     Agent,
+    Candidate,
     Invocation,
     Trigger,
 )
@@ -168,6 +169,19 @@ def _claim_one_by_one(ctx: Context, worker_id: str, limit: int) -> list[Job]:
     return jobs
 
 
+AgentKey = tuple[str, str, str, str]
+Resolved = tuple[Invocation, Trigger, Agent, int]
+
+
+@dataclass
+class _Sorted:
+    """What a claim found its claimed invocations to be."""
+
+    resolved: list[Resolved] = field(default_factory=list)
+    cancel: dict[str, list[str]] = field(default_factory=dict)  # reason: ids
+    failures: list[Outcome] = field(default_factory=list)
+
+
 def _claim(
     ctx: Context,
     worker_id: str,
@@ -175,81 +189,122 @@ def _claim(
     running: Mapping[str, int],
     only: str | None = None,
 ) -> list[Job]:
-    cap = ctx.settings.tenant_cap
     now = ctx.clock.now()
     lease_until = now + timedelta(seconds=ctx.settings.worker_lease_seconds)
-    resolved: list[tuple[Invocation, Trigger, Agent, int]] = []
-    cancelled: list[str] = []
     with ctx.db.write() as tx:
         # Only the current deployment's workers start new attempts (SPEC §5); a
         # superseded one finishes what it holds and claims nothing more.
         current = tx.current_deployment_at(now)
         if current not in (None, ctx.settings.deployment_id):
             return []
-        saturated = {tenant for tenant, n in running.items() if n >= cap}
-        window = limit * 2
-        candidates = tx.claim_candidates(now, window, saturated, only=only)
-        if len(candidates) == window:
-            # A backlog: other tenants' due work may wait behind it. Look past it once.
-            seen = saturated | {c.tenant_id for c in candidates}
-            candidates += tx.claim_candidates(now, limit, seen)
-        # One lookup per agent, however many invocations share it.
+        candidates = _candidates(tx, now, limit, running, ctx.settings.tenant_cap, only)
+        # One query for every agent, however many invocations share it.
         agents = tx.agents_at_head(c.agent_key for c in candidates)
-        capped = {
-            key: agent.max_concurrency
-            for key, (agent, _) in agents.items()
-            if agent.max_concurrency is not None
-        }
-        room: dict[tuple[str, str, str, str], int] = {}
-        if capped:
-            busy = tx.running_per_agent(capped, lock=True)
-            room = {key: limit_ - busy.get(key, 0) for key, limit_ in capped.items()}
-        chosen = fairshare.choose(candidates, running, cap, limit, room)
+        room = _room(tx, agents)
+        chosen = fairshare.choose(candidates, running, ctx.settings.tenant_cap, limit, room)
         claimed = tx.claim_ids(chosen, now, worker_id, lease_until, ctx.settings.deployment_id)
-        failures: list[Outcome] = []
-        cancel: dict[str, list[str]] = {}
-        resolutions: list[Resolution] = []
-        triggers = tx.get_triggers(inv.trigger_id for inv in claimed)
-        for inv in claimed:
-            trigger = triggers.get(inv.trigger_id)
-            if trigger is None or not trigger.enabled:
-                reason = "trigger deleted" if trigger is None else "trigger disabled"
-                cancel.setdefault(reason, []).append(inv.id)
-                continue
-            if (inv.status_reason or "").startswith(BUFFERED) and tx.others_running(
-                inv.trigger_id, inv.id
-            ):
-                tx.release(inv, now + BUFFER_RECHECK)
-                continue
-            head = agents.get((inv.tenant_id, inv.project_id, inv.ref, inv.agent_id))
-            if head is None:
-                failures.append(
-                    Outcome(
-                        inv.id,
-                        inv.attempt,
-                        worker_id,
-                        FAILED,
-                        now,
-                        error=f"agent {trigger.agent_id!r} not found on ref {trigger.ref!r}",
-                        trigger_id=inv.trigger_id,
-                    )
-                )
-                continue
-            agent, revision = head
-            resolutions.append(Resolution(inv.id, agent.name, revision))
-            resolved.append((inv, trigger, agent, revision))
-        tx.record_resolutions(resolutions)
-        for reason, ids in cancel.items():
-            cancelled += tx.cancel_invocations(ids, now, reason)
-        _apply(tx, failures, ctx.settings)
+        found = _sort_claimed(tx, claimed, agents, worker_id, now)
+        tx.record_resolutions([Resolution(i.id, a.name, r) for i, _, a, r in found.resolved])
+        cancelled = [
+            cancelled_id
+            for reason, ids in found.cancel.items()
+            for cancelled_id in tx.cancel_invocations(ids, now, reason)
+        ]
+        _apply(tx, found.failures, ctx.settings)
+        # What the messages need is read in the same transaction (no second round of
+        # begin and commit); rendering is per-item work, so it happens after the commit.
+        previous = tx.previous_runs(trigger.id for _, trigger, _, _ in found.resolved)
     for inv in claimed:
         if inv.id in cancelled:
             log.info("invocation cancelled before its attempt", **fields_of(inv))
-    # Rendering is per-item work, so it happens after the claim has committed.
-    previous: dict[str, Invocation] = {}
-    if resolved:
-        with ctx.db.read() as tx:
-            previous = tx.previous_runs(trigger.id for _, trigger, _, _ in resolved)
+    jobs, too_large = _jobs(ctx, found.resolved, previous, worker_id, now, lease_until)
+    if too_large:
+        settle(ctx, too_large)
+    for failure in [*found.failures, *too_large]:
+        log.warning("invocation failed", invocation=failure.invocation_id, error=failure.error)
+    return jobs
+
+
+def _candidates(
+    tx: Store,
+    now: datetime,
+    limit: int,
+    running: Mapping[str, int],
+    cap: int,
+    only: str | None,
+) -> list[Candidate]:
+    """The due invocations a claim chooses from: twice ``limit`` of the tenants not at
+    their share, and, behind a backlog, up to ``limit`` more of tenants not seen yet."""
+    saturated = {tenant for tenant, n in running.items() if n >= cap}
+    window = limit * 2
+    candidates = tx.claim_candidates(now, window, saturated, only=only)
+    if len(candidates) == window:
+        # A backlog: other tenants' due work may wait behind it. Look past it once.
+        seen = saturated | {c.tenant_id for c in candidates}
+        candidates += tx.claim_candidates(now, limit, seen)
+    return candidates
+
+
+def _room(tx: Store, agents: Mapping[AgentKey, tuple[Agent, int]]) -> dict[AgentKey, int]:
+    """How many more attempts each agent with ``max_concurrency`` may start, across all
+    workers (those agents are locked until commit, so that deciding workers take turns)."""
+    capped = {
+        key: agent.max_concurrency
+        for key, (agent, _) in agents.items()
+        if agent.max_concurrency is not None
+    }
+    if not capped:
+        return {}
+    busy = tx.running_per_agent(capped, lock=True)
+    return {key: most - busy.get(key, 0) for key, most in capped.items()}
+
+
+def _sort_claimed(
+    tx: Store,
+    claimed: Sequence[Invocation],
+    agents: Mapping[AgentKey, tuple[Agent, int]],
+    worker_id: str,
+    now: datetime,
+) -> _Sorted:
+    """Which claimed invocations run (with their trigger and agent), which are cancelled
+    (their trigger is gone or disabled), which fail (their agent is gone), and which go
+    back to wait (buffered behind a running one of their trigger)."""
+    found = _Sorted()
+    triggers = tx.get_triggers(inv.trigger_id for inv in claimed)
+    for inv in claimed:
+        trigger = triggers.get(inv.trigger_id)
+        if trigger is None or not trigger.enabled:
+            reason = "trigger deleted" if trigger is None else "trigger disabled"
+            found.cancel.setdefault(reason, []).append(inv.id)
+            continue
+        buffered = (inv.status_reason or "").startswith(BUFFERED)
+        if buffered and tx.others_running(inv.trigger_id, inv.id):
+            tx.release(inv, now + BUFFER_RECHECK)
+            continue
+        head = agents.get((inv.tenant_id, inv.project_id, inv.ref, inv.agent_id))
+        if head is None:
+            error = f"agent {trigger.agent_id!r} not found on ref {trigger.ref!r}"
+            found.failures.append(
+                Outcome(
+                    inv.id, inv.attempt, worker_id, FAILED, now, error, trigger_id=inv.trigger_id
+                )
+            )
+            continue
+        agent, revision = head
+        found.resolved.append((inv, trigger, agent, revision))
+    return found
+
+
+def _jobs(
+    ctx: Context,
+    resolved: Sequence[Resolved],
+    previous: Mapping[str, Invocation],
+    worker_id: str,
+    now: datetime,
+    lease_until: datetime,
+) -> tuple[list[Job], list[Outcome]]:
+    """The jobs of the resolved attempts, each with its message rendered, and the
+    failures of those whose message is over TICKWORK_MAX_MESSAGE_BYTES."""
     jobs: list[Job] = []
     too_large: list[Outcome] = []
     limit_bytes = ctx.settings.max_message_bytes
@@ -274,12 +329,7 @@ def _claim(
             )
             continue
         jobs.append(Job(inv, trigger, agent, revision, message, lease_until, last, continued))
-    if too_large:
-        settle(ctx, too_large)
-        failures += too_large
-    for failure in failures:
-        log.warning("invocation failed", invocation=failure.invocation_id, error=failure.error)
-    return jobs
+    return jobs, too_large
 
 
 def decide_failure(

@@ -261,7 +261,9 @@ class QueueSql(TxBase):
             done = bulk_update(
                 self.conn,
                 t.invocations,
-                rows,
+                # In id order, as a cancel takes them: two writers of the same rows
+                # never wait on each other in a cycle.
+                sorted(rows, key=lambda r: r.id),
                 match=["id"],
                 where=[c.status == RUNNING, held],
                 bound=["not_before", "message", "worker_id"],
