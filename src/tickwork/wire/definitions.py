@@ -65,6 +65,8 @@ ChangeAction = Literal["create", "update", "delete", "unchanged"]
 class DefinitionChange(BaseModel):
     """What the push did (or, in a dry run, would do) to one agent or trigger."""
 
+    model_config = FROM_RECORD
+
     action: ChangeAction
     agent: str = Field(description="the agent's id")
     trigger: str | None = Field(description="the trigger's name; null for the agent itself")

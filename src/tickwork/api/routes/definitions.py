@@ -60,12 +60,11 @@ def definition_out(ctx: Context, result: PushResult) -> DefinitionOut:
             triggers=CountsOut.model_validate(result.trigger_counts),
         ),
         changes=[
-            DefinitionChange(
-                action=c.action,  # type: ignore[arg-type]
-                agent=c.agent,
-                trigger=c.trigger,
-                trigger_id=c.trigger_id if c.action != "create" or not result.dry_run else None,
-                fields=list(c.fields),
+            # A trigger a dry run would create is shown without an id.
+            DefinitionChange.model_validate(
+                Overlay(
+                    c, trigger_id=None if c.action == "create" and result.dry_run else c.trigger_id
+                )
             )
             for c in result.changes
         ],
