@@ -193,14 +193,11 @@ def _claim(
             seen = saturated | {c.tenant_id for c in candidates}
             candidates += tx.claim_candidates(now, limit, seen)
         # One lookup per agent, however many invocations share it.
-        agents: dict[tuple[str, str, str, str], tuple[Agent | None, int | None]] = {}
-        for key in dict.fromkeys(c.agent_key for c in candidates):
-            ref = tx.get_ref(*key[:3])
-            agents[key] = (tx.get_agent(*key), ref.revision if ref else None)
+        agents = tx.agents_at_head(c.agent_key for c in candidates)
         capped = {
             key: agent.max_concurrency
             for key, (agent, _) in agents.items()
-            if agent is not None and agent.max_concurrency is not None
+            if agent.max_concurrency is not None
         }
         room: dict[tuple[str, str, str, str], int] = {}
         if capped:
@@ -223,8 +220,8 @@ def _claim(
             ):
                 tx.release(inv, now + BUFFER_RECHECK)
                 continue
-            agent, revision = agents[(inv.tenant_id, inv.project_id, inv.ref, inv.agent_id)]
-            if agent is None or revision is None:
+            head = agents.get((inv.tenant_id, inv.project_id, inv.ref, inv.agent_id))
+            if head is None:
                 failures.append(
                     Outcome(
                         inv.id,
@@ -236,6 +233,7 @@ def _claim(
                     )
                 )
                 continue
+            agent, revision = head
             resolutions.append(Resolution(inv.id, agent.name, revision))
             resolved.append((inv, trigger, agent, revision))
         tx.record_resolutions(resolutions)
