@@ -283,6 +283,9 @@ def _report(ctx: Context, result: DispatchResult) -> None:
 
 
 def _plan_trigger(trigger: Trigger, now: datetime, active: int, over_budget: bool) -> _TriggerPlan:
+    """:func:`_plan`'s steps: plan the slots (catch-up, pause, skips, bounds, calendar),
+    record the slots that do not run, stop the runs a spent budget forbids, decide each
+    run under the overlap policy, then the control changes and the advance."""
     schedule = schedule_of(trigger)
     assert trigger.next_run_at is not None
     plan = control.plan_dispatch(
