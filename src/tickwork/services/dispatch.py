@@ -5,6 +5,9 @@ token, locks a batch of due triggers, plans their slots (catch-up, overlap, jitt
 inserts the invocations with their canonical idempotency keys (a key that exists already
 is skipped) and advances ``next_run_at``. Either all of that commits or none of it does,
 so an invocation exists if and only if its slot was consumed.
+
+One module, longer than most: the batch's transaction and the planning of each
+trigger's slots are one unit of work, read together.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Scheduled triggers, their previews, invocations and upcoming runs."""
+"""Scheduled triggers, their previews, invocations and upcoming runs.
+
+One module, longer than most: a trigger's wire models (in, out, patch, preview) share
+their fields and descriptions, which the API document shows together.
+"""
 
 from __future__ import annotations
 
