@@ -33,7 +33,8 @@ class Sizes:
     burst_n: int
     burst_big_n: int  # tickwork alone, at the full size
     burst_reps: int  # tickwork's repetitions; a peer repeats while a run stays short
-    sustained_n: int
+    sustained_n: int  # tickwork on PostgreSQL: the size it must sustain
+    sustained_ladder: tuple[int, ...]  # every other system: sizes tried until one fails
     window: float
     scale_n: int
     scale_sizes_tickwork: tuple[int, ...]
@@ -72,7 +73,8 @@ FULL = Sizes(
     burst_n=2000,
     burst_big_n=10_000,
     burst_reps=3,
-    sustained_n=3000,
+    sustained_n=50_000,
+    sustained_ladder=(3_000, 10_000, 25_000, 50_000),
     window=120.0,
     scale_n=20_000,
     scale_sizes_tickwork=(1000, 200_000),
@@ -93,6 +95,7 @@ QUICK = Sizes(
     burst_big_n=0,
     burst_reps=1,
     sustained_n=60,
+    sustained_ladder=(60,),
     window=8.0,
     scale_n=500,
     scale_sizes_tickwork=(),

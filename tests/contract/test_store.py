@@ -978,3 +978,41 @@ def test_concurrent_workers_claim_disjoint_invocations(db: Database) -> None:
     assert ids(second) == ["inv_3", "inv_4", "inv_5"]
     with db.read() as tx:
         assert all(len(tx.list_attempts(f"inv_{i}")) == 1 for i in range(6))
+
+
+def test_agents_at_head_resolves_every_agent_of_a_claim_in_one_query(db: Database) -> None:
+    target = {"type": "webhook", "url": "https://example.com/hook"}
+    with db.write() as tx:
+        tx.create_tenant(TENANT, NOW)
+        tx.upsert_project(TENANT, PROJECT, "Web", "", NOW)
+        tx.upsert_agent(TENANT, PROJECT, "main", "bot", "Bot", target, NOW)
+        tx.upsert_agent(TENANT, PROJECT, "main", "gone", "Gone", target, NOW)
+        tx.upsert_agent(TENANT, PROJECT, "dev", "bot", "Dev bot", {"type": "python"}, NOW)
+        tx.delete_agent(TENANT, PROJECT, "main", "gone")
+        main, dev = tx.get_ref(TENANT, PROJECT, "main"), tx.get_ref(TENANT, PROJECT, "dev")
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa.event.listen(db.engine, "before_cursor_execute", count)
+    keys = [
+        (TENANT, PROJECT, "main", "bot"),
+        (TENANT, PROJECT, "dev", "bot"),
+        (TENANT, PROJECT, "main", "gone"),
+        (TENANT, PROJECT, "nowhere", "bot"),
+        (TENANT, PROJECT, "main", "bot"),
+    ]
+    try:
+        with db.read() as tx:
+            heads = tx.agents_at_head(keys)
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", count)
+    assert main is not None
+    assert dev is not None
+    assert {key: (agent.name, revision) for key, (agent, revision) in heads.items()} == {
+        (TENANT, PROJECT, "main", "bot"): ("Bot", main.revision),
+        (TENANT, PROJECT, "dev", "bot"): ("Dev bot", dev.revision),
+    }
+    assert heads[(TENANT, PROJECT, "main", "bot")][0].target == target
+    assert len([s for s in statements if "agents" in s]) == 1

@@ -36,3 +36,26 @@ def test_every_module_the_document_names_exists() -> None:
     modules = [q for q in QUOTED.findall(DOC.read_text()) if q.startswith("tickwork.")]
     assert modules
     assert [m for m in modules if importlib.util.find_spec(m) is None] == []
+
+
+# A module longer than this says why in its docstring ("longer than most", "longer than
+# other modules", or that it is generated).
+LONG_MODULE_LINES = 400
+REASONS = ("longer than most", "longer than other modules", "generated from")
+
+
+def _long_modules_without_a_reason() -> list[str]:
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        text = path.read_text()
+        if text.count("\n") <= LONG_MODULE_LINES:
+            continue
+        head = text.split('"""', 2)[:2]
+        said = " ".join(head).lower().replace("\n", " ")
+        if not any(reason in " ".join(said.split()) for reason in REASONS):
+            found.append(str(path.relative_to(SRC)))
+    return found
+
+
+def test_a_long_module_says_why_it_is_long() -> None:
+    assert _long_modules_without_a_reason() == []

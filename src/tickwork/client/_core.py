@@ -1,6 +1,9 @@
 """The client's transport-agnostic core: request building, retry decisions, error
 mapping and page reading, shared by :class:`~tickwork.client.Client` and
-:class:`~tickwork.client.AsyncClient`, which differ only in how they send and wait."""
+:class:`~tickwork.client.AsyncClient`, which differ only in how they send and wait.
+
+One module, longer than most: everything the two clients share is here, so that the
+generated synchronous client stays a plain copy of the asynchronous one."""
 
 from __future__ import annotations
 

@@ -25,6 +25,9 @@ worked timelines in ``docs/catchup.md``:
 One module, longer than most: pause, skip, bounds and max_runs decide together which
 slot is consumed, and each rule reads the others' state; split apart they would have to
 import each other.
+
+One module, longer than most: pause, skip, bounds and run limits all act on the same
+slot sequence, and their rules are read together.
 """
 
 from __future__ import annotations

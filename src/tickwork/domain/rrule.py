@@ -38,6 +38,9 @@ One module, longer than most: it is the only module that imports python-dateutil
 import-linter contract), so the expansion, the DST rule and the per-year cache that keep
 dateutil's objects behind this module's interface stay in it; parsing and describing
 rules are modules of their own (``rrule_parse``, ``rrule_describe``).
+
+One module, longer than most: expansion, the DST rule and the search for the next
+instant share one representation of a rule and are read together.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ costs a few evaluations of the nominal schedule and a walk of at most
 :data:`MAX_SHIFT_DAYS` dates. A ``previous_business_day`` shift moves a slot *earlier*:
 the sequence accounts for it because a date's shifted-in slots are produced when the
 excluded date they come from is reached, and nothing lies between the two.
+
+One module, longer than most: the calendar's rules and the slot sequence they make
+are one definition, and are read together.
 """
 
 from __future__ import annotations

@@ -193,14 +193,11 @@ def _claim(
             seen = saturated | {c.tenant_id for c in candidates}
             candidates += tx.claim_candidates(now, limit, seen)
         # One lookup per agent, however many invocations share it.
-        agents: dict[tuple[str, str, str, str], tuple[Agent | None, int | None]] = {}
-        for key in dict.fromkeys(c.agent_key for c in candidates):
-            ref = tx.get_ref(*key[:3])
-            agents[key] = (tx.get_agent(*key), ref.revision if ref else None)
+        agents = tx.agents_at_head(c.agent_key for c in candidates)
         capped = {
             key: agent.max_concurrency
             for key, (agent, _) in agents.items()
-            if agent is not None and agent.max_concurrency is not None
+            if agent.max_concurrency is not None
         }
         room: dict[tuple[str, str, str, str], int] = {}
         if capped:
@@ -223,8 +220,8 @@ def _claim(
             ):
                 tx.release(inv, now + BUFFER_RECHECK)
                 continue
-            agent, revision = agents[(inv.tenant_id, inv.project_id, inv.ref, inv.agent_id)]
-            if agent is None or revision is None:
+            head = agents.get((inv.tenant_id, inv.project_id, inv.ref, inv.agent_id))
+            if head is None:
                 failures.append(
                     Outcome(
                         inv.id,
@@ -236,20 +233,19 @@ def _claim(
                     )
                 )
                 continue
+            agent, revision = head
             resolutions.append(Resolution(inv.id, agent.name, revision))
             resolved.append((inv, trigger, agent, revision))
         tx.record_resolutions(resolutions)
         for reason, ids in cancel.items():
             cancelled += tx.cancel_invocations(ids, now, reason)
         _apply(tx, failures, ctx.settings)
+        # What the messages need is read in the same transaction (no second round of
+        # begin and commit); rendering is per-item work, so it happens after the commit.
+        previous = tx.previous_runs(trigger.id for _, trigger, _, _ in resolved)
     for inv in claimed:
         if inv.id in cancelled:
             log.info("invocation cancelled before its attempt", **fields_of(inv))
-    # Rendering is per-item work, so it happens after the claim has committed.
-    previous: dict[str, Invocation] = {}
-    if resolved:
-        with ctx.db.read() as tx:
-            previous = tx.previous_runs(trigger.id for _, trigger, _, _ in resolved)
     jobs: list[Job] = []
     too_large: list[Outcome] = []
     limit_bytes = ctx.settings.max_message_bytes

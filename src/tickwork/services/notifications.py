@@ -6,6 +6,9 @@ An event is ``{"id": "evt_…", "type": "invocation.failed", "created_at": ISO, 
 each delivered at least once (the sender is :mod:`tickwork.runtime.notifications`).
 Every try of one event carries the same ``webhook-id`` (the event id), so a receiver
 deduplicates on it.
+
+One module, longer than most: the events, the targets' formats and the delivery
+decision are one contract (what is written is what is sent), read together.
 """
 
 from __future__ import annotations

@@ -655,6 +655,13 @@ class Queue(Protocol):
         Returns them oldest first; an id no longer pending is left out."""
         ...
 
+    def agents_at_head(
+        self, keys: Iterable[tuple[str, str, str, str]]
+    ) -> dict[tuple[str, str, str, str], tuple[Agent, int]]:
+        """Each of these agents (tenant, project, ref, agent) as its ref has it now, with
+        the ref's revision, in one query; an agent or ref that is gone is left out."""
+        ...
+
     def running_per_agent(
         self, agents: Iterable[tuple[str, str, str, str]], *, lock: bool = False
     ) -> dict[tuple[str, str, str, str], int]:

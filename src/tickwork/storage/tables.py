@@ -1,4 +1,8 @@
-"""The schema, as SQLAlchemy Core tables. Migrations must produce exactly this."""
+"""The schema, as SQLAlchemy Core tables. Migrations must produce exactly this.
+
+Longer than other modules on purpose: the whole schema in one place, each table with
+its indexes and the reason for each, as the migrations' test compares it.
+"""
 
 from __future__ import annotations
 

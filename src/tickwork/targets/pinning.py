@@ -32,6 +32,9 @@ One module, longer than most: the resolver that checks each address, the connect
 uses only checked addresses and the session that keeps no cookies are one guarantee (no
 connection to an address that was not checked); splitting them would let a caller build
 one without the others.
+
+One module, longer than most: the resolver, the connector and the client that use
+them are one egress guarantee (SPEC §9), read together.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ A method that changes a trigger, an agent or a definition takes ``if_match=``: t
 ``ETag`` of the version the change is based on, or the object a ``get`` (or an earlier
 change) answered, whose ETag the client remembers (:func:`~tickwork.client.etag`). When
 someone changed it meanwhile, the server answers ``412`` and changes nothing.
+
+One module, longer than most: one short method per route, for every resource, so the
+client can be read beside the API guide.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import visitors
 
 _R = TypeVar("_R")
 
@@ -64,9 +65,10 @@ def record(cls: type[_R], row: Any) -> _R:
     return made
 
 
-def param(column: sa.Column[Any]) -> sa.BindParameter[Any]:
-    """The bound value of ``column`` in each row of a :func:`bulk_update`."""
-    return sa.bindparam(f"b_{column.name}", type_=column.type)
+def param(column: sa.Column[Any], name: str | None = None) -> sa.BindParameter[Any]:
+    """The bound value of ``column`` in each row of a :func:`bulk_update`: the record's
+    attribute of the column's name, or of ``name``, of the column's type."""
+    return sa.bindparam(f"b_{name or column.name}", type_=column.type)
 
 
 def bulk_update(
@@ -79,26 +81,99 @@ def bulk_update(
     where: Iterable[sa.ColumnElement[bool]] = (),
     values: Mapping[str, Any] | None = None,
     bound: Iterable[str] = (),
-) -> None:
-    """One UPDATE run for every row (an executemany): the rows of ``table`` whose
-    ``match`` columns equal the record's attributes of those names, and that meet
-    ``where``, take the record's ``set_`` attributes and ``values`` (expressions, which
-    read the record's ``bound`` attributes through :func:`param`)."""
+    returning: Iterable[sa.ColumnElement[Any]] = (),
+) -> list[sa.Row[Any]]:
+    """One UPDATE for every row: the rows of ``table`` whose ``match`` columns equal the
+    record's attributes of those names, and that meet ``where``, take the record's
+    ``set_`` attributes and ``values`` (expressions, which read the record's ``bound``
+    attributes through :func:`param`). On PostgreSQL it is one statement for the whole
+    batch (``UPDATE ... FROM unnest(...)``, each attribute one array parameter) and
+    returns the ``returning`` columns of the rows it changed; on SQLite, where a
+    statement costs no round trip, an executemany (and ``returning`` is not offered).
+    Rows must differ in their ``match`` attributes."""
     if not rows:
-        return
-    match, set_ = tuple(match), tuple(set_)
+        return []
+    match, set_, returning = tuple(match), tuple(set_), tuple(returning)
+    names = tuple(dict.fromkeys([*match, *set_, *bound]))
+    if conn.dialect.name == "postgresql":
+        stmt = _unnest_update(table, match, set_, tuple(where), values or {}, names, returning)
+        arrays = {f"a_{name}": list(map(operator.attrgetter(name), rows)) for name in names}
+        result = conn.execute(stmt, arrays)
+        return list(result) if returning else []
+    if returning:
+        raise ValueError("bulk_update returns rows on PostgreSQL only")
     c = table.c
     stmt = (
         table.update()
         .where(*(c[name] == param(c[name]) for name in match), *where)
         .values({**{name: param(c[name]) for name in set_}, **(values or {})})
     )
-    names = tuple(dict.fromkeys([*match, *set_, *bound]))
     keys, values_of = tuple(f"b_{name}" for name in names), operator.attrgetter(*names)
     if len(names) == 1:
         conn.execute(stmt, [{keys[0]: values_of(r)} for r in rows])
-        return
-    conn.execute(stmt, [dict(zip(keys, values_of(r), strict=True)) for r in rows])
+    else:
+        conn.execute(stmt, [dict(zip(keys, values_of(r), strict=True)) for r in rows])
+    return []
+
+
+_POSTGRESQL = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+
+
+def _array_type(kind: sa.types.TypeEngine[Any]) -> Any:
+    # The column's own type, below any decorator: the values are bound as one array
+    # each, converted by the driver, with no Python-side processing per value.
+    if isinstance(kind, sa.types.TypeDecorator):
+        kind = kind.impl_instance
+    return postgresql.ARRAY(kind.dialect_impl(_POSTGRESQL))
+
+
+def _traverse(value: Any, replace: Any) -> Any:
+    """``value`` (an expression or a plain value) with bound parameters replaced."""
+    if isinstance(value, sa.ClauseElement):
+        return visitors.replacement_traverse(value, {}, replace)
+    return value
+
+
+def _unnest_update(
+    table: sa.Table,
+    match: tuple[str, ...],
+    set_: tuple[str, ...],
+    where: tuple[sa.ColumnElement[bool], ...],
+    values: Mapping[str, Any],
+    names: tuple[str, ...],
+    returning: tuple[sa.ColumnElement[Any], ...],
+) -> sa.Update:
+    c = table.c
+    kinds: dict[str, Any] = {name: c[name].type for name in (*match, *set_)}
+    for expression in (*where, *values.values()):
+        if isinstance(expression, sa.ClauseElement):
+            for element in visitors.iterate(expression):
+                if isinstance(element, sa.BindParameter) and element.key.startswith("b_"):
+                    kinds.setdefault(element.key[2:], element.type)
+    arrays = [sa.bindparam(f"a_{name}", type_=_array_type(kinds[name])) for name in names]
+    v = (
+        sa.func.unnest(*arrays)
+        .table_valued(*(sa.column(name, kinds[name]) for name in names), name="v")
+        .render_derived()
+    )
+    by_key = {f"b_{name}": v.c[name] for name in names}
+
+    def from_v(element: Any) -> Any:
+        if isinstance(element, sa.BindParameter) and element.key in by_key:
+            return by_key[element.key]
+        return None
+
+    stmt = (
+        table.update()
+        .where(*(c[name] == v.c[name] for name in match), *(_traverse(w, from_v) for w in where))
+        .values(
+            {
+                **{name: v.c[name] for name in set_},
+                **{k: _traverse(e, from_v) for k, e in values.items()},
+            }
+        )
+    )
+    return stmt.returning(*returning) if returning else stmt
 
 
 class TxBase:

@@ -20,7 +20,7 @@ from tickwork.storage.ports import (
     RunEnd,
 )
 from tickwork.storage.records import PENDING, Invocation, Trigger
-from tickwork.storage.sql.base import TxBase, record
+from tickwork.storage.sql.base import TxBase, bulk_update, record
 
 _s = t.scheduled_triggers.c
 _i = t.invocations.c
@@ -90,17 +90,13 @@ class HealthSql(TxBase):
                 trigger = replace(trigger, consecutive_failures=before + 1, last_failure_at=end.at)
             triggers[trigger.id] = trigger
             changes.append(HealthChange(trigger, inv, end.succeeded, before))
-        for trigger_id in dict.fromkeys(c.trigger.id for c in changes):
-            final = triggers[trigger_id]
-            self.conn.execute(
-                t.scheduled_triggers.update()
-                .where(_s.id == trigger_id)
-                .values(
-                    consecutive_failures=final.consecutive_failures,
-                    last_success_at=final.last_success_at,
-                    last_failure_at=final.last_failure_at,
-                )
-            )
+        bulk_update(
+            self.conn,
+            t.scheduled_triggers,
+            [triggers[trigger_id] for trigger_id in dict.fromkeys(c.trigger.id for c in changes)],
+            match=["id"],
+            set_=["consecutive_failures", "last_success_at", "last_failure_at"],
+        )
         return changes
 
     def oldest_pending(self, trigger_ids: Iterable[str]) -> dict[str, datetime]:

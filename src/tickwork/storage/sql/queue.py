@@ -17,6 +17,7 @@ from tickwork.storage.records import (
     FAILED,
     PENDING,
     RUNNING,
+    Agent,
     Candidate,
     Invocation,
 )
@@ -24,6 +25,7 @@ from tickwork.storage.sql.base import TxBase, bulk_update, param, record
 
 _NEW = tuple(f.name for f in fields(NewInvocation))
 _new_values = operator.attrgetter(*_NEW)
+_AGENT = tuple(f.name for f in fields(Agent))
 
 
 class QueueSql(TxBase):
@@ -112,23 +114,61 @@ class QueueSql(TxBase):
             )
             .returning(*t.invocations.c)
         )
-        claimed = [record(Invocation, r) for r in self.conn.execute(stmt)]
-        if claimed:
-            self.conn.execute(
-                t.invocation_attempts.insert(),
-                [
-                    {
-                        "invocation_id": inv.id,
-                        "attempt": inv.attempt,
-                        "deployment_id": deployment_id,
-                        "worker_id": worker_id,
-                        "started_at": now,
-                    }
-                    for inv in claimed
-                ],
+        if self.postgres:
+            # One statement: the attempts are recorded by the claim itself.
+            taken = stmt.cte("claimed")
+            attempts = t.invocation_attempts.insert().from_select(
+                ["invocation_id", "attempt", "deployment_id", "worker_id", "started_at"],
+                sa.select(
+                    taken.c.id,
+                    taken.c.attempt,
+                    sa.literal(deployment_id, t.invocation_attempts.c.deployment_id.type),
+                    sa.literal(worker_id, t.invocation_attempts.c.worker_id.type),
+                    sa.literal(now, t.invocation_attempts.c.started_at.type),
+                ),
             )
+            query = sa.select(taken).add_cte(attempts.cte("attempts"))
+            claimed = [record(Invocation, r) for r in self.conn.execute(query)]
+        else:
+            claimed = [record(Invocation, r) for r in self.conn.execute(stmt)]
+            if claimed:
+                self.conn.execute(
+                    t.invocation_attempts.insert(),
+                    [
+                        {
+                            "invocation_id": inv.id,
+                            "attempt": inv.attempt,
+                            "deployment_id": deployment_id,
+                            "worker_id": worker_id,
+                            "started_at": now,
+                        }
+                        for inv in claimed
+                    ],
+                )
         claimed.sort(key=lambda inv: (inv.not_before, inv.id))
         return claimed
+
+    def agents_at_head(
+        self, keys: Iterable[tuple[str, str, str, str]]
+    ) -> dict[tuple[str, str, str, str], tuple[Agent, int]]:
+        wanted = sorted(set(keys))
+        if not wanted:
+            return {}
+        a, r = t.agents.c, t.refs.c
+        q = (
+            sa.select(*(a[name] for name in _AGENT), r.revision)
+            .join(
+                t.refs,
+                sa.and_(r.tenant_id == a.tenant_id, r.project_id == a.project_id, r.name == a.ref),
+            )
+            .where(sa.tuple_(a.tenant_id, a.project_id, a.ref, a.id).in_(wanted))
+        )
+        found: dict[tuple[str, str, str, str], tuple[Agent, int]] = {}
+        for row in self.conn.execute(q):
+            revision = row[-1]
+            agent = Agent(*row[:-1])
+            found[(agent.tenant_id, agent.project_id, agent.ref, agent.id)] = (agent, revision)
+        return found
 
     def running_per_agent(
         self, agents: Iterable[tuple[str, str, str, str]], *, lock: bool = False
@@ -206,13 +246,35 @@ class QueueSql(TxBase):
         if not rows:
             return []
         c = t.invocations.c
-        # Which of them this worker still holds; on PostgreSQL the rows stay locked until
-        # commit, so a concurrent cancel waits and then finds them final.
+        set_ = ["status", "last_error", "result", "conversation_id", "completed_at"]
+        values = {
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "not_before": sa.func.coalesce(param(c.not_before), c.not_before),
+            "message": sa.func.coalesce(param(c.message), c.message),
+        }
+        if self.postgres:
+            # One statement: it changes (and locks until commit) only the rows still
+            # running under the settlement's worker, so a concurrent cancel waits and
+            # then finds them final.
+            held = c.lease_owner == param(c.lease_owner, "worker_id")
+            done = bulk_update(
+                self.conn,
+                t.invocations,
+                rows,
+                match=["id"],
+                where=[c.status == RUNNING, held],
+                bound=["not_before", "message", "worker_id"],
+                returning=[c.id],
+                set_=set_,
+                values=values,
+            )
+            changed = {str(r.id) for r in done}
+            return [r.id for r in rows if r.id in changed]
+        # SQLite: this transaction holds the database's write lock.
         held_q = sa.select(c.id, c.lease_owner).where(
             c.id.in_([r.id for r in rows]), c.status == RUNNING
         )
-        if self.postgres:
-            held_q = held_q.with_for_update()
         owners = {str(r.id): r.lease_owner for r in self.conn.execute(held_q)}
         keep = [r for r in rows if owners.get(r.id, object()) == r.worker_id]
         bulk_update(
@@ -220,15 +282,10 @@ class QueueSql(TxBase):
             t.invocations,
             keep,
             match=["id"],
-            set_=["status", "last_error", "result", "conversation_id", "completed_at"],
             where=[c.status == RUNNING],
-            values={
-                "lease_owner": None,
-                "lease_expires_at": None,
-                "not_before": sa.func.coalesce(param(c.not_before), c.not_before),
-                "message": sa.func.coalesce(param(c.message), c.message),
-            },
             bound=["not_before", "message"],
+            set_=set_,
+            values=values,
         )
         return [r.id for r in keep]
 
