@@ -34,6 +34,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from tests.pools import watched  # noqa: E402
 from tickwork.services.context import Context  # noqa: E402
 from tickwork.settings import Settings  # noqa: E402
 from tickwork.storage import migrate, tables  # noqa: E402
@@ -94,9 +95,14 @@ def database_url(_database_template: str, tmp_path: Path) -> str:
 
 @pytest.fixture
 def db(database_url: str) -> Iterator[Database]:
+    """The test's database. When the test ends, every connection taken from its pool must
+    have been returned: a kept one fails the test, naming where it was taken."""
     database = Database(create_engine(database_url))
-    yield database
-    database.dispose()
+    try:
+        with watched(database.engine):
+            yield database
+    finally:
+        database.dispose()
 
 
 @pytest.fixture

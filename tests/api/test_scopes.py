@@ -11,11 +11,19 @@ from typing import Any
 
 import pytest
 from fastapi import APIRouter, FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.testclient import TestClient
 
 from tests.api.helpers import TenantKey, problem
 from tests.api.test_isolation import PARAMETER_NAMES, ROUTES, World, build_world, call
-from tickwork.api.deps import Caller, ReadTenant, check_scope_decisions, scope_of, tenant_routes
+from tickwork.api.deps import (
+    Caller,
+    ReadTenant,
+    RequireScope,
+    check_scope_decisions,
+    scope_of,
+    tenant_routes,
+)
 from tickwork.domain.scopes import SCOPES
 from tickwork.errors import Forbidden
 from tickwork.services import tenants
@@ -94,6 +102,28 @@ def test_the_table_gives_every_tenant_route_the_scope_it_declares(app: FastAPI) 
     expected = {(m, _app_path(p)): [scope] for (m, p), scope in SCOPE_OF.items()}
     assert declared == expected
     assert {(m, p) for m, p, _ in ROUTES} == set(SCOPE_OF)
+
+
+def test_every_tenant_route_takes_its_path_in_the_dependency_that_decides_its_scope(
+    app: FastAPI,
+) -> None:
+    # One record per route (ReadProject, WriteRef, OperateBackfill, ...): the tenant and
+    # every id below it, never some of them beside it as parameters of the route's own.
+    for method, path, dependant in tenant_routes(app):
+        assert not dependant.path_params, (method, path)
+        deciding = [
+            d for d in dependant.dependencies if isinstance(d.call, RequireScope) or scope_of(d)
+        ]
+        assert len(deciding) == 1, (method, path)
+        taken = _path_names(deciding[0])
+        assert taken == set(re.findall(r"{(\w+)", path)), (method, path)
+
+
+def _path_names(dependant: Dependant) -> set[str]:
+    names = {param.name for param in dependant.path_params}
+    for sub in dependant.dependencies:
+        names |= _path_names(sub)
+    return names
 
 
 def test_an_app_with_a_tenant_route_that_decides_no_scope_does_not_start() -> None:

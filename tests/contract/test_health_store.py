@@ -7,17 +7,9 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from tests.contract.test_store import (
-    NOW,
-    PROJECT,
-    TENANT,
-    add_invocations,
-    add_triggers,
-    at,
-    invocation_row,
-    make_trigger,
-    scoped,
-)
+from tests import rows
+from tests.contract.test_store import add_invocations, add_triggers, at, scoped
+from tests.rows import NOW, PROJECT, TENANT
 from tickwork.storage.ports import HealthFilter, OutboxRow, RunEnd, TriggerFilter
 from tickwork.storage.sql import Database
 
@@ -45,13 +37,13 @@ def outbox_row(row_id: str, **overrides: object) -> OutboxRow:
 
 
 def test_run_ends_count_in_the_order_given(scoped: Database) -> None:
-    add_triggers(scoped, make_trigger("trg_1"), make_trigger("trg_2"))
+    add_triggers(scoped, rows.trigger("trg_1"), rows.trigger("trg_2"))
     add_invocations(
         scoped,
-        invocation_row("inv_a"),
-        invocation_row("inv_b", idempotency_key="k:b"),
-        invocation_row("inv_c", idempotency_key="k:c"),
-        invocation_row("inv_d", trigger_id="trg_2", idempotency_key="k:d"),
+        rows.new_invocation("inv_a"),
+        rows.new_invocation("inv_b", idempotency_key="k:b"),
+        rows.new_invocation("inv_c", idempotency_key="k:c"),
+        rows.new_invocation("inv_d", trigger_id="trg_2", idempotency_key="k:d"),
     )
     with scoped.write() as tx:
         changes = tx.record_run_ends(
@@ -81,12 +73,12 @@ def test_run_ends_count_in_the_order_given(scoped: Database) -> None:
 
 
 def test_run_ends_with_their_trigger_read_records_only_for_events(scoped: Database) -> None:
-    add_triggers(scoped, make_trigger("trg_1"), make_trigger("trg_2", consecutive_failures=2))
+    add_triggers(scoped, rows.trigger("trg_1"), rows.trigger("trg_2", consecutive_failures=2))
     add_invocations(
         scoped,
-        invocation_row("inv_a"),
-        invocation_row("inv_b", idempotency_key="k:b"),
-        invocation_row("inv_c", trigger_id="trg_2", idempotency_key="k:c"),
+        rows.new_invocation("inv_a"),
+        rows.new_invocation("inv_b", idempotency_key="k:b"),
+        rows.new_invocation("inv_c", trigger_id="trg_2", idempotency_key="k:c"),
     )
     with scoped.write() as tx:
         ok, failed, recovered = tx.record_run_ends(
@@ -117,17 +109,17 @@ def test_run_ends_with_their_trigger_read_records_only_for_events(scoped: Databa
 def test_oldest_pending_and_the_health_filter(scoped: Database) -> None:
     add_triggers(
         scoped,
-        make_trigger("trg_1", next_run_at=at(60)),
-        make_trigger("trg_2", next_run_at=at(-10)),
-        make_trigger("trg_3", next_run_at=at(60), consecutive_failures=2),
-        make_trigger("trg_4", enabled=False),
-        make_trigger("trg_5", paused=True),
+        rows.trigger("trg_1", next_run_at=at(60)),
+        rows.trigger("trg_2", next_run_at=at(-10)),
+        rows.trigger("trg_3", next_run_at=at(60), consecutive_failures=2),
+        rows.trigger("trg_4", enabled=False),
+        rows.trigger("trg_5", paused=True),
     )
     add_invocations(
         scoped,
-        invocation_row("inv_a", not_before=at(-20)),
-        invocation_row("inv_b", not_before=at(-30), idempotency_key="k:b"),
-        invocation_row("inv_c", trigger_id="trg_3", not_before=at(5), idempotency_key="k:c"),
+        rows.new_invocation("inv_a", not_before=at(-20)),
+        rows.new_invocation("inv_b", not_before=at(-30), idempotency_key="k:b"),
+        rows.new_invocation("inv_c", trigger_id="trg_3", not_before=at(5), idempotency_key="k:c"),
     )
     cutoff = at(-5)
     with scoped.read() as tx:
@@ -186,8 +178,8 @@ def test_a_delivery_is_claimed_under_a_lease_and_finished_once(scoped: Database)
         )  # fmt: skip
     assert (stale, done) == (False, True)
     with scoped.read() as tx:
-        rows = tx.list_notifications(TENANT, PROJECT, None, 10)
-        assert [(r.id, r.status) for r in rows] == [("ntf_2", "pending"), ("ntf_1", "delivered")]
+        listed = tx.list_notifications(TENANT, PROJECT, None, 10)
+        assert [(r.id, r.status) for r in listed] == [("ntf_2", "pending"), ("ntf_1", "delivered")]
         assert [r.id for r in tx.list_notifications(TENANT, PROJECT, "ntf_2", 10)] == ["ntf_1"]
         assert tx.earliest_notification() == at(5)
 
@@ -201,9 +193,9 @@ def test_concurrent_senders_never_claim_one_delivery_twice(scoped: Database) -> 
     def sender() -> None:
         for _ in range(10):
             with scoped.write() as tx:
-                rows = tx.claim_notifications(NOW, 3, NOW + timedelta(minutes=1))
+                claimed = tx.claim_notifications(NOW, 3, NOW + timedelta(minutes=1))
             with lock:
-                taken.extend(r.id for r in rows)
+                taken.extend(r.id for r in claimed)
 
     threads = [threading.Thread(target=sender) for _ in range(4)]
     for thread in threads:

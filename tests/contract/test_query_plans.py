@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -20,14 +20,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from tests import rows
+from tests.rows import AGENT, NOW, PROJECT, TENANT
 from tickwork.storage import tables
 from tickwork.storage.records import COMPLETED, PENDING, RUNNING
 from tickwork.storage.sql import Database, Tx
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ROWS = 20_000
 DUE = 20
-TENANT, PROJECT, AGENT = "acme", "web", "bot"
 
 
 def _trigger(i: int) -> dict[str, Any]:
@@ -39,29 +39,9 @@ def _trigger(i: int) -> dict[str, Any]:
         next_run_at = None
     else:
         next_run_at = NOW + timedelta(seconds=97 * i % (30 * 86400) + 1)
-    return {
-        "id": f"trg_{i:06d}",
-        "tenant_id": TENANT,
-        "project_id": PROJECT,
-        "ref": "main",
-        "agent_id": AGENT,
-        "name": f"trigger {i}",
-        "description": "",
-        "enabled": next_run_at is not None,
-        "cron_expression": "*/5 * * * *",
-        "timezone": "UTC",
-        "payload": {},
-        "max_retries": 1,
-        "retry_delay_seconds": 60,
-        "timeout_seconds": 780,
-        "catchup": "latest",
-        "catchup_window_seconds": 3600,
-        "overlap": "allow",
-        "jitter_seconds": 0,
-        "next_run_at": next_run_at,
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
+    return rows.trigger_columns(
+        f"trg_{i:06d}", enabled=next_run_at is not None, next_run_at=next_run_at
+    )
 
 
 def _invocation(i: int) -> dict[str, Any]:
@@ -75,26 +55,19 @@ def _invocation(i: int) -> dict[str, Any]:
         status, not_before = PENDING, NOW + timedelta(seconds=i)
     elif i < 600:
         status, lease = RUNNING, NOW + timedelta(seconds=i)
-    return {
-        "id": f"inv_{i:06d}",
-        "trigger_id": f"trg_{i % 1000:06d}",
-        "trigger_name": "trigger",
-        "tenant_id": TENANT,
-        "project_id": PROJECT,
-        "ref": "main",
-        "agent_id": AGENT,
-        "origin": "schedule",
-        "scheduled_for": scheduled_for,
-        "idempotency_key": f"sched:{i}",
-        "status": status,
-        "attempt": 1 if status != PENDING else 0,
-        "not_before": not_before,
-        "lease_owner": "w0" if lease else None,
-        "lease_expires_at": lease,
-        "payload": {},
-        "created_at": scheduled_for,
-        "completed_at": scheduled_for if status == COMPLETED else None,
-    }
+    return rows.invocation_columns(
+        f"inv_{i:06d}",
+        trigger_id=f"trg_{i % 1000:06d}",
+        scheduled_for=scheduled_for,
+        idempotency_key=f"sched:{i}",
+        status=status,
+        attempt=1 if status != PENDING else 0,
+        not_before=not_before,
+        lease_owner="w0" if lease else None,
+        lease_expires_at=lease,
+        created_at=scheduled_for,
+        completed_at=scheduled_for if status == COMPLETED else None,
+    )
 
 
 @pytest.fixture
@@ -138,8 +111,8 @@ def plan_of(db: Database, query: Callable[[Tx], Any]) -> list[str]:
         statement, parameters = statements[0]
         explain = "EXPLAIN " if db.is_postgres else "EXPLAIN QUERY PLAN "
         with conn.begin():
-            rows = conn.exec_driver_sql(explain + statement, parameters).all()
-    return [str(row[0]) if db.is_postgres else str(row[-1]) for row in rows]
+            plan = conn.exec_driver_sql(explain + statement, parameters).all()
+    return [str(row[0]) if db.is_postgres else str(row[-1]) for row in plan]
 
 
 def assert_index_range_scan(

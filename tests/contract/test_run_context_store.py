@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from tests import rows
+from tests.rows import NOW
 from tickwork.storage.ports import UsageDay, UsageRow
 from tickwork.storage.records import COMPLETED, FAILED, RUNNING
 from tickwork.storage.sql import Database
 
-from .test_store import NOW, add_invocations, claim, invocation, invocation_row, settle_row
+from .test_store import add_invocations, claim, invocation, settle_row
 
 MONDAY, TUESDAY = date(2026, 3, 2), date(2026, 3, 3)
 
@@ -32,11 +34,11 @@ def finish(db: Database, invocation_id: str, status: str, minutes: float) -> Non
 def test_the_previous_run_is_the_latest_completed_one_of_each_trigger(db: Database) -> None:
     add_invocations(
         db,
-        invocation_row("inv_a"),
-        invocation_row("inv_b", scheduled_for=NOW + timedelta(minutes=1)),
-        invocation_row("inv_c", scheduled_for=NOW + timedelta(minutes=2)),
-        invocation_row("inv_d", trigger_id="trg_2"),
-        invocation_row("inv_e", trigger_id="trg_3"),
+        rows.new_invocation("inv_a"),
+        rows.new_invocation("inv_b", scheduled_for=NOW + timedelta(minutes=1)),
+        rows.new_invocation("inv_c", scheduled_for=NOW + timedelta(minutes=2)),
+        rows.new_invocation("inv_d", trigger_id="trg_2"),
+        rows.new_invocation("inv_e", trigger_id="trg_3"),
     )
     claim(db, NOW, 10)
     finish(db, "inv_a", COMPLETED, 5)
@@ -51,7 +53,7 @@ def test_the_previous_run_is_the_latest_completed_one_of_each_trigger(db: Databa
 
 
 def test_usage_is_stored_per_invocation_and_summed_per_trigger_per_day(db: Database) -> None:
-    add_invocations(db, *(invocation_row(f"inv_{n}") for n in range(4)))
+    add_invocations(db, *(rows.new_invocation(f"inv_{n}") for n in range(4)))
     usage = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
     with db.write() as tx:
         tx.record_usage([UsageRow("inv_0", "trg_1", MONDAY, usage)])

@@ -18,6 +18,8 @@ from typing import Any, TypeVar
 import pytest
 import sqlalchemy as sa
 
+from tests import rows
+from tests.rows import AGENT, NOW, PROJECT, TENANT
 from tickwork.storage.ports import (
     AttemptEnd,
     InvocationFilter,
@@ -40,8 +42,6 @@ from tickwork.storage.records import (
 )
 from tickwork.storage.sql import Database, Tx
 
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-TENANT, PROJECT, AGENT = "acme", "web", "bot"
 KOLKATA = timezone(timedelta(hours=5, minutes=30))
 NEW_YORK_WINTER = timezone(timedelta(hours=-5))
 # Long enough never to fire on a healthy run, short enough to fail a broken one quickly.
@@ -52,62 +52,6 @@ _T = TypeVar("_T")
 
 def at(minutes: float) -> datetime:
     return NOW + timedelta(minutes=minutes)
-
-
-def make_trigger(trigger_id: str, **overrides: Any) -> Trigger:
-    values: dict[str, Any] = {
-        "id": trigger_id,
-        "tenant_id": TENANT,
-        "project_id": PROJECT,
-        "ref": "main",
-        "agent_id": AGENT,
-        "name": f"trigger {trigger_id}",
-        "description": "",
-        "enabled": True,
-        "cron_expression": "*/5 * * * *",
-        "run_at": None,
-        "timezone": "UTC",
-        "payload": {"n": 1},
-        "message_template": None,
-        "max_retries": 1,
-        "retry_delay_seconds": 60,
-        "timeout_seconds": 780,
-        "catchup": "latest",
-        "catchup_window_seconds": 3600,
-        "overlap": "allow",
-        "jitter_seconds": 0,
-        "next_run_at": None,
-        "last_error": None,
-        "created_by": None,
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
-    values.update(overrides)
-    return Trigger(**values)
-
-
-def invocation_row(invocation_id: str, **overrides: Any) -> NewInvocation:
-    row: dict[str, Any] = {
-        "id": invocation_id,
-        "trigger_id": "trg_1",
-        "trigger_name": "trigger trg_1",
-        "tenant_id": TENANT,
-        "project_id": PROJECT,
-        "ref": "main",
-        "agent_id": AGENT,
-        "origin": "schedule",
-        "scheduled_for": NOW,
-        "idempotency_key": f"key:{invocation_id}",
-        "status": PENDING,
-        "status_reason": None,
-        "attempt": 0,
-        "not_before": NOW,
-        "payload": {"n": 1},
-        "created_at": NOW,
-        "completed_at": None,
-    }
-    row.update(overrides)
-    return NewInvocation(**row)
 
 
 def settle_row(invocation_id: str, worker_id: str, status: str, **extra: Any) -> Settlement:
@@ -141,9 +85,9 @@ def add_triggers(db: Database, *triggers: Trigger) -> None:
             tx.insert_trigger(trigger)
 
 
-def add_invocations(db: Database, *rows: NewInvocation) -> None:
+def add_invocations(db: Database, *new: NewInvocation) -> None:
     with db.write() as tx:
-        assert tx.insert_invocations(list(rows)) == [r.id for r in rows]
+        assert tx.insert_invocations(list(new)) == [r.id for r in new]
 
 
 def invocation(db: Database, invocation_id: str) -> Invocation:
@@ -196,8 +140,8 @@ def test_it_compares_instants_given_in_any_zone_as_instants(scoped: Database) ->
     # wall time is earlier.
     add_triggers(
         scoped,
-        make_trigger("trg_ny", next_run_at=datetime(2026, 3, 2, 9, 10, tzinfo=NEW_YORK_WINTER)),
-        make_trigger("trg_in", next_run_at=datetime(2026, 3, 2, 19, 30, tzinfo=KOLKATA)),
+        rows.trigger("trg_ny", next_run_at=datetime(2026, 3, 2, 9, 10, tzinfo=NEW_YORK_WINTER)),
+        rows.trigger("trg_in", next_run_at=datetime(2026, 3, 2, 19, 30, tzinfo=KOLKATA)),
     )
     with scoped.write() as tx:
         assert ids(tx.due_triggers(datetime(2026, 3, 2, 14, 5, tzinfo=UTC), 10)) == ["trg_in"]
@@ -325,7 +269,7 @@ def test_an_agent_write_bumps_the_revision_only_when_something_changed(db: Datab
 
 
 def test_a_trigger_reads_back_as_it_was_written(scoped: Database) -> None:
-    trigger = make_trigger(
+    trigger = rows.trigger(
         "trg_1",
         cron_expression=None,
         run_at=datetime(2026, 3, 3, 12, 0, 0, 500, tzinfo=KOLKATA),
@@ -346,7 +290,7 @@ def test_a_trigger_reads_back_as_it_was_written(scoped: Database) -> None:
 
 
 def test_it_updates_and_deletes_a_trigger(scoped: Database) -> None:
-    add_triggers(scoped, make_trigger("trg_1"))
+    add_triggers(scoped, rows.trigger("trg_1"))
     with scoped.write() as tx:
         locked = tx.get_trigger("trg_1", for_update=True)
         assert locked is not None
@@ -364,9 +308,9 @@ def test_trigger_lists_filter_by_ref_and_agent(scoped: Database) -> None:
         tx.upsert_agent(TENANT, PROJECT, "dev", AGENT, "Bot", {"type": "python"}, NOW)
     add_triggers(
         scoped,
-        make_trigger("trg_a"),
-        make_trigger("trg_b", agent_id="other"),
-        make_trigger("trg_c", ref="dev"),
+        rows.trigger("trg_a"),
+        rows.trigger("trg_b", agent_id="other"),
+        rows.trigger("trg_c", ref="dev"),
     )
     with scoped.read() as tx:
         assert ids(tx.list_triggers(TENANT, PROJECT)) == ["trg_a", "trg_b", "trg_c"]
@@ -379,13 +323,13 @@ def test_trigger_lists_filter_by_ref_and_agent(scoped: Database) -> None:
 
 def test_trigger_pages_are_stable_under_inserts(scoped: Database) -> None:
     existing = [f"trg_{c}" for c in "bdfhjl"]
-    add_triggers(scoped, *(make_trigger(i) for i in existing))
+    add_triggers(scoped, *(rows.trigger(i) for i in existing))
     seen: list[str] = []
     with scoped.read() as tx:
         page = tx.list_triggers(TENANT, PROJECT, limit=2)
     seen += ids(page)
     # One sorts before the cursor, one between pages yet to come, one after them all.
-    add_triggers(scoped, make_trigger("trg_a"), make_trigger("trg_g"), make_trigger("trg_z"))
+    add_triggers(scoped, rows.trigger("trg_a"), rows.trigger("trg_g"), rows.trigger("trg_z"))
     while page:
         with scoped.read() as tx:
             page = tx.list_triggers(TENANT, PROJECT, after=seen[-1], limit=2)
@@ -401,11 +345,11 @@ def test_trigger_pages_are_stable_under_inserts(scoped: Database) -> None:
 def test_only_due_triggers_are_due_oldest_first_up_to_the_limit(scoped: Database) -> None:
     add_triggers(
         scoped,
-        make_trigger("trg_later", next_run_at=at(-1)),
-        make_trigger("trg_oldest", next_run_at=at(-30)),
-        make_trigger("trg_exactly_now", next_run_at=NOW),
-        make_trigger("trg_future", next_run_at=at(0.001)),
-        make_trigger("trg_unscheduled", next_run_at=None, enabled=False),
+        rows.trigger("trg_later", next_run_at=at(-1)),
+        rows.trigger("trg_oldest", next_run_at=at(-30)),
+        rows.trigger("trg_exactly_now", next_run_at=NOW),
+        rows.trigger("trg_future", next_run_at=at(0.001)),
+        rows.trigger("trg_unscheduled", next_run_at=None, enabled=False),
     )
     with scoped.write() as tx:
         assert ids(tx.due_triggers(NOW, 10)) == ["trg_oldest", "trg_later", "trg_exactly_now"]
@@ -418,9 +362,9 @@ def test_only_due_triggers_are_due_oldest_first_up_to_the_limit(scoped: Database
 def test_set_next_runs_moves_each_trigger(scoped: Database) -> None:
     add_triggers(
         scoped,
-        make_trigger("trg_1", next_run_at=at(-5)),
-        make_trigger("trg_2", next_run_at=at(-1)),
-        make_trigger("trg_3", next_run_at=at(-1)),
+        rows.trigger("trg_1", next_run_at=at(-5)),
+        rows.trigger("trg_2", next_run_at=at(-1)),
+        rows.trigger("trg_3", next_run_at=at(-1)),
     )
     with scoped.write() as tx:
         tx.set_next_runs([])
@@ -464,12 +408,12 @@ def test_set_next_runs_moves_each_trigger(scoped: Database) -> None:
 def test_a_known_idempotency_key_is_skipped_and_only_new_ids_come_back(db: Database) -> None:
     with db.write() as tx:
         assert tx.insert_invocations([]) == []
-        first = tx.insert_invocations([invocation_row("inv_1", idempotency_key="sched:a")])
+        first = tx.insert_invocations([rows.new_invocation("inv_1", idempotency_key="sched:a")])
         again = tx.insert_invocations(
             [
-                invocation_row("inv_2", idempotency_key="sched:a"),
-                invocation_row("inv_3", idempotency_key="sched:b"),
-                invocation_row("inv_4", idempotency_key="sched:b"),
+                rows.new_invocation("inv_2", idempotency_key="sched:a"),
+                rows.new_invocation("inv_3", idempotency_key="sched:b"),
+                rows.new_invocation("inv_4", idempotency_key="sched:b"),
             ]
         )
         kept = tx.get_invocation("inv_1")
@@ -482,7 +426,7 @@ def test_a_known_idempotency_key_is_skipped_and_only_new_ids_come_back(db: Datab
 
 
 def test_an_invocation_reads_back_as_it_was_written(db: Database) -> None:
-    row = invocation_row(
+    row = rows.new_invocation(
         "inv_1",
         origin="manual",
         scheduled_for=datetime(2026, 3, 2, 14, 30, 0, 42, tzinfo=KOLKATA),
@@ -506,11 +450,11 @@ def test_an_invocation_reads_back_as_it_was_written(db: Database) -> None:
 def test_a_claim_takes_only_pending_invocations_that_may_start(db: Database) -> None:
     add_invocations(
         db,
-        invocation_row("inv_due", not_before=at(-1)),
-        invocation_row("inv_now", not_before=NOW),
-        invocation_row("inv_future", not_before=at(0.001)),
-        invocation_row("inv_missed", status=MISSED, not_before=at(-5), completed_at=NOW),
-        invocation_row("inv_cancelled", status=CANCELLED, not_before=at(-5), completed_at=NOW),
+        rows.new_invocation("inv_due", not_before=at(-1)),
+        rows.new_invocation("inv_now", not_before=NOW),
+        rows.new_invocation("inv_future", not_before=at(0.001)),
+        rows.new_invocation("inv_missed", status=MISSED, not_before=at(-5), completed_at=NOW),
+        rows.new_invocation("inv_cancelled", status=CANCELLED, not_before=at(-5), completed_at=NOW),
     )
     lease = at(0.5)
     with db.write() as tx:
@@ -531,7 +475,7 @@ def test_a_claim_takes_only_pending_invocations_that_may_start(db: Database) -> 
 
 
 def test_claims_respect_the_limit_and_never_take_a_row_twice(db: Database) -> None:
-    add_invocations(db, *(invocation_row(f"inv_{i}", not_before=at(-i)) for i in range(5)))
+    add_invocations(db, *(rows.new_invocation(f"inv_{i}", not_before=at(-i)) for i in range(5)))
     first = claim(db, NOW, 2, "w1")
     second = claim(db, NOW, 2, "w2")
     third = claim(db, NOW, 2, "w3")
@@ -543,7 +487,7 @@ def test_claims_respect_the_limit_and_never_take_a_row_twice(db: Database) -> No
 
 
 def test_a_claim_in_another_zone_records_the_same_instants(db: Database) -> None:
-    add_invocations(db, invocation_row("inv_1"))
+    add_invocations(db, rows.new_invocation("inv_1"))
     now = NOW.astimezone(KOLKATA)
     with db.write() as tx:
         (claimed,) = tx.claim_invocations(now, 1, "w1", now + timedelta(seconds=30), "dep_a")
@@ -558,7 +502,7 @@ def test_a_claim_in_another_zone_records_the_same_instants(db: Database) -> None
 
 
 def test_a_retried_invocation_keeps_its_first_start_and_counts_attempts(db: Database) -> None:
-    add_invocations(db, invocation_row("inv_1"))
+    add_invocations(db, rows.new_invocation("inv_1"))
     (first,) = claim(db, NOW, 1)
     with db.write() as tx:
         settled = tx.settle_invocations(
@@ -595,7 +539,7 @@ def test_a_retried_invocation_keeps_its_first_start_and_counts_attempts(db: Data
 
 
 def test_settling_completes_only_what_the_worker_still_holds(db: Database) -> None:
-    add_invocations(db, invocation_row("inv_1"), invocation_row("inv_2"))
+    add_invocations(db, rows.new_invocation("inv_1"), rows.new_invocation("inv_2"))
     claim(db, NOW, 2)
     with db.write() as tx:
         stolen = tx.settle_invocations([settle_row("inv_1", "w_other", COMPLETED)])
@@ -627,7 +571,7 @@ def test_settling_completes_only_what_the_worker_still_holds(db: Database) -> No
 
 
 def test_a_cancel_is_never_overwritten_by_a_late_settle(db: Database) -> None:
-    add_invocations(db, invocation_row("inv_1"))
+    add_invocations(db, rows.new_invocation("inv_1"))
     claim(db, NOW, 1)
     with db.write() as tx:
         assert tx.cancel_invocations(["inv_1"], at(1), "cancelled by user") == ["inv_1"]
@@ -650,10 +594,10 @@ def test_a_cancel_is_never_overwritten_by_a_late_settle(db: Database) -> None:
 def test_cancel_only_touches_active_invocations_and_closes_open_attempts(db: Database) -> None:
     add_invocations(
         db,
-        invocation_row("inv_running"),
-        invocation_row("inv_pending", not_before=at(5)),
-        invocation_row("inv_done"),
-        invocation_row("inv_missed", status=MISSED, completed_at=NOW),
+        rows.new_invocation("inv_running"),
+        rows.new_invocation("inv_pending", not_before=at(5)),
+        rows.new_invocation("inv_done"),
+        rows.new_invocation("inv_missed", status=MISSED, completed_at=NOW),
     )
     claim(db, NOW, 2)  # inv_running and inv_done
     with db.write() as tx:
@@ -698,7 +642,7 @@ def test_cancel_only_touches_active_invocations_and_closes_open_attempts(db: Dat
 
 
 def test_only_the_lease_owner_renews_its_leases(db: Database) -> None:
-    add_invocations(db, *(invocation_row(f"inv_{i}", not_before=at(-3 + i)) for i in range(3)))
+    add_invocations(db, *(rows.new_invocation(f"inv_{i}", not_before=at(-3 + i)) for i in range(3)))
     claim(db, NOW, 2, "w1")
     held = ["inv_0", "inv_1"]
     with db.write() as tx:
@@ -712,7 +656,7 @@ def test_only_the_lease_owner_renews_its_leases(db: Database) -> None:
 
 
 def test_expired_leases_are_those_of_running_invocations_past_their_expiry(db: Database) -> None:
-    add_invocations(db, *(invocation_row(f"inv_{i}") for i in range(4)))
+    add_invocations(db, *(rows.new_invocation(f"inv_{i}") for i in range(4)))
     for i, lease in enumerate((at(3), at(1), at(2))):
         with db.write() as tx:
             tx.claim_invocations(NOW, 1, f"w{i}", lease, "dep_a")
@@ -731,10 +675,10 @@ def test_expired_leases_are_those_of_running_invocations_past_their_expiry(db: D
 def test_it_reports_active_invocations_per_trigger(db: Database) -> None:
     add_invocations(
         db,
-        invocation_row("inv_1", trigger_id="trg_1"),
-        invocation_row("inv_2", trigger_id="trg_1", not_before=at(1)),
-        invocation_row("inv_3", trigger_id="trg_1", status=MISSED, completed_at=NOW),
-        invocation_row("inv_4", trigger_id="trg_2", status=CANCELLED, completed_at=NOW),
+        rows.new_invocation("inv_1", trigger_id="trg_1"),
+        rows.new_invocation("inv_2", trigger_id="trg_1", not_before=at(1)),
+        rows.new_invocation("inv_3", trigger_id="trg_1", status=MISSED, completed_at=NOW),
+        rows.new_invocation("inv_4", trigger_id="trg_2", status=CANCELLED, completed_at=NOW),
     )
     claim(db, NOW, 1)
     with db.read() as tx:
@@ -756,7 +700,7 @@ def history(db: Database) -> Database:
     add_invocations(
         db,
         *(
-            invocation_row(
+            rows.new_invocation(
                 f"inv_{i:02d}",
                 trigger_id="trg_a" if i % 2 else "trg_b",
                 status=status,
@@ -765,7 +709,7 @@ def history(db: Database) -> Database:
             )
             for i, status in enumerate(statuses, start=1)
         ),
-        invocation_row("inv_99", project_id="elsewhere"),
+        rows.new_invocation("inv_99", project_id="elsewhere"),
     )
     return db
 
@@ -805,7 +749,7 @@ def test_invocation_pages_are_stable_under_inserts(history: Database) -> None:
     seen: list[str] = []
     page = listed(history, limit=2)
     seen += page
-    add_invocations(history, invocation_row("inv_07"), invocation_row("inv_035"))
+    add_invocations(history, rows.new_invocation("inv_07"), rows.new_invocation("inv_035"))
     while page:
         page = listed(history, before=seen[-1], limit=2)
         seen += page
@@ -962,7 +906,7 @@ def postgres_only(db: Database) -> None:
 
 @pytest.mark.usefixtures("postgres_only")
 def test_concurrent_schedulers_lock_disjoint_due_triggers(scoped: Database) -> None:
-    add_triggers(scoped, *(make_trigger(f"trg_{i}", next_run_at=at(-10 + i)) for i in range(6)))
+    add_triggers(scoped, *(rows.trigger(f"trg_{i}", next_run_at=at(-10 + i)) for i in range(6)))
     first, second = in_two_transactions(scoped, lambda tx: tx.due_triggers(NOW, 3))
     assert ids(first) == ["trg_0", "trg_1", "trg_2"]
     assert ids(second) == ["trg_3", "trg_4", "trg_5"]
@@ -970,7 +914,9 @@ def test_concurrent_schedulers_lock_disjoint_due_triggers(scoped: Database) -> N
 
 @pytest.mark.usefixtures("postgres_only")
 def test_concurrent_workers_claim_disjoint_invocations(db: Database) -> None:
-    add_invocations(db, *(invocation_row(f"inv_{i}", not_before=at(-10 + i)) for i in range(6)))
+    add_invocations(
+        db, *(rows.new_invocation(f"inv_{i}", not_before=at(-10 + i)) for i in range(6))
+    )
     first, second = in_two_transactions(
         db, lambda tx: tx.claim_invocations(NOW, 3, "w", at(1), "dep_a")
     )

@@ -1,14 +1,11 @@
-"""End-to-end harness: ``tickwork serve`` as a real process, a real HTTP receiver."""
+"""End-to-end harness: ``tickwork serve`` as a real process (``tests.serving``), a real
+HTTP receiver."""
 
 from __future__ import annotations
 
 import itertools
 import json
 import os
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.serving import Serve
 from tickwork.services import resources, tenants
 from tickwork.services.context import Context
 
@@ -104,74 +102,31 @@ def receiver() -> Iterator[Receiver]:
     server.server_close()
 
 
-class Server:
-    """A ``tickwork serve`` process."""
+class Server(Serve):
+    """``tickwork serve --port 0`` over a test database, as these tests run it: JSON log
+    lines to ``server-N.log`` in the test's folder, private targets allowed (the receiver
+    is on loopback), a 3 s worker lease; ``env`` adds to or overrides that."""
 
     started = 0
+    log: Path
 
-    def __init__(self, database_url: str, workdir: Path, extra_env: dict[str, str]) -> None:
-        self.database_url = database_url
-        self.workdir = workdir
-        self.extra_env = extra_env
-        self.proc: subprocess.Popen[str] | None = None
-        self.base = ""
-        self.output: list[str] = []  # its stdout: the start banner
+    def __init__(self, database_url: str, workdir: Path, *args: str, **env: str) -> None:
         Server.started += 1
-        self.log = workdir / f"server-{Server.started}.log"
-
-    def start(self, *args: str) -> None:
-        env = {
-            **os.environ,
-            "TICKWORK_DATABASE_URL": self.database_url,
-            "TICKWORK_ALLOW_PRIVATE_TARGETS": "1",
-            "TICKWORK_LOG_FORMAT": "json",
-            "TICKWORK_WORKER_LEASE_SECONDS": "3",
-            **self.extra_env,
-        }
-        log = self.log.open("a")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tickwork", "serve", "--port", "0", *args],
-            cwd=self.workdir,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            text=True,
+        super().__init__(
+            "--port",
+            "0",
+            *args,
+            cwd=workdir,
+            env={
+                **os.environ,
+                "TICKWORK_DATABASE_URL": database_url,
+                "TICKWORK_ALLOW_PRIVATE_TARGETS": "1",
+                "TICKWORK_LOG_FORMAT": "json",
+                "TICKWORK_WORKER_LEASE_SECONDS": "3",
+                **env,
+            },
+            log=workdir / f"server-{Server.started}.log",
         )
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            self.output.append(line)
-            found = re.search(r"serving on (http://\S+)|running without the API", line)
-            if found:
-                self.base = found.group(1) or ""
-                threading.Thread(target=self._drain, daemon=True).start()
-                return
-        raise AssertionError(f"tickwork serve did not start; log:\n{self.log.read_text()}")
-
-    def _drain(self) -> None:
-        assert self.proc is not None
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.output.append(line)
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        return self.proc.returncode
 
 
 _NAMES = itertools.count(1)
@@ -234,16 +189,17 @@ def tickwork(
     clients: list[httpx.Client] = []
 
     def start(*args: str, **env: str) -> tuple[Server, Api]:
-        server = Server(database_url, tmp_path, env)
-        server.start(*args)
+        server = Server(database_url, tmp_path, *args, **env)
+        server.start()  # on failure, stopped and reported
         servers.append(server)
         client = httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=10)
         clients.append(client)
-        return server, Api(client, server.base)
+        return server, Api(client, server.url)
 
     yield start
     for client in clients:
         client.close()
+    # What a test left running is killed: its teardown needs no graceful stop.
     for server in servers:
         server.kill()
     # Logs of every process, for a failing test's report.

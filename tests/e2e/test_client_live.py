@@ -46,7 +46,7 @@ def test_the_client_manages_every_resource_of_a_live_server(
 ) -> None:
     server, api = tickwork()
     key = key_of(api)
-    with Client(server.base, key, tenant="acme", project="proj", retries=FAST) as c:
+    with Client(server.url, key, tenant="acme", project="proj", retries=FAST) as c:
         assert [p.id for p in c.projects.list()] == ["proj"]
         assert [a.id for a in c.agents.list()] == ["bot", "failing", "slow"]
         assert c.agents.get("bot").target.type == "webhook"
@@ -115,7 +115,7 @@ def test_the_client_manages_every_resource_of_a_live_server(
         assert raised.value.status == 412
 
     async def asynchronously() -> list[str]:
-        async with AsyncClient(server.base, key, tenant="acme", project="proj") as ac:
+        async with AsyncClient(server.url, key, tenant="acme", project="proj") as ac:
             return [t.name async for t in ac.triggers.list("bot", page_size=1)]
 
     assert sorted(asyncio.run(asynchronously())) == ["t0", "t1"]
@@ -123,7 +123,7 @@ def test_the_client_manages_every_resource_of_a_live_server(
 
 def test_every_page_of_a_long_list_is_fetched(tickwork: Start) -> None:
     server, api = tickwork()
-    with Client(server.base, key_of(api), tenant="acme", project="proj", retries=FAST) as c:
+    with Client(server.url, key_of(api), tenant="acme", project="proj", retries=FAST) as c:
         made = [
             c.triggers.create("slow", name=f"p{n}", cron_expression="@yearly") for n in range(7)
         ]
@@ -152,10 +152,12 @@ class LosingProxy:
 @pytest.fixture
 def proxy_to() -> Iterator[Callable[[str, set[tuple[str, str]]], LosingProxy]]:
     servers: list[ThreadingHTTPServer] = []
+    clients: list[httpx.Client] = []
 
     def start(upstream: str, lose: set[tuple[str, str]]) -> LosingProxy:
         proxy = LosingProxy(upstream, set(lose))
         http = httpx.Client(timeout=10)
+        clients.append(http)
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
@@ -200,6 +202,8 @@ def proxy_to() -> Iterator[Callable[[str, set[tuple[str, str]]], LosingProxy]]:
     for server in servers:
         server.shutdown()
         server.server_close()
+    for client in clients:
+        client.close()
 
 
 def test_a_lost_answer_is_retried_with_the_same_idempotency_key(
@@ -212,7 +216,7 @@ def test_a_lost_answer_is_retried_with_the_same_idempotency_key(
     definition_path = f"{base}/definition"
     triggers_path = f"{base}/agents/bot/scheduled-triggers"
     run_path = f"{triggers_path}/{{id}}/run"
-    proxy = proxy_to(server.base, {("PUT", definition_path), ("POST", triggers_path)})
+    proxy = proxy_to(server.url, {("PUT", definition_path), ("POST", triggers_path)})
     definition = {
         "agents": [
             {
@@ -258,7 +262,7 @@ def tw(
 ) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
-        "TICKWORK_URL": server.base,
+        "TICKWORK_URL": server.url,
         "TICKWORK_API_KEY": key,
         "TICKWORK_TENANT": "acme",
         "TICKWORK_PROJECT": "proj",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -136,12 +137,8 @@ def is_active(server: Server, api: Api) -> bool:
 
 
 def banner(server: Server, part: str) -> str:
-    line = wait_until(
-        lambda: next((ln for ln in server.output if ln.strip().startswith(part)), None),
-        10,
-        f"the banner's {part} line",
-    )
-    return str(line).split(":", 1)[1].strip()
+    line = server.wait_for_line(rf"^\s*{re.escape(part)}", 10).string
+    return line.split(":", 1)[1].strip()
 
 
 def deployment_of(server: Server) -> str:
@@ -169,7 +166,7 @@ def test_starting_stopping_adding_and_losing_processes_never_pauses_a_per_second
     # (a) A process whose port is in use fails at once, with one line, touching nothing.
     before = registry_rows(ctx)
     event = begin("a: a second process with its port in use")
-    port = first.base.rsplit(":", 1)[1]
+    port = first.url.rsplit(":", 1)[1]
     failed = subprocess.run(
         [sys.executable, "-m", "tickwork", "serve", "--app", "app_one", "--port", port],
         cwd=tmp_path,

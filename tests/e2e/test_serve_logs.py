@@ -121,7 +121,7 @@ def test_every_stderr_line_is_json_with_requests_attempts_tracebacks_and_the_shu
     assert len(error) <= 4000
 
     # A request that is not HTTP at all: uvicorn answers 400 and logs it.
-    host, port = server.base.removeprefix("http://").rsplit(":", 1)
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
     with socket.create_connection((host, int(port)), timeout=5) as conn:
         conn.sendall(b"NOT AN HTTP REQUEST\r\n\r\n")
         assert conn.recv(1024).startswith(b"HTTP/1.1 400")
@@ -175,12 +175,10 @@ def test_every_stderr_line_is_json_with_requests_attempts_tracebacks_and_the_shu
 def test_the_banner_and_the_first_start_key_go_to_stdout_and_migrations_log_as_json(
     tmp_path: Path,
 ) -> None:
-    server = Server(f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path, {})
-    server.start()
-    try:
-        wait_until(lambda: any("first start" in line for line in server.output), 5)
-        key = next(line.strip() for line in server.output if line.strip().startswith("tw_"))
-    finally:
+    with Server(f"sqlite:///{tmp_path / 'fresh.db'}", tmp_path) as server:
+        server.start()
+        server.wait_for_line("first start", 5)
+        key = server.wait_for_line(r"^\s*(tw_\S+)", 5).group(1)
         assert server.stop() == 0
     assert "serving on http://127.0.0.1:" in server.output[0]
     docs = parsed(server)

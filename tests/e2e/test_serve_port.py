@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.serving import Serve
 
 pytestmark = pytest.mark.slow
 
@@ -40,19 +40,8 @@ def test_serve_listens_on_the_port_tickwork_port_names(tmp_path: Path) -> None:
         "TICKWORK_PORT": str(port),
         "TICKWORK_DATABASE_URL": f"sqlite:///{tmp_path / 'tickwork.db'}",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tickwork", "serve"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # printed once the port is bound
+    with Serve(cwd=tmp_path, env=env) as server:
+        server.start()  # its banner is printed once the port is bound
+        line = server.output[0]
         assert re.search(rf"serving on http://127\.0\.0\.1:{port}\b", line), line
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json() == {"status": "ok"}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)

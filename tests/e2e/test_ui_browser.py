@@ -104,7 +104,7 @@ def ui_server(
 @pytest.fixture
 def visit(browser: Browser, ui_server: tuple[Server, Api, str]) -> Iterator[Visit]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    yield Visit(context.new_page(), ui_server[0].base)
+    yield Visit(context.new_page(), ui_server[0].url)
     context.close()
 
 
@@ -184,13 +184,13 @@ def test_a_user_steers_a_trigger_in_the_browser(
     )
     expect(_row(page, "backfill").get_by_text("completed", exact=True)).to_have_count(3)
     visit.check("trigger")
-    page.goto(f"{server.base}/ui/projects/proj/agents/bot/triggers/{monthly['id']}")
+    page.goto(f"{server.url}/ui/projects/proj/agents/bot/triggers/{monthly['id']}")
     expect(page.get_by_text(re.compile("UTC offset changes from"))).to_be_visible()
     visit.check("preview-dst")
 
     # Cancel a run that is still running, then rerun it.
     slow = api.create_trigger("slow", name="slow one", cron_expression="0 5 * * *")
-    page.goto(f"{server.base}/ui/projects/proj/agents/slow/triggers/{slow['id']}")
+    page.goto(f"{server.url}/ui/projects/proj/agents/slow/triggers/{slow['id']}")
     page.get_by_role("button", name="Run now").click()
     expect(_row(page, "manual").get_by_text("running", exact=True)).to_be_visible()
     _row(page, "manual").get_by_role("button", name="Cancel").click()
@@ -204,21 +204,21 @@ def test_a_user_steers_a_trigger_in_the_browser(
     expect(page.get_by_role("heading", name="Attempts")).to_be_visible()
     visit.check("invocation")
 
-    page.goto(server.base + "/ui/projects/proj/upcoming")
+    page.goto(server.url + "/ui/projects/proj/upcoming")
     expect(page.get_by_role("table", name=re.compile("What runs next"))).to_be_visible()
     visit.check("upcoming")
-    page.goto(server.base + "/ui/projects/proj/load")
+    page.goto(server.url + "/ui/projects/proj/load")
     expect(page.get_by_role("img", name=re.compile("Slots per minute"))).to_be_visible()
     visit.check("load")
 
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("status")).to_have_text("Signed out.")
-    page.goto(server.base + "/ui/projects")
+    page.goto(server.url + "/ui/projects")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
     assert visit.dialogs == [], "a script ran from user data"
     assert visit.csp_reports == []
-    assert visit.hosts == {urlsplit(server.base).netloc}
+    assert visit.hosts == {urlsplit(server.url).netloc}
 
 
 def test_the_admin_sees_the_scheduler_and_deployments(
@@ -232,7 +232,7 @@ def test_the_admin_sees_the_scheduler_and_deployments(
         "active"
     )
     visit.check("scheduler")
-    response = page.goto(server.base + "/ui/system")
+    response = page.goto(server.url + "/ui/system")
     assert response is not None
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
@@ -248,7 +248,7 @@ def test_the_first_screen_of_an_empty_project_teaches_curl_and_the_client(
     visit.sign_in(key)
     page = visit.page
     expect(page.get_by_role("heading", name="Projects")).to_be_visible()
-    page.goto(server.base + "/ui/projects/fresh")
+    page.goto(server.url + "/ui/projects/fresh")
     expect(page.get_by_role("heading", name="Nothing scheduled yet")).to_be_visible()
     visit.check("first-screen")
     env = {**os.environ, "KEY": key}
@@ -258,7 +258,7 @@ def test_the_first_screen_of_an_empty_project_teaches_curl_and_the_client(
     expect(page.get_by_role("link", name="weekday digest")).to_be_visible()
 
     resources.put_project(ctx, "acme", "fresh2", None, None)
-    page.goto(server.base + "/ui/projects/fresh2")
+    page.goto(server.url + "/ui/projects/fresh2")
     code = page.locator("#example-python").inner_text()
     _run([sys.executable, "-c", code], env)
     page.reload()

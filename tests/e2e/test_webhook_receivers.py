@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.integration.targets.capture import capture_server, deliver, webhook_call
+from tests.serving import Process
 
 pytestmark = pytest.mark.slow
 
@@ -48,23 +49,11 @@ def node_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @contextmanager
 def node_receiver(project: Path, secret: str) -> Iterator[str]:
-    process = subprocess.Popen(
-        ["node", "receiver.js"],
-        cwd=project,
-        env={"PATH": os.environ.get("PATH", ""), "PORT": "0", "TICKWORK_WEBHOOK_SECRET": secret},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # "listening on <port>", once it listens
-        match = re.fullmatch(r"listening on (\d+)\n", line)
-        assert match, line + (process.stderr.read() if process.stderr else "")
-        yield f"http://127.0.0.1:{match.group(1)}/hooks/writer"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    env = {"PATH": os.environ.get("PATH", ""), "PORT": "0", "TICKWORK_WEBHOOK_SECRET": secret}
+    with Process(["node", "receiver.js"], cwd=project, env=env) as node:
+        port = node.start(r"^listening on (\d+)$", timeout=30).group(1)  # once it listens
+        assert re.fullmatch(r"listening on \d+\n", node.output[0]), node.report()
+        yield f"http://127.0.0.1:{port}/hooks/writer"
 
 
 @pytest.mark.parametrize("secret", [WHSEC, "a plain secret — ünï"])

@@ -2,8 +2,9 @@
 
 Every route under ``/api/v1/tenants/{tenant}`` takes its tenant from exactly one of
 :data:`ReadTenant`, :data:`OperateTenant` or :data:`WriteTenant`, or from a scope of the
-path that holds one (:data:`ReadTrigger`, :data:`OperateInvocation`, …: the tenant and
-the ids below it in one value): the scope the route needs is decided where the route is
+path that holds one: a route that names more than the tenant takes the tenant and every
+id below it as one record (:data:`ReadProject`, :data:`WriteRef`, :data:`ReadTrigger`,
+:data:`OperateBackfill`, …). The scope the route needs is decided where the route is
 declared, and :func:`check_scope_decisions` (run by the app factory) refuses to build an
 app with a tenant route that decided nothing.
 """
@@ -21,7 +22,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from tickwork.domain.names import SLUG_PATTERN
+from tickwork.domain.names import REF_PATTERN, SLUG_PATTERN
 from tickwork.domain.scopes import OPERATE, READ, WRITE, covers
 from tickwork.errors import Forbidden, NotFound
 from tickwork.services import audit, tenants
@@ -36,6 +37,8 @@ admin_bearer = HTTPBearer(
 TenantId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=64)]
 ProjectId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=64)]
 AgentId = Annotated[str, Path(pattern=SLUG_PATTERN, max_length=64)]
+RefPath = Annotated[str, Path(pattern=REF_PATTERN, max_length=128)]
+KeyId = Annotated[str, Path(pattern=r"^key_[0-9a-z]{26}$")]
 ObjectId = Annotated[str, Path(pattern=r"^[a-z]{1,16}_[0-9a-z]{26}$", max_length=64)]
 TENANT_ROUTES = "/api/v1/tenants/{tenant}"
 
@@ -153,12 +156,16 @@ WriteTenant = Annotated[str, Depends(RequireScope(WRITE))]
 
 
 @dataclass(frozen=True, slots=True)
-class AgentScope:
-    """Where a request acts, as its path names it: the tenant (the key's scope checked),
-    the project and the agent."""
+class ProjectScope:
+    """Where a request acts, as its path names it: the tenant (the key's scope checked)
+    and the project; the records below add the ids under it."""
 
     tenant: str
     project: str
+
+
+@dataclass(frozen=True, slots=True)
+class AgentScope(ProjectScope):
     agent: str
 
 
@@ -172,21 +179,47 @@ class InvocationScope(TriggerScope):
     invocation_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class BackfillScope(TriggerScope):
+    backfill_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectInvocationScope(ProjectScope):
+    """An invocation named by the project alone (it may outlive its trigger)."""
+
+    invocation_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefScope(ProjectScope):
+    ref: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyScope:
+    tenant: str
+    key_id: str
+
+
 _PATH_IDS: dict[str, Any] = {
     "project": ProjectId,
     "agent": AgentId,
     "trigger_id": ObjectId,
     "invocation_id": ObjectId,
+    "backfill_id": ObjectId,
+    "ref": RefPath,
+    "key_id": KeyId,
 }
 
 
-def _scope(record: type[AgentScope], required: str) -> Any:
+def _scope(record: type[Any], required: str) -> Any:
     """A dependency giving the route its ``record``: the path's ids, checked as
     :data:`ProjectId` and the like are, and the tenant from the key's scope decision
     (so the route decides its scope by the one it takes). The path's parameters keep
     the order the routes declared them in, and so the OpenAPI document its order."""
 
-    def scope(**values: str) -> AgentScope:
+    def scope(**values: str) -> Any:
         return record(**values)
 
     keyword = inspect.Parameter.KEYWORD_ONLY
@@ -201,6 +234,12 @@ def _scope(record: type[AgentScope], required: str) -> Any:
     return Depends(scope)
 
 
+ReadProject = Annotated[ProjectScope, _scope(ProjectScope, READ)]
+OperateProject = Annotated[ProjectScope, _scope(ProjectScope, OPERATE)]
+WriteProject = Annotated[ProjectScope, _scope(ProjectScope, WRITE)]
+ReadProjectInvocation = Annotated[ProjectInvocationScope, _scope(ProjectInvocationScope, READ)]
+WriteRef = Annotated[RefScope, _scope(RefScope, WRITE)]
+WriteKey = Annotated[KeyScope, _scope(KeyScope, WRITE)]
 ReadAgent = Annotated[AgentScope, _scope(AgentScope, READ)]
 WriteAgent = Annotated[AgentScope, _scope(AgentScope, WRITE)]
 ReadTrigger = Annotated[TriggerScope, _scope(TriggerScope, READ)]
@@ -208,6 +247,29 @@ OperateTrigger = Annotated[TriggerScope, _scope(TriggerScope, OPERATE)]
 WriteTrigger = Annotated[TriggerScope, _scope(TriggerScope, WRITE)]
 ReadInvocation = Annotated[InvocationScope, _scope(InvocationScope, READ)]
 OperateInvocation = Annotated[InvocationScope, _scope(InvocationScope, OPERATE)]
+
+
+def _backfill(trigger: Any) -> Any:
+    """A dependency giving a backfill route its :class:`BackfillScope`: the backfill's id
+    is its own parameter, the trigger's scope (``trigger``: :data:`ReadTrigger` or the
+    like) a dependency of it. That is the order the backfill routes have always listed
+    their path's parameters in, and checked them (the trigger's first)."""
+
+    def scope(parent: TriggerScope, backfill_id: str) -> BackfillScope:
+        p = parent
+        return BackfillScope(p.tenant, p.project, p.agent, p.trigger_id, backfill_id)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    parameters = [
+        inspect.Parameter("parent", keyword, annotation=trigger),
+        inspect.Parameter("backfill_id", keyword, annotation=ObjectId),
+    ]
+    setattr(scope, "__signature__", inspect.Signature(parameters, return_annotation=BackfillScope))  # noqa: B010
+    return Depends(scope)
+
+
+ReadBackfill = Annotated[BackfillScope, _backfill(ReadTrigger)]
+OperateBackfill = Annotated[BackfillScope, _backfill(OperateTrigger)]
 
 
 def scope_of(dependant: Dependant) -> list[str]:

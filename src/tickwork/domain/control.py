@@ -209,6 +209,24 @@ def plan_dispatch(
     """Plan a due trigger (stored ``next_run_at`` = ``due``) at ``now``: its pause, its
     wake-up, catch-up (:func:`tickwork.domain.catchup.plan_catchup`) within its bounds,
     then ``remaining_runs`` and skips over the consumed slots in time order."""
+    single = _single_slot(
+        schedule, due, now, control, policy, catchup_window_seconds, grace_seconds
+    )
+    if single is not None:
+        return single
+    return _plan_in_full(schedule, due, now, control, policy, catchup_window_seconds, grace_seconds)
+
+
+def _plan_in_full(
+    schedule: Timing,
+    due: datetime,
+    now: datetime,
+    control: Control,
+    policy: str,
+    catchup_window_seconds: float,
+    grace_seconds: float,
+) -> DispatchPlan:
+    """:func:`plan_dispatch` of any pass: the general walk."""
     bounds = control.bounds
     idle = DispatchPlan(
         run=[],
@@ -297,6 +315,58 @@ def plan_dispatch(
         skip_remaining=skip,
         remaining_runs=None if remaining is None else remaining - consumed,
         consumed=consumed,
+    )
+
+
+def _single_slot(
+    schedule: Timing,
+    due: datetime,
+    now: datetime,
+    control: Control,
+    policy: str,
+    catchup_window_seconds: float,
+    grace_seconds: float,
+) -> DispatchPlan | None:
+    """The plan of the common pass, found without the general walk: exactly one slot is
+    due (``due`` itself, in the window, the next firing after ``now``) and nothing of
+    the control state is in play (no pause, wake-up, skip, cap, end or calendar). None
+    when the pass is not that simple; :func:`plan_dispatch` then plans it in full, with
+    the same result for a pass this function does plan."""
+    bounds = control.bounds
+    if (
+        control.paused
+        or control.rearm
+        or control.skip_remaining
+        or bounds.remaining_runs is not None
+        or bounds.ends_at is not None
+        or isinstance(schedule, CalendarSchedule)
+        or policy not in catchup.CATCHUP_POLICIES
+        or catchup_window_seconds < 0
+        or grace_seconds < 0
+        or due.utcoffset() is None
+        or now.utcoffset() is None
+        or due > now
+    ):
+        return None
+    window = grace_seconds
+    if policy != catchup.CatchupPolicy.NONE:
+        window = max(catchup_window_seconds, grace_seconds)
+    if due < now - timedelta(seconds=window):
+        return None  # missed: recorded as such
+    after = next_run_after(schedule, due)
+    if after is not None and after <= now:
+        return None  # more than one slot due
+    return DispatchPlan(
+        run=[due],
+        recorded=[],
+        missed_uncounted=0,
+        missed_estimated=False,
+        next_run_at=None if isinstance(schedule, OnceSchedule) else after,
+        rearm=False,
+        resumed=False,
+        skip_remaining=0,
+        remaining_runs=None,
+        consumed=1,
     )
 
 

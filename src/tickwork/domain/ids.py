@@ -14,7 +14,6 @@ clock.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import threading
@@ -26,7 +25,9 @@ __all__ = ["id_timestamp", "new_id", "schedule_key"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _DECODE = {c: i for i, c in enumerate(_ALPHABET)}
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode("ascii"))
+# Every pair of digits, indexed by the 10 bits it encodes; the shifts of the 13 pairs.
+_DIGIT_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)
+_PAIR_SHIFTS = tuple(range(120, -1, -10))
 _PREFIX = re.compile(r"[a-z][a-z0-9]{0,15}")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BODY_LENGTH = 26
@@ -36,6 +37,8 @@ _MAX_RANDOM = (1 << 80) - 1
 # The largest step between two ids of one millisecond: large enough that the next id
 # cannot be guessed from the last, small enough that 2^40 ids fit in the 80 bits.
 _STEP_BYTES = 5
+
+_WORDS: set[str] = set()  # prefixes already checked
 
 _lock = threading.Lock()
 _last = (-1, 0)  # (milliseconds, random part) of the last id made without ``entropy``
@@ -63,8 +66,10 @@ def new_id(prefix: str, now: datetime, entropy: bytes | None = None) -> str:
     within a millisecond (see the module docstring).
     """
     word = prefix[:-1] if prefix.endswith("_") else prefix
-    if not _PREFIX.fullmatch(word):
-        raise ValueError(f"id prefix {prefix!r} must be a short lower-case word such as 'trg'")
+    if word not in _WORDS:
+        if not _PREFIX.fullmatch(word):
+            raise ValueError(f"id prefix {prefix!r} must be a short lower-case word such as 'trg'")
+        _WORDS.add(word)
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be an aware datetime")
     millis = (now - _EPOCH) // timedelta(milliseconds=1)
@@ -77,9 +82,8 @@ def new_id(prefix: str, now: datetime, entropy: bytes | None = None) -> str:
     else:
         random_part = int.from_bytes(entropy, "big")
     number = (millis << 80) | random_part
-    # 160 bits are exactly 32 base32 digits: the first 6 are zero, the last 26 are the id.
-    body = base64.b32encode(number.to_bytes(20, "big"))[6:].translate(_TO_CROCKFORD)
-    return f"{word}_{body.decode('ascii')}"
+    # 128 bits in 26 base32 digits (130 bits, the first two zero), two digits at a time.
+    return f"{word}_{''.join([_DIGIT_PAIRS[(number >> s) & 0x3FF] for s in _PAIR_SHIFTS])}"
 
 
 def id_timestamp(value: str) -> datetime:

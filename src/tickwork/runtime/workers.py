@@ -151,6 +151,9 @@ class WorkerPool:
         self._outcomes: list[Outcome] = []
         self._outcome_ready = asyncio.Event()
         self._lease_renew_at: datetime | None = None
+        # Set whenever the attempts move: some are claimed, one ends, outcomes are stored.
+        # Nothing here waits on it or clears it; a test awaits it instead of polling.
+        self.changed = asyncio.Event()
         notifier.on_cancel(self._cancel_local)
         metrics.inflight.set_function(lambda: float(len(self.inflight)))
 
@@ -197,6 +200,7 @@ class WorkerPool:
                 # The database is out of reach: keep the batch for the next try.
                 self._outcomes = batch + self._outcomes
                 raise
+            self.changed.set()
 
     # -- loops ----------------------------------------------------------------------------
 
@@ -236,6 +240,8 @@ class WorkerPool:
             task = asyncio.create_task(self._attempt(job))
             self.inflight[job.invocation.id] = (job, task)
             task.add_done_callback(self._done_callback(job.invocation.id))
+        if jobs:
+            self.changed.set()
         return jobs
 
     def _free(self) -> int:
@@ -253,6 +259,7 @@ class WorkerPool:
         def done(_task: asyncio.Task[None]) -> None:
             self.inflight.pop(invocation_id, None)
             self.wake.set()
+            self.changed.set()
 
         return done
 

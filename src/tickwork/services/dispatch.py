@@ -23,7 +23,7 @@ from tickwork.domain.ids import schedule_key
 from tickwork.domain.invocations import BUFFERED, Origin
 from tickwork.domain.policies import OverlapPolicy
 from tickwork.domain.schedule import OnceSchedule
-from tickwork.domain.slots import Slot
+from tickwork.domain.slots import Slot, Timing
 from tickwork.logging import get_logger
 from tickwork.services import notifications
 from tickwork.services.context import Context
@@ -144,15 +144,13 @@ def _over_budget(trigger: Trigger, used: dict[str, int]) -> bool:
 
 
 def _plan(trigger: Trigger, now: datetime, active: int, over_budget: bool = False) -> _TriggerPlan:
-    rows: list[NewInvocation] = []
-    to_cancel: list[str] = []
-    changes: dict[str, Any] = {}
+    """One due trigger's pass: its slots, the row of each slot it consumes, its advance
+    and its control changes. A schedule that cannot be computed disables the trigger."""
     try:
-        update = _plan_trigger(trigger, now, active, rows, to_cancel, changes, over_budget)
+        return _plan_trigger(trigger, now, active, over_budget)
     except Exception as exc:
         error = f"schedule cannot be computed: {exc}"
         return _TriggerPlan(trigger, _disable(trigger, now, error), [], error=error)
-    return _TriggerPlan(trigger, update, rows, cancel_active=bool(to_cancel), control=changes)
 
 
 def _disable(trigger: Trigger, now: datetime, error: str) -> NextRun:
@@ -251,11 +249,11 @@ def _write_controls(tx: Control, plans: list[_TriggerPlan]) -> None:
 
 
 def _insert(tx: Queue, rows: list[NewInvocation], result: DispatchResult) -> None:
-    result.created += len(tx.insert_invocations([r for r in rows if r.status == PENDING]))
-    final = [r for r in rows if r.status != PENDING]
-    tx.insert_invocations(final)
-    result.missed += sum(1 for r in final if r.status == MISSED)
-    result.skipped += sum(1 for r in final if r.status == SKIPPED)
+    # One statement for the pass; a slot whose key exists already is not created again.
+    inserted = set(tx.insert_invocations(rows))
+    result.created += sum(1 for r in rows if r.status == PENDING and r.id in inserted)
+    result.missed += sum(1 for r in rows if r.status == MISSED)
+    result.skipped += sum(1 for r in rows if r.status == SKIPPED)
 
 
 def _brief(exc: BaseException) -> str:
@@ -287,15 +285,10 @@ def _report(ctx: Context, result: DispatchResult) -> None:
         ctx.notifier.invocations_cancelled(result.cancelled)
 
 
-def _plan_trigger(
-    trigger: Trigger,
-    now: datetime,
-    active: int,
-    rows: list[NewInvocation],
-    to_cancel: list[str],
-    changes: dict[str, Any],
-    over_budget: bool = False,
-) -> NextRun:
+def _plan_trigger(trigger: Trigger, now: datetime, active: int, over_budget: bool) -> _TriggerPlan:
+    """:func:`_plan`'s steps: plan the slots (catch-up, pause, skips, bounds, calendar),
+    record the slots that do not run, stop the runs a spent budget forbids, decide each
+    run under the overlap policy, then the control changes and the advance."""
     schedule = schedule_of(trigger)
     assert trigger.next_run_at is not None
     plan = control.plan_dispatch(
@@ -306,28 +299,6 @@ def _plan_trigger(
         trigger.catchup,
         trigger.catchup_window_seconds,
     )
-    for recorded in plan.recorded:
-        slot = recorded.at
-        missed = recorded.status == "missed"
-        if recorded.status == "excluded":
-            reason = plan.slots[slot].reason  # its calendar's: "holiday: Christmas Day"
-        elif missed:
-            reason = (
-                f"missed: catchup={trigger.catchup} (window {trigger.catchup_window_seconds} s)"
-            )
-        else:
-            reason = control.SKIPPED_BY_REQUEST
-        rows.append(
-            invocation_row(
-                trigger,
-                origin=Origin.SCHEDULE,
-                scheduled_for=slot,
-                key=schedule_key(trigger.id, slot),
-                now=now,
-                status=MISSED if missed else SKIPPED,
-                reason=_with_shift(reason, plan.slots.get(slot)),
-            )
-        )
     if plan.missed_uncounted:
         log.warning(
             "slots missed without a record",
@@ -335,69 +306,119 @@ def _plan_trigger(
             count=plan.missed_uncounted,
             estimated=plan.missed_estimated,
         )
+    rows = _recorded_rows(trigger, plan, now)
+    run = plan.run
     if over_budget:
         # Never silent (SPEC §2): each slot the budget stops is recorded, with the reason.
-        rows.extend(
-            invocation_row(
-                trigger,
-                origin=Origin.SCHEDULE,
-                scheduled_for=slot,
-                key=schedule_key(trigger.id, slot),
-                now=now,
-                status=SKIPPED,
-                reason=BUDGET_EXCEEDED,
+        rows += [_row(trigger, slot, now, status=SKIPPED, reason=BUDGET_EXCEEDED) for slot in run]
+        run = []
+    cancel_active = _add_runs(rows, trigger, run, plan.slots, active, now)
+    return _TriggerPlan(
+        trigger,
+        _advance(trigger, schedule, plan),
+        rows,
+        cancel_active=cancel_active,
+        control=_control_changes(trigger, plan),
+    )
+
+
+def _recorded_rows(
+    trigger: Trigger, plan: control.DispatchPlan, now: datetime
+) -> list[NewInvocation]:
+    """The rows of the consumed slots that do not run: missed, skipped by request, or
+    skipped by the trigger's calendar (with its reason: "holiday: Christmas Day")."""
+    rows = []
+    for recorded in plan.recorded:
+        slot = recorded.at
+        if recorded.status == "excluded":
+            reason = plan.slots[slot].reason
+        elif recorded.status == "missed":
+            reason = (
+                f"missed: catchup={trigger.catchup} (window {trigger.catchup_window_seconds} s)"
             )
-            for slot in plan.run
-        )
-        plan = replace(plan, run=[])
-    decisions = catchup.plan_overlap_many(trigger.overlap, active, len(plan.run))
-    for index, (slot, decision) in enumerate(zip(plan.run, decisions, strict=True)):
-        if decision.cancel_active:
-            to_cancel.append(trigger.id)
-        key = schedule_key(trigger.id, slot)
-        if trigger.overlap == OverlapPolicy.CANCEL_PREVIOUS and index < len(plan.run) - 1:
-            # A later slot of this same pass replaces it before it could start.
-            rows.append(
-                invocation_row(
-                    trigger,
-                    origin=Origin.SCHEDULE,
-                    scheduled_for=slot,
-                    key=key,
-                    now=now,
-                    status=CANCELLED,
-                    reason=_with_shift(
-                        "overlap=cancel_previous: replaced by a later slot", plan.slots.get(slot)
-                    ),
-                )
-            )
-            continue
-        if decision.action == "skip":
-            rows.append(
-                invocation_row(
-                    trigger,
-                    origin=Origin.SCHEDULE,
-                    scheduled_for=slot,
-                    key=key,
-                    now=now,
-                    status=SKIPPED,
-                    reason=_with_shift(decision.reason, plan.slots.get(slot)),
-                )
-            )
-            continue
-        jitter = catchup.jitter_offset(trigger.id, slot, trigger.jitter_seconds)
+        else:
+            reason = control.SKIPPED_BY_REQUEST
+        status = MISSED if recorded.status == "missed" else SKIPPED
         rows.append(
-            invocation_row(
-                trigger,
-                origin=Origin.SCHEDULE,
-                scheduled_for=slot,
-                key=key,
-                now=now,
-                not_before=slot + jitter,
-                reason=_with_shift(
-                    BUFFERED if decision.action == "buffer" else None, plan.slots.get(slot)
-                ),
+            _row(
+                trigger, slot, now, status=status, reason=_with_shift(reason, plan.slots.get(slot))
             )
         )
+    return rows
+
+
+def _add_runs(
+    rows: list[NewInvocation],
+    trigger: Trigger,
+    run: list[datetime],
+    slots: dict[datetime, Slot],
+    active: int,
+    now: datetime,
+) -> bool:
+    """Add the rows of the slots to run, as the overlap policy decides for each (run,
+    buffer, skip; under ``cancel_previous`` only the last slot of the pass runs); whether
+    the trigger's active invocations are to be cancelled first."""
+    if len(run) == 1 and (
+        trigger.overlap == OverlapPolicy.ALLOW
+        or (active == 0 and trigger.overlap in catchup.OVERLAP_POLICIES)
+    ):
+        # The common pass: one slot, nothing in its way.
+        [slot] = run
+        rows.append(_pending(trigger, slot, now, None, slots.get(slot)))
+        return False
+    cancel_active = False
+    last = len(run) - 1
+    decisions = catchup.plan_overlap_many(trigger.overlap, active, len(run))
+    for index, (slot, decision) in enumerate(zip(run, decisions, strict=True)):
+        cancel_active = cancel_active or decision.cancel_active
+        shift = slots.get(slot)
+        if trigger.overlap == OverlapPolicy.CANCEL_PREVIOUS and index < last:
+            # A later slot of this same pass replaces it before it could start.
+            reason = _with_shift("overlap=cancel_previous: replaced by a later slot", shift)
+            rows.append(_row(trigger, slot, now, status=CANCELLED, reason=reason))
+        elif decision.action == "skip":
+            reason = _with_shift(decision.reason, shift)
+            rows.append(_row(trigger, slot, now, status=SKIPPED, reason=reason))
+        else:
+            buffered = BUFFERED if decision.action == "buffer" else None
+            rows.append(_pending(trigger, slot, now, buffered, shift))
+    return cancel_active
+
+
+def _pending(
+    trigger: Trigger, slot: datetime, now: datetime, reason: str | None, shift: Slot | None
+) -> NewInvocation:
+    """The pending invocation of a slot to run, from its jittered ``not_before``."""
+    jitter = catchup.jitter_offset(trigger.id, slot, trigger.jitter_seconds)
+    return _row(trigger, slot, now, not_before=slot + jitter, reason=_with_shift(reason, shift))
+
+
+def _row(
+    trigger: Trigger,
+    slot: datetime,
+    now: datetime,
+    *,
+    status: str = PENDING,
+    reason: str | None = None,
+    not_before: datetime | None = None,
+) -> NewInvocation:
+    """The invocation of one of the trigger's slots, keyed by the slot (SPEC §4)."""
+    return invocation_row(
+        trigger,
+        origin=Origin.SCHEDULE,
+        scheduled_for=slot,
+        key=schedule_key(trigger.id, slot),
+        now=now,
+        status=status,
+        not_before=not_before,
+        reason=reason,
+    )
+
+
+def _control_changes(trigger: Trigger, plan: control.DispatchPlan) -> dict[str, Any]:
+    """The control columns this pass changes (skips and slots used up, a wake-up
+    handled, the end of a pause)."""
+    changes: dict[str, Any] = {}
     if plan.rearm != trigger.rearm:
         changes["rearm"] = plan.rearm
     if plan.skip_remaining != trigger.skip_remaining:
@@ -409,6 +430,12 @@ def _plan_trigger(
             paused=False, paused_reason=None, paused_by=None, paused_at=None, paused_until=None
         )
         log.info("trigger resumed: its pause ended", **_fields(trigger))
+    return changes
+
+
+def _advance(trigger: Trigger, schedule: Timing, plan: control.DispatchPlan) -> NextRun:
+    """The trigger's next run after this pass (a one-time trigger's is gone once its
+    slot is consumed); the rest of its row as it was read."""
     next_run_at = None if isinstance(schedule, OnceSchedule) and plan.consumed else plan.next_run_at
     return NextRun(
         trigger.id,

@@ -41,17 +41,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
-        def process(value: datetime | None) -> str | None:
-            if value is None:
-                return None
-            if not isinstance(value, datetime):
-                raise TypeError(f"expected a datetime, got {type(value).__name__}")
-            offset = value.utcoffset()
-            if offset is None:
-                raise ValueError(f"naive datetime {value!r} refused: instants must be aware")
-            return (value - offset).replace(tzinfo=None).isoformat(" ", "microseconds")
-
-        return process
+        return sqlite_instant
 
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
         if dialect.name != "sqlite":
@@ -74,6 +64,31 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def sqlite_instant(value: datetime | None) -> str | None:
+    """An instant as SQLite stores it: UTC text ``YYYY-MM-DD HH:MM:SS.ffffff`` (the bound
+    form of :class:`UTCDateTime`; a statement that binds values itself uses this)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    offset = value.utcoffset()
+    if offset is None:
+        raise ValueError(f"naive datetime {value!r} refused: instants must be aware")
+    return (value - offset).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def aware_instant(value: datetime | None) -> datetime | None:
+    """An instant as bound for PostgreSQL's ``timestamptz``: ``value`` itself once it is
+    known to be aware (the check :class:`UTCDateTime` makes)."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}")
+    if value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r} refused: instants must be aware")
+    return value
 
 
 JSONDoc = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")

@@ -57,6 +57,12 @@ class Strict(BaseModel):
         return value
 
 
+FROM_RECORD = ConfigDict(from_attributes=True)
+"""The configuration of an answer read from a record of the store or a service
+(``Model.model_validate(record)``): each field from the attribute of its name, or of the
+name its ``validation_alias`` gives; a value the answer derives is given beside the
+record (``tickwork.api.answers.Overlay``)."""
+
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION)]
 

@@ -6,11 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+)
 
 from tickwork.domain.names import SLUG_PATTERN
 from tickwork.wire.base import Strict
-from tickwork.wire.triggers import Origin, Status
+from tickwork.wire.triggers import AgentOf, Origin, Status
 
 BackfillMode = Literal["missing", "failed", "all"]
 BackfillStatus = Literal["running", "completed", "cancelled"]
@@ -56,14 +64,18 @@ class BackfillIn(Strict):
 
 
 class BackfillOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    # Read from the store's backfill (from attributes), which names its range
+    # range_from and range_to.
+    model_config = ConfigDict(from_attributes=True, populate_by_name=True)
 
     id: str
     trigger_id: str
-    agent: str
+    agent: AgentOf
     ref: str
-    from_: datetime = Field(alias="from")
-    to: datetime
+    from_: datetime = Field(
+        alias="from", validation_alias=AliasChoices("from", "from_", "range_from")
+    )
+    to: datetime = Field(validation_alias=AliasChoices("to", "range_to"))
     mode: BackfillMode
     max_concurrency: int
     status: BackfillStatus = Field(

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from tickwork.domain.limits import MAX_AGENTS, MAX_TRIGGERS_PER_AGENT
 from tickwork.domain.names import SLUG_PATTERN
-from tickwork.wire.base import Name, Strict
+from tickwork.wire.base import FROM_RECORD, Name, Strict
 from tickwork.wire.resources import MaxConcurrency, TargetIn, TargetOut
 from tickwork.wire.triggers import TriggerCreate, TriggerOut
 
@@ -34,6 +34,8 @@ class DefinitionIn(Strict):
 
 
 class CountsOut(BaseModel):
+    model_config = FROM_RECORD
+
     created: int
     updated: int
     deleted: int
@@ -46,6 +48,8 @@ class DefinitionSummary(BaseModel):
 
 
 class DefinitionAgentOut(BaseModel):
+    model_config = FROM_RECORD
+
     id: str
     name: str
     target: TargetOut
@@ -60,6 +64,8 @@ ChangeAction = Literal["create", "update", "delete", "unchanged"]
 
 class DefinitionChange(BaseModel):
     """What the push did (or, in a dry run, would do) to one agent or trigger."""
+
+    model_config = FROM_RECORD
 
     action: ChangeAction
     agent: str = Field(description="the agent's id")

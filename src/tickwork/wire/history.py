@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StrictInt
 
-from tickwork.wire.base import Strict
+from tickwork.wire.base import FROM_RECORD, Strict
 
 MAX_RETENTION_DAYS = 36_500
 MAX_PER_TRIGGER = 100_000_000
@@ -38,6 +38,8 @@ class RetentionIn(Strict):
 
 
 class AuditEventOut(BaseModel):
+    model_config = FROM_RECORD
+
     id: str
     at: datetime
     actor: str = Field(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from tickwork.domain.health import EVENT_TYPES
-from tickwork.wire.base import Strict
+from tickwork.wire.base import FROM_RECORD, Strict
 from tickwork.wire.resources import URL_PATTERN, Secret, SecretEnvRef
 
 EventType = Literal[
@@ -77,6 +77,8 @@ class NotificationTestOut(BaseModel):
 
 
 class DeliveryOut(BaseModel):
+    model_config = FROM_RECORD
+
     id: str
     event_id: str
     event_type: EventType
@@ -87,4 +89,7 @@ class DeliveryOut(BaseModel):
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
-    event: dict[str, Any] = Field(description="the event as the tickwork format sends it")
+    event: dict[str, Any] = Field(
+        validation_alias=AliasChoices("event", "body"),
+        description="the event as the tickwork format sends it",
+    )

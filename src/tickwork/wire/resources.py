@@ -18,7 +18,7 @@ from tickwork.domain.target_spec import (
     check_secret,
 )
 from tickwork.errors import ValidationError as DomainValidationError
-from tickwork.wire.base import Description, Name, Strict
+from tickwork.wire.base import FROM_RECORD, Description, Name, Strict
 
 
 class ProjectIn(Strict):
@@ -27,6 +27,8 @@ class ProjectIn(Strict):
 
 
 class ProjectOut(BaseModel):
+    model_config = FROM_RECORD
+
     id: str
     name: str
     description: str
@@ -99,20 +101,18 @@ Credential = Annotated[
 
 
 URL_PATTERN = r"^https?://\S+$"
+HttpUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=URL_PATTERN)]
 
 
 class WebhookTargetIn(Strict):
     type: Literal["webhook"]
-    url: Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=URL_PATTERN)]
+    url: HttpUrl
     secret: Secret = None
 
 
 class PythonTargetIn(Strict):
     type: Literal["python"]
     handler: Annotated[str, Field(pattern=HANDLER_PATTERN)]
-
-
-HttpUrl = Annotated[str, Field(min_length=1, max_length=MAX_URL, pattern=URL_PATTERN)]
 
 
 class A2ATargetIn(Strict):
@@ -231,6 +231,8 @@ TargetOut = Annotated[
 
 
 class AgentOut(BaseModel):
+    model_config = FROM_RECORD
+
     id: str
     ref: str
     name: str
@@ -241,6 +243,8 @@ class AgentOut(BaseModel):
 
 
 class RefOut(BaseModel):
+    model_config = FROM_RECORD
+
     name: str
     revision: int
     created_at: datetime

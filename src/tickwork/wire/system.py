@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from tickwork.wire.base import FROM_RECORD
+
 __all__ = ["DeploymentOut", "ProcessOut", "RestartOut", "SchedulerLease", "SchedulerOut"]
 
 
@@ -17,6 +19,8 @@ class RestartOut(BaseModel):
 
 
 class SchedulerLease(BaseModel):
+    model_config = FROM_RECORD
+
     run_id: str | None = Field(description="the active scheduler run; null before the first")
     deployment_id: str | None
     generation: int = Field(description="the fencing token: +1 on every takeover")
@@ -26,6 +30,8 @@ class SchedulerLease(BaseModel):
 
 
 class DeploymentOut(BaseModel):
+    model_config = FROM_RECORD
+
     id: str
     version: str
     started_at: datetime
@@ -38,6 +44,8 @@ class DeploymentOut(BaseModel):
 
 
 class ProcessOut(BaseModel):
+    model_config = FROM_RECORD
+
     id: str
     deployment_id: str
     version: str

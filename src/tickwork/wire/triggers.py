@@ -9,13 +9,22 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from tickwork.domain.health import HEALTHS
 from tickwork.domain.invocations import ORIGINS, STATUSES
 from tickwork.domain.limits import MAX_TEMPLATE_CHARS, RUN_AS_PATTERN
 from tickwork.domain.policies import CATCHUP_POLICIES, CONVERSATIONS, OVERLAP_POLICIES
-from tickwork.wire.base import Description, Name, Strict
+from tickwork.wire.base import FROM_RECORD, Description, Name, Strict
 
 Status = Literal["pending", "running", "completed", "failed", "cancelled", "missed", "skipped"]
 Origin = Literal["schedule", "manual", "rerun", "backfill"]
@@ -45,6 +54,12 @@ RunAs = Annotated[str, Field(min_length=1, max_length=256, pattern=RUN_AS_PATTER
 PauseAfter = Annotated[StrictInt, Field(ge=0, le=10_000)]
 Health = Literal["ok", "failing", "late", "paused", "disabled"]
 assert get_args(Health) == HEALTHS
+
+# The store's records keep these ids as tenant_id, project_id and agent_id (an answer
+# read from one reads them so); JSON names them as the answer does.
+TenantOf = Annotated[str, Field(validation_alias=AliasChoices("tenant", "tenant_id"))]
+ProjectOf = Annotated[str, Field(validation_alias=AliasChoices("project", "project_id"))]
+AgentOf = Annotated[str, Field(validation_alias=AliasChoices("agent", "agent_id"))]
 
 # Calendars (SPEC §16). Dates and wall times are checked by the service, whose messages
 # name the part at fault and say how to fix it.
@@ -159,44 +174,9 @@ class RunIn(Strict):
     )
 
 
-class TriggerCreate(Strict):
-    name: Name
-    description: Description | None = None
-    enabled: StrictBool | None = None
-    cron_expression: CronText | None = Field(
-        default=None, description="5 fields, or 6 with a leading seconds field, or an @alias"
-    )
-    run_at: AwareDatetime | None = Field(
-        default=None, description="one-time instant, with an offset"
-    )
-    rrule: RRuleText | None = Field(default=None, description=_RRULE)
-    rrule_start: WallTime | None = Field(default=None, description=_RRULE_START)
-    calendar: CalendarSpec | None = Field(default=None, description=_CALENDAR)
-    timezone: ZoneName | None = Field(default=None, description="IANA zone; default UTC")
-    payload: dict[str, Any] | None = None
-    message_template: Template | None = None
-    max_retries: MaxRetries | None = None
-    retry_delay_seconds: RetryDelay | None = None
-    timeout_seconds: Timeout | None = None
-    catchup: CatchupPolicy | None = None
-    catchup_window_seconds: Window | None = None
-    overlap: OverlapPolicy | None = None
-    jitter_seconds: Jitter | None = None
-    conversation: Conversation | None = Field(default=None, description=_CONVERSATION)
-    daily_token_budget: TokenBudget | None = Field(default=None, description=_BUDGET)
-    run_as: RunAs | None = Field(default=None, description=_RUN_AS)
-    starts_at: AwareDatetime | None = Field(default=None, description="no slot before this instant")
-    ends_at: AwareDatetime | None = Field(default=None, description="no slot after this instant")
-    max_runs: MaxRuns | None = Field(
-        default=None,
-        description="scheduled slots it may consume (run, missed or skipped), after which "
-        "next_run_at is null; run now, reruns and backfills do not count",
-    )
-    pause_after_failures: PauseAfter | None = Field(default=None, description=_PAUSE_AFTER)
-
-
-class TriggerPatch(Strict):
-    """Only the fields present change; an explicit null restores a field's default."""
+class _TriggerFields(Strict):
+    """The settings of a trigger, as a create sets them and a patch changes them: each
+    optional here (a create requires ``name``; its fields' descriptions are its own)."""
 
     name: Name | None = None
     description: Description | None = None
@@ -229,11 +209,29 @@ class TriggerPatch(Strict):
     pause_after_failures: PauseAfter | None = Field(default=None, description=_PAUSE_AFTER)
 
 
+class TriggerCreate(_TriggerFields):
+    # A field declared again keeps its place among the settings (and in the schema).
+    name: Name
+    cron_expression: CronText | None = Field(
+        default=None, description="5 fields, or 6 with a leading seconds field, or an @alias"
+    )
+    run_at: AwareDatetime | None = Field(
+        default=None, description="one-time instant, with an offset"
+    )
+    timezone: ZoneName | None = Field(default=None, description="IANA zone; default UTC")
+
+
+class TriggerPatch(_TriggerFields):
+    """Only the fields present change; an explicit null restores a field's default."""
+
+
 class LastRun(BaseModel):
     """The trigger's newest invocation that ran or ended (one still waiting for its
     first attempt is not a run yet)."""
 
-    invocation_id: str
+    model_config = FROM_RECORD
+
+    invocation_id: str = Field(validation_alias=AliasChoices("invocation_id", "id"))
     scheduled_for: datetime
     status: Status
     completed_at: datetime | None
@@ -241,10 +239,12 @@ class LastRun(BaseModel):
 
 
 class TriggerOut(BaseModel):
+    model_config = FROM_RECORD
+
     id: str
-    tenant: str
-    project: str
-    agent: str
+    tenant: TenantOf
+    project: ProjectOf
+    agent: AgentOf
     ref: str
     name: str
     description: str
@@ -311,6 +311,8 @@ class TriggerOut(BaseModel):
 class UsageDayOut(BaseModel):
     """The tokens a trigger's runs used on one UTC day (counted when each run completed)."""
 
+    model_config = FROM_RECORD
+
     day: date
     tokens: int
     invocations: int = Field(description="the completed invocations that reported usage")
@@ -341,6 +343,8 @@ class PreviewOut(BaseModel):
 
 
 class AttemptOut(BaseModel):
+    model_config = FROM_RECORD
+
     attempt: int
     deployment_id: str | None
     worker_id: str | None
@@ -418,12 +422,14 @@ class InvocationResult(BaseModel):
 
 
 class InvocationOut(BaseModel):
+    model_config = FROM_RECORD
+
     id: str
     trigger_id: str
     trigger_name: str
-    tenant: str
-    project: str
-    agent: str
+    tenant: TenantOf
+    project: ProjectOf
+    agent: AgentOf
     agent_name: str | None
     ref: RefRun
     origin: Origin
@@ -450,6 +456,14 @@ class InvocationOut(BaseModel):
     rerun_of: str | None = Field(default=None, description="the invocation this one reruns")
     backfill_id: str | None = Field(default=None, description="the backfill that created it")
     attempts: list[AttemptOut] | None = None
+
+    @field_validator("result", mode="before")
+    @classmethod
+    def _response(cls, value: Any) -> Any:
+        # A target's answer that is not a JSON object is kept (and shown) as its response.
+        if value is None or isinstance(value, dict | InvocationResult):
+            return value
+        return {"response": value}
 
 
 class UpcomingRunOut(BaseModel):

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import set_in_thread
 from tickwork.assembly import assemble
 from tickwork.runtime.node import Node
 from tickwork.services import resources, tenants, triggers
@@ -142,5 +143,5 @@ async def _close_when_the_loop_ends(node: Node) -> None:
 
 
 async def wait_for(event: threading.Event) -> None:
-    """Wait for a server-side event without blocking the loop (10 s at most)."""
-    assert await asyncio.to_thread(event.wait, 10.0), "the agent never got there"
+    """Wait for a server-side event without blocking the loop (bounded)."""
+    await set_in_thread(event, what="the agent getting there")

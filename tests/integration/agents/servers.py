@@ -58,6 +58,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from tests.waiting import until_in_thread
+
 
 @dataclass
 class Seen:
@@ -82,14 +84,9 @@ class Recorder:
             return [seen.body for seen in self.requests]
 
     async def until(self, check: Callable[[], bool]) -> None:
-        """Wait (off the event loop, 10 s at most) until ``check()`` holds, checked again
-        on each request."""
-
-        def wait() -> bool:
-            with self.lock:
-                return self.lock.wait_for(check, 10.0)
-
-        assert await asyncio.to_thread(wait), "the server never saw it"
+        """Wait (off the event loop, bounded) until ``check()`` holds, checked again on
+        each request."""
+        await until_in_thread(check, self.lock, what="the server seeing it")
 
 
 class _Recording:

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import pytest
 import sqlalchemy as sa
 
+from tests.waiting import within
 from tickwork.services import invocations
 from tickwork.storage import tables
 from tickwork.storage.records import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, SKIPPED
@@ -386,7 +387,7 @@ def test_a_model_that_does_not_answer_in_time_times_out(world: Make) -> None:
         w.clock.advance(5)
         await w.dispatch()
         working = asyncio.create_task(w.work())
-        await asyncio.wait_for(connected.wait(), 10)  # the attempt and its timer are running
+        await within(connected.wait(), "the attempt connecting")  # its timer is running
         assert w.invocations(t.id)[0].status == RUNNING
         w.clock.advance(20)
         await working

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.waiting import within
 from tickwork.domain.schedule import format_instant
 from tickwork.errors import Conflict, ValidationError
 from tickwork.services import backfills, control, triggers
@@ -280,7 +281,7 @@ def test_cancelling_a_backfill_cancels_what_has_not_started(world: Make) -> None
         await w.dispatch()
         assert w.node.workers is not None
         await w.node.workers.run_once()
-        await asyncio.wait_for(w.recorder.started.wait(), 5)
+        await within(w.recorder.started.wait(), "the target being called")
         await w.dispatch()  # no room: both of its invocations run
         cancelled = backfills.cancel_backfill(w.ctx, "acme", "proj", "bot", t.id, bf.id)
         assert cancelled.status == BACKFILL_CANCELLED

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import within
 from tickwork.errors import ValidationError
 from tickwork.services import bulk, triggers
 from tickwork.storage.records import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING
@@ -62,7 +63,7 @@ def test_bulk_cancel_stops_running_attempts_and_filters_by_trigger_and_origin(
         triggers.run_now(w.ctx, "acme", "proj", "bot", a.id)
         assert w.node.workers is not None
         await w.node.workers.run_once()
-        await asyncio.wait_for(w.recorder.started.wait(), 5)
+        await within(w.recorder.started.wait(), "the target being called")
         for _ in range(3):
             triggers.run_now(w.ctx, "acme", "proj", "bot", a.id)
             triggers.run_now(w.ctx, "acme", "proj", "bot", b.id)

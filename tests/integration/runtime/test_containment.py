@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests.waiting import until
 from tickwork.runtime.notify import LocalNotifier
 from tickwork.runtime.workers import Targets, WorkerPool
 from tickwork.services import dispatch, execution, resources, tenants, triggers
@@ -42,6 +43,8 @@ class Handlers:
     answers: dict[str, Any] = field(default_factory=dict)
     calls: list[TargetCall] = field(default_factory=list)
     blocked: dict[str, asyncio.Event] = field(default_factory=dict)
+    # Set as each call arrives.
+    called_now: asyncio.Event = field(default_factory=asyncio.Event)
 
     def registry(self) -> HandlerRegistry:
         registry = HandlerRegistry()
@@ -52,6 +55,7 @@ class Handlers:
     def _handler(self, tenant: str) -> Any:
         async def handle(call: TargetCall) -> Any:
             self.calls.append(call)
+            self.called_now.set()
             gate = self.blocked.get(tenant)
             if gate is not None:
                 await gate.wait()
@@ -101,14 +105,14 @@ def pool(ctx: Context, handlers: Handlers, concurrency: int = 10) -> WorkerPool:
 
 
 async def work(workers: WorkerPool) -> None:
-    """Run everything due to its end, claim after claim, and store every outcome (an
-    attempt may have ended, its outcome not yet stored, while nothing is in flight)."""
+    """Run everything due to its end, claim after claim."""
     while True:
-        claimed = await workers.run_once()
-        running = bool(workers.inflight)
-        await workers.wait_idle()
-        if not claimed and not running:
+        await workers.run_once()
+        if not workers.inflight:
+            # Attempts that ended before this claim have outcomes still to store.
+            await workers.flush()
             return
+        await workers.wait_idle()
 
 
 # -- a message that renders too large -------------------------------------------------
@@ -360,9 +364,7 @@ def test_a_busy_tenant_never_holds_the_whole_pool(ctx: Context, handlers: Handle
         assert [j.invocation.tenant_id for j, _ in workers.inflight.values()] == ["attacker"]
         wanted = run_now(ctx, "victim", victim)
         assert await workers.run_once() == 1
-        await asyncio.sleep(0)
-        await asyncio.sleep(0)
-        assert len(handlers.called("victim")) == 1
+        await until(lambda: len(handlers.called("victim")) == 1, handlers.called_now)
         handlers.blocked["attacker"].set()
         await work(workers)
         assert invocation(ctx, wanted).status == COMPLETED
@@ -385,7 +387,7 @@ def test_another_tenants_due_invocation_is_found_behind_a_backlog(
         running = sorted(j.invocation.tenant_id for j, _ in workers.inflight.values())
         # The attacker's share (8 of 10) and the victim's invocation, in the first claim.
         assert running == ["attacker"] * 8 + ["victim"]
-        await asyncio.sleep(0)
+        await until(lambda: bool(handlers.called("victim")), handlers.called_now)
         assert invocation(ctx, wanted).status in (RUNNING, COMPLETED)
         assert len(backlog) == 500
 

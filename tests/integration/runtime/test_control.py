@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import within
 from tickwork.domain.schedule import format_instant
 from tickwork.services import control, dispatch, triggers
 from tickwork.storage.records import COMPLETED, MISSED, PENDING, RUNNING, SKIPPED, Invocation
@@ -131,7 +132,7 @@ def test_pause_can_cancel_pending_invocations_and_leaves_running_ones(world: Mak
         await w.dispatch()
         assert w.node.workers is not None
         await w.node.workers.run_once()
-        await asyncio.wait_for(w.recorder.started.wait(), 5)
+        await within(w.recorder.started.wait(), "the target being called")
         w.advance(60)
         await w.dispatch()
         assert [r.status for r in w.invocations(t.id)] == [RUNNING, PENDING]
@@ -266,7 +267,7 @@ def test_a_skipped_slot_never_touches_what_runs_under_every_overlap_policy(
         await minute_by_minute(w, 1)
         assert w.node.workers is not None
         await w.node.workers.run_once()
-        await asyncio.wait_for(w.recorder.started.wait(), 5)
+        await within(w.recorder.started.wait(), "the target being called")
         control.skip_trigger(w.ctx, "acme", "proj", "bot", t.id, 1)
         await minute_by_minute(w, 1)  # 09:02 is skipped by request
         first, second = w.invocations(t.id)
@@ -445,7 +446,8 @@ def test_the_worked_timeline_in_docs_catchup(world: Make) -> None:
         w = await world()
         t = w.trigger(cron_expression="*/15 * * * *", max_runs=6)
 
-        async def until(text: str) -> None:
+        async def minute_by_minute_until(text: str) -> None:
+            """The clock moves a minute at a time to ``text``, dispatching each minute."""
             while w.clock.now() < at(text):
                 w.advance(60)
                 await w.dispatch()
@@ -453,14 +455,14 @@ def test_the_worked_timeline_in_docs_catchup(world: Make) -> None:
         def trigger() -> Any:
             return triggers.get_trigger(w.ctx, "acme", "proj", "bot", t.id)
 
-        await until("2026-03-02T09:05:00Z")
+        await minute_by_minute_until("2026-03-02T09:05:00Z")
         control.skip_trigger(w.ctx, "acme", "proj", "bot", t.id, 1)
-        await until("2026-03-02T09:20:00Z")
+        await minute_by_minute_until("2026-03-02T09:20:00Z")
         assert slots(w.invocations(t.id), SKIPPED) == ["2026-03-02T09:15:00Z"]
         assert trigger().remaining_runs == 5
         control.pause_trigger(w.ctx, "acme", "proj", "bot", t.id, until=at("2026-03-02T10:00:00Z"))
         assert trigger().next_run_at == at("2026-03-02T10:00:00Z")
-        await until("2026-03-02T10:05:00Z")
+        await minute_by_minute_until("2026-03-02T10:05:00Z")
         assert slots(w.invocations(t.id), PENDING) == ["2026-03-02T10:00:00Z"]
         assert (trigger().paused, trigger().remaining_runs) == (False, 4)
         w.clock.set(at("2026-03-02T10:50:00Z"))  # the scheduler was down since 10:05
@@ -471,7 +473,7 @@ def test_the_worked_timeline_in_docs_catchup(world: Make) -> None:
         ]
         assert slots(w.invocations(t.id), PENDING)[-1] == "2026-03-02T10:45:00Z"
         assert trigger().remaining_runs == 1
-        await until("2026-03-02T11:10:00Z")
+        await minute_by_minute_until("2026-03-02T11:10:00Z")
         assert slots(w.invocations(t.id), PENDING)[-1] == "2026-03-02T11:00:00Z"
         assert (trigger().remaining_runs, trigger().next_run_at) == (0, None)
         await w.work()

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.waiting import set_in_thread, within
 from tickwork.runtime.notifications import NotificationSender
 from tickwork.services import control, health, notifications, triggers
 from tickwork.services.context import Context
@@ -476,11 +477,11 @@ def test_a_running_node_delivers_with_its_workers(world: Make, ctx: Context) -> 
             # The node's own sender loop, as `tickwork serve` runs it beside the workers.
             task = asyncio.create_task(sender.run(stop))
             try:
-                assert await asyncio.to_thread(rx.arrived.wait, 10)
+                await set_in_thread(rx.arrived, what="the notification arriving")
             finally:
                 stop.set()
                 sender.wake.set()
-                await asyncio.wait_for(task, 10)
+                await within(task, "the sender stopping")
                 assert w.node.targets is not None
                 await w.node.targets.close()
             assert rx.ids() == [event_id]

@@ -9,6 +9,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.waiting import within
 from tickwork import metrics
 from tickwork.services import invocations
 
@@ -37,10 +38,10 @@ def test_an_attempt_stopped_by_a_cancel_is_counted_as_cancelled(world: Make) -> 
         await w.dispatch()
         before = attempts_by_outcome()
         work = asyncio.create_task(w.work())
-        await asyncio.wait_for(w.recorder.started.wait(), 5)
+        await within(w.recorder.started.wait(), "the target being called")
         [inv] = w.invocations(t.id)
         await asyncio.to_thread(invocations.cancel_invocation, w.ctx, "acme", "proj", t.id, inv.id)
-        await asyncio.wait_for(work, 5)
+        await within(work, "the attempt ending")
         after = attempts_by_outcome()
         assert after["cancelled"] - before["cancelled"] == 1
         assert after["completed"] == before["completed"]

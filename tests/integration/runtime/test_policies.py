@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import within
 from tickwork.storage.records import CANCELLED, COMPLETED, MISSED, PENDING, RUNNING, SKIPPED
 
 from .conftest import World
@@ -78,7 +79,7 @@ async def _slow_world(world: Make, overlap: str) -> tuple[World, str]:
     await w.dispatch()
     assert w.node.workers is not None
     await w.node.workers.run_once()
-    await asyncio.wait_for(w.recorder.started.wait(), 5)
+    await within(w.recorder.started.wait(), "the target being called")
     return w, t.id
 
 
@@ -130,14 +131,13 @@ def test_overlap_cancel_previous_stops_the_running_one_for_the_new_slot(world: M
         first_id = w.invocations(trigger_id)[0].id
         w.advance(60)
         await w.dispatch()
-        await asyncio.sleep(0)
         first, second = w.invocations(trigger_id)
         assert first.id == first_id
         assert first.status == CANCELLED
         assert first.status_reason == "overlap=cancel_previous"
         assert second.status == PENDING
         assert w.node.workers is not None
-        await w.node.workers.wait_idle()
+        await within(w.node.workers.wait_idle(), "the cancelled attempt ending")
         assert w.recorder.cancelled == [first_id]
 
     run(scenario())

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests import waiting
 from tickwork.errors import ValidationError
 from tickwork.runtime.node import Node
 from tickwork.runtime.notify import LocalNotifier
@@ -106,21 +107,8 @@ class Cluster:
 
 async def until(condition: Callable[[], bool], *nodes: Node) -> None:
     """Wait until ``condition`` holds, woken by the nodes' loops as they go round."""
-    events = [
-        e for n in nodes for e in (n.checked, *((n.scheduler.ticked,) if n.scheduler else ()))
-    ]
-    async with asyncio.timeout(5):
-        while True:
-            for event in events:
-                event.clear()
-            if condition():
-                return
-            waiters = [asyncio.ensure_future(e.wait()) for e in events]
-            try:
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in waiters:
-                    waiter.cancel()
+    loops = [n.checked for n in nodes] + [n.scheduler.ticked for n in nodes if n.scheduler]
+    await waiting.until(condition, *loops, what="the processes getting there", seconds=5)
 
 
 Scenario = Callable[[Cluster], Coroutine[Any, Any, None]]
@@ -132,7 +120,7 @@ def cluster(db: Database, clock: FakeClock, settings: Settings) -> Callable[[Sce
         async def main() -> None:
             c = Cluster(db, clock, settings)
             try:
-                await asyncio.wait_for(scenario(c), 30)
+                await waiting.within(scenario(c), "the scenario", 30)
             finally:
                 await c.stop()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from tests.waiting import until, within
 from tickwork.runtime.notify import LocalNotifier
 from tickwork.runtime.workers import Targets, WorkerPool
 from tickwork.services import resources, tenants, triggers
@@ -16,17 +17,6 @@ from tickwork.testing import register_handlers
 
 CONCURRENCY = 4
 BACKLOG = 12
-
-
-WAIT_SECONDS = 10.0
-
-
-async def _until(changed: asyncio.Event, check: Callable[[], bool]) -> None:
-    """Wait (bounded) until ``check()`` holds, rechecking each time ``changed`` is set."""
-    async with asyncio.timeout(WAIT_SECONDS):
-        while not check():
-            changed.clear()
-            await changed.wait()
 
 
 def test_a_freed_slot_is_refilled_at_once_under_a_backlog(ctx: Context) -> None:
@@ -48,13 +38,17 @@ def test_a_freed_slot_is_refilled_at_once_under_a_backlog(ctx: Context) -> None:
 
     started: list[str] = []
     gates: dict[str, asyncio.Event] = {}
-    changed = asyncio.Event()
+
+    def gate(invocation_id: str) -> asyncio.Event:
+        return gates.setdefault(invocation_id, asyncio.Event())
 
     async def gated(call: TargetCall) -> None:
-        gate = gates.setdefault(call.invocation_id, asyncio.Event())
         started.append(call.invocation_id)
-        changed.set()
-        await gate.wait()
+        await gate(call.invocation_id).wait()
+
+    def refilled(workers: WorkerPool, ending: str) -> Callable[[], bool]:
+        """``ending`` has left the pool and another attempt has its slot."""
+        return lambda: ending not in workers.inflight and len(workers.inflight) == CONCURRENCY
 
     async def scenario() -> None:
         registry = HandlerRegistry()
@@ -66,24 +60,25 @@ def test_a_freed_slot_is_refilled_at_once_under_a_backlog(ctx: Context) -> None:
         stop = asyncio.Event()
         running = asyncio.create_task(workers.run(stop))
         try:
-            await _until(changed, lambda: len(started) == CONCURRENCY)
-            # One attempt ends: its slot is claimed again at once, not when half free.
-            gates.setdefault(started[0], asyncio.Event()).set()
-            await _until(changed, lambda: len(started) == CONCURRENCY + 1)
-            assert len(workers.inflight) == CONCURRENCY
-            # And so on, one slot at a time, until the backlog is done.
-            while len(started) < BACKLOG:
-                count = len(started)
-                waiting = next(i for i in started if not gates[i].is_set())
-                gates[waiting].set()
-                await _until(changed, lambda count=count: len(started) == count + 1)  # type: ignore[misc]
-                assert len(workers.inflight) == CONCURRENCY
+            await until(
+                lambda: len(workers.inflight) == CONCURRENCY,
+                workers.changed,
+                what="the first claim filling every slot",
+            )
+            # One attempt ends at a time: its slot is claimed again at once, not when
+            # half the slots are free, until the backlog is done.
+            for _ in range(BACKLOG - CONCURRENCY):
+                ending = next(iter(workers.inflight))
+                gate(ending).set()
+                await until(
+                    refilled(workers, ending), workers.changed, what="the freed slot claimed again"
+                )
         finally:
             stop.set()
-            for invocation_id in started:
-                gates.setdefault(invocation_id, asyncio.Event()).set()
-            await asyncio.wait_for(running, timeout=10)
+            for invocation_id in list(gates) + list(workers.inflight):
+                gate(invocation_id).set()
+            await within(running, "the pool stopping")
             await targets.close()
         assert len(set(started)) == BACKLOG
 
-    asyncio.run(asyncio.wait_for(scenario(), timeout=60))
+    asyncio.run(within(scenario(), "the scenario", 60))

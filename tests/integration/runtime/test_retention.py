@@ -7,6 +7,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from tests.waiting import within
 from tickwork.services import retention
 from tickwork.storage.records import COMPLETED, PENDING
 
@@ -41,7 +42,7 @@ def test_the_active_scheduler_prunes_what_it_dispatched_once_it_is_past_retentio
         assert w.node.scheduler.active
         stop = asyncio.Event()
         task = asyncio.create_task(w.node.pruner.run(stop))
-        await asyncio.wait_for(w.node.pruner.passed.wait(), timeout=30)
+        await within(w.node.pruner.passed.wait(), "a pruner pass", 30)
         stop.set()
         await task
         left = {i.id for i in w.invocations(trigger.id)}

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import within
 from tickwork.services import dispatch, execution, invocations, leadership, triggers
 from tickwork.services.leadership import Fence, Superseded
 from tickwork.storage import tables
@@ -157,12 +158,14 @@ def test_a_slow_target_is_cut_off_by_the_timeout(world: Make) -> None:
         w.advance(1)
         await w.dispatch()
         work = asyncio.create_task(w.work())
-        await asyncio.wait_for(w.recorder.started.wait(), 5)
+        await within(w.recorder.started.wait(), "the target being called")
         w.advance(29)
-        await asyncio.sleep(0)
+        # The attempt still waits for its deadline: had its timer fired, the clock would
+        # not hold it any more.
+        assert w.clock.next_deadline() == T0 + timedelta(seconds=31)
         assert not work.done()
         w.advance(1)
-        await asyncio.wait_for(work, 5)
+        await within(work, "the attempt ending")
         [inv] = w.invocations(t.id)
         assert inv.status == FAILED
         assert inv.last_error == "timed out after 30 s"
@@ -181,11 +184,11 @@ def test_cancelling_a_running_invocation_stops_its_attempt(world: Make) -> None:
         w.advance(1)
         await w.dispatch()
         work = asyncio.create_task(w.work())
-        await asyncio.wait_for(w.recorder.started.wait(), 5)
+        await within(w.recorder.started.wait(), "the target being called")
         [inv] = w.invocations(t.id)
         assert inv.status == RUNNING
         await asyncio.to_thread(invocations.cancel_invocation, w.ctx, "acme", "proj", t.id, inv.id)
-        await asyncio.wait_for(work, 5)
+        await within(work, "the attempt ending")
         [inv] = w.invocations(t.id)
         assert inv.status == CANCELLED
         assert w.recorder.cancelled == [inv.id]
@@ -339,22 +342,22 @@ def test_the_scheduler_loop_sleeps_until_the_next_run_and_wakes_on_create(world:
         assert scheduler is not None
         stop = asyncio.Event()
         loop = asyncio.create_task(scheduler.run(stop))
-        await asyncio.wait_for(scheduler.ticked.wait(), 5)
+        await within(scheduler.ticked.wait(), "a scheduler tick")
         # Nothing is due: it sleeps until its lease needs renewing, not a minute.
         deadline = w.clock.next_deadline()
         assert deadline is not None
         assert deadline <= w.clock.now() + timedelta(seconds=30)
         scheduler.ticked.clear()
         w.trigger(run_at=T0 + timedelta(seconds=2))
-        await asyncio.wait_for(scheduler.ticked.wait(), 5)
+        await within(scheduler.ticked.wait(), "a scheduler tick")
         assert w.clock.next_deadline() == T0 + timedelta(seconds=2)
         scheduler.ticked.clear()
         w.advance(2)
-        await asyncio.wait_for(scheduler.ticked.wait(), 5)
+        await within(scheduler.ticked.wait(), "a scheduler tick")
         assert len(w.invocations()) == 1
         stop.set()
         scheduler.wake.set()
-        await asyncio.wait_for(loop, 5)
+        await within(loop, "the scheduler loop stopping")
 
     run(scenario())
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from tests import rows
 from tests.conftest import ON_POSTGRES
 from tickwork import metrics
 from tickwork.domain.ids import new_id, schedule_key
@@ -47,47 +48,38 @@ def insert_history(
 ) -> list[str]:
     """Invocations of ``trigger`` for these slots, each finished one second after its
     slot (or left pending/running), with one attempt each; written in one statement."""
-    rows: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
     tries: list[dict[str, Any]] = []
     for slot in slots:
         inv_id = new_id("inv", slot)
         finished = status not in (PENDING, RUNNING)
-        rows.append(
-            {
-                "id": inv_id,
-                "trigger_id": trigger.id,
-                "trigger_name": trigger.name,
-                "tenant_id": trigger.tenant_id,
-                "project_id": trigger.project_id,
-                "ref": trigger.ref,
-                "agent_id": trigger.agent_id,
-                "origin": "schedule",
-                "scheduled_for": slot,
-                "idempotency_key": schedule_key(trigger.id, slot),
-                "status": status,
-                "attempt": 1,
-                "not_before": slot,
-                "payload": {},
-                "created_at": slot,
-                "started_at": slot,
-                "completed_at": slot + timedelta(seconds=1) if finished else None,
-            }
+        ended = slot + timedelta(seconds=1) if finished else None
+        history.append(
+            rows.invocation_of(
+                trigger,
+                inv_id,
+                scheduled_for=slot,
+                idempotency_key=schedule_key(trigger.id, slot),
+                status=status,
+                attempt=1,
+                not_before=slot,
+                payload={},
+                created_at=slot,
+                started_at=slot,
+                completed_at=ended,
+            )
         )
         if attempts:
             tries.append(
-                {
-                    "invocation_id": inv_id,
-                    "attempt": 1,
-                    "started_at": slot,
-                    "ended_at": slot + timedelta(seconds=1) if finished else None,
-                    "outcome": status if finished else None,
-                }
+                rows.attempt_columns(
+                    inv_id, started_at=slot, ended_at=ended, outcome=status if finished else None
+                )
             )
     with ctx.db.write() as tx:
-        tx.conn.execute(tables.invocations.insert(), rows)
+        tx.conn.execute(tables.invocations.insert(), history)
         if tries:
             tx.conn.execute(tables.invocation_attempts.insert(), tries)
-    return [r["id"] for r in rows]
+    return [r["id"] for r in history]
 
 
 def count(ctx: Context, table: sa.Table) -> int:

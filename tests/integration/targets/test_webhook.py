@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import set_in_thread, within
 from tickwork.errors import PermanentError, TransientError, ValidationError
 from tickwork.targets import egress, webhook
 from tickwork.targets.base import TargetCall
@@ -360,7 +361,7 @@ async def test_a_huge_body_is_capped_without_being_read_whole(
     target = make_target(server.url(path), client, max_response_bytes=1000)
 
     # /endless never ends: only a read that stops at the cap can return at all.
-    result = await asyncio.wait_for(target.call(make_call()), timeout=PROMPT)
+    result = await within(target.call(make_call()), "the capped read", PROMPT)
 
     assert result.status_code == 200
     assert result.response == "x" * 1000
@@ -383,15 +384,15 @@ async def test_a_slow_server_is_cancelled_cleanly_by_a_timeout(
     server: _Server, client: EgressClient
 ) -> None:
     call = asyncio.create_task(make_target(server.url("/slow"), client).call(make_call()))
-    assert await asyncio.to_thread(server.slow_request_arrived.wait, PROMPT)
+    await set_in_thread(server.slow_request_arrived, what="the slow request arriving")
 
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(call, timeout=0.05)
 
     assert call.cancelled()
     # Nothing is left wedged: the same client delivers the next call at once.
-    result = await asyncio.wait_for(
-        make_target(server.url("/json"), client).call(make_call()), timeout=PROMPT
+    result = await within(
+        make_target(server.url("/json"), client).call(make_call()), "the next call", PROMPT
     )
     assert result.conversation_id == "conv-42"
 

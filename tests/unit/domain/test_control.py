@@ -11,6 +11,8 @@ from tickwork.domain.control import (
     Bounds,
     Control,
     SlotHistory,
+    _plan_in_full,
+    _single_slot,
     backfill_key,
     backfill_slots,
     bounded_first,
@@ -21,6 +23,7 @@ from tickwork.domain.control import (
     remaining_after_change,
 )
 from tickwork.domain.schedule import cron_schedule, format_instant, once_schedule
+from tickwork.domain.slots import Timing
 from tickwork.errors import ValidationError
 
 HOURLY = cron_schedule("0 * * * *", "UTC")
@@ -308,3 +311,64 @@ def test_each_backfill_mode_keys_the_slots_it_runs(
     mode: str, history: SlotHistory, expected: str | None
 ) -> None:
     assert backfill_key(mode, "trg_1", "bf_1", SLOT, history) == expected
+
+
+# -- the single-slot plan ----------------------------------------------------------------
+
+EVERY_SECOND = cron_schedule("* * * * * *", "UTC")
+# Dues on ordinary hours, on both copies of New York's repeated 01:00 (2026-11-01) and
+# on the slot after its spring gap (2026-03-08, 02:30 does not exist).
+SINGLE_SLOT_CASES = [
+    (HOURLY, "2026-03-02T09:00:00Z"),
+    (NY_HOURLY, "2026-11-01T05:00:00Z"),
+    (NY_HOURLY, "2026-11-01T06:00:00Z"),
+    (NY_0130, "2026-11-01T05:30:00Z"),
+    (NY_0230, "2026-03-08T07:30:00Z"),
+    (EVERY_SECOND, "2026-03-02T09:00:00Z"),
+    (once_schedule(at("2026-03-02T09:00:00.250000Z")), "2026-03-02T09:00:00.250000Z"),
+]
+# From the due instant itself to past the next firing and past every window.
+LATENESS = [0, 0.5, 1, 59, 119, 120, 121, 3599, 3600, 3601, 7200, 86400]
+
+
+@pytest.mark.parametrize(("schedule", "due"), SINGLE_SLOT_CASES)
+@pytest.mark.parametrize("policy", ["latest", "all", "none"])
+@pytest.mark.parametrize("window", [0, 60, 3600])
+def test_the_single_slot_plan_is_the_full_plan_of_the_pass(
+    schedule: Timing, due: str, policy: str, window: int
+) -> None:
+    # The common pass (one slot due, no control state in play) is planned without the
+    # general walk: wherever that shortcut answers, its plan is the general one.
+    for late in LATENESS:
+        now = at(due) + timedelta(seconds=late)
+        full = _plan_in_full(schedule, at(due), now, Control(), policy, window, 120)
+        assert plan_dispatch(schedule, at(due), now, Control(), policy, window) == full
+
+
+def test_a_pass_with_one_slot_due_takes_the_single_slot_plan() -> None:
+    due, now = at("2026-03-02T09:00:00Z"), at("2026-03-02T09:00:00.200000Z")
+    single = _single_slot(HOURLY, due, now, Control(), "latest", 3600, 120)
+    assert single is not None
+    assert iso(single.run) == ["2026-03-02T09:00:00Z"]
+    assert iso([single.next_run_at] if single.next_run_at else []) == ["2026-03-02T10:00:00Z"]
+
+
+@pytest.mark.parametrize(
+    "control",
+    [
+        Control(paused=True),
+        Control(rearm=True),
+        Control(skip_remaining=1),
+        Control(bounds=Bounds(remaining_runs=5)),
+        Control(bounds=Bounds(ends_at=at("2026-03-02T12:00:00Z"))),
+    ],
+)
+def test_a_pass_with_control_state_in_play_is_planned_in_full(control: Control) -> None:
+    due, now = at("2026-03-02T09:00:00Z"), at("2026-03-02T09:00:00.200000Z")
+    assert _single_slot(HOURLY, due, now, control, "latest", 3600, 120) is None
+
+
+def test_a_pass_with_missed_slots_is_planned_in_full() -> None:
+    due = at("2026-03-02T09:00:00Z")
+    for now in (at("2026-03-02T10:00:00Z"), at("2026-03-02T09:00:00Z") + timedelta(hours=2)):
+        assert _single_slot(HOURLY, due, now, Control(), "latest", 3600, 120) is None

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import within
 from tickwork.errors import PermanentError, TransientError, ValidationError
 from tickwork.targets import python as python_target
 from tickwork.targets.base import TargetCall, TargetResult
@@ -331,7 +332,7 @@ async def test_a_cancelled_async_handler_is_cancelled_with_the_call() -> None:
 
     call = make_call()
     task = asyncio.create_task(PythonTarget(registry, "long-async").call(call))
-    await asyncio.wait_for(started.wait(), PROMPT)
+    await within(started.wait(), "the handler starting", PROMPT)
 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

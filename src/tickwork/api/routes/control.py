@@ -13,17 +13,16 @@ from tickwork.api.conventions import REPLAY_HEADER, Idempotent, respond
 from tickwork.api.deps import (
     Caller,
     Ctx,
-    ObjectId,
-    OperateTenant,
+    OperateBackfill,
+    OperateProject,
     OperateTrigger,
-    ProjectId,
+    ProjectScope,
+    ReadBackfill,
     ReadTrigger,
 )
-from tickwork.api.routes.projects import project_out
 from tickwork.api.routes.triggers import RETRY_CONFLICT, trigger_out
 from tickwork.domain import control as domain_control
 from tickwork.services import backfills, bulk, control
-from tickwork.storage.records import Backfill
 from tickwork.wire import (
     BackfillDryRunOut,
     BackfillIn,
@@ -46,30 +45,6 @@ T = "/agents/{agent}/scheduled-triggers/{trigger_id}"
 Limit = Annotated[int, Query(ge=1, le=200)]
 IdCursor = Annotated[str | None, Query(pattern=r"^[a-z]{1,16}_[0-9a-z]{26}$", max_length=64)]
 NOT_FOUND = {"description": "No such trigger (or backfill) in this project."}
-
-
-def backfill_out(b: Backfill) -> BackfillOut:
-    return BackfillOut.model_validate(
-        {
-            "id": b.id,
-            "trigger_id": b.trigger_id,
-            "agent": b.agent_id,
-            "ref": b.ref,
-            "from": b.range_from,
-            "to": b.range_to,
-            "mode": b.mode,
-            "max_concurrency": b.max_concurrency,
-            "status": b.status,
-            "slots": b.slots,
-            "created": b.created,
-            "skipped": b.skipped,
-            "dispatched": b.dispatched,
-            "created_by": b.created_by,
-            "created_at": b.created_at,
-            "updated_at": b.updated_at,
-            "completed_at": b.completed_at,
-        }
-    )
 
 
 # -- a trigger -----------------------------------------------------------------------------
@@ -177,7 +152,7 @@ def create_backfill(
                 id=None, slots=plan.slots, created=plan.created, skipped=plan.skipped
             )
             return 200, counts, {}
-        return 201, backfill_out(created), {}
+        return 201, BackfillOut.model_validate(created), {}
 
     return respond(ctx, scope.tenant, idempotent, produce)
 
@@ -193,7 +168,7 @@ def list_backfills(
         ctx, scope.tenant, scope.project, scope.agent, scope.trigger_id, cursor, limit
     )
     nxt = items[-1].id if len(items) == limit else None
-    return Page[BackfillOut](items=[backfill_out(b) for b in items], next_cursor=nxt)
+    return Page[BackfillOut](items=[BackfillOut.model_validate(b) for b in items], next_cursor=nxt)
 
 
 @router.get(
@@ -202,16 +177,10 @@ def list_backfills(
     tags=["backfills"],
     responses={404: NOT_FOUND},
 )
-def get_backfill(
-    scope: ReadTrigger,
-    backfill_id: ObjectId,
-    ctx: Ctx,
-) -> BackfillOut:
-    return backfill_out(
-        backfills.get_backfill(
-            ctx, scope.tenant, scope.project, scope.agent, scope.trigger_id, backfill_id
-        )
-    )
+def get_backfill(scope: ReadBackfill, ctx: Ctx) -> BackfillOut:
+    s = scope
+    found = backfills.get_backfill(ctx, s.tenant, s.project, s.agent, s.trigger_id, s.backfill_id)
+    return BackfillOut.model_validate(found)
 
 
 @router.post(
@@ -220,18 +189,14 @@ def get_backfill(
     tags=["backfills"],
     responses={404: NOT_FOUND, 409: {"description": "The backfill is already over."}},
 )
-def cancel_backfill(
-    scope: OperateTrigger,
-    backfill_id: ObjectId,
-    ctx: Ctx,
-) -> BackfillOut:
+def cancel_backfill(scope: OperateBackfill, ctx: Ctx) -> BackfillOut:
     """Stop the backfill: nothing more is dispatched and its pending invocations are
     cancelled; running ones go on."""
-    return backfill_out(
-        backfills.cancel_backfill(
-            ctx, scope.tenant, scope.project, scope.agent, scope.trigger_id, backfill_id
-        )
+    s = scope
+    cancelled = backfills.cancel_backfill(
+        ctx, s.tenant, s.project, s.agent, s.trigger_id, s.backfill_id
     )
+    return BackfillOut.model_validate(cancelled)
 
 
 # -- a project -------------------------------------------------------------------------------
@@ -239,8 +204,7 @@ def cancel_backfill(
 
 @router.post("/pause", response_model=ProjectOut, tags=["projects"])
 def pause_project(
-    tenant: OperateTenant,
-    project: ProjectId,
+    scope: OperateProject,
     ctx: Ctx,
     caller: Caller,
     body: Annotated[PauseIn, Body(default_factory=PauseIn)],
@@ -249,29 +213,29 @@ def pause_project(
     each keeps its own pause state. Backfills wait too."""
     paused = control.pause_project(
         ctx,
-        tenant,
-        project,
+        scope.tenant,
+        scope.project,
         reason=body.reason,
         until=body.until,
         cancel_pending=body.cancel_pending,
         paused_by=caller.actor,
     )
-    return project_out(paused)
+    return ProjectOut.model_validate(paused)
 
 
 @router.post("/resume", response_model=ProjectOut, tags=["projects"])
-def resume_project(tenant: OperateTenant, project: ProjectId, ctx: Ctx) -> ProjectOut:
+def resume_project(scope: OperateProject, ctx: Ctx) -> ProjectOut:
     """Resume from now on: its triggers carry on from their first slot after now."""
-    return project_out(control.resume_project(ctx, tenant, project))
+    return ProjectOut.model_validate(control.resume_project(ctx, scope.tenant, scope.project))
 
 
 def _bulk(
-    action: Callable[..., bulk.BulkResult], ctx: Ctx, tenant: str, project: str, body: BulkIn
+    action: Callable[..., bulk.BulkResult], ctx: Ctx, scope: ProjectScope, body: BulkIn
 ) -> BulkOut:
     result = action(
         ctx,
-        tenant,
-        project,
+        scope.tenant,
+        scope.project,
         statuses=body.status,
         agent_id=body.agent,
         trigger_id=body.trigger_id,
@@ -285,12 +249,10 @@ def _bulk(
 
 
 @router.post("/invocations/cancel", response_model=BulkOut, tags=["invocations"])
-def bulk_cancel_invocations(
-    tenant: OperateTenant, project: ProjectId, body: BulkIn, ctx: Ctx
-) -> BulkOut:
+def bulk_cancel_invocations(scope: OperateProject, body: BulkIn, ctx: Ctx) -> BulkOut:
     """Cancel the matching pending and running invocations (at most ``limit``, oldest
     first); running attempts are stopped within about a second."""
-    return _bulk(bulk.bulk_cancel, ctx, tenant, project, body)
+    return _bulk(bulk.bulk_cancel, ctx, scope, body)
 
 
 @router.post(
@@ -300,7 +262,12 @@ def bulk_cancel_invocations(
     responses={200: {"headers": REPLAY_HEADER}, 409: {"description": f"{RETRY_CONFLICT}."}},
 )
 def bulk_rerun_invocations(
-    tenant: OperateTenant, project: ProjectId, body: BulkIn, ctx: Ctx, idempotent: Idempotent
+    # The key before the scope: a request wrong in both its Idempotency-Key and its
+    # path lists the key's error first, as this route always has.
+    idempotent: Idempotent,
+    scope: OperateProject,
+    body: BulkIn,
+    ctx: Ctx,
 ) -> Response:
     """Rerun the matching final invocations (default: the failed ones) as new
     invocations of origin ``rerun`` that name their original in ``rerun_of``; those
@@ -308,6 +275,6 @@ def bulk_rerun_invocations(
     same ``Idempotency-Key``, it answers the first answer and reruns nothing more."""
 
     def produce() -> tuple[int, BulkOut, dict[str, str]]:
-        return 200, _bulk(bulk.bulk_rerun, ctx, tenant, project, body), {}
+        return 200, _bulk(bulk.bulk_rerun, ctx, scope, body), {}
 
-    return respond(ctx, tenant, idempotent, produce)
+    return respond(ctx, scope.tenant, idempotent, produce)

@@ -6,8 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from tickwork.api.answers import Overlay
 from tickwork.api.conventions import ETAG_HEADER, PRECONDITION, IfMatchHeader, KnownQuery
-from tickwork.api.deps import Caller, Ctx, ProjectId, ReadTenant, WriteTenant
+from tickwork.api.deps import Caller, Ctx, ReadProject, WriteProject
 from tickwork.api.routes.projects import target_out
 from tickwork.api.routes.triggers import trigger_out
 from tickwork.domain.names import REF_PATTERN
@@ -15,7 +16,7 @@ from tickwork.domain.target_spec import KEEP_SECRET, env_secret_name
 from tickwork.domain.trigger_spec import EDITABLE
 from tickwork.services import definitions, etags, triggers
 from tickwork.services.context import Context
-from tickwork.services.definitions import Counts, Definition, PushedAgent, PushResult
+from tickwork.services.definitions import Definition, PushedAgent, PushResult
 from tickwork.storage.records import Agent, Invocation, Trigger
 from tickwork.wire import (
     CountsOut,
@@ -37,23 +38,13 @@ router = APIRouter(
 RefQuery = Annotated[str, Query(pattern=REF_PATTERN, max_length=128)]
 
 
-def counts_out(c: Counts) -> CountsOut:
-    return CountsOut(created=c.created, updated=c.updated, deleted=c.deleted, unchanged=c.unchanged)
-
-
 def definition_agent_out(
     pushed: PushedAgent, runs: dict[str, Invocation] | None = None
 ) -> DefinitionAgentOut:
-    a = pushed.agent
-    runs = runs or {}
-    return DefinitionAgentOut(
-        id=a.id,
-        name=a.name,
-        target=target_out(a.target),
-        max_concurrency=a.max_concurrency,
-        created_at=a.created_at,
-        updated_at=a.updated_at,
-        triggers=[trigger_out(t, runs.get(t.id)) for t in pushed.triggers],
+    a, runs = pushed.agent, runs or {}
+    shown = [trigger_out(t, runs.get(t.id)) for t in pushed.triggers]
+    return DefinitionAgentOut.model_validate(
+        Overlay(a, target=target_out(a.target), triggers=shown)
     )
 
 
@@ -65,16 +56,15 @@ def definition_out(ctx: Context, result: PushResult) -> DefinitionOut:
         changed=result.changed,
         dry_run=result.dry_run,
         summary=DefinitionSummary(
-            agents=counts_out(result.agent_counts),
-            triggers=counts_out(result.trigger_counts),
+            agents=CountsOut.model_validate(result.agent_counts),
+            triggers=CountsOut.model_validate(result.trigger_counts),
         ),
         changes=[
-            DefinitionChange(
-                action=c.action,  # type: ignore[arg-type]
-                agent=c.agent,
-                trigger=c.trigger,
-                trigger_id=c.trigger_id if c.action != "create" or not result.dry_run else None,
-                fields=list(c.fields),
+            # A trigger a dry run would create is shown without an id.
+            DefinitionChange.model_validate(
+                Overlay(
+                    c, trigger_id=None if c.action == "create" and result.dry_run else c.trigger_id
+                )
             )
             for c in result.changes
         ],
@@ -128,14 +118,14 @@ def exported(definition: Definition) -> DefinitionIn:
     responses={200: {"headers": ETAG_HEADER}},
 )
 def get_definition(
-    tenant: ReadTenant, project: ProjectId, ctx: Ctx, response: Response, ref: RefQuery = "main"
+    scope: ReadProject, ctx: Ctx, response: Response, ref: RefQuery = "main"
 ) -> DefinitionIn:
     """The ref's definition in exactly the form ``PUT /definition`` takes: pushed back
     unchanged, it changes nothing (``"changed": false``). Every trigger setting is
     written out, defaults included; a webhook secret, which is never shown, is written
     ``{"keep": true}`` (keep the stored one), an env reference as itself. Its ``ETag``
     (the ref's revision) can be sent as ``If-Match`` with the next push."""
-    definition = definitions.get_definition(ctx, tenant, project, ref)
+    definition = definitions.get_definition(ctx, scope.tenant, scope.project, ref)
     response.headers["ETag"] = etags.definition_etag(definition.ref) or ""
     return exported(definition)
 
@@ -155,8 +145,7 @@ def get_definition(
     },
 )
 def put_definition(
-    tenant: WriteTenant,
-    project: ProjectId,
+    scope: WriteProject,
     body: DefinitionIn,
     ctx: Ctx,
     caller: Caller,
@@ -195,8 +184,8 @@ def put_definition(
     ]
     result = definitions.put_definition(
         ctx,
-        tenant,
-        project,
+        scope.tenant,
+        scope.project,
         ref,
         agents,
         caller.actor,

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from tickwork.api.answers import Overlay
 from tickwork.api.deps import (
     Admin,
     Ctx,
@@ -79,42 +80,19 @@ def get_scheduler(ctx: Ctx) -> SchedulerOut:
     lease_live = state.lease_expires_at is not None and state.lease_expires_at > now
     live = Counter(p.deployment_id for p in procs if p.expires_at > now)
     return SchedulerOut(
-        scheduler=SchedulerLease(
-            run_id=state.run_id,
-            deployment_id=state.deployment_id,
-            generation=state.generation,
-            lease_expires_at=state.lease_expires_at,
-            heartbeat_at=state.heartbeat_at,
-            active=lease_live,
-        ),
+        scheduler=SchedulerLease.model_validate(Overlay(state, active=lease_live)),
         current_deployment=current,
         scheduling_deployment=seen.scheduling,
         deployments=[
-            DeploymentOut(
-                id=d.id,
-                version=d.version,
-                started_at=d.started_at,
-                heartbeat_at=d.heartbeat_at,
-                live_processes=live[d.id],
-                state="active" if d.id == current else "draining" if live[d.id] else "gone",
+            DeploymentOut.model_validate(
+                Overlay(
+                    d,
+                    live_processes=live[d.id],
+                    state="active" if d.id == current else "draining" if live[d.id] else "gone",
+                )
             )
             for d in reversed(seen.deployments)
         ],
-        processes=[
-            ProcessOut(
-                id=p.id,
-                deployment_id=p.deployment_id,
-                version=p.version,
-                host=p.host,
-                pid=p.pid,
-                roles=p.roles,
-                handlers=p.handlers,
-                started_at=p.started_at,
-                heartbeat_at=p.heartbeat_at,
-                expires_at=p.expires_at,
-                live=p.expires_at > now,
-            )
-            for p in procs
-        ],
+        processes=[ProcessOut.model_validate(Overlay(p, live=p.expires_at > now)) for p in procs],
         stale_after_seconds=processes.time_to_live(ctx.settings) / timedelta(seconds=1),
     )

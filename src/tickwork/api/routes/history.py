@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from tickwork.api.answers import Overlay
 from tickwork.api.conventions import ETAG_HEADER, PRECONDITION, IfMatchHeader, KnownQuery
-from tickwork.api.deps import Ctx, ProjectId, ReadTenant, WriteTenant
+from tickwork.api.deps import Ctx, ReadProject, ReadTenant, WriteProject
 from tickwork.api.problems import AUDIT_CURSOR_PATTERN
 from tickwork.services import audit, etags, resources, retention
 from tickwork.services.context import Context
@@ -46,11 +47,9 @@ def _retention_out(ctx: Context, project: Project) -> RetentionOut:
     response_model=RetentionOut,
     responses={200: {"headers": ETAG_HEADER}},
 )
-def get_retention(
-    tenant: ReadTenant, project: ProjectId, ctx: Ctx, response: Response
-) -> RetentionOut:
+def get_retention(scope: ReadProject, ctx: Ctx, response: Response) -> RetentionOut:
     """How long the project's invocation history and audit events are kept."""
-    found = retention.get_retention(ctx, tenant, project)
+    found = retention.get_retention(ctx, scope.tenant, scope.project)
     response.headers["ETag"] = etags.retention_etag(found)
     return _retention_out(ctx, found)
 
@@ -62,8 +61,7 @@ def get_retention(
     responses={200: {"headers": ETAG_HEADER}, **PRECONDITION},
 )
 def put_retention(
-    tenant: WriteTenant,
-    project: ProjectId,
+    scope: WriteProject,
     body: RetentionIn,
     ctx: Ctx,
     response: Response,
@@ -73,23 +71,14 @@ def put_retention(
     restores the default). Lowering it deletes nothing at once: the active scheduler's
     pruner catches up within its next passes."""
     values = {name: getattr(body, name) for name in body.model_fields_set}
-    saved = retention.put_retention(ctx, tenant, project, values, if_match=if_match)
+    saved = retention.put_retention(ctx, scope.tenant, scope.project, values, if_match=if_match)
     response.headers["ETag"] = etags.retention_etag(saved)
     return _retention_out(ctx, saved)
 
 
 def _event_out(event: AuditEvent) -> AuditEventOut:
-    return AuditEventOut(
-        id=event.id,
-        at=event.at,
-        actor=event.actor,
-        action=event.action,
-        project=event.project_id or None,
-        target_type=event.target_type,
-        target_id=event.target_id,
-        before=event.before,
-        after=event.after,
-    )
+    # The store names a change to the tenant itself by the project "".
+    return AuditEventOut.model_validate(Overlay(event, project=event.project_id or None))
 
 
 def _page(events: list[AuditEvent], limit: int) -> Page[AuditEventOut]:
@@ -99,11 +88,11 @@ def _page(events: list[AuditEvent], limit: int) -> Page[AuditEventOut]:
 
 @router.get("/projects/{project}/audit", tags=["projects"], response_model=Page[AuditEventOut])
 def list_project_audit(
-    tenant: ReadTenant, project: ProjectId, ctx: Ctx, limit: Limit = 50, cursor: AuditCursor = None
+    scope: ReadProject, ctx: Ctx, limit: Limit = 50, cursor: AuditCursor = None
 ) -> Page[AuditEventOut]:
     """Changes to the project and everything in it, newest first."""
-    resources.get_project(ctx, tenant, project)
-    return _page(audit.list_events(ctx, tenant, project, cursor, limit), limit)
+    resources.get_project(ctx, scope.tenant, scope.project)
+    return _page(audit.list_events(ctx, scope.tenant, scope.project, cursor, limit), limit)
 
 
 @router.get("/audit", tags=["api keys"], response_model=Page[AuditEventOut])

@@ -5,10 +5,11 @@ test event an ``operate`` key."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from tickwork.api.answers import Overlay
 from tickwork.api.conventions import (
     ETAG_HEADER,
     PRECONDITION,
@@ -18,14 +19,12 @@ from tickwork.api.conventions import (
     KnownQuery,
     respond,
 )
-from tickwork.api.deps import Ctx, OperateTenant, ProjectId, ReadTenant, WriteTenant
+from tickwork.api.deps import Ctx, OperateProject, ReadProject, WriteProject
 from tickwork.api.routes.triggers import RETRY_CONFLICT
 from tickwork.services import notifications
 from tickwork.storage.ports import NotificationConfig, OutboxRow
 from tickwork.wire import (
     DeliveryOut,
-    DeliveryStatus,
-    EventType,
     NotificationsIn,
     NotificationsOut,
     NotificationTargetOut,
@@ -52,27 +51,21 @@ def notifications_out(config: NotificationConfig | None) -> NotificationsOut:
 
 
 def delivery_out(row: OutboxRow) -> DeliveryOut:
-    return DeliveryOut(
-        id=row.id,
-        event_id=row.event_id,
-        event_type=cast(EventType, row.event_type),
-        target=str(row.target.get("name")),
-        status=cast(DeliveryStatus, row.status),
-        attempts=row.attempts,
-        next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        delivered_at=row.delivered_at,
-        event=row.body,
+    # The row keeps the whole target it was queued for (its url, sealed secret and
+    # format); the answer names it.
+    return DeliveryOut.model_validate(
+        Overlay(
+            row,
+            target=str(row.target.get("name")),
+            next_attempt_at=row.next_attempt_at if row.status == "pending" else None,
+        )
     )
 
 
 @router.get("", response_model=NotificationsOut, responses={200: {"headers": ETAG_HEADER}})
-def get_notifications(
-    tenant: ReadTenant, project: ProjectId, ctx: Ctx, response: Response
-) -> NotificationsOut:
+def get_notifications(scope: ReadProject, ctx: Ctx, response: Response) -> NotificationsOut:
     """The project's notification targets (secrets never shown), with an ``ETag``."""
-    config = notifications.get_config(ctx, tenant, project)
+    config = notifications.get_config(ctx, scope.tenant, scope.project)
     response.headers["ETag"] = notifications.config_etag(config)
     return notifications_out(config)
 
@@ -83,8 +76,7 @@ def get_notifications(
     responses={200: {"headers": ETAG_HEADER}, **PRECONDITION},
 )
 def put_notifications(
-    tenant: WriteTenant,
-    project: ProjectId,
+    scope: WriteProject,
     body: NotificationsIn,
     ctx: Ctx,
     response: Response,
@@ -94,7 +86,7 @@ def put_notifications(
     secret (deliveries are signed like webhook targets' calls), the event types it
     wants and its format. Events already queued keep the target they were queued for."""
     targets: list[dict[str, Any]] = [t.model_dump() for t in body.targets]
-    config = notifications.put_config(ctx, tenant, project, targets, if_match=if_match)
+    config = notifications.put_config(ctx, scope.tenant, scope.project, targets, if_match=if_match)
     response.headers["ETag"] = notifications.config_etag(config)
     return notifications_out(config)
 
@@ -110,27 +102,27 @@ def put_notifications(
     },
 )
 def test_notifications(
-    tenant: OperateTenant, project: ProjectId, ctx: Ctx, idempotent: Idempotent
+    # The key before the scope: a request wrong in both its Idempotency-Key and its
+    # path lists the key's error first, as this route always has.
+    idempotent: Idempotent,
+    scope: OperateProject,
+    ctx: Ctx,
 ) -> Response:
     """Queue a ``notification.test`` event for every target of the project (whatever
     event types it wants); the deliveries show how it went."""
 
     def produce() -> tuple[int, NotificationTestOut, dict[str, str]]:
-        event_id = notifications.send_test(ctx, tenant, project)
+        event_id = notifications.send_test(ctx, scope.tenant, scope.project)
         return 202, NotificationTestOut(event_id=event_id), {}
 
-    return respond(ctx, tenant, idempotent, produce)
+    return respond(ctx, scope.tenant, idempotent, produce)
 
 
 @router.get("/deliveries", response_model=Page[DeliveryOut])
 def list_deliveries(
-    tenant: ReadTenant,
-    project: ProjectId,
-    ctx: Ctx,
-    limit: Limit = 50,
-    cursor: IdCursor = None,
+    scope: ReadProject, ctx: Ctx, limit: Limit = 50, cursor: IdCursor = None
 ) -> Page[DeliveryOut]:
     """The project's deliveries, newest first: one per event and target, with its tries."""
-    rows = notifications.list_deliveries(ctx, tenant, project, cursor, limit)
+    rows = notifications.list_deliveries(ctx, scope.tenant, scope.project, cursor, limit)
     nxt = rows[-1].id if len(rows) == limit else None
     return Page[DeliveryOut](items=[delivery_out(r) for r in rows], next_cursor=nxt)

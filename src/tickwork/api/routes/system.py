@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Request, Response
+from fastapi import APIRouter, Body, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from tickwork import metrics
 from tickwork.api.conventions import REPLAY_HEADER, Idempotent, respond
-from tickwork.api.deps import Admin, Caller, Ctx, ReadTenant, TenantId, WriteTenant
+from tickwork.api.deps import Admin, Caller, Ctx, ReadTenant, TenantId, WriteKey, WriteTenant
 from tickwork.api.problems import problem
 from tickwork.services import backlog, tenants
 from tickwork.storage import migrate
@@ -17,7 +17,6 @@ from tickwork.wire import HealthOut, KeyCreated, KeyIn, KeyOut, ReadyOut, Tenant
 
 router = APIRouter()
 
-KeyId = Annotated[str, Path(pattern=r"^key_[0-9a-z]{26}$")]
 # The body may be left out (an unnamed key); when sent, it is a KeyIn, never null.
 OptionalKeyIn = Annotated[KeyIn, Body(default_factory=KeyIn)]
 
@@ -145,6 +144,6 @@ def create_key(
 
 
 @router.delete("/api/v1/tenants/{tenant}/api-keys/{key_id}", status_code=204, tags=["api keys"])
-def revoke_key(tenant: WriteTenant, key_id: KeyId, ctx: Ctx) -> Response:
-    tenants.revoke_key(ctx, tenant, key_id)
+def revoke_key(scope: WriteKey, ctx: Ctx) -> Response:
+    tenants.revoke_key(ctx, scope.tenant, scope.key_id)
     return Response(status_code=204)

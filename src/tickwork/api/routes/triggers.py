@@ -13,6 +13,7 @@ from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Query, Response
 
+from tickwork.api.answers import Overlay
 from tickwork.api.conventions import (
     ETAG_HEADER,
     PRECONDITION,
@@ -25,13 +26,12 @@ from tickwork.api.conventions import (
 from tickwork.api.deps import (
     Caller,
     Ctx,
-    ObjectId,
     OperateInvocation,
     OperateTrigger,
-    ProjectId,
     ReadAgent,
     ReadInvocation,
-    ReadTenant,
+    ReadProject,
+    ReadProjectInvocation,
     ReadTrigger,
     TriggerScope,
     WriteAgent,
@@ -50,12 +50,9 @@ from tickwork.services.invocations import UpcomingRun
 from tickwork.storage.ports import InvocationFilter
 from tickwork.storage.records import Attempt, Invocation, Trigger
 from tickwork.wire import (
-    AttemptOut,
     CalendarSlotOut,
     CalendarSpec,
     InvocationOut,
-    InvocationResult,
-    LastRun,
     Origin,
     Page,
     PreviewOut,
@@ -66,12 +63,8 @@ from tickwork.wire import (
     TriggerPatch,
     UpcomingRunOut,
     UpcomingRunsOut,
-    Usage,
     UsageDayOut,
     UsageOut,
-)
-from tickwork.wire import (
-    Status as WireStatus,
 )
 
 router = APIRouter(prefix="/api/v1/tenants/{tenant}/projects/{project}", dependencies=[KnownQuery])
@@ -109,90 +102,23 @@ HealthQuery = Annotated[
 ]
 
 
-def last_run_out(i: Invocation | None) -> LastRun | None:
-    if i is None:
-        return None
-    return LastRun(
-        invocation_id=i.id,
-        scheduled_for=i.scheduled_for,
-        status=cast(WireStatus, i.status),
-        completed_at=i.completed_at,
-        conversation_id=i.conversation_id,
-    )
-
-
 def trigger_out(
     t: Trigger, last_run: Invocation | None = None, health: str | None = None
 ) -> TriggerOut:
     """The trigger as answered; ``health`` as computed now (None: from the row alone,
     for answers to writes)."""
-    data = dict(t.__dict__)
-    data["tenant"] = data.pop("tenant_id")
-    data["project"] = data.pop("project_id")
-    data["agent"] = data.pop("agent_id")
-    for internal in ("slots_per_day", "rearm", "late_notified_at"):
-        data.pop(internal, None)
-    data["last_run"] = last_run_out(last_run)
-    data["health"] = health or health_rules.health_of(
+    health = health or health_rules.health_of(
         enabled=t.enabled,
         paused=t.paused,
         consecutive_failures=t.consecutive_failures,
         late=False,
     )
-    return TriggerOut(**data)
-
-
-def attempt_out(a: Attempt) -> AttemptOut:
-    return AttemptOut(
-        attempt=a.attempt,
-        deployment_id=a.deployment_id,
-        worker_id=a.worker_id,
-        started_at=a.started_at,
-        ended_at=a.ended_at,
-        outcome=a.outcome,
-        error=a.error,
-    )
-
-
-def _result(value: Any) -> InvocationResult | None:
-    if value is None:
-        return None
-    if isinstance(value, dict):
-        return InvocationResult.model_validate(value)
-    return InvocationResult.model_validate({"response": value})
+    return TriggerOut.model_validate(Overlay(t, last_run=last_run, health=health))
 
 
 def invocation_out(i: Invocation, attempts: list[Attempt] | None = None) -> InvocationOut:
-    return InvocationOut(
-        id=i.id,
-        trigger_id=i.trigger_id,
-        trigger_name=i.trigger_name,
-        tenant=i.tenant_id,
-        project=i.project_id,
-        agent=i.agent_id,
-        agent_name=i.agent_name,
-        ref=RefRun(name=i.ref, revision=i.ref_revision),
-        origin=cast(Origin, i.origin),
-        scheduled_for=i.scheduled_for,
-        idempotency_key=i.idempotency_key,
-        status=cast(WireStatus, i.status),
-        status_reason=i.status_reason,
-        attempt=i.attempt,
-        not_before=i.not_before,
-        deployment_id=i.deployment_id,
-        payload=i.payload,
-        message=i.message,
-        result=_result(i.result),
-        conversation_id=i.conversation_id,
-        usage=None if i.usage is None else Usage.model_validate(i.usage),
-        last_error=i.last_error,
-        created_at=i.created_at,
-        started_at=i.started_at,
-        completed_at=i.completed_at,
-        rerun_of=i.rerun_of,
-        backfill_id=i.backfill_id,
-        attempts=None if attempts is None else [attempt_out(a) for a in attempts],
-    )
+    ref = RefRun(name=i.ref, revision=i.ref_revision)
+    return InvocationOut.model_validate(Overlay(i, ref=ref, attempts=attempts))
 
 
 def upcoming_run_out(run: UpcomingRun) -> UpcomingRunOut:
@@ -274,8 +200,7 @@ def list_triggers(
 
 @router.get("/triggers", response_model=Page[TriggerOut], tags=["scheduled triggers"])
 def list_project_triggers(
-    tenant: ReadTenant,
-    project: ProjectId,
+    scope: ReadProject,
     ctx: Ctx,
     agent: AgentFilter = None,
     ref: OptRefQuery = None,
@@ -294,8 +219,8 @@ def list_project_triggers(
     agent or ref the project does not have answers 422."""
     items = triggers.search_triggers(
         ctx,
-        tenant,
-        project,
+        scope.tenant,
+        scope.project,
         agent_id=agent,
         ref=ref,
         enabled=enabled,
@@ -435,7 +360,7 @@ def get_trigger_usage(
     trigger, days = triggers.trigger_usage(
         ctx, s.tenant, s.project, s.agent, s.trigger_id, before, limit
     )
-    items = [UsageDayOut(day=d.day, tokens=d.tokens, invocations=d.invocations) for d in days]
+    items = [UsageDayOut.model_validate(d) for d in days]
     nxt = items[-1].day.isoformat() if len(items) == limit else None
     return UsageOut(daily_token_budget=trigger.daily_token_budget, items=items, next_cursor=nxt)
 
@@ -565,8 +490,7 @@ def cancel_invocation(scope: OperateInvocation, ctx: Ctx) -> InvocationOut:
 
 @router.get("/invocations", response_model=Page[InvocationOut], tags=["invocations"])
 def list_invocations(
-    tenant: ReadTenant,
-    project: ProjectId,
+    scope: ReadProject,
     ctx: Ctx,
     status: Status = None,
     origin: Origins = None,
@@ -582,16 +506,15 @@ def list_invocations(
     that does not exist answers 422 (a trigger id is not checked: invocations outlive
     their trigger)."""
     where = _Filters(trigger_id, agent, ref, status, origin)
-    return _invocation_page(ctx, tenant, project, where, from_, to, limit, cursor)
+    return _invocation_page(ctx, scope.tenant, scope.project, where, from_, to, limit, cursor)
 
 
 @router.get("/invocations/{invocation_id}", response_model=InvocationOut, tags=["invocations"])
-def get_project_invocation(
-    tenant: ReadTenant, project: ProjectId, invocation_id: ObjectId, ctx: Ctx
-) -> InvocationOut:
+def get_project_invocation(scope: ReadProjectInvocation, ctx: Ctx) -> InvocationOut:
     """Any invocation of the project with its attempts, also one whose trigger, agent or
     ref has since been deleted."""
-    inv, attempts = invocations.get_invocation(ctx, tenant, project, None, invocation_id)
+    s = scope
+    inv, attempts = invocations.get_invocation(ctx, s.tenant, s.project, None, s.invocation_id)
     return invocation_out(inv, attempts)
 
 
@@ -625,12 +548,11 @@ def rerun_invocation(scope: OperateInvocation, ctx: Ctx, idempotent: Idempotent)
 
 @router.get("/upcoming-runs", response_model=UpcomingRunsOut, tags=["invocations"])
 def list_upcoming_runs(
-    tenant: ReadTenant,
-    project: ProjectId,
+    scope: ReadProject,
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=invocations.MAX_UPCOMING)] = 50,
 ) -> UpcomingRunsOut:
     """What the project will run next, soonest first: the coming slots of every enabled
     trigger on every ref, merged with the invocations waiting for a worker."""
-    as_of, runs = invocations.upcoming_runs(ctx, tenant, project, limit)
+    as_of, runs = invocations.upcoming_runs(ctx, scope.tenant, scope.project, limit)
     return UpcomingRunsOut(as_of=as_of, items=[upcoming_run_out(r) for r in runs])

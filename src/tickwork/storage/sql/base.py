@@ -16,6 +16,11 @@ from sqlalchemy.sql import visitors
 
 _R = TypeVar("_R")
 
+# SQLite's limit on one statement's parameters (SQLITE_MAX_VARIABLE_NUMBER since 3.32;
+# tickwork needs 3.35 for RETURNING): a statement that binds a batch's values itself
+# sends at most this many at once.
+SQLITE_MAX_PARAMETERS = 32766
+
 
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` says the database could not be reached or used (retry the same
@@ -47,22 +52,43 @@ _POSITIONAL: dict[tuple[type[Any], tuple[str, ...]], tuple[str, ...]] = {}
 
 def record(cls: type[_R], row: Any) -> _R:
     """The record ``cls`` of a result row."""
-    # Building from the row's positions is much cheaper than from a mapping; it is used
-    # when the row's columns are exactly the record's fields, in order. Records are plain
-    # frozen dataclasses (no slots, no __post_init__, every field given by the row), so
-    # their field dict is filled at once instead of through the generated __init__, which
-    # sets each field with object.__setattr__: the hot paths read thousands of rows.
-    key = (cls, tuple(row._fields))
-    names = _POSITIONAL.get(key)
-    if names is None:
-        own = tuple(f.name for f in fields(cls))  # type: ignore[arg-type]
-        plain = own == key[1] and hasattr(cls, "__dict__") and "__slots__" not in vars(cls)
-        names = _POSITIONAL[key] = own if plain and not hasattr(cls, "__post_init__") else ()
+    names = _positional(cls, tuple(row._fields))
     if not names:
         return cls(**row._mapping)
     made = object.__new__(cls)
     made.__dict__.update(zip(names, row, strict=True))
     return made
+
+
+def records(cls: type[_R], result: sa.CursorResult[Any]) -> list[_R]:
+    """The records ``cls`` of every row of ``result`` (:func:`record` of each, with the
+    columns looked at once for the whole result rather than once per row)."""
+    names = _positional(cls, tuple(result.keys()))
+    if not names:
+        return [cls(**row._mapping) for row in result]
+    new, made = object.__new__, []
+    for row in result:
+        one = new(cls)
+        one.__dict__.update(zip(names, row, strict=True))
+        made.append(one)
+    return made
+
+
+def _positional(cls: type[Any], columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The field names to fill positionally from rows of ``columns``, or () to build
+    the record from each row's mapping."""
+    # Building from the row's positions is much cheaper than from a mapping; it is used
+    # when the row's columns are exactly the record's fields, in order. Records are plain
+    # frozen dataclasses (no slots, no __post_init__, every field given by the row), so
+    # their field dict is filled at once instead of through the generated __init__, which
+    # sets each field with object.__setattr__: the hot paths read thousands of rows.
+    key = (cls, columns)
+    names = _POSITIONAL.get(key)
+    if names is None:
+        own = tuple(f.name for f in fields(cls))
+        plain = own == columns and hasattr(cls, "__dict__") and "__slots__" not in vars(cls)
+        names = _POSITIONAL[key] = own if plain and not hasattr(cls, "__post_init__") else ()
+    return names
 
 
 def param(column: sa.Column[Any], name: str | None = None) -> sa.BindParameter[Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -21,10 +20,9 @@ from tickwork.storage.records import (
     Candidate,
     Invocation,
 )
+from tickwork.storage.sql import inserts
 from tickwork.storage.sql.base import TxBase, bulk_update, param, record
 
-_NEW = tuple(f.name for f in fields(NewInvocation))
-_new_values = operator.attrgetter(*_NEW)
 _AGENT = tuple(f.name for f in fields(Agent))
 
 
@@ -32,17 +30,7 @@ class QueueSql(TxBase):
     """The invocation queue."""
 
     def insert_invocations(self, rows: Sequence[NewInvocation]) -> list[str]:
-        if not rows:
-            return []
-        stmt = (
-            self._insert(t.invocations)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(t.invocations.c.id)
-        )
-        result = self.conn.execute(
-            stmt, [dict(zip(_NEW, _new_values(r), strict=True)) for r in rows]
-        )
-        return [str(r[0]) for r in result]
+        return inserts.insert_invocations(self.conn, self.postgres, rows)
 
     def claim_invocations(
         self,

@@ -15,7 +15,8 @@ from tickwork.storage.records import (
     ACTIVE_STATUSES,
     Trigger,
 )
-from tickwork.storage.sql.base import TxBase, bulk_update, record
+from tickwork.storage.sql.base import SQLITE_MAX_PARAMETERS, TxBase, records
+from tickwork.storage.types import sqlite_instant
 
 _NEXT_RUN = ("next_run_at", "enabled", "last_error", "updated_at")
 
@@ -70,6 +71,17 @@ _PG_ADVANCE = sa.text(
 )
 
 
+_SQLITE_SET_NEXT_RUNS = """
+    WITH v(id, next_run_at, enabled, last_error, updated_at) AS (VALUES {values})
+    UPDATE scheduled_triggers
+    SET next_run_at = v.next_run_at, enabled = v.enabled,
+        last_error = v.last_error, updated_at = v.updated_at
+    FROM v
+    WHERE scheduled_triggers.id = v.id
+    """
+_SQLITE_ROWS = SQLITE_MAX_PARAMETERS // 5
+
+
 class SchedulingSql(TxBase):
     """Due triggers and their next runs."""
 
@@ -85,7 +97,7 @@ class SchedulingSql(TxBase):
         )
         if self.postgres and lock:
             q = q.with_for_update(skip_locked=True)
-        return [record(Trigger, r) for r in self.conn.execute(q)]
+        return records(Trigger, self.conn.execute(q))
 
     def set_next_runs(self, updates: Sequence[NextRun]) -> None:
         if not updates:
@@ -94,7 +106,21 @@ class SchedulingSql(TxBase):
             # One statement for the whole batch rather than one per row.
             self.conn.execute(_PG_SET_NEXT_RUNS, _arrays(updates))
             return
-        bulk_update(self.conn, t.scheduled_triggers, updates, match=["id"], set_=_NEXT_RUN)
+        # SQLite: one UPDATE ... FROM (VALUES ...) per chunk, its values bound in the
+        # stored form (the dispatch pass of a burst advances thousands of triggers).
+        for start in range(0, len(updates), _SQLITE_ROWS):
+            chunk = updates[start : start + _SQLITE_ROWS]
+            flat: list[Any] = []
+            for u in chunk:
+                flat += (
+                    u.id,
+                    sqlite_instant(u.next_run_at),
+                    u.enabled,
+                    u.last_error,
+                    sqlite_instant(u.updated_at),
+                )
+            values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+            self.conn.exec_driver_sql(_SQLITE_SET_NEXT_RUNS.format(values=values), tuple(flat))
 
     def advance_triggers(self, updates: Sequence[NextRun], seen: Sequence[Trigger]) -> set[str]:
         if not updates:
@@ -142,7 +168,7 @@ class SchedulingSql(TxBase):
             .order_by(c.next_run_at, c.id)
             .limit(limit)
         )
-        return [record(Trigger, r) for r in self.conn.execute(q)]
+        return records(Trigger, self.conn.execute(q))
 
     def active_counts(self, trigger_ids: Iterable[str]) -> dict[str, int]:
         ids = list(trigger_ids)
