@@ -395,44 +395,36 @@ class WorkerPool:
     async def _call_with_timeout(
         self, target: Target, call: TargetCall, deadline: datetime, job: Job
     ) -> Outcome:
-        # The call runs in this attempt's own task (no task of its own, no wait on two):
-        # a timer cancels the task when the deadline passes first, and that cancel is
-        # told apart from one that stops the attempt by counting the task's cancels.
         clock = self.ctx.clock
-        attempt = asyncio.current_task()
-        assert attempt is not None
-        state = {"expired": False, "finished": False}
-
-        def expire(timer: asyncio.Task[bool]) -> None:
-            if timer.cancelled() or state["finished"]:
-                return
-            state["expired"] = True
-            call.cancelled.set()
-            attempt.cancel()
-
+        call_task: asyncio.Task[TargetResult] = asyncio.create_task(target.call(call))
         timer = asyncio.create_task(clock.sleep_until(deadline))
-        timer.add_done_callback(expire)
         try:
-            result = await target.call(call)
+            await asyncio.wait({call_task, timer}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
-            if state["expired"] and attempt.uncancel() == 0:
-                seconds = job.trigger.timeout_seconds
-                return self._failure(job, f"timed out after {seconds} s", True, "timeout")
-            if attempt.cancelling() > 0:
-                call.cancelled.set()
-                raise  # the attempt is being stopped
-            return self._failure(job, "the target call was cancelled", True)
+            call.cancelled.set()
+            call_task.cancel()
+            timer.cancel()
+            await asyncio.gather(call_task, timer, return_exceptions=True)
+            raise
+        timer.cancel()
+        if not call_task.done():
+            call.cancelled.set()
+            call_task.cancel()
+            await asyncio.gather(call_task, return_exceptions=True)
+            seconds = job.trigger.timeout_seconds
+            return self._failure(job, f"timed out after {seconds} s", True, "timeout")
+        try:
+            result = call_task.result()
         except TargetError as exc:
             # A python handler's own exception is its cause: kept with its traceback.
             cause = exc.__cause__ if isinstance(target, PythonTarget) else None
             cause = cause if isinstance(cause, Exception) else None
             message = str(exc) or type(exc).__name__
             return self._failure(job, message, exc.transient, exc=cause)
+        except asyncio.CancelledError:
+            return self._failure(job, "the target call was cancelled", True)
         except Exception as exc:  # a target's bug is a transient failure
             return self._failure(job, f"{type(exc).__name__}: {exc}", True, exc=exc)
-        finally:
-            state["finished"] = True
-            timer.cancel()
         return Outcome(
             job.invocation.id,
             job.invocation.attempt,
