@@ -65,7 +65,11 @@ def open_database(settings: Settings, *, upgrade: bool) -> Database:
     """The database of ``settings``, its schema brought up to date when ``upgrade``."""
     engine = create_engine(settings.database_url)
     if upgrade:
-        migrate.upgrade(engine)
+        try:
+            migrate.upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
     return Database(engine)
 
 

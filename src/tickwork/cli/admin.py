@@ -36,9 +36,9 @@ def db_upgrade(database_url: DatabaseOpt = None) -> None:
     """Bring the database schema up to date."""
     from tickwork.storage import migrate
 
-    ctx = open_ctx(read_settings(database_url=database_url), upgrade=True)
-    typer.echo(f"database at revision {migrate.current_revision(ctx.db.engine)}")
-    ctx.db.dispose()
+    with open_ctx(read_settings(database_url=database_url), upgrade=True) as ctx:
+        revision = migrate.current_revision(ctx.db.engine)
+    typer.echo(f"database at revision {revision}")
 
 
 @db_app.command("vacuum")
@@ -48,13 +48,11 @@ def db_vacuum(database_url: DatabaseOpt = None) -> None:
     tickwork is stopped, or at a quiet time (writers wait until it ends)."""
     from tickwork.services import retention
 
-    ctx = open_ctx(read_settings(database_url=database_url), upgrade=False)
-    try:
-        before, size = retention.vacuum_file(ctx)
-    except ValueError as exc:  # not a SQLite file
-        raise fail(str(exc)) from None
-    finally:
-        ctx.db.dispose()
+    with open_ctx(read_settings(database_url=database_url), upgrade=False) as ctx:
+        try:
+            before, size = retention.vacuum_file(ctx)
+        except ValueError as exc:  # not a SQLite file
+            raise fail(str(exc)) from None
     typer.echo(f"vacuumed: auto_vacuum was {before}, now incremental; the file is {size} bytes")
 
 
@@ -76,11 +74,11 @@ def tenants_create(
     from tickwork.errors import TickworkError
     from tickwork.services import tenants
 
-    ctx = open_ctx(read_settings(database_url=database_url), upgrade=True)
-    try:
-        created = tenants.create_tenant(ctx, tenant)
-    except TickworkError as exc:
-        raise fail(str(exc)) from None
+    with open_ctx(read_settings(database_url=database_url), upgrade=True) as ctx:
+        try:
+            created = tenants.create_tenant(ctx, tenant)
+        except TickworkError as exc:
+            raise fail(str(exc)) from None
     typer.echo(f"tenant {tenant} {'created' if created else 'already exists'}", err=True)
 
 
@@ -112,9 +110,9 @@ def keys_create(
     from tickwork.errors import NotFound, TickworkError
     from tickwork.services import tenants
 
-    ctx = open_ctx(read_settings(database_url=database_url), upgrade=True)
-    try:
-        _, key = tenants.create_key(ctx, tenant, name, scope)
-    except (TickworkError, NotFound) as exc:
-        raise fail(str(exc)) from None
+    with open_ctx(read_settings(database_url=database_url), upgrade=True) as ctx:
+        try:
+            _, key = tenants.create_key(ctx, tenant, name, scope)
+        except (TickworkError, NotFound) as exc:
+            raise fail(str(exc)) from None
     typer.echo(key)

@@ -8,6 +8,8 @@ functions, so that ``tickwork --version`` and ``--help`` load none of them
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -66,13 +68,19 @@ def read_settings(*, serving: bool = False, **overrides: object) -> Settings:
     return settings
 
 
-def open_ctx(settings: Settings, *, upgrade: bool) -> Context:
+@contextlib.contextmanager
+def open_ctx(settings: Settings, *, upgrade: bool) -> Iterator[Context]:
     """A context for the one-shot commands (see :func:`tickwork.assembly.open_context`),
-    or stop saying why the database cannot be opened."""
+    or stop saying why the database cannot be opened. Its connections are closed when
+    the block ends, however it ends."""
     from tickwork.assembly import open_context
     from tickwork.settings import safe_url
 
     try:
-        return open_context(settings, upgrade=upgrade)
+        ctx = open_context(settings, upgrade=upgrade)
     except Exception as exc:
         raise fail(f"cannot open the database {safe_url(settings.database_url)}: {exc}") from None
+    try:
+        yield ctx
+    finally:
+        ctx.db.dispose()

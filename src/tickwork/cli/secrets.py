@@ -40,14 +40,12 @@ def rotate_command(database_url: DatabaseOpt = None) -> None:
             "error: TICKWORK_SECRET_KEY is not set: there is no key to encrypt with", err=True
         )
         raise typer.Exit(EXIT_INVALID)
-    ctx = open_ctx(settings, upgrade=True)
-    try:
-        report = secrets.rotate(ctx)
-    except StoreError as exc:
-        typer.echo(f"error: rotating secrets failed: {exc.__class__.__name__}: {exc}", err=True)
-        raise typer.Exit(EXIT_FAILED) from None
-    finally:
-        ctx.db.dispose()
+    with open_ctx(settings, upgrade=True) as ctx:
+        try:
+            report = secrets.rotate(ctx)
+        except StoreError as exc:
+            typer.echo(f"error: rotating secrets failed: {exc.__class__.__name__}: {exc}", err=True)
+            raise typer.Exit(EXIT_FAILED) from None
     typer.echo(
         f"re-encrypted {report.re_encrypted}, encrypted {report.encrypted} stored in plain "
         f"text, left {report.skipped} without a stored secret",

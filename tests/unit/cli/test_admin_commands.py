@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy.engine import Engine
 from typer.testing import CliRunner
 
 from tickwork.cli.main import app
@@ -175,3 +177,38 @@ def test_db_vacuum_refuses_postgresql_in_words() -> None:
     assert code == 2
     assert out == ""
     assert err.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("tenants", "create", "acme"),
+        ("tenants", "create", "a b"),
+        ("keys", "create", "--tenant", "acme"),
+        ("keys", "create", "--tenant", "nobody"),
+        ("db", "upgrade"),
+    ],
+    ids=["tenant", "bad tenant", "key", "unknown tenant", "upgrade"],
+)
+def test_a_command_closes_every_connection_it_opened(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...]
+) -> None:
+    """A one-shot command gives back its connections whether it succeeds or refuses: a
+    script that runs it in a loop (or a test process) keeps no sockets or files open."""
+    from tickwork import assembly
+
+    opened: list[Engine] = []
+
+    def recording(url: str, **kwargs: Any) -> Engine:
+        opened.append(assembly_create(url, **kwargs))
+        return opened[-1]
+
+    assembly_create = assembly.create_engine
+    monkeypatch.setattr(assembly, "create_engine", recording)
+    invoke("tenants", "create", "acme", "--database-url", database_url)
+    opened.clear()
+    invoke(*args, "--database-url", database_url)
+    assert opened, "the command opened no database"
+    for engine in opened:
+        pool = engine.pool
+        assert (pool.checkedin(), pool.checkedout()) == (0, 0), pool.status()
