@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import QueuePool
 from typer.testing import CliRunner
 
 from tickwork.cli.main import app
@@ -196,14 +197,14 @@ def test_a_command_closes_every_connection_it_opened(
     """A one-shot command gives back its connections whether it succeeds or refuses: a
     script that runs it in a loop (or a test process) keeps no sockets or files open."""
     from tickwork import assembly
+    from tickwork.storage.engine import create_engine
 
     opened: list[Engine] = []
 
     def recording(url: str, **kwargs: Any) -> Engine:
-        opened.append(assembly_create(url, **kwargs))
+        opened.append(create_engine(url, **kwargs))
         return opened[-1]
 
-    assembly_create = assembly.create_engine
     monkeypatch.setattr(assembly, "create_engine", recording)
     invoke("tenants", "create", "acme", "--database-url", database_url)
     opened.clear()
@@ -211,4 +212,5 @@ def test_a_command_closes_every_connection_it_opened(
     assert opened, "the command opened no database"
     for engine in opened:
         pool = engine.pool
+        assert isinstance(pool, QueuePool)
         assert (pool.checkedin(), pool.checkedout()) == (0, 0), pool.status()
