@@ -146,6 +146,7 @@ def test_upgrading_to_head_builds_exactly_the_tables_module(fresh_engine: Engine
     assert set(predicates_in_metadata(dialect)) == {
         "ix_scheduled_triggers_due",
         "ix_invocations_claimable",
+        "ix_invocations_pending_tenant",
         "ix_invocations_leases",
         "ix_invocations_completed",
         "ix_invocations_backfill",

@@ -339,3 +339,42 @@ def test_the_late_check_and_the_outbox_are_range_scans(loaded: Database) -> None
     with loaded.read() as tx:
         # The DUE triggers due before now, and those with a pending invocation behind it.
         assert {t.id for t in tx.late_triggers(NOW, 100)} >= {f"trg_{i:06d}" for i in range(DUE)}
+
+
+def plans_of(db: Database, query: Callable[[Tx], Any]) -> list[list[str]]:
+    """The plan of every statement ``query`` sends."""
+    with db.engine.connect() as conn:
+        with conn.begin() as transaction:
+            with recorded(db.engine) as statements:
+                query(Tx(conn, db.is_postgres))
+            transaction.rollback()
+        explain = "EXPLAIN " if db.is_postgres else "EXPLAIN QUERY PLAN "
+        plans = []
+        for statement, parameters in statements:
+            with conn.begin():
+                plan = conn.exec_driver_sql(explain + statement, parameters).all()
+            plans.append([str(row[0]) if db.is_postgres else str(row[-1]) for row in plan])
+    return plans
+
+
+def test_looking_past_a_tenants_backlog_reads_only_the_pending_tenant_index(
+    loaded: Database,
+) -> None:
+    # Past rival's (absent) backlog: acme's due rows; past acme's: nothing. Neither walks
+    # the claimable index, whose every row is acme's.
+    for excluded in ({"rival"}, {TENANT}):
+        plans = plans_of(
+            loaded, partial(Tx.claim_candidates, now=NOW, limit=10, exclude_tenants=excluded)
+        )
+        assert len(plans) == (2 if excluded == {"rival"} else 1)
+        for plan in plans:
+            text = "\n".join(plan)
+            assert "ix_invocations_pending_tenant" in text, text
+            assert "ix_invocations_claimable" not in text, text
+            if loaded.is_postgres:
+                assert "Seq Scan on invocations" not in text, text
+            else:
+                assert not re.search(r"^SCAN invocations\b", text, re.MULTILINE), text
+    with loaded.write() as tx:
+        assert len(tx.claim_candidates(NOW, 100, {"rival"})) == DUE
+        assert tx.claim_candidates(NOW, 100, {TENANT}) == []

@@ -35,6 +35,7 @@ from tickwork.storage.records import (
     PENDING,
     RUNNING,
     ApiKey,
+    Candidate,
     Invocation,
     Process,
     SchedulerState,
@@ -962,3 +963,69 @@ def test_agents_at_head_resolves_every_agent_of_a_claim_in_one_query(db: Databas
     }
     assert heads[(TENANT, PROJECT, "main", "bot")][0].target == target
     assert len([s for s in statements if "agents" in s]) == 1
+
+
+def _backlogs(db: Database) -> None:
+    """Tenant acme: 300 due invocations older than everyone's; globex: 3 due and one not
+    yet; initech: 2 due, the oldest of the others; umbrella: only one not due yet."""
+    backlog = [rows.new_invocation(f"inv_a{i:03d}", not_before=at(-1000 + i)) for i in range(300)]
+    others = [
+        *(
+            rows.new_invocation(f"inv_g{i}", tenant_id="globex", not_before=at(-10 + i))
+            for i in range(3)
+        ),
+        rows.new_invocation("inv_g_later", tenant_id="globex", not_before=at(5)),
+        *(
+            rows.new_invocation(f"inv_i{i}", tenant_id="initech", not_before=at(-20 + i))
+            for i in range(2)
+        ),
+        rows.new_invocation("inv_u_later", tenant_id="umbrella", not_before=at(5)),
+    ]
+    add_invocations(db, *backlog, *others)
+
+
+def test_looking_past_a_backlog_finds_the_others_oldest_due_first(db: Database) -> None:
+    _backlogs(db)
+    with db.write() as tx:
+        past = tx.claim_candidates(NOW, 10, {TENANT})
+        limited = tx.claim_candidates(NOW, 3, [TENANT])
+        without_initech = tx.claim_candidates(NOW, 10, {TENANT, "initech"})
+        everyone = tx.claim_candidates(NOW, 2)
+        nobody = tx.claim_candidates(NOW, 10, {TENANT, "globex", "initech", "umbrella"})
+        earliest = [
+            tx.earliest_claimable(excluded)
+            for excluded in (
+                (),
+                {TENANT},
+                {TENANT, "initech", "globex"},
+                {TENANT, "globex", "initech", "umbrella"},
+            )
+        ]
+    assert ids(past) == ["inv_i0", "inv_i1", "inv_g0", "inv_g1", "inv_g2"]
+    assert [c.tenant_id for c in past] == ["initech"] * 2 + ["globex"] * 3
+    assert ids(limited) == ["inv_i0", "inv_i1", "inv_g0"]
+    assert ids(without_initech) == ["inv_g0", "inv_g1", "inv_g2"]
+    assert ids(everyone) == ["inv_a000", "inv_a001"]
+    assert nobody == []
+    assert past[0] == Candidate("inv_i0", "initech", PROJECT, "main", AGENT, at(-20))
+    assert earliest == [at(-1000), at(-20), at(5), None]
+
+
+def test_a_claim_past_a_backlog_takes_the_others_invocations(db: Database) -> None:
+    _backlogs(db)
+    with db.write() as tx:
+        picked = [c.id for c in tx.claim_candidates(NOW, 4, {TENANT})]
+        claimed = tx.claim_ids(picked, NOW, "w1", at(30), "dep_a")
+    assert ids(claimed) == ["inv_i0", "inv_i1", "inv_g0", "inv_g1"]
+    with db.write() as tx:
+        assert ids(tx.claim_candidates(NOW, 4, {TENANT})) == ["inv_g2"]
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_workers_looking_past_a_backlog_skip_each_others_rows(db: Database) -> None:
+    _backlogs(db)
+    first, second = in_two_transactions(db, lambda tx: tx.claim_candidates(NOW, 3, {TENANT}))
+    # Each of the two tenants gives its share of the limit (two rows), the oldest three
+    # of those are returned; the four stay locked until the first commits.
+    assert ids(first) == ["inv_i0", "inv_i1", "inv_g0"]
+    assert ids(second) == ["inv_g2"]

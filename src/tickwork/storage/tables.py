@@ -251,6 +251,14 @@ invocations = sa.Table(
         postgresql_where=sa.text("status = 'pending'"),
         sqlite_where=sa.text("status = 'pending'"),
     ),
+    # A claim looking past one tenant's backlog for the others' due work walks this one.
+    sa.Index(
+        "ix_invocations_pending_tenant",
+        "tenant_id",
+        "not_before",
+        postgresql_where=sa.text("status = 'pending'"),
+        sqlite_where=sa.text("status = 'pending'"),
+    ),
     sa.Index(
         "ix_invocations_leases",
         "lease_expires_at",

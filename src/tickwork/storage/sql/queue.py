@@ -20,7 +20,7 @@ from tickwork.storage.records import (
     Candidate,
     Invocation,
 )
-from tickwork.storage.sql import inserts
+from tickwork.storage.sql import candidates, inserts
 from tickwork.storage.sql.base import TxBase, bulk_update, param, record
 
 _AGENT = tuple(f.name for f in fields(Agent))
@@ -57,20 +57,10 @@ class QueueSql(TxBase):
         """Up to ``limit`` due pending invocations, oldest first, of tenants other than
         ``exclude_tenants`` (or just the one with id ``only``); with ``lock``, locked for
         this transaction on PostgreSQL (other workers skip them), so that
-        :meth:`claim_ids` can take any of them."""
-        c = t.invocations.c
-        q = sa.select(c.id, c.tenant_id, c.project_id, c.ref, c.agent_id, c.not_before).where(
-            c.status == PENDING, c.not_before <= now
+        :meth:`claim_ids` can take any of them (:mod:`.candidates`)."""
+        return candidates.claim_candidates(
+            self.conn, self.postgres, now, limit, set(exclude_tenants), only=only, lock=lock
         )
-        excluded = sorted(set(exclude_tenants))
-        if excluded:
-            q = q.where(c.tenant_id.not_in(excluded))
-        if only is not None:
-            q = q.where(c.id == only)
-        q = q.order_by(c.not_before).limit(limit)
-        if self.postgres and lock:
-            q = q.with_for_update(skip_locked=True)
-        return [Candidate(*r) for r in self.conn.execute(q)]
 
     def claim_ids(
         self,
@@ -357,13 +347,7 @@ class QueueSql(TxBase):
         return [str(r.id) for r in self.conn.execute(q)]
 
     def earliest_claimable(self, exclude_tenants: Iterable[str] = ()) -> datetime | None:
-        c = t.invocations.c
-        q = sa.select(c.not_before).where(c.status == PENDING)
-        excluded = sorted(set(exclude_tenants))
-        if excluded:
-            q = q.where(c.tenant_id.not_in(excluded))
-        row = self.conn.execute(q.order_by(c.not_before).limit(1)).first()
-        return None if row is None else row[0]
+        return candidates.earliest_claimable(self.conn, self.postgres, set(exclude_tenants))
 
     def count_active(self, status: str) -> int:
         """How many invocations are ``pending`` or ``running``: a count of the rows of
