@@ -213,7 +213,12 @@ def _claim(
         _apply(tx, found.failures, ctx.settings)
         # What the messages need is read in the same transaction (no second round of
         # begin and commit); rendering is per-item work, so it happens after the commit.
-        previous = tx.previous_runs(trigger.id for _, trigger, _, _ in found.resolved)
+        # A trigger that never succeeded has no completed run to read: the health kept
+        # with every outcome, in the outcome's transaction, says so (a one-time
+        # trigger's first run, every trigger's first runs, costs no query).
+        previous = tx.previous_runs(
+            trigger.id for _, trigger, _, _ in found.resolved if trigger.last_success_at
+        )
     for inv in claimed:
         if inv.id in cancelled:
             log.info("invocation cancelled before its attempt", **fields_of(inv))

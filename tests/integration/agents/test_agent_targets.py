@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -18,7 +18,16 @@ import sqlalchemy as sa
 from tests.waiting import within
 from tickwork.services import invocations
 from tickwork.storage import tables
-from tickwork.storage.records import CANCELLED, COMPLETED, FAILED, PENDING, RUNNING, SKIPPED
+from tickwork.storage.records import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    Invocation,
+)
+from tickwork.storage.sql.run_context import RunContextSql
 
 from .conftest import World, wait_for
 from .servers import A2AAgent, ModelServer
@@ -456,6 +465,32 @@ def test_python_handlers_get_the_previous_run_the_conversation_and_run_as(world:
         assert second.previous.result == runs[0].result
         assert second.conversation_id == "conv-1"
         assert first.run_as == second.run_as == "user:42"
+
+    run(scenario())
+
+
+def test_only_a_trigger_that_succeeded_before_has_its_previous_run_read(
+    world: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[list[str]] = []
+    read = RunContextSql.previous_runs
+
+    def spy(self: RunContextSql, trigger_ids: Iterable[str]) -> dict[str, Invocation]:
+        asked.append(list(trigger_ids))
+        return read(self, trigger_ids=asked[-1])
+
+    monkeypatch.setattr(RunContextSql, "previous_runs", spy)
+
+    async def scenario() -> None:
+        w = await world()
+        w.agent("py", {"type": "python", "handler": "record"})
+        t = w.trigger("py", cron_expression="0 * * * *")
+        await w.run_next(3600)
+        await w.run_next(3600)
+        assert [ids for ids in asked if ids] == [[t.id]]
+        first, second = w.calls.seen
+        assert first.previous is None
+        assert second.previous is not None
 
     run(scenario())
 
