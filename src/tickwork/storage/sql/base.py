@@ -108,6 +108,7 @@ def bulk_update(
     values: Mapping[str, Any] | None = None,
     bound: Iterable[str] = (),
     returning: Iterable[sa.ColumnElement[Any]] = (),
+    name: str | None = None,
 ) -> list[sa.Row[Any]]:
     """One UPDATE for every row: the rows of ``table`` whose ``match`` columns equal the
     record's attributes of those names, and that meet ``where``, take the record's
@@ -116,25 +117,38 @@ def bulk_update(
     batch (``UPDATE ... FROM unnest(...)``, each attribute one array parameter) and
     returns the ``returning`` columns of the rows it changed; on SQLite, where a
     statement costs no round trip, an executemany (and ``returning`` is not offered).
-    Rows must differ in their ``match`` attributes."""
+    Rows must differ in their ``match`` attributes.
+
+    With a ``name``, the statement built on the first call is kept and used by every
+    later call of that name, so the hot paths build none: give one only where ``where``
+    and ``values`` are the same expressions on every call (reading the records' ``bound``
+    attributes, never a value of the call)."""
     if not rows:
         return []
     match, set_, returning = tuple(match), tuple(set_), tuple(returning)
     names = tuple(dict.fromkeys([*match, *set_, *bound]))
-    if conn.dialect.name == "postgresql":
-        stmt = _unnest_update(table, match, set_, tuple(where), values or {}, names, returning)
-        arrays = {f"a_{name}": list(map(operator.attrgetter(name), rows)) for name in names}
-        result = conn.execute(stmt, arrays)
-        return list(result) if returning else []
-    if returning:
+    postgres = conn.dialect.name == "postgresql"
+    if returning and not postgres:
         raise ValueError("bulk_update returns rows on PostgreSQL only")
-    c = table.c
-    stmt = (
-        table.update()
-        .where(*(c[name] == param(c[name]) for name in match), *where)
-        .values({**{name: param(c[name]) for name in set_}, **(values or {})})
-    )
-    keys, values_of = tuple(f"b_{name}" for name in names), operator.attrgetter(*names)
+    kept = None if name is None else _BUILT.get((name, postgres))
+    if kept is None:
+        if postgres:
+            kept = _unnest_update(table, match, set_, tuple(where), values or {}, names, returning)
+        else:
+            c = table.c
+            kept = (
+                table.update()
+                .where(*(c[n] == param(c[n]) for n in match), *where)
+                .values({**{n: param(c[n]) for n in set_}, **(values or {})})
+            )
+        if name is not None:
+            _BUILT[(name, postgres)] = kept
+    if postgres:
+        arrays = {f"a_{n}": list(map(operator.attrgetter(n), rows)) for n in names}
+        result = conn.execute(kept, arrays)
+        return list(result) if returning else []
+    stmt = kept
+    keys, values_of = tuple(f"b_{n}" for n in names), operator.attrgetter(*names)
     if len(names) == 1:
         conn.execute(stmt, [{keys[0]: values_of(r)} for r in rows])
     else:
@@ -143,6 +157,8 @@ def bulk_update(
 
 
 _POSTGRESQL = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+# The statements of named bulk updates, by name and whether on PostgreSQL.
+_BUILT: dict[tuple[str, bool], sa.Update] = {}
 
 
 def _array_type(kind: sa.types.TypeEngine[Any]) -> Any:

@@ -105,6 +105,7 @@ class HealthSql(TxBase):
             [counts[trigger_id] for trigger_id in changed],
             match=["id"],
             set_=["consecutive_failures", "last_success_at", "last_failure_at"],
+            name="record_run_ends",
         )
         changes: list[HealthChange] = []
         for end, trigger_id, before, now in counted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -24,6 +25,48 @@ from tickwork.storage.sql import candidates, inserts
 from tickwork.storage.sql.base import TxBase, bulk_update, param, record
 
 _AGENT = tuple(f.name for f in fields(Agent))
+
+
+@functools.cache
+def _claim_query(postgres: bool) -> sa.Executable:
+    """The claim of the pending invocations ``:ids``: running under ``:worker_id``'s
+    lease until ``:lease_until``, for ``:deployment_id``, first started at ``:now`` if
+    never before, attempt raised, every column returned. On PostgreSQL the statement
+    also records the attempts (a data-modifying CTE). Built once: a claim builds no
+    statement."""
+    c = t.invocations.c
+    now = sa.bindparam("now", type_=c.started_at.type)
+    worker_id = sa.bindparam("worker_id", type_=c.lease_owner.type)
+    deployment_id = sa.bindparam("deployment_id", type_=c.deployment_id.type)
+    stmt = (
+        t.invocations.update()
+        .where(c.id.in_(sa.bindparam("ids", expanding=True)), c.status == PENDING)
+        .values(
+            status=RUNNING,
+            attempt=c.attempt + 1,
+            lease_owner=worker_id,
+            lease_expires_at=sa.bindparam("lease_until", type_=c.lease_expires_at.type),
+            deployment_id=deployment_id,
+            # Typed as the column, so that UTC is kept at rest on SQLite too.
+            started_at=sa.func.coalesce(c.started_at, now),
+        )
+        .returning(*t.invocations.c)
+    )
+    if not postgres:
+        return stmt
+    taken = stmt.cte("claimed")
+    a = t.invocation_attempts.c
+    attempts = t.invocation_attempts.insert().from_select(
+        ["invocation_id", "attempt", "deployment_id", "worker_id", "started_at"],
+        sa.select(
+            taken.c.id,
+            taken.c.attempt,
+            sa.bindparam("deployment_id", type_=a.deployment_id.type),
+            sa.bindparam("worker_id", type_=a.worker_id.type),
+            sa.bindparam("now", type_=a.started_at.type),
+        ),
+    )
+    return sa.select(taken).add_cte(attempts.cte("attempts"))
 
 
 class QueueSql(TxBase):
@@ -75,40 +118,21 @@ class QueueSql(TxBase):
         oldest first; an id no longer pending is left out."""
         if not ids:
             return []
-        c = t.invocations.c
-        stmt = (
-            t.invocations.update()
-            .where(c.id.in_(list(ids)), c.status == PENDING)
-            .values(
-                status=RUNNING,
-                attempt=c.attempt + 1,
-                lease_owner=worker_id,
-                lease_expires_at=lease_until,
-                deployment_id=deployment_id,
-                # A bare ``now`` inside a function would bind as a plain DateTime: on
-                # SQLite that stores a non-UTC instant's wall time and accepts naive
-                # ones. Typing it as the column keeps UTC at rest.
-                started_at=sa.func.coalesce(c.started_at, sa.literal(now, c.started_at.type)),
-            )
-            .returning(*t.invocations.c)
-        )
+        params = {
+            "ids": list(ids),
+            "worker_id": worker_id,
+            "lease_until": lease_until,
+            "deployment_id": deployment_id,
+            "now": now,
+        }
         if self.postgres:
             # One statement: the attempts are recorded by the claim itself.
-            taken = stmt.cte("claimed")
-            attempts = t.invocation_attempts.insert().from_select(
-                ["invocation_id", "attempt", "deployment_id", "worker_id", "started_at"],
-                sa.select(
-                    taken.c.id,
-                    taken.c.attempt,
-                    sa.literal(deployment_id, t.invocation_attempts.c.deployment_id.type),
-                    sa.literal(worker_id, t.invocation_attempts.c.worker_id.type),
-                    sa.literal(now, t.invocation_attempts.c.started_at.type),
-                ),
-            )
-            query = sa.select(taken).add_cte(attempts.cte("attempts"))
-            claimed = [record(Invocation, r) for r in self.conn.execute(query)]
+            query = _claim_query(True)
+            claimed = [record(Invocation, r) for r in self.conn.execute(query, params)]
         else:
-            claimed = [record(Invocation, r) for r in self.conn.execute(stmt)]
+            claimed = [
+                record(Invocation, r) for r in self.conn.execute(_claim_query(False), params)
+            ]
             if claimed:
                 self.conn.execute(
                     t.invocation_attempts.insert(),
@@ -206,7 +230,12 @@ class QueueSql(TxBase):
 
     def record_resolutions(self, rows: Sequence[Resolution]) -> None:
         bulk_update(
-            self.conn, t.invocations, rows, match=["id"], set_=["agent_name", "ref_revision"]
+            self.conn,
+            t.invocations,
+            rows,
+            match=["id"],
+            set_=["agent_name", "ref_revision"],
+            name="record_resolutions",
         )
 
     def finish_attempts(self, rows: Sequence[AttemptEnd]) -> None:
@@ -218,6 +247,7 @@ class QueueSql(TxBase):
             match=["invocation_id", "attempt"],
             set_=["ended_at", "outcome", "error"],
             where=[a.ended_at.is_(None)],
+            name="finish_attempts",
         )
 
     def settle_invocations(self, rows: Sequence[Settlement]) -> list[str]:
@@ -248,6 +278,7 @@ class QueueSql(TxBase):
                 returning=[c.id],
                 set_=set_,
                 values=values,
+                name="settle_invocations",
             )
             changed = {str(r.id) for r in done}
             return [r.id for r in rows if r.id in changed]
@@ -266,6 +297,7 @@ class QueueSql(TxBase):
             bound=["not_before", "message"],
             set_=set_,
             values=values,
+            name="settle_invocations",
         )
         return [r.id for r in keep]
 
