@@ -88,7 +88,11 @@ def fresh_database(name: str) -> Iterator[Env]:
                 admin.dispose()
 
 
-def trigger_rows(agent: str, run_ats: list[datetime], now: datetime) -> list[dict[str, Any]]:
+def trigger_rows(
+    agent: str, run_ats: list[datetime], now: datetime, first: int = 0
+) -> list[dict[str, Any]]:
+    """One-time triggers of ``agent`` at ``run_ats``, named ``t<first>``, ``t<first+1>``,
+    ... (names are unique per agent: batches of one run go on from the last)."""
     return [
         {
             "id": new_id("trg", now),
@@ -96,13 +100,13 @@ def trigger_rows(agent: str, run_ats: list[datetime], now: datetime) -> list[dic
             "project_id": "p",
             "ref": "main",
             "agent_id": agent,
-            "name": f"t{i}",
+            "name": f"t{first + i}",
             "description": "",
             "enabled": True,
             "cron_expression": None,
             "run_at": at,
             "timezone": "UTC",
-            "payload": {"i": i},
+            "payload": {"i": first + i},
             "message_template": None,
             "max_retries": 1,
             "retry_delay_seconds": 60,
@@ -307,7 +311,7 @@ def scale(n: int) -> dict[str, float]:
             insert_triggers(
                 env.ctx,
                 trigger_rows(
-                    "noop", [far + timedelta(seconds=start + i) for i in range(size)], now
+                    "noop", [far + timedelta(seconds=start + i) for i in range(size)], now, start
                 ),
                 chunk=batch,
             )

@@ -248,6 +248,10 @@ def _count_step(ctx: Context, state: PruneState) -> StepResult:
         with ctx.db.read() as tx:
             while state.triggers:
                 trigger = state.triggers[0]
+                if not trigger.exists:  # a deleted trigger's history goes by age alone
+                    state.triggers.pop(0)
+                    state.trigger_after = trigger.trigger_id
+                    continue
                 keep = (
                     trigger.history_max_per_trigger
                     if trigger.history_max_per_trigger is not None

@@ -286,9 +286,12 @@ class RetentionScope:
 
 @dataclass(frozen=True, slots=True)
 class TriggerRetention:
-    """A trigger and its project's count override (None: the default)."""
+    """A trigger with history, whether it still exists (history outlives a deleted
+    trigger, and is then kept by age alone), and its project's count override (None:
+    the default)."""
 
     trigger_id: str
+    exists: bool
     history_max_per_trigger: int | None
 
 
@@ -1057,7 +1060,8 @@ class Retention(Protocol):
         ...
 
     def triggers_for_retention(self, after: str | None, limit: int) -> list[TriggerRetention]:
-        """Up to ``limit`` triggers of every tenant by id after ``after``."""
+        """Up to ``limit`` trigger ids of every tenant after ``after``, in id order, that
+        have finished invocations (triggers without any are passed over at no cost)."""
         ...
 
     def history_boundary(self, trigger_id: str, keep: int) -> datetime | None:

@@ -5,6 +5,7 @@ context read; the database stays bounded under a per-second trigger for a month.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from tickwork.services import audit, resources, retention, tenants, triggers
 from tickwork.services.context import Context
 from tickwork.storage import tables
 from tickwork.storage.records import COMPLETED, FAILED, PENDING, RUNNING, Trigger
+from tickwork.storage.sql.retention import RetentionSql
 from tickwork.testing import FakeClock, register_handlers
 
 DAY = timedelta(days=1)
@@ -201,6 +203,41 @@ def test_count_retention_keeps_the_newest_of_each_trigger(
     result = retention.prune(ctx, now)
     assert result.invocations == 70
     assert ids_of(ctx) == set(mine[-30:]) | set(theirs)
+
+
+def test_a_pass_probes_only_triggers_with_history_and_goes_past_deleted_ones(
+    ctx: Context, clock: FakeClock, trigger: Trigger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page of deleted triggers' history (kept by age alone) comes before the trigger
+    # over its limit; 300 triggers without history are never looked at.
+    ctx.settings = ctx.settings.with_(history_max_per_trigger=5, retention_batch_size=50)
+    now = clock.now()
+    waiting = [
+        triggers.create_trigger(
+            ctx, "acme", "proj", "bot", {"name": f"later {i}", "run_at": now + timedelta(days=9)}
+        )
+        for i in range(3)
+    ]
+    with ctx.db.write() as tx:
+        template = tx.get_trigger(waiting[0].id)
+        assert template is not None
+        for i in range(300):
+            tx.insert_trigger(replace(template, id=f"trg_00_{i:04d}", name=f"idle {i}"))
+    gone = [replace(trigger, id=f"trg_00_gone_{i:03d}") for i in range(120)]
+    orphans = [inv for g in gone for inv in insert_history(ctx, g, seconds(now - DAY, 8, step=60))]
+    mine = insert_history(ctx, trigger, seconds(now - timedelta(hours=1), 20))
+    probed: list[str] = []
+    probe = RetentionSql.history_boundary
+
+    def spy(self: RetentionSql, trigger_id: str, keep: int) -> datetime | None:
+        probed.append(trigger_id)
+        return probe(self, trigger_id, keep)
+
+    monkeypatch.setattr(RetentionSql, "history_boundary", spy)
+    result = retention.prune(ctx, now)
+    assert result.invocations == 15
+    assert ids_of(ctx) == set(orphans) | set(mine[-5:])
+    assert set(probed) == {trigger.id}
 
 
 def test_audit_events_are_kept_like_history(

@@ -44,13 +44,11 @@ def claim_candidates(
     for the transaction, skipping rows that other workers hold."""
     if excluded and only is None:
         return _of_others(conn, postgres, now, limit, excluded, lock)
-    c = t.invocations.c
-    q = _due(now).order_by(c.not_before).limit(limit)
+    params: dict[str, Any] = {"now": now, "limit": limit}
     if only is not None:
-        q = q.where(c.id == only)
-    if postgres and lock:
-        q = q.with_for_update(skip_locked=True)
-    return [Candidate(*r) for r in conn.execute(q)]
+        params["only"] = only
+    q = _oldest_query(postgres and lock, only is not None)
+    return [Candidate(*r) for r in conn.execute(q, params)]
 
 
 def earliest_claimable(conn: sa.Connection, postgres: bool, excluded: set[str]) -> datetime | None:
@@ -58,9 +56,7 @@ def earliest_claimable(conn: sa.Connection, postgres: bool, excluded: set[str]) 
     if excluded:
         oldest = [at for tenant, at in pending_tenants(conn, postgres) if tenant not in excluded]
         return min(oldest, default=None)
-    c = t.invocations.c
-    q = sa.select(c.not_before).where(c.status == PENDING).order_by(c.not_before).limit(1)
-    row = conn.execute(q).first()
+    row = conn.execute(_EARLIEST).first()
     return None if row is None else row[0]
 
 
@@ -126,6 +122,30 @@ def _due(now: datetime | sa.BindParameter[Any]) -> sa.Select[Any]:
     return sa.select(c.id, c.tenant_id, c.project_id, c.ref, c.agent_id, c.not_before).where(
         c.status == PENDING, c.not_before <= now
     )
+
+
+# When the oldest pending invocation may start (built once: every wake-up reads it).
+_EARLIEST = (
+    sa.select(t.invocations.c.not_before)
+    .where(t.invocations.c.status == PENDING)
+    .order_by(t.invocations.c.not_before)
+    .limit(1)
+)
+
+
+@functools.cache
+def _oldest_query(lock: bool, only: bool) -> sa.Select[Any]:
+    """Up to ``:limit`` invocations due at ``:now``, oldest first (with ``only``, just
+    the one with id ``:only``); with ``lock``, locked, skipping rows others hold."""
+    c = t.invocations.c
+    q = (
+        _due(sa.bindparam("now", type_=c.not_before.type))
+        .order_by(c.not_before)
+        .limit(sa.bindparam("limit", type_=sa.Integer()))
+    )
+    if only:
+        q = q.where(c.id == sa.bindparam("only", type_=c.id.type))
+    return q.with_for_update(skip_locked=True) if lock else q
 
 
 def _of_tenant(postgres: bool, tenant: Any) -> tuple[sa.ColumnElement[bool], ...]:

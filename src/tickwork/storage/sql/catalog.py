@@ -18,6 +18,11 @@ from tickwork.storage.records import (
 )
 from tickwork.storage.sql.base import TxBase, record
 
+# Triggers by id, as claims and settlements read them: built once, bound per call.
+_TRIGGERS = sa.select(t.scheduled_triggers).where(
+    t.scheduled_triggers.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
 
 class CatalogSql(TxBase):
     """Projects, refs, agents and triggers."""
@@ -321,8 +326,7 @@ class CatalogSql(TxBase):
         ids = list(dict.fromkeys(trigger_ids))
         if not ids:
             return {}
-        q = sa.select(t.scheduled_triggers).where(t.scheduled_triggers.c.id.in_(ids))
-        return {str(r.id): record(Trigger, r) for r in self.conn.execute(q)}
+        return {str(r.id): record(Trigger, r) for r in self.conn.execute(_TRIGGERS, {"ids": ids})}
 
     def list_triggers(
         self,

@@ -55,6 +55,15 @@ def health_clause(where: HealthFilter) -> sa.ColumnElement[bool]:
     return sa.and_(enabled, unpaused, sa.not_(failing), sa.not_(late))
 
 
+# The health counts of triggers by id, as every settlement reads them (built once).
+_COUNTS = (
+    sa.select(_s.id, _s.consecutive_failures, _s.last_success_at, _s.last_failure_at)
+    .where(_s.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(_s.id)
+)
+_COUNTS_LOCKED = _COUNTS.with_for_update()
+
+
 @dataclass(frozen=True, slots=True)
 class _Counts:
     """A trigger's health counts, as :meth:`HealthSql.record_run_ends` keeps them."""
@@ -143,14 +152,9 @@ class HealthSql(TxBase):
         for start in range(0, len(trigger_ids), _CHUNK):
             # Locked in id order, so two settling workers never wait on each other in a
             # cycle.
-            q = (
-                sa.select(_s.id, _s.consecutive_failures, _s.last_success_at, _s.last_failure_at)
-                .where(_s.id.in_(trigger_ids[start : start + _CHUNK]))
-                .order_by(_s.id)
-            )
-            if self.postgres:
-                q = q.with_for_update()
-            found.update({str(r.id): _Counts(*r) for r in self.conn.execute(q)})
+            q = _COUNTS_LOCKED if self.postgres else _COUNTS
+            chunk = {"ids": trigger_ids[start : start + _CHUNK]}
+            found.update({str(r.id): _Counts(*r) for r in self.conn.execute(q, chunk)})
         return found
 
     def _triggers(self, trigger_ids: list[str]) -> dict[str, Trigger]:

@@ -14,6 +14,14 @@ from tickwork.storage.records import (
 )
 from tickwork.storage.sql.base import TxBase, record
 
+# Every deployment with a live process at ``:now``, with the process's roles: read by
+# every claim, so built once.
+_LIVE_DEPLOYMENTS = (
+    sa.select(t.deployments.c.id, t.deployments.c.started_at, t.processes.c.roles)
+    .join(t.processes, t.processes.c.deployment_id == t.deployments.c.id)
+    .where(t.processes.c.expires_at > sa.bindparam("now", type_=t.processes.c.expires_at.type))
+)
+
 
 class LeadershipSql(TxBase):
     """Scheduler lease, deployments and processes."""
@@ -70,13 +78,7 @@ class LeadershipSql(TxBase):
         ``now``: for ``worker``, the one whose workers claim new work; for
         ``scheduler``, the one whose scheduler takes the lease. (Processes of other
         roles, such as API-only replicas, never make a deployment current.)"""
-        d = t.deployments.c
-        p = t.processes.c
-        rows = self.conn.execute(
-            sa.select(d.id, d.started_at, p.roles)
-            .join(t.processes, p.deployment_id == d.id)
-            .where(p.expires_at > now)
-        ).all()
+        rows = self.conn.execute(_LIVE_DEPLOYMENTS, {"now": now}).all()
         fitting = [(r.started_at, r.id) for r in rows if role in (r.roles or ())]
         return str(max(fitting)[1]) if fitting else None
 

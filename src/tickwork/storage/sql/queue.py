@@ -27,6 +27,15 @@ from tickwork.storage.sql.base import TxBase, bulk_update, param, record
 _AGENT = tuple(f.name for f in fields(Agent))
 
 
+# When the first lease of a running invocation ends (every worker's wake-up reads it).
+_EARLIEST_LEASE_EXPIRY = (
+    sa.select(t.invocations.c.lease_expires_at)
+    .where(t.invocations.c.status == RUNNING)
+    .order_by(t.invocations.c.lease_expires_at)
+    .limit(1)
+)
+
+
 @functools.cache
 def _claim_query(postgres: bool) -> sa.Executable:
     """The claim of the pending invocations ``:ids``: running under ``:worker_id``'s
@@ -392,11 +401,5 @@ class QueueSql(TxBase):
         )
 
     def earliest_lease_expiry(self) -> datetime | None:
-        c = t.invocations.c
-        row = self.conn.execute(
-            sa.select(c.lease_expires_at)
-            .where(c.status == RUNNING)
-            .order_by(c.lease_expires_at)
-            .limit(1)
-        ).first()
+        row = self.conn.execute(_EARLIEST_LEASE_EXPIRY).first()
         return None if row is None else row[0]

@@ -38,6 +38,42 @@ _BOUNDARY = (
 )
 
 
+def _with_history() -> sa.Select[Any]:
+    """Up to ``:limit`` trigger ids after ``:after`` that have finished invocations, in id
+    order, each with whether its trigger still exists and its project's count override:
+    a walk of ``ix_invocations_finished`` from one trigger to the next (a recursive
+    query, one probe a step). A trigger with no history costs nothing, however many
+    there are (a million one-time triggers waiting for their day)."""
+
+    def step(after: Any) -> sa.ScalarSelect[Any]:
+        return (
+            sa.select(sa.func.min(_i.trigger_id))
+            .where(_i.completed_at.is_not(None), _i.trigger_id > after)
+            .scalar_subquery()
+        )
+
+    walk = sa.select(
+        step(sa.bindparam("after", type_=_i.trigger_id.type)).label("tid"),
+        sa.literal(1, sa.Integer()).label("n"),
+    ).cte("walk", recursive=True)
+    walk = walk.union_all(
+        sa.select(step(walk.c.tid), walk.c.n + 1).where(
+            walk.c.tid.is_not(None), walk.c.n < sa.bindparam("limit", type_=sa.Integer())
+        )
+    )
+    return (
+        sa.select(walk.c.tid, _s.id.is_not(None), _p.history_max_per_trigger)
+        .select_from(walk)
+        .outerjoin(t.scheduled_triggers, _s.id == walk.c.tid)
+        .outerjoin(t.projects, sa.and_(_p.tenant_id == _s.tenant_id, _p.id == _s.project_id))
+        .where(walk.c.tid.is_not(None))
+        .order_by(walk.c.tid)
+    )
+
+
+_WITH_HISTORY = _with_history()
+
+
 class RetentionSql(TxBase):
     def lock_project(self, tenant_id: str, project_id: str) -> Project | None:
         q = sa.select(t.projects).where(_p.tenant_id == tenant_id, _p.id == project_id)
@@ -102,13 +138,8 @@ class RetentionSql(TxBase):
         return [record(HistoryRow, r) for r in self.conn.execute(q)]
 
     def triggers_for_retention(self, after: str | None, limit: int) -> list[TriggerRetention]:
-        q = sa.select(_s.id, _p.history_max_per_trigger).join(
-            t.projects, sa.and_(_p.tenant_id == _s.tenant_id, _p.id == _s.project_id)
-        )
-        if after is not None:
-            q = q.where(_s.id > after)
-        q = q.order_by(_s.id).limit(limit)
-        return [TriggerRetention(*r) for r in self.conn.execute(q)]
+        params = {"after": after or "", "limit": limit}
+        return [TriggerRetention(*r) for r in self.conn.execute(_WITH_HISTORY, params)]
 
     def history_boundary(self, trigger_id: str, keep: int) -> datetime | None:
         # Reads the newest ``keep`` entries of the trigger's finished invocations from
