@@ -1,4 +1,5 @@
-"""Which pending invocations a worker may claim next, and when the next one is due.
+"""Which pending invocations a worker may claim next, when the next one is due, and the
+statement that claims them.
 
 The oldest due invocations come from the claimable index (every tenant's pending rows by
 age). Fair share (SPEC §9) also asks for the oldest due invocations of the tenants
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from tickwork.storage import tables as t
-from tickwork.storage.records import PENDING, Candidate
+from tickwork.storage.records import PENDING, RUNNING, Candidate
 
 # Tenants whose oldest due rows one statement reads (SQLite allows 500 branches in one
 # compound SELECT).
@@ -207,3 +208,45 @@ def _oldest_of_each_query(lock: bool) -> sa.Select[Any]:
         each = each.with_for_update(skip_locked=True)
     lateral = each.lateral("oldest")
     return sa.select(lateral).select_from(wanted).join(lateral, sa.true())
+
+
+@functools.cache
+def claim_statement(postgres: bool) -> sa.Executable:
+    """The claim of the pending invocations ``:ids``: running under ``:worker_id``'s
+    lease until ``:lease_until``, for ``:deployment_id``, first started at ``:now`` if
+    never before, attempt raised, every column returned. On PostgreSQL the statement
+    also records the attempts (a data-modifying CTE). Built once: a claim builds no
+    statement."""
+    c = t.invocations.c
+    now = sa.bindparam("now", type_=c.started_at.type)
+    worker_id = sa.bindparam("worker_id", type_=c.lease_owner.type)
+    deployment_id = sa.bindparam("deployment_id", type_=c.deployment_id.type)
+    stmt = (
+        t.invocations.update()
+        .where(c.id.in_(sa.bindparam("ids", expanding=True)), c.status == PENDING)
+        .values(
+            status=RUNNING,
+            attempt=c.attempt + 1,
+            lease_owner=worker_id,
+            lease_expires_at=sa.bindparam("lease_until", type_=c.lease_expires_at.type),
+            deployment_id=deployment_id,
+            # Typed as the column, so that UTC is kept at rest on SQLite too.
+            started_at=sa.func.coalesce(c.started_at, now),
+        )
+        .returning(*t.invocations.c)
+    )
+    if not postgres:
+        return stmt
+    taken = stmt.cte("claimed")
+    a = t.invocation_attempts.c
+    attempts = t.invocation_attempts.insert().from_select(
+        ["invocation_id", "attempt", "deployment_id", "worker_id", "started_at"],
+        sa.select(
+            taken.c.id,
+            taken.c.attempt,
+            sa.bindparam("deployment_id", type_=a.deployment_id.type),
+            sa.bindparam("worker_id", type_=a.worker_id.type),
+            sa.bindparam("now", type_=a.started_at.type),
+        ),
+    )
+    return sa.select(taken).add_cte(attempts.cte("attempts"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from datetime import datetime
@@ -34,48 +33,6 @@ _EARLIEST_LEASE_EXPIRY = (
     .order_by(t.invocations.c.lease_expires_at)
     .limit(1)
 )
-
-
-@functools.cache
-def _claim_query(postgres: bool) -> sa.Executable:
-    """The claim of the pending invocations ``:ids``: running under ``:worker_id``'s
-    lease until ``:lease_until``, for ``:deployment_id``, first started at ``:now`` if
-    never before, attempt raised, every column returned. On PostgreSQL the statement
-    also records the attempts (a data-modifying CTE). Built once: a claim builds no
-    statement."""
-    c = t.invocations.c
-    now = sa.bindparam("now", type_=c.started_at.type)
-    worker_id = sa.bindparam("worker_id", type_=c.lease_owner.type)
-    deployment_id = sa.bindparam("deployment_id", type_=c.deployment_id.type)
-    stmt = (
-        t.invocations.update()
-        .where(c.id.in_(sa.bindparam("ids", expanding=True)), c.status == PENDING)
-        .values(
-            status=RUNNING,
-            attempt=c.attempt + 1,
-            lease_owner=worker_id,
-            lease_expires_at=sa.bindparam("lease_until", type_=c.lease_expires_at.type),
-            deployment_id=deployment_id,
-            # Typed as the column, so that UTC is kept at rest on SQLite too.
-            started_at=sa.func.coalesce(c.started_at, now),
-        )
-        .returning(*t.invocations.c)
-    )
-    if not postgres:
-        return stmt
-    taken = stmt.cte("claimed")
-    a = t.invocation_attempts.c
-    attempts = t.invocation_attempts.insert().from_select(
-        ["invocation_id", "attempt", "deployment_id", "worker_id", "started_at"],
-        sa.select(
-            taken.c.id,
-            taken.c.attempt,
-            sa.bindparam("deployment_id", type_=a.deployment_id.type),
-            sa.bindparam("worker_id", type_=a.worker_id.type),
-            sa.bindparam("now", type_=a.started_at.type),
-        ),
-    )
-    return sa.select(taken).add_cte(attempts.cte("attempts"))
 
 
 class QueueSql(TxBase):
@@ -136,11 +93,12 @@ class QueueSql(TxBase):
         }
         if self.postgres:
             # One statement: the attempts are recorded by the claim itself.
-            query = _claim_query(True)
+            query = candidates.claim_statement(True)
             claimed = [record(Invocation, r) for r in self.conn.execute(query, params)]
         else:
             claimed = [
-                record(Invocation, r) for r in self.conn.execute(_claim_query(False), params)
+                record(Invocation, r)
+                for r in self.conn.execute(candidates.claim_statement(False), params)
             ]
             if claimed:
                 self.conn.execute(
